@@ -1,0 +1,58 @@
+/**
+ * The transport seam: the responder and the discovery client talk to these interfaces. The real
+ * implementation is UDP (udp.ts); component tests use the in-memory network (memory.ts).
+ */
+
+/** Where a datagram came from. */
+export interface RemoteInfo {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Called for every datagram a socket receives. Must not throw (ingest functions catch). */
+export type DatagramHandler = (data: Uint8Array, from: RemoteInfo) => void;
+
+/** A bound datagram socket. */
+export interface DatagramSocket {
+  /** The local port (useful for ephemeral client sockets). */
+  readonly port: number;
+  /** Sends one datagram; resolves once handed to the network. */
+  send(data: Uint8Array, port: number, address: string): Promise<void>;
+  /** Closes the socket. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * A socket that receives only the datagrams sent to one multicast group and port. It is bound
+ * before it joins, so a failed join (no such interface yet) can be retried on the same socket.
+ */
+export interface GroupSocket extends DatagramSocket {
+  readonly group: string;
+  /** Joins the group on one interface (by address), or on the system's choice. Throws JoinError. */
+  join(iface?: string): void;
+  /** Multicast TTL of datagrams sent to groups from this socket. */
+  setTtl(ttl: number): void;
+}
+
+/** Options of a query (client) socket. */
+export interface QuerySocketOptions {
+  /** Local interface address multicast queries leave from; default: the system's choice. */
+  readonly iface?: string;
+  /** Multicast TTL of queries. */
+  readonly ttl: number;
+}
+
+/** Opens sockets. One instance per host (a real process, or one host of a memory network). */
+export interface Transport {
+  /** A socket receiving datagrams addressed to `group:port` (not yet joined). */
+  bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket>;
+  /**
+   * A socket receiving unicast datagrams to `address:port` (for Services by unicast). Bound to
+   * a unicast address, never the wildcard, so group traffic is not received twice.
+   */
+  bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket>;
+  /** An ephemeral socket for one query: sends to a group or a node, receives the replies. */
+  openQuerySocket(options: QuerySocketOptions, onMessage: DatagramHandler): Promise<DatagramSocket>;
+  /** The IPv4 addresses of this host's interfaces (where unicast listeners bind). */
+  localAddresses(): string[];
+}
