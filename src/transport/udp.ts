@@ -1,0 +1,103 @@
+/**
+ * The real transport: node:dgram UDP/IPv4. One socket per group, bound to the group address, so
+ * the kernel tells us which group a query was sent to (dgram exposes no IP_PKTINFO); unicast
+ * listeners bind to interface addresses, never the wildcard, so group traffic arrives once.
+ */
+import dgram from 'node:dgram';
+import os from 'node:os';
+import { JoinError } from '../errors.js';
+import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
+
+/** Largest datagram we read; anything longer is cut by the kernel and then refused by decode. */
+const RECV_BUFFER = 64 * 1024;
+
+class UdpSocket implements DatagramSocket {
+  private closed = false;
+  constructor(protected readonly socket: dgram.Socket) {}
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send(data: Uint8Array, port: number, address: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.socket.send(data, port, address, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+class UdpGroupSocket extends UdpSocket implements GroupSocket {
+  constructor(
+    socket: dgram.Socket,
+    readonly group: string,
+  ) {
+    super(socket);
+  }
+
+  join(iface?: string): void {
+    try {
+      this.socket.addMembership(this.group, iface);
+    } catch (err) {
+      throw new JoinError(this.group, iface, { cause: err });
+    }
+  }
+
+  setTtl(ttl: number): void {
+    this.socket.setMulticastTTL(ttl);
+  }
+}
+
+function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr, recvBufferSize: RECV_BUFFER });
+  socket.on('message', (msg, rinfo) => onMessage(msg, { address: rinfo.address, port: rinfo.port }));
+  // A socket error after bind (e.g. ICMP-induced) must not crash the daemon: it is logged by owners.
+  socket.on('error', () => {});
+  return socket;
+}
+
+function bind(socket: dgram.Socket, port: number, address?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.bind({ port, address, exclusive: false }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** UDP transport of this process. */
+export class UdpTransport implements Transport {
+  async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
+    const socket = open(onMessage, true);
+    await bind(socket, port, group);
+    return new UdpGroupSocket(socket, group);
+  }
+
+  async bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket> {
+    const socket = open(onMessage, true);
+    await bind(socket, port, address);
+    return new UdpSocket(socket);
+  }
+
+  async openQuerySocket(options: QuerySocketOptions, onMessage: DatagramHandler): Promise<DatagramSocket> {
+    const socket = open(onMessage, false);
+    await bind(socket, 0);
+    socket.setMulticastTTL(options.ttl);
+    if (options.iface !== undefined) socket.setMulticastInterface(options.iface);
+    return new UdpSocket(socket);
+  }
+
+  localAddresses(): string[] {
+    return Object.values(os.networkInterfaces())
+      .flatMap((list) => list ?? [])
+      .filter((a) => a.family === 'IPv4')
+      .map((a) => a.address);
+  }
+}
