@@ -1,0 +1,109 @@
+/**
+ * polod's composition root: one Polo per served group (each with its own service lists, as in
+ * the reference), the unicast listeners, reload and stop. Signals and flags live in the CLI.
+ */
+import type { JsonObject } from '../protocol/json.js';
+import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
+import type { ServiceLoader, UserLookup } from '../responder/ports.js';
+import type { Service } from '../responder/service.js';
+import { UnicastResponder } from '../responder/unicast.js';
+import type { DatagramSocket, Transport } from '../transport/transport.js';
+import { UdpTransport } from '../transport/udp.js';
+import type { Logger } from '../util/log.js';
+
+/** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
+export interface PoloDaemonSettings {
+  readonly groups: readonly string[];
+  readonly port: number;
+  readonly interfaces: readonly string[];
+  readonly nodeParams: JsonObject;
+  readonly servicesDir: string;
+  readonly userDir: string;
+  readonly verifyRegexp: RegExp;
+  readonly ttl: number;
+  readonly joinRetries: number;
+}
+
+/** Everything polod runs, started and stopped as one. */
+export class PoloDaemon {
+  /** One responder per group, in configuration order. */
+  readonly polos: Polo[];
+  /** Root services per group (the lists the Polo instances share by reference). */
+  readonly offeredServices = new Map<string, Service[]>();
+  /** User services per group and user. */
+  readonly userServices = new Map<string, Map<string, Service[]>>();
+  private readonly unicastSockets: DatagramSocket[] = [];
+  private readonly transport: Transport;
+  private stopped = false;
+
+  constructor(
+    readonly settings: PoloDaemonSettings,
+    private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
+  ) {
+    this.transport = deps.transport ?? new UdpTransport();
+    this.polos = settings.groups.map((group) => {
+      const offered: Service[] = [];
+      const users = new Map<string, Service[]>();
+      this.offeredServices.set(group, offered);
+      this.userServices.set(group, users);
+      return new Polo({
+        offeredServices: offered,
+        userServices: users,
+        multicastGroup: group,
+        verifyRegexp: settings.verifyRegexp,
+        transport: this.transport,
+        port: settings.port,
+        interfaces: settings.interfaces,
+        ttl: settings.ttl,
+        nodeParams: settings.nodeParams,
+        servicesDir: settings.servicesDir,
+        userDirName: settings.userDir,
+        loadServices: deps.loadServices,
+        users: deps.users,
+        joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
+        logger: deps.logger,
+      });
+    });
+  }
+
+  /**
+   * Starts every group, then the unicast listeners (on the configured interfaces, or on every
+   * local IPv4 address). A group whose join fails keeps retrying while the others serve.
+   */
+  async start(): Promise<void> {
+    for (const polo of this.polos) await polo.startProtocol();
+    const unicast = new UnicastResponder(this.polos, this.deps.logger);
+    const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
+    for (const address of new Set(addresses)) {
+      try {
+        const socket = await this.transport.bindUnicast(address, this.settings.port, (data, from) => {
+          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address));
+        });
+        this.unicastSockets.push(socket);
+      } catch (err) {
+        // An interface address that is not there yet: multicast still works; say so once.
+        this.deps.logger.warn({ address, err: (err as Error).message }, 'no unicast listener on this address');
+      }
+    }
+    this.deps.logger.info(
+      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
+      'polod started',
+    );
+  }
+
+  /** Re-reads every service folder; services published at run time are kept (SIGUSR1/SIGHUP). */
+  async reload(): Promise<void> {
+    await Promise.all(this.polos.map((p) => p.reloadServices()));
+    this.deps.logger.info(
+      { services: Object.fromEntries([...this.offeredServices].map(([g, list]) => [g, list.length])) },
+      'services reloaded',
+    );
+  }
+
+  /** Stops every socket. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
+  }
+}
