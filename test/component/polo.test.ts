@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { Polo, type PoloOptions } from '../../src/responder/polo.js';
 import type { Service } from '../../src/responder/service.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
+import { waitFor } from '../helpers/wait.js';
 import { bytes, FakeFolders, FakeUsers, fileService, publishedService, repliesTo } from '../helpers/fakes.js';
 
 const G1 = '224.0.0.112';
@@ -350,7 +351,6 @@ describe('Polo.handler and Polo.retry', () => {
   });
 });
 
-async function waitUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
-  assert.ok(cond(), 'condition not reached');
+function waitUntil(cond: () => boolean): Promise<true> {
+  return waitFor(() => cond() || undefined, { what: 'the join retries', intervalMs: 2 });
 }
