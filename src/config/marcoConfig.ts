@@ -1,0 +1,164 @@
+/**
+ * marcod's (and the marco client's) configuration: built-in defaults (the reference's), then
+ * `[marco]` of marco.cfg, then the command-line flags. Validated here, once; every error is one
+ * line naming the file (or flag), the key and the value.
+ */
+import path from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
+import { readIniFile, type IniSection } from './iniFile.js';
+import {
+  checkPort,
+  checkTimeoutMs,
+  parseGroup,
+  parseInteger,
+  parseIPv4,
+  parseLevel,
+  parsePort,
+  parseTimeoutMs,
+} from './values.js';
+
+/** Where marcod looks for its config when no `--config` is given (the reference's path). */
+export const DEFAULT_MARCO_CONFIG_FILE = '/etc/marcopolo/marco/marco.cfg';
+/** marcod's local API port (the reference's `marcoport`). */
+export const MARCO_PORT = 1338;
+/** Largest UDP payload over IPv4: the upper bound of `frame_size`. */
+const MAX_UDP_PAYLOAD = 65507;
+
+/** Everything marcod and the marco client need, validated. */
+export interface MarcoConfig {
+  /** Address marcod's local API binds to (`binding_iface`, `--bind`). */
+  bindAddress: string;
+  /** marcod's local API port (`marcoport`, `--marco-port`). */
+  marcoPort: number;
+  /** Group queried when a request names none (`multicast_addr`, `--group`). */
+  group: string;
+  /** Port the polods listen on (`poloport` or its alias `port`, `--port`). */
+  poloPort: number;
+  /** Collection window of a query when the request gives none, ms (`timeout`, `--timeout`). */
+  timeoutMs: number;
+  /** Receive buffer the reference used (`frame_size`); replies beyond it are dropped. */
+  frameSize: number;
+  /** Local IPv4 addresses to send queries from; empty = the system's default route. */
+  interfaces: string[];
+  /** pino level (`logging_level`, `--log-level`). */
+  logLevel: LevelWithSilent;
+}
+
+/** Command-line values, already typed; they win over the file. */
+export interface MarcoOverrides {
+  /** `--bind`: the local API address (0.0.0.0 allowed: the admin's choice to expose it). */
+  readonly bind?: string;
+  /** `--marco-port`: the local API port. */
+  readonly marcoPort?: number;
+  /** `--port`: the Polo port queries go to (the file's `poloport`/`port`). */
+  readonly port?: number;
+  /** `--group`. */
+  readonly group?: string;
+  /** `--timeout`, ms. */
+  readonly timeoutMs?: number;
+  /** `--log-level`. */
+  readonly logLevel?: LevelWithSilent;
+  /** `--interface` (repeatable). An empty list counts as not given. */
+  readonly interfaces?: readonly string[];
+}
+
+/** Arguments of {@link loadMarcoConfig}. */
+export interface LoadMarcoConfigOptions {
+  /** `--config`: when given, the file must exist. */
+  readonly file?: string;
+  /** Flag values. */
+  readonly overrides?: MarcoOverrides;
+  /** Receives non-fatal remarks (unknown keys, a file without `[marco]`). */
+  readonly warn: (message: string) => void;
+  /** The file read when `file` is not given (tests point it elsewhere). */
+  readonly defaultFile?: string;
+}
+
+/** Keys the reference read that have no effect here, accepted silently. */
+const IGNORED_KEYS: ReadonlySet<string> = new Set(['debug', 'logging_dir', 'logging_file', 'logging_format']);
+
+/** The built-in configuration, used when no config file exists. */
+export function defaultMarcoConfig(): MarcoConfig {
+  return {
+    // 127.0.1.1 is where every binding sends its requests, but only Linux has it as loopback.
+    bindAddress: process.platform === 'linux' ? '127.0.1.1' : '127.0.0.1',
+    marcoPort: MARCO_PORT,
+    group: DEFAULT_GROUP,
+    poloPort: POLO_PORT,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    frameSize: MAX_DATAGRAM,
+    interfaces: [],
+    logLevel: 'info',
+  };
+}
+
+/**
+ * Builds marcod's configuration: defaults, then `[marco]` of the config file, then the flags.
+ * A missing default file means built-in defaults; a missing `--config` file is an error.
+ * Throws ConfigError (one line naming file or flag, key and value) on the first bad value.
+ */
+export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
+  const file = path.resolve(options.file ?? options.defaultFile ?? DEFAULT_MARCO_CONFIG_FILE);
+  const read = readIniFile(file);
+  if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
+  const config = defaultMarcoConfig();
+  if (read.found) {
+    const section = read.sections.get('marco');
+    if (section) applySection(config, section, file, options.warn);
+    else options.warn(`${file}: no [marco] section, using built-in defaults`);
+  }
+  applyOverrides(config, options.overrides ?? {});
+  return config;
+}
+
+function applySection(config: MarcoConfig, section: IniSection, file: string, warn: (m: string) => void): void {
+  const where = (key: string) => `${file}: [marco] ${key}`;
+  for (const [key, value] of section) {
+    switch (key) {
+      case 'marcoport':
+        config.marcoPort = parsePort(value, where(key));
+        break;
+      case 'binding_iface':
+        config.bindAddress = parseIPv4(value, where(key), { allowAny: true });
+        break;
+      case 'multicast_addr':
+        config.group = parseGroup(value, where(key));
+        break;
+      case 'poloport':
+      case 'port':
+        config.poloPort = parsePort(value, where(key));
+        break;
+      case 'timeout':
+        config.timeoutMs = parseTimeoutMs(value, where(key));
+        break;
+      case 'frame_size':
+        config.frameSize = parseInteger(value, where(key), 64, MAX_UDP_PAYLOAD);
+        break;
+      case 'logging_level':
+        config.logLevel = parseLevel(value, where(key));
+        break;
+      default:
+        if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
+    }
+  }
+  // The reference read both names for one setting; two different values mean a mistake.
+  const polo = section.get('poloport');
+  const alias = section.get('port');
+  if (polo !== undefined && alias !== undefined && parsePort(polo, where('poloport')) !== parsePort(alias, where('port'))) {
+    throw new ConfigError(`${file}: [marco] poloport '${polo}' and port '${alias}' disagree (they name the same setting)`);
+  }
+}
+
+function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
+  if (o.bind !== undefined) config.bindAddress = parseIPv4(o.bind, '--bind', { allowAny: true });
+  if (o.marcoPort !== undefined) config.marcoPort = checkPort(o.marcoPort, '--marco-port');
+  if (o.port !== undefined) config.poloPort = checkPort(o.port, '--port');
+  if (o.group !== undefined) config.group = parseGroup(o.group, '--group');
+  if (o.timeoutMs !== undefined) config.timeoutMs = checkTimeoutMs(o.timeoutMs, '--timeout');
+  if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
+  if (o.interfaces !== undefined && o.interfaces.length > 0) {
+    config.interfaces = [...new Set(o.interfaces.map((a) => parseIPv4(a, '--interface')))];
+  }
+}

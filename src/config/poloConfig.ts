@@ -1,0 +1,297 @@
+/**
+ * polod's configuration: built-in defaults (the reference's), then `[polo]` of polo.cfg, then
+ * the command-line flags. Everything is validated here, once; every error is one line naming
+ * the file (or flag), the key and the value.
+ */
+import { hostname as osHostname } from 'node:os';
+import path from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { ConfigError, FrameTooLargeError } from '../errors.js';
+import { encodeReply } from '../protocol/codec.js';
+import { isJsonObject, type JsonObject } from '../protocol/json.js';
+import { DEFAULT_GROUPS, MAX_DATAGRAM, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
+import { readIniFile, type IniSection } from './iniFile.js';
+import {
+  checkPort,
+  parseGroup,
+  parseGroupList,
+  parseInteger,
+  parseIPv4,
+  parseJsonObject,
+  parseLevel,
+  parseNonEmpty,
+  parsePort,
+  parseRegExp,
+  showValue,
+  valueError,
+} from './values.js';
+
+// The validators, re-exported so the CLIs can check flag values with the same rules and messages.
+export {
+  checkPort,
+  parseGroup,
+  parseGroupList,
+  parseInteger,
+  parseIPv4,
+  parseJsonObject,
+  parseLevel,
+  parsePort,
+  parseRegExp,
+  parseTimeoutMs,
+} from './values.js';
+
+/** Where polod looks for its config when no `--config` is given (the reference's path). */
+export const DEFAULT_POLO_CONFIG_FILE = '/etc/marcopolo/polo/polo.cfg';
+/** The reference's default verify_regexp: what makes an id a user service `user:service`. */
+export const DEFAULT_VERIFY_REGEXP = '^([\\d\\w]+):([\\d\\w]+)$';
+
+/** Everything polod needs to start, validated. */
+export interface PoloConfig {
+  /** Multicast groups served (`multicast_addrs`, `--group`). */
+  groups: string[];
+  /** UDP port of every group (`port`, `--port`). */
+  port: number;
+  /** Local IPv4 addresses to join the groups on; empty = the system's default interface. */
+  interfaces: string[];
+  /** Node params sent in every Polo reply (`polo_params`, `--params`, `--hostname`). */
+  nodeParams: JsonObject;
+  /** Root service files (`services_dir`, `--services-dir`). */
+  servicesDir: string;
+  /** Per-user service folder, relative to each user's home (`polo_user_dir`). */
+  userDir: string;
+  /** What makes an id a user service `user:service` (`verify_regexp`). */
+  verifyRegexp: RegExp;
+  /** Multicast TTL of polod's socket, in hops (`hops`). */
+  ttl: number;
+  /** Group-join retries; negative = retry forever (`retries`). */
+  joinRetries: number;
+  /** pino level (`logging_level`, `--log-level`). */
+  logLevel: LevelWithSilent;
+  /** TCP port of the Polo binding API on 127.0.0.1 (`polo_binding_port`). */
+  bindingPort: number;
+  /** Where the token secret lives (`secret_file`). */
+  secretFile: string;
+  /** Folder for polod's own files when not run from /etc (`--state-dir`). */
+  stateDir?: string;
+}
+
+/** Command-line values, already typed (see the re-exported validators); they win over the file. */
+export interface PoloOverrides {
+  /** `--group` (repeatable): replaces the file's list. An empty list counts as not given. */
+  readonly groups?: readonly string[];
+  /** `--port`. */
+  readonly port?: number;
+  /** `--interface` (repeatable). An empty list counts as not given. */
+  readonly interfaces?: readonly string[];
+  /** `--params`: replaces the file's polo_params. */
+  readonly params?: JsonObject;
+  /** `--hostname`: sets `hostname` in the node params, after `--params`. */
+  readonly hostname?: string;
+  /** `--services-dir` (relative to the working directory). */
+  readonly servicesDir?: string;
+  /** `--log-level`. */
+  readonly logLevel?: LevelWithSilent;
+  /** `--state-dir`: default home of the services folder and the secret file. */
+  readonly stateDir?: string;
+}
+
+/** Arguments of {@link loadPoloConfig}. */
+export interface LoadPoloConfigOptions {
+  /** `--config`: when given, the file must exist. */
+  readonly file?: string;
+  /** Flag values. */
+  readonly overrides?: PoloOverrides;
+  /** Receives non-fatal remarks (unknown keys, a file without `[polo]`). */
+  readonly warn: (message: string) => void;
+  /** The file read when `file` is not given (tests point it elsewhere). */
+  readonly defaultFile?: string;
+}
+
+/**
+ * Keys the reference read that have no effect here; accepted silently so its shipped files load
+ * without noise. `multicast_addr_fallback` was only the (buggy) group of join retries.
+ */
+const IGNORED_KEYS: ReadonlySet<string> = new Set([
+  'multicast_addr_fallback',
+  'frame_size',
+  'debug',
+  'logging_dir',
+  'logging_file',
+  'logging_format',
+  'group_name',
+  'secret_rename',
+  'conf_dir',
+]);
+
+/** The built-in configuration, used when no config file exists. */
+export function defaultPoloConfig(): PoloConfig {
+  return {
+    groups: [...DEFAULT_GROUPS],
+    port: POLO_PORT,
+    interfaces: [],
+    nodeParams: { hostname: osHostname() },
+    servicesDir: '/etc/marcopolo/polo/services',
+    userDir: '.polo',
+    verifyRegexp: new RegExp(DEFAULT_VERIFY_REGEXP),
+    ttl: POLO_TTL,
+    joinRetries: -10,
+    // The reference defaulted to DEBUG, which logs every datagram: too chatty for a daemon.
+    logLevel: 'info',
+    bindingPort: 1390,
+    secretFile: '/etc/marcopolo/polo/secret',
+  };
+}
+
+/**
+ * Builds polod's configuration: defaults, then `[polo]` of the config file, then the flags.
+ * A missing default file means built-in defaults; a missing `--config` file is an error.
+ * Throws ConfigError (one line naming file or flag, key and value) on the first bad value.
+ */
+export function loadPoloConfig(options: LoadPoloConfigOptions): PoloConfig {
+  const file = path.resolve(options.file ?? options.defaultFile ?? DEFAULT_POLO_CONFIG_FILE);
+  const read = readIniFile(file);
+  if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
+  const config = defaultPoloConfig();
+  let fromFile: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined };
+  if (read.found) {
+    const section = read.sections.get('polo');
+    if (section) fromFile = applySection(config, section, file, options.warn);
+    else options.warn(`${file}: no [polo] section, using built-in defaults`);
+  }
+  applyOverrides(config, options.overrides ?? {}, fromFile);
+  return config;
+}
+
+/** Which settings the file gave explicitly (they win over `--state-dir`'s defaults). */
+interface FileChoices {
+  servicesDir: boolean;
+  secretFile: boolean;
+  /** Where polo_params came from, for the reply-size error. */
+  paramsWhere: string | undefined;
+}
+
+function applySection(config: PoloConfig, section: IniSection, file: string, warn: (m: string) => void): FileChoices {
+  // The reference made services_dir relative to its conf dir; ours is the file's folder.
+  const base = path.dirname(file);
+  const choices: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined };
+  for (const [key, value] of section) {
+    const where = `${file}: [polo] ${key}`;
+    switch (key) {
+      case 'multicast_addrs':
+        config.groups = parseGroupList(value, where);
+        break;
+      case 'port':
+        config.port = parsePort(value, where);
+        break;
+      case 'polo_params':
+        config.nodeParams = parseFileParams(value, where);
+        choices.paramsWhere = where;
+        break;
+      case 'services_dir':
+        config.servicesDir = path.resolve(base, parseNonEmpty(value, where));
+        choices.servicesDir = true;
+        break;
+      case 'polo_user_dir':
+        config.userDir = parseUserDir(value, where);
+        break;
+      case 'verify_regexp':
+        config.verifyRegexp = parseRegExp(value, where);
+        break;
+      case 'hops':
+        config.ttl = parseInteger(value, where, 0, 255);
+        break;
+      case 'retries':
+        config.joinRetries = parseInteger(value, where, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+        break;
+      case 'logging_level':
+        config.logLevel = parseLevel(value, where);
+        break;
+      case 'polo_binding_port':
+        config.bindingPort = parsePort(value, where);
+        break;
+      case 'secret_file':
+        config.secretFile = path.resolve(base, parseNonEmpty(value, where));
+        choices.secretFile = true;
+        break;
+      default:
+        if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
+    }
+  }
+  return choices;
+}
+
+function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoices): void {
+  let paramsWhere = fromFile.paramsWhere ?? 'node params';
+  if (o.groups !== undefined && o.groups.length > 0) {
+    config.groups = unique(o.groups.map((g) => parseGroup(g, '--group')));
+  }
+  if (o.port !== undefined) config.port = checkPort(o.port, '--port');
+  if (o.interfaces !== undefined && o.interfaces.length > 0) {
+    config.interfaces = unique(o.interfaces.map((a) => parseIPv4(a, '--interface')));
+  }
+  if (o.params !== undefined) {
+    // Typed already, but a library caller may hand over anything: check the shape once more.
+    if (!isJsonObject(o.params)) throw valueError('--params', String(o.params), 'is not a JSON object');
+    config.nodeParams = o.params;
+    paramsWhere = '--params';
+  }
+  if (o.hostname !== undefined) {
+    config.nodeParams = { ...config.nodeParams, hostname: parseNonEmpty(o.hostname, '--hostname') };
+    paramsWhere = `${paramsWhere} with --hostname`;
+  }
+  if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
+  if (o.stateDir !== undefined) {
+    const stateDir = path.resolve(parseNonEmpty(o.stateDir, '--state-dir'));
+    config.stateDir = stateDir;
+    if (!fromFile.servicesDir) config.servicesDir = path.join(stateDir, 'services');
+    if (!fromFile.secretFile) config.secretFile = path.join(stateDir, 'secret');
+  }
+  if (o.servicesDir !== undefined) config.servicesDir = path.resolve(parseNonEmpty(o.servicesDir, '--services-dir'));
+  checkPoloReplySize(config.nodeParams, paramsWhere);
+}
+
+/** polo_params from the file, with a hint when `ini` cut the value at a `#` or `;`. */
+function parseFileParams(value: string, where: string): JsonObject {
+  try {
+    return parseJsonObject(value, where);
+  } catch (err) {
+    if (err instanceof ConfigError && !value.trimEnd().endsWith('}') && value.trimStart().startsWith('{')) {
+      throw new ConfigError(
+        `${err.message}; note that ';' and '#' start a comment in the config file: write them as '\\;' and '\\#'`,
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * A Polo reply that does not fit one datagram could never be sent (the codec refuses it), so
+ * node params that large are refused at startup rather than at the first Marco query.
+ */
+function checkPoloReplySize(params: JsonObject, where: string): void {
+  try {
+    encodeReply({ command: 'Polo', params });
+  } catch (err) {
+    if (!(err instanceof FrameTooLargeError)) throw err;
+    throw new ConfigError(
+      `${where}: ${showValue(JSON.stringify(params))} makes a ${err.size}-byte Polo reply, ` +
+        `over the ${MAX_DATAGRAM}-byte datagram limit`,
+    );
+  }
+}
+
+/**
+ * polo_user_dir is joined to every user's home; an absolute path or `..` would point every user
+ * at the same folder, or outside their home.
+ */
+function parseUserDir(value: string, where: string): string {
+  const dir = parseNonEmpty(value, where).trim();
+  if (path.isAbsolute(dir) || dir.split(/[\\/]+/).includes('..')) {
+    throw valueError(where, value, "is not a folder inside the user's home (write a relative path such as .polo)");
+  }
+  return path.normalize(dir);
+}
+
+function unique(items: string[]): string[] {
+  return [...new Set(items)];
+}
