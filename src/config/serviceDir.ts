@@ -25,6 +25,8 @@ export interface ServiceDirOptions {
    * this, a symlink in `~/.polo` to a root-only file would have polod read it on the user's behalf.
    */
   readonly owner?: number;
+  /** A missing folder is an empty one, without a warning (a user with no `~/.polo`). */
+  readonly missingOk?: boolean;
 }
 
 /** The services of a folder, in file-name order, and one warning per file left out. */
@@ -59,6 +61,7 @@ export async function loadServiceDir(dir: string, opts: ServiceDirOptions): Prom
   try {
     names = await readdir(dir);
   } catch (err) {
+    if (opts.missingOk === true && (err as NodeJS.ErrnoException).code === 'ENOENT') return { services: [], warnings: [] };
     return { services: [], warnings: [`${dir}: cannot list the folder (${describe(err)}), no services loaded`] };
   }
   // Code-unit order, not locale order: the result must not depend on the environment.
