@@ -28,5 +28,5 @@ export interface UserAccount {
 
 /** Finds users in the system's user database (see src/system/userDb.ts). */
 export interface UserLookup {
-  lookupName(name: string): Promise<UserAccount | undefined>;
+  lookupName(name: string): Promise<UserAccount | null | undefined>;
 }

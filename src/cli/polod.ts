@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+/**
+ * `polod`: the Polo daemon. Reads polo.cfg (flags win), serves every configured group, reloads
+ * the service files on SIGUSR1 or SIGHUP, and stops cleanly on SIGTERM or SIGINT.
+ */
+import { Command, Option } from 'commander';
+import { loadPoloConfig, type PoloConfig, type PoloOverrides } from '../config/poloConfig.js';
+import { runPolod } from '../daemon/polod.js';
+import { ConfigError } from '../errors.js';
+import type { JsonObject } from '../protocol/json.js';
+import { createLogger, LOG_LEVELS, parseLogLevel } from '../util/log.js';
+import {
+  ExitCode,
+  isMainModule,
+  oneLine,
+  parseIPv4,
+  parseMulticastGroup,
+  parsePort,
+  prepareProgram,
+  repeatable,
+  runProgram,
+  type CliIo,
+} from './common.js';
+import { InvalidArgumentError as FlagError } from 'commander';
+
+interface PolodFlags {
+  config?: string;
+  servicesDir?: string;
+  group?: string[];
+  port?: number;
+  interface?: string[];
+  params?: JsonObject;
+  hostname?: string;
+  logLevel?: string;
+  stateDir?: string;
+}
+
+const EXIT_CODES = `
+Exit codes:
+  0  stopped by SIGTERM or SIGINT
+  2  usage, or a bad value in a flag or the configuration file (one line names it)
+  3  runtime failure (a socket could not be bound, …)
+
+Signals: SIGUSR1 or SIGHUP re-read the service files (services published at run time are kept).`;
+
+/** Runs polod with `argv` (the arguments after the command name); resolves when it stops. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  let exit: number = ExitCode.OK;
+  const program = prepareProgram(new Command('polod'), io)
+    .description('Answer MarcoPolo discovery queries for the services this node offers.')
+    .option('--config <file>', 'configuration file (default /etc/marcopolo/polo/polo.cfg, if present)')
+    .option('--services-dir <dir>', 'folder of service files')
+    .option('--group <addr>', 'multicast group to serve (repeatable)', repeatable(parseMulticastGroup))
+    .option('--port <n>', 'UDP port of every group (default 1337)', parsePort)
+    .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable)', repeatable(parseIPv4))
+    .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
+    .option('--hostname <name>', 'the hostname in the node params')
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser(parseLevel))
+    .option('--state-dir <dir>', "folder for polod's own files (services, secret), for unprivileged runs")
+    .addHelpText('after', EXIT_CODES)
+    .action(async (flags: PolodFlags) => {
+      exit = await serve(flags, io);
+    });
+  const failed = await runProgram(program, argv, io);
+  return failed ?? exit;
+}
+
+async function serve(flags: PolodFlags, io: CliIo): Promise<number> {
+  const warnings: string[] = [];
+  let config: PoloConfig;
+  try {
+    const warn = (w: string): void => void warnings.push(w);
+    config = loadPoloConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
+  } catch (err) {
+    // A bad configuration value: one line naming the file, key and value, exit 2.
+    if (err instanceof ConfigError) {
+      io.stderr.write(`polod: ${oneLine(err.message)}\n`);
+      return ExitCode.USAGE;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, name: 'polod' });
+  for (const warning of warnings) logger.warn(warning);
+  try {
+    await runPolod(config, logger);
+    return ExitCode.OK;
+  } catch (err) {
+    io.stderr.write(`polod: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
+    return ExitCode.RUNTIME;
+  }
+}
+
+function overrides(flags: PolodFlags): PoloOverrides {
+  const level = flags.logLevel === undefined ? undefined : parseLogLevel(flags.logLevel);
+  return {
+    ...(flags.group && { groups: flags.group }),
+    ...(flags.port !== undefined && { port: flags.port }),
+    ...(flags.interface && { interfaces: flags.interface }),
+    ...(flags.params && { params: flags.params }),
+    ...(flags.hostname !== undefined && { hostname: flags.hostname }),
+    ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),
+    ...(level !== undefined && { logLevel: level }),
+    ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
+  };
+}
+
+function parseParams(value: string): JsonObject {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new FlagError('expected a JSON object, e.g. {"hostname":"node1"}.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new FlagError('expected a JSON object, e.g. {"hostname":"node1"}.');
+  }
+  return parsed as JsonObject;
+}
+
+function parseLevel(value: string): string {
+  if (parseLogLevel(value) === undefined) throw new FlagError(`expected one of ${LOG_LEVELS.join(', ')}.`);
+  return value;
+}
+
+if (isMainModule(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+}
