@@ -1,0 +1,67 @@
+/**
+ * `npm run demo`: a polod on loopback serving the example services of examples/services, queried
+ * with the real `marco` command. Needs no root, no configuration and no file outside the
+ * checkout; nothing leaves the machine (multicast interface 127.0.0.1, a non-default port so a
+ * real polod on this machine is left alone). Everything it starts is stopped at the end.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = (name: string): string => path.join(root, 'dist', 'src', 'cli', `${name}.js`);
+const PORT = '41337';
+const LOOPBACK = '127.0.0.1';
+
+function section(title: string, command: string[]): void {
+  process.stdout.write(`\n\x1b[1m$ marco ${command.join(' ')}\x1b[0m   # ${title}\n`);
+  const args = [...command, '--interface', LOOPBACK, '--port', PORT, '--timeout', '500'];
+  const run = spawnSync(process.execPath, [bin('marco'), ...args], { encoding: 'utf8' });
+  process.stdout.write(run.stdout || '(nobody answered)\n');
+  if (run.stderr) process.stdout.write(run.stderr);
+}
+
+const polod = spawn(
+  process.execPath,
+  [
+    bin('polod'),
+    '--services-dir', path.join(root, 'examples', 'services'),
+    '--group', '224.0.0.112',
+    '--group', '224.0.0.113',
+    '--interface', LOOPBACK,
+    '--port', PORT,
+    '--hostname', 'demo-node',
+    '--params', '{"role":"demo"}',
+  ],
+  { stdio: ['ignore', 'ignore', 'pipe'] },
+);
+const stopPolod = (): void => {
+  if (polod.exitCode === null) polod.kill('SIGTERM');
+};
+process.on('exit', stopPolod);
+
+// Wait for polod's "started" log line (it logs JSON lines on stderr), not a fixed time.
+const started = await new Promise<boolean>((resolve) => {
+  let buffered = '';
+  polod.stderr.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    if (buffered.includes('"polod started"')) resolve(true);
+  });
+  polod.once('exit', () => resolve(false));
+});
+if (!started) {
+  process.stderr.write('demo: polod did not start\n');
+  process.exit(1);
+}
+
+process.stdout.write(`polod is serving examples/services on ${LOOPBACK}, groups 224.0.0.112 and 224.0.0.113, port ${PORT}.\n`);
+section('which nodes are in the default grid?', ['discover']);
+section('who offers "web"?', ['request-for', 'web']);
+section('"printer" is offered only in the second grid', ['request-for', 'printer', '--group', '224.0.0.113']);
+section('...so the default grid has nobody offering it', ['request-for', 'printer']);
+section('filter on service params', ['request-for', 'web', '--param', 'port=8080', '--json']);
+section('everything this node offers (asked by unicast)', ['services', LOOPBACK]);
+
+stopPolod();
+await new Promise((resolve) => (polod.exitCode === null ? polod.once('exit', resolve) : resolve(undefined)));
+process.stdout.write('\npolod stopped. See README.md for the commands and options.\n');
