@@ -118,3 +118,27 @@ export class RemoteError extends MarcoPoloError {
     super('MP_ERR_REMOTE', message);
   }
 }
+
+/** A file, folder or system command polod depends on failed (names the path or command). */
+export class IoError extends MarcoPoloError {
+  override name = 'IoError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('MP_ERR_IO', message, options);
+  }
+}
+
+/**
+ * polod refused to trust or touch a file or folder: it is a symlink, has the wrong type or
+ * owner, or is readable or writable by people who must not read or write it. Names the path
+ * and what is wrong, so the administrator can fix it.
+ */
+export class UnsafeFileError extends IoError {
+  override name = 'UnsafeFileError';
+  constructor(
+    readonly path: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

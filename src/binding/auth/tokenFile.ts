@@ -1,0 +1,216 @@
+/**
+ * The per-user token file `~user/.polo/token` (PROTOCOL.md §5).
+ *
+ * polod runs as root and writes into a home folder the user controls, so everything here
+ * assumes the user is hostile: they may plant symlinks (`~/.polo -> /etc`), FIFOs or hard links,
+ * and swap things while polod works. Hence: every folder is opened once and pinned (see
+ * `openPinnedDir`) with O_NOFOLLOW, ownership is changed only through file descriptors, files
+ * are created O_EXCL|O_NOFOLLOW and renamed into place (which replaces a planted symlink rather
+ * than writing through it), and existing files are opened O_NOFOLLOW|O_NONBLOCK.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, IoError, MarcoPoloError, UnsafeFileError } from '../../errors.js';
+import type { UserInfo } from '../../system/userDb.js';
+import { isErrno, writeFileAtomic } from '../../util/atomicFile.js';
+import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../../util/safePath.js';
+import { formatMode } from './secret.js';
+
+/** The folder in a user's home that holds the token and the user's service files. */
+export const DEFAULT_USER_DIR = '.polo';
+/** Name of the token file inside that folder. */
+export const TOKEN_FILE_NAME = 'token';
+/** Largest token file read; real tokens are under 60 bytes. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+/**
+ * Mode of a `.polo` folder polod creates. 0700 rather than the reference's 0755: it holds the
+ * token and the user's own service files, nobody else needs to list or read it (polod reads
+ * it as root), and a closed folder also hides the token file's existence and size.
+ */
+const USER_DIR_MODE = 0o700;
+
+function checkDirName(userDirName: string): void {
+  const problem = segmentProblem(userDirName);
+  if (problem !== undefined) {
+    throw new InvalidArgumentError(`invalid user folder name ${JSON.stringify(String(userDirName))}: ${problem}`);
+  }
+}
+
+/** Equality that takes the same time wherever the strings differ. */
+function sameSecretText(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Opens the user's home, pinned. Its last component may be a symlink (the administrator's
+ * choice: the home's parent belongs to root), but the home must belong to the user: polod
+ * refuses to create `.polo` folders in system folders such as `/bin` (the home of `bin`), which
+ * anybody could otherwise trigger by requesting tokens for every system account.
+ */
+async function openHome(user: UserInfo): Promise<PinnedDir> {
+  let home: PinnedDir;
+  try {
+    home = await openPinnedDir(user.home, { followSymlink: true });
+  } catch (err) {
+    if (err instanceof MarcoPoloError) throw err;
+    throw new IoError(`cannot open home folder ${user.home} of ${user.name}: ${(err as Error).message}`, { cause: err });
+  }
+  if (home.stat.uid !== user.uid) {
+    await home.close();
+    throw new UnsafeFileError(
+      user.home,
+      `home folder ${user.home} of ${user.name} is owned by uid ${home.stat.uid}, not by the user (uid ${user.uid})`,
+    );
+  }
+  return home;
+}
+
+/**
+ * Opens (creating if needed) `<home>/<userDirName>`, pinned, and checks it: a real folder (not
+ * a symlink), owned by the user or root, not writable by group or others.
+ */
+async function openUserDir(home: PinnedDir, user: UserInfo, userDirName: string): Promise<PinnedDir> {
+  const shown = path.join(user.home, userDirName);
+  const inHome = home.child(userDirName);
+  let created = false;
+  try {
+    // mkdir never follows a symlink in the last component: a planted one gives EEXIST.
+    await mkdir(inHome, { mode: USER_DIR_MODE });
+    created = true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) {
+      throw new IoError(`cannot create ${shown}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  let dir: PinnedDir;
+  try {
+    dir = await openPinnedDir(inHome);
+  } catch (err) {
+    if (err instanceof UnsafeFileError) {
+      throw new UnsafeFileError(shown, `${shown} is a symlink or not a folder; refusing to write the token of ${user.name}`, {
+        cause: err,
+      });
+    }
+    throw new IoError(`cannot open ${shown}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    let st = dir.stat;
+    // Give the folder to the user only if it is the empty root-owned folder just made. Through
+    // the descriptor, so no path (and no symlink) is resolved. If the user swapped another
+    // folder in meanwhile, it is theirs already or not empty, and is left alone.
+    if (created && st.uid === 0 && st.uid !== user.uid && (await readdir(dir.path)).length === 0) {
+      await dir.handle.chown(user.uid, user.gid);
+      await dir.handle.chmod(USER_DIR_MODE);
+      st = await dir.restat();
+    }
+    if (st.uid !== user.uid && st.uid !== 0) {
+      throw new UnsafeFileError(shown, `${shown} is owned by uid ${st.uid}, neither ${user.name} (uid ${user.uid}) nor root`);
+    }
+    if ((st.mode & 0o022) !== 0) {
+      throw new UnsafeFileError(
+        shown,
+        `${shown} has mode ${formatMode(st.mode)}: others could replace the token file (chmod go-w it)`,
+      );
+    }
+    return dir;
+  } catch (err) {
+    await dir.close();
+    throw err;
+  }
+}
+
+/** What an existing token file holds and whether its metadata is right. */
+interface ExistingToken {
+  content: string;
+  /** Owned by the user, no group/other bits, one link: nothing to repair. */
+  sound: boolean;
+}
+
+/**
+ * Reads the token file in `dir` without following a symlink or blocking on a FIFO. Undefined if
+ * there is no readable regular file of sane size (such an entry is simply replaced).
+ */
+async function readExisting(dir: PinnedDir, user: UserInfo): Promise<ExistingToken | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(dir.child(TOKEN_FILE_NAME), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+  } catch {
+    return undefined; // ENOENT, ELOOP (a symlink), ...: write a fresh file.
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > MAX_TOKEN_FILE_BYTES) return undefined;
+    const content = await handle.readFile('utf8');
+    return { content, sound: st.uid === user.uid && (st.mode & 0o077) === 0 && st.nlink === 1 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Makes sure `~user/<userDirName>/token` holds `token`: the folder is created if missing (mode
+ * 0700, owned by the user), the file is written atomically with mode 0600, owned by uid:gid.
+ * Returns 'existed' if the file already held this token, and 'created' if it was missing or
+ * held anything else (e.g. a reference AES token, or a token under an old secret), which is
+ * replaced. Because tokens are deterministic, holding the freshly issued token is the same as
+ * verifying for this uid. A right token with wrong owner or mode is rewritten ('existed').
+ * Symlinks planted by the user are never followed, written through or chowned.
+ * @throws InvalidArgumentError for a bad folder name or token; UnsafeFileError if the home or
+ * folder is a symlink, not owned as required, or writable by others; IoError on other failures.
+ */
+export async function writeTokenFile(
+  user: UserInfo,
+  token: string,
+  userDirName: string = DEFAULT_USER_DIR,
+): Promise<'created' | 'existed'> {
+  checkDirName(userDirName);
+  if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_FILE_BYTES) {
+    throw new InvalidArgumentError('token must be a non-empty string');
+  }
+  const home = await openHome(user);
+  try {
+    const dir = await openUserDir(home, user, userDirName);
+    try {
+      const existing = await readExisting(dir, user);
+      const same = existing !== undefined && sameSecretText(existing.content.trim(), token.trim());
+      if (same && existing.sound) return 'existed';
+      // Written without a newline, like the reference: bindings send the content verbatim.
+      await writeFileAtomic(dir.child(TOKEN_FILE_NAME), token, { mode: 0o600, uid: user.uid, gid: user.gid });
+      return same ? 'existed' : 'created';
+    } finally {
+      await dir.close();
+    }
+  } finally {
+    await home.close();
+  }
+}
+
+/**
+ * Client side: the content of `<home>/<userDirName>/token`, verbatim (bindings send it as it
+ * is; it is opaque to them), or null if there is no token file yet (send `Request-token`).
+ * @throws InvalidArgumentError for a bad folder name; IoError if the file exists but cannot be
+ * read, is not a regular file, or is too large to be a token.
+ */
+export async function readTokenFile(home: string, userDirName: string = DEFAULT_USER_DIR): Promise<string | null> {
+  checkDirName(userDirName);
+  const file = resolveInside(path.join(home, userDirName), TOKEN_FILE_NAME);
+  let handle: FileHandle;
+  try {
+    handle = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
+    throw new IoError(`cannot read token file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new IoError(`token file ${file} is not a regular file`);
+    if (st.size > MAX_TOKEN_FILE_BYTES) throw new IoError(`token file ${file} is too large (${st.size} bytes)`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
