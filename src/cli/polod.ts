@@ -39,7 +39,7 @@ const EXIT_CODES = `
 Exit codes:
   0  stopped by SIGTERM or SIGINT
   2  usage, or a bad value in a flag or the configuration file (one line names it)
-  3  runtime failure (a socket could not be bound, …)
+  3  runtime failure (a socket could not be bound, the publish API port 127.0.0.1:1390 is in use, …)
 
 Signals: SIGUSR1 or SIGHUP re-read the service files (services published at run time are kept).`;
 
@@ -56,7 +56,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser(parseLevel))
-    .option('--state-dir <dir>', "folder for polod's own files (services, secret), for unprivileged runs")
+    .option(
+      '--state-dir <dir>',
+      "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
+    )
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: PolodFlags) => {
       exit = await serve(flags, io);

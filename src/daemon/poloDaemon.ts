@@ -35,6 +35,8 @@ export class PoloDaemon {
   private readonly unicastSockets: DatagramSocket[] = [];
   private readonly transport: Transport;
   private stopped = false;
+  /** Tail of the queue of `exclusive` tasks. */
+  private exclusiveTail: Promise<void> = Promise.resolve();
 
   constructor(
     readonly settings: PoloDaemonSettings,
@@ -91,9 +93,23 @@ export class PoloDaemon {
     );
   }
 
+  /**
+   * Runs `task` alone: reloads and changes by the publish API (src/binding/publish/store.ts)
+   * queue here. A reload reads the folders, then swaps the lists; a permanent publish landing
+   * in between would be dropped from memory by the swap, though acknowledged and on disk.
+   */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.exclusiveTail.then(task);
+    this.exclusiveTail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   /** Re-reads every service folder; services published at run time are kept (SIGUSR1/SIGHUP). */
   async reload(): Promise<void> {
-    await Promise.all(this.polos.map((p) => p.reloadServices()));
+    await this.exclusive(() => Promise.all(this.polos.map((p) => p.reloadServices())));
     this.deps.logger.info(
       { services: Object.fromEntries([...this.offeredServices].map(([g, list]) => [g, list.length])) },
       'services reloaded',

@@ -1,0 +1,176 @@
+/**
+ * One client connection of the publish API, after TLS (if any): bytes → frames → handler →
+ * one reply line per request, in order. Bounded: a request over the size limit is answered
+ * "Request too large" and the connection closed; half a request left hanging is answered
+ * "Request timed out" and closed; reading pauses while too many requests wait, so a client
+ * that floods without reading its replies cannot grow polod's memory.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from '../../util/log.js';
+import { PublishErrors } from './errors.js';
+import { JsonObjectSplitter, type Frame } from './framing.js';
+import type { PublishReply } from './handler.js';
+
+/** Limits of one connection (see ServerLimits). */
+export interface ConnectionLimits {
+  readonly maxRequestBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly maxQueuedRequests: number;
+}
+
+/** Counters shared by every connection of a server. */
+export interface ConnectionStats {
+  requests: number;
+  tooLarge: number;
+  timedOut: number;
+}
+
+/** How long a closing connection may take to flush its last reply before it is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
+/** Serves one connected stream (a plain Unix socket or a TLS socket). */
+export class Connection {
+  /** Resolves once the stream is closed. */
+  readonly closed: Promise<void>;
+  private readonly splitter: JsonObjectSplitter;
+  private readonly queue: Frame[] = [];
+  private busy = false;
+  private paused = false;
+  /** No more requests are read (peer ended, too large, timed out, server stopping). */
+  private finishing = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly handle: (frame: Uint8Array) => Promise<PublishReply>,
+    private readonly limits: ConnectionLimits,
+    private readonly stats: ConnectionStats,
+    private readonly log: Logger,
+  ) {
+    this.splitter = new JsonObjectSplitter(limits.maxRequestBytes);
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.once('close', () => this.clearTimer());
+    // ECONNRESET, EPIPE…: the peer went away; 'close' follows and cleans up.
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'publish API connection error'));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => {
+      this.finishing = true;
+      this.clearTimer();
+      void this.drain();
+    });
+  }
+
+  /** Stops reading; the request in progress (if any) is answered, then the stream is closed. */
+  shutdown(): void {
+    this.finishing = true;
+    this.queue.length = 0;
+    this.clearTimer();
+    if (!this.busy) this.close();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finishing) return;
+    const wasPartial = this.splitter.partial;
+    const frames = this.splitter.push(chunk);
+    for (const frame of frames) {
+      this.queue.push(frame);
+      if (frame.kind === 'too-large') {
+        // Nothing after it can be framed reliably; the replies before it still go out.
+        this.finishing = true;
+        this.socket.pause();
+        break;
+      }
+    }
+    if (this.queue.length >= this.limits.maxQueuedRequests && !this.paused && !this.finishing) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.updateTimer(!wasPartial || frames.length > 0);
+    void this.drain();
+  }
+
+  /**
+   * The half-sent-request deadline runs from the first byte of a request, however slowly the
+   * rest trickles in (a byte every few seconds must not keep a slot forever). It does not run
+   * while reading is paused by us, nor between requests: reference bindings keep one
+   * connection open for the life of their Polo object.
+   */
+  private updateTimer(newRequest: boolean): void {
+    if (!this.splitter.partial || this.paused || this.finishing) {
+      this.clearTimer();
+      return;
+    }
+    if (this.timer !== undefined && !newRequest) return;
+    this.clearTimer();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.stats.timedOut++;
+      this.log.debug('publish API request timed out');
+      this.finishing = true;
+      this.queue.length = 0;
+      if (!this.busy) this.replyAndClose(PublishErrors.timedOut);
+    }, this.limits.requestTimeoutMs);
+  }
+
+  private clearTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      for (let frame = this.queue.shift(); frame !== undefined; frame = this.queue.shift()) {
+        if (this.socket.destroyed) return;
+        if (frame.kind === 'too-large') {
+          this.stats.tooLarge++;
+          this.log.debug({ size: frame.size }, 'publish API request too large');
+          this.replyAndClose(PublishErrors.tooLarge);
+          return;
+        }
+        this.stats.requests++;
+        const reply = await this.handle(frame.bytes);
+        if (this.socket.destroyed) return;
+        // One write per reply: reference clients read a reply with a single recv().
+        if (!this.socket.write(`${JSON.stringify(reply)}\n`)) await this.writable();
+        if (this.paused && this.queue.length < this.limits.maxQueuedRequests / 2) {
+          this.paused = false;
+          this.socket.resume();
+          this.updateTimer(true);
+        }
+      }
+      if (this.finishing) this.close();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Resolves when the socket can take more, or is gone. */
+  private writable(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  private replyAndClose(reason: string): void {
+    if (this.socket.destroyed) return;
+    this.socket.write(`${JSON.stringify({ Error: reason })}\n`);
+    this.close();
+  }
+
+  /** Ends the stream after what is written; destroys it if the peer does not take it soon. */
+  private close(): void {
+    if (this.socket.destroyed) return;
+    this.socket.end();
+    const force = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+    force.unref();
+    this.socket.once('close', () => clearTimeout(force));
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * What the publish API answers (PROTOCOL.md §5): one frame in, one reply out. Transport-free,
+ * so component tests drive it directly; the server (server.ts) only frames bytes and writes
+ * replies. It authenticates by token, authorises, validates, and hands the change to a
+ * ServiceStore.
+ *
+ * Rules, with the reference bug each one fixes:
+ * - every request gets exactly one reply, never none and never two (B17, B27);
+ * - the token is an HMAC token only polod can mint (src/binding/auth/token.ts), so garbage,
+ *   altered or foreign tokens are "Bad token" rather than a crash or another identity (B17);
+ * - root services only for uid 0 and the `marcopolo` group; a user unpublishes only their own
+ *   services, root services only a superuser; uid 0 may unpublish anyone's (B15);
+ * - params are kept (B8); groups must be served ones (B13).
+ */
+import { issueToken, verifyToken } from '../../binding/auth/token.js';
+import { writeTokenFile } from '../../binding/auth/tokenFile.js';
+import { MarcoPoloError } from '../../errors.js';
+import type { Json, JsonObject } from '../../protocol/json.js';
+import { splitUserId } from '../../responder/answer.js';
+import type { UserDirectory, UserInfo } from '../../system/userDb.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import { PublishErrors, PublishRefusal } from './errors.js';
+import {
+  checkPublishedId,
+  parseEnvelope,
+  parsePublishArgs,
+  parseRequestTokenArgs,
+  parseUnpublishArgs,
+  tokenOf,
+  type Envelope,
+  type RequestRules,
+} from './requests.js';
+import type { ServiceStore } from './store.js';
+
+/** A reply: `{"OK": …}` or `{"Error": "<reason>"}`. */
+export type PublishReply = { OK: Json } | { Error: string };
+
+/** Writes `token` into the user's token file (default: writeTokenFile). */
+export type TokenWriter = (user: UserInfo, token: string, userDirName: string) => Promise<'created' | 'existed'>;
+
+/** Collaborators of {@link PublishHandler}. */
+export interface PublishHandlerOptions {
+  /** The token secret (loadOrCreateSecret). */
+  readonly secret: Uint8Array;
+  /** The system's users (UserDb; fakeUserDirectory in tests). */
+  readonly users: UserDirectory;
+  readonly store: ServiceStore;
+  /** What makes an id a user service (config verify_regexp). */
+  readonly verifyRegexp: RegExp;
+  /** The per-user folder (config polo_user_dir, default `.polo`). */
+  readonly userDirName?: string;
+  /** How Request-token writes the token file (tests may replace it). */
+  readonly writeToken?: TokenWriter;
+  readonly logger?: Logger;
+}
+
+/** Decides the reply to each request of the publish API. */
+export class PublishHandler {
+  private readonly log: Logger;
+  private readonly rules: RequestRules;
+  private readonly writeToken: TokenWriter;
+  private readonly userDirName: string;
+
+  constructor(private readonly options: PublishHandlerOptions) {
+    this.log = options.logger ?? silentLogger;
+    this.rules = { servedGroups: options.store.servedGroups, verifyRegexp: options.verifyRegexp };
+    this.writeToken = options.writeToken ?? writeTokenFile;
+    this.userDirName = options.userDirName ?? '.polo';
+  }
+
+  /**
+   * The reply to one request (the bytes of one frame). Never throws: a refused request gets its
+   * reason, an unexpected failure (a user lookup, a disk) is logged and gets "Internal error".
+   */
+  async handle(frame: Uint8Array): Promise<PublishReply> {
+    try {
+      const envelope = parseEnvelope(frame);
+      switch (envelope.command) {
+        case 'Publish':
+          return { OK: await this.publish(envelope) };
+        case 'Unpublish':
+          return { OK: await this.unpublish(envelope) };
+        case 'Request-token':
+          return { OK: await this.requestToken(envelope) };
+        case 'List':
+          return { OK: this.list() };
+      }
+    } catch (err) {
+      if (err instanceof PublishRefusal) return { Error: err.reason };
+      this.log.error({ err }, 'publish API request failed');
+      return { Error: PublishErrors.internal };
+    }
+  }
+
+  /** The user a token proves, or a refusal ("Need a token", "Bad token", …). */
+  private async authenticate(args: JsonObject): Promise<UserInfo> {
+    const token = tokenOf(args);
+    if (token === undefined) throw new PublishRefusal(PublishErrors.needToken);
+    const verified = verifyToken(this.options.secret, token);
+    if (!verified.ok) throw new PublishRefusal(PublishErrors.badToken);
+    const user = await this.options.users.lookupUid(verified.uid);
+    if (!user) throw new PublishRefusal(PublishErrors.badTokenUser);
+    return user;
+  }
+
+  /** Publish/Register: returns the wire id (`id` for root services, `user:id` otherwise). */
+  private async publish(envelope: Envelope): Promise<string> {
+    const caller = await this.authenticate(envelope.args);
+    const args = parsePublishArgs(envelope.args, this.rules);
+    if (args.root && !(await this.options.users.isSuperuser(caller))) {
+      throw new PublishRefusal(PublishErrors.permissionDenied);
+    }
+    const wireId = checkPublishedId(args.service, args.root ? undefined : caller.name, this.options.verifyRegexp);
+    await this.options.store.publish({
+      id: args.service,
+      wireId,
+      publisher: caller,
+      root: args.root,
+      params: args.params,
+      groups: args.groups,
+      permanent: args.permanent,
+    });
+    this.log.info(
+      { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent },
+      'service published',
+    );
+    return wireId;
+  }
+
+  /** Unpublish: `id` is a root service, `user:id` a user's. Returns 0. */
+  private async unpublish(envelope: Envelope): Promise<number> {
+    const caller = await this.authenticate(envelope.args);
+    const args = parseUnpublishArgs(envelope.args, this.rules);
+    const split = splitUserId(args.service, this.options.verifyRegexp);
+    const plan = { wireId: args.service, groups: args.groups, deleteFile: args.deleteFile };
+    if (split) {
+      // Permission before existence, so nobody learns which services others have.
+      if (split.user !== caller.name && caller.uid !== 0) throw new PublishRefusal(PublishErrors.permissionDenied);
+      const owner = split.user === caller.name ? caller : await this.options.users.lookupName(split.user);
+      if (!owner) throw new PublishRefusal(PublishErrors.notFound);
+      await this.options.store.unpublish({ ...plan, id: split.service, owner });
+    } else {
+      if (!(await this.options.users.isSuperuser(caller))) throw new PublishRefusal(PublishErrors.permissionDenied);
+      await this.options.store.unpublish({ ...plan, id: args.service });
+    }
+    this.log.info(
+      { service: args.service, user: caller.name, groups: args.groups, deleteFile: args.deleteFile },
+      'service unpublished',
+    );
+    return 0;
+  }
+
+  /**
+   * Request-token: writes the token of `uid` into that user's token file; the token itself is
+   * never sent, so asking for anyone's token is harmless. 0 = created, 1 = it existed.
+   */
+  private async requestToken(envelope: Envelope): Promise<number> {
+    const { uid } = parseRequestTokenArgs(envelope.args);
+    const user = await this.options.users.lookupUid(uid);
+    if (!user) throw new PublishRefusal(PublishErrors.userNotFound);
+    let outcome: 'created' | 'existed';
+    try {
+      outcome = await this.writeToken(user, issueToken(this.options.secret, uid), this.userDirName);
+    } catch (err) {
+      if (!(err instanceof MarcoPoloError)) throw err;
+      // The reference replied str(exception); ours name the folder and what is wrong with it.
+      this.log.warn({ err, user: user.name }, 'could not write a token file');
+      throw new PublishRefusal(`Could not write the token file: ${err.message.replace(/\s+/g, ' ').slice(0, 200)}`);
+    }
+    this.log.info({ user: user.name, outcome }, 'token file requested');
+    return outcome === 'created' ? 0 : 1;
+  }
+
+  /**
+   * List (this project's extension): every service this node offers, with its groups. No token:
+   * it is read-only, and it shows what the node answers to anyone on the LAN who asks (user
+   * services included: their ids are not secrets, only their ownership is protected).
+   */
+  private list(): Json {
+    return this.options.store.list().map((s) => ({
+      id: s.id,
+      owner: s.owner,
+      groups: [...s.groups],
+      permanent: s.permanent,
+      params: s.params,
+      root: s.root,
+    }));
+  }
+}

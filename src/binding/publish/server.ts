@@ -1,0 +1,267 @@
+/**
+ * The publish API's listeners: TLS on 127.0.0.1:1390, as the reference bindings expect (they
+ * do not check the certificate), and a Unix socket for local clients that need no TLS. Both
+ * speak the same protocol to the same handler. Authentication is by token on both, so the
+ * socket is open to everyone (0666), as the TLS port is.
+ *
+ * Bounded by design: a connection limit shared by both endpoints (beyond it, new connections
+ * are closed at once), a deadline for TLS handshakes and half-sent requests, a request size
+ * limit, and per-connection back-pressure (connection.ts). One misbehaving client never stops
+ * polod from serving the others.
+ */
+import { constants as fsc } from 'node:fs';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import net, { type AddressInfo, type Server, type Socket } from 'node:net';
+import path from 'node:path';
+import tls, { type SecureContext } from 'node:tls';
+import { ClosedError, IoError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import { Connection, type ConnectionStats } from './connection.js';
+import { DEFAULT_MAX_REQUEST_BYTES } from './framing.js';
+import type { PublishReply } from './handler.js';
+
+/** The limits that keep polod's memory and sockets bounded. */
+export interface ServerLimits {
+  /** Largest request; a larger one gets "Request too large" and the connection closes. */
+  readonly maxRequestBytes: number;
+  /**
+   * How long a TLS handshake, or a request whose first byte has arrived, may take to complete;
+   * then "Request timed out" and the connection closes. Idle connections between requests are
+   * kept: reference bindings open one connection per Polo object and reuse it.
+   */
+  readonly requestTimeoutMs: number;
+  /** Most connections open at once, both endpoints together; more are closed at once. */
+  readonly maxConnections: number;
+  /** Requests read ahead per connection before reading pauses. */
+  readonly maxQueuedRequests: number;
+}
+
+/** The defaults: 64 KiB, 10 s, 256 connections, 16 queued requests. */
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
+  requestTimeoutMs: 10_000,
+  maxConnections: 256,
+  maxQueuedRequests: 16,
+};
+
+/** Options of {@link PublishServer}; at least one endpoint. */
+export interface PublishServerOptions {
+  /** Answers one frame (PublishHandler.handle). */
+  readonly handle: (frame: Uint8Array) => Promise<PublishReply>;
+  /** The TLS endpoint: address, port (0 = any free one, for tests), PEM key and certificate. */
+  readonly tls?: { readonly host: string; readonly port: number; readonly key: string; readonly cert: string };
+  /** The Unix socket's path. A stale socket file there is removed at start. */
+  readonly socketPath?: string;
+  /** Mode of the socket file (default 0666: anyone may connect; requests carry tokens). */
+  readonly socketMode?: number;
+  readonly limits?: Partial<ServerLimits>;
+  readonly logger?: Logger;
+}
+
+/** Counters of a {@link PublishServer}. */
+export interface PublishServerStats extends ConnectionStats {
+  accepted: number;
+  /** Connections closed at once because the limit was reached. */
+  refused: number;
+}
+
+type State = 'new' | 'starting' | 'started' | 'stopped';
+
+/** The publish API's TLS and Unix-socket listeners. */
+export class PublishServer {
+  readonly limits: ServerLimits;
+  readonly stats: PublishServerStats = { accepted: 0, refused: 0, requests: 0, tooLarge: 0, timedOut: 0 };
+  private readonly log: Logger;
+  private readonly servers: Server[] = [];
+  private readonly connections = new Set<Connection>();
+  /** Raw sockets counted against the limit (TLS ones from before their handshake). */
+  private open = 0;
+  private secureContext: SecureContext | undefined;
+  private socketIno: number | undefined;
+  private state: State = 'new';
+
+  constructor(private readonly options: PublishServerOptions) {
+    this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+    this.log = options.logger ?? silentLogger;
+    if (!options.tls && options.socketPath === undefined) {
+      throw new IoError('the publish API needs a TLS address or a socket path');
+    }
+  }
+
+  /** The TLS endpoint's address once started (its port, when 0 was asked for). */
+  get tlsAddress(): AddressInfo | undefined {
+    const server = this.options.tls ? this.servers[0] : undefined;
+    const address = server?.address();
+    return typeof address === 'object' && address !== null ? address : undefined;
+  }
+
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.open;
+  }
+
+  /**
+   * Listens on both endpoints. If one cannot (port in use, socket path taken by a live polod),
+   * the other is closed again and this rejects with an IoError naming the endpoint.
+   */
+  async start(): Promise<void> {
+    if (this.state === 'stopped') throw new ClosedError('publish server');
+    if (this.state !== 'new') return;
+    this.state = 'starting';
+    try {
+      if (this.options.tls) {
+        const { host, port, key, cert } = this.options.tls;
+        this.secureContext = tls.createSecureContext({ key, cert });
+        const server = net.createServer((raw) => this.accept(raw, true));
+        this.servers.push(server);
+        await listen(server, { host, port, exclusive: true }, `${host}:${port}`);
+      }
+      if (this.options.socketPath !== undefined) {
+        const file = this.options.socketPath;
+        await prepareSocketPath(file);
+        const server = net.createServer({ allowHalfOpen: true }, (raw) => this.accept(raw, false));
+        this.servers.push(server);
+        await listen(server, { path: file }, file);
+        // Authentication is by token, not by who may connect (see the module comment).
+        await chmod(file, this.options.socketMode ?? 0o666);
+        this.socketIno = (await lstat(file)).ino;
+      }
+      this.state = 'started';
+      this.log.info(
+        { tls: this.tlsAddress ? `${this.tlsAddress.address}:${this.tlsAddress.port}` : undefined, socket: this.options.socketPath },
+        'publish API listening',
+      );
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops listening, lets each request in progress finish and get its reply, closes every
+   * connection and removes the socket file. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    const closing = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const c of this.connections) c.shutdown();
+    await Promise.all([...this.connections].map((c) => c.closed));
+    await Promise.all(closing);
+    await this.removeSocketFile();
+  }
+
+  /** A new stream on either endpoint: counted, refused over the limit, else served. */
+  private accept(raw: Socket, secure: boolean): void {
+    if (this.state !== 'started' || this.open >= this.limits.maxConnections) {
+      this.stats.refused++;
+      if (this.state === 'started') this.log.warn({ open: this.open }, 'publish API connection limit reached; connection closed');
+      raw.destroy();
+      return;
+    }
+    this.open++;
+    this.stats.accepted++;
+    let counted = true;
+    const release = (): void => {
+      if (counted) this.open--;
+      counted = false;
+    };
+    raw.once('close', release);
+    raw.on('error', (err) => this.log.debug({ err: err.message }, 'publish API socket error'));
+    if (!secure) {
+      this.serve(raw);
+      return;
+    }
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.secureContext as SecureContext });
+    // A handshake is part of the first request: the same deadline applies.
+    const deadline = setTimeout(() => {
+      this.stats.timedOut++;
+      socket.destroy();
+      raw.destroy();
+    }, this.limits.requestTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      release(); // a wrapped socket's own 'close' is not guaranteed to fire
+    });
+    socket.on('error', (err) => {
+      // Handshake failures (a plain-TCP client, an old protocol) end here.
+      this.log.debug({ err: err.message }, 'publish API TLS error');
+      raw.destroy();
+    });
+    socket.once('secure', () => {
+      clearTimeout(deadline);
+      if (this.state !== 'started') socket.destroy();
+      else this.serve(socket);
+    });
+  }
+
+  private serve(socket: Socket): void {
+    const connection = new Connection(socket, this.options.handle, this.limits, this.stats, this.log);
+    this.connections.add(connection);
+    void connection.closed.then(() => this.connections.delete(connection));
+  }
+
+  /** Removes the socket file, if it is still the one this server created. */
+  private async removeSocketFile(): Promise<void> {
+    const file = this.options.socketPath;
+    if (file === undefined || this.socketIno === undefined) return;
+    try {
+      if ((await lstat(file)).ino === this.socketIno) await unlink(file);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** listen() as a promise, with an error naming the endpoint. */
+function listen(server: Server, options: net.ListenOptions, where: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use (is another polod running?)' : err.message;
+      reject(new IoError(`publish API: cannot listen on ${where}: ${why}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(options, () => {
+      server.off('error', onError);
+      // Errors after listening (EMFILE on accept…) are logged by no one else; never fatal.
+      server.on('error', () => undefined);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Makes the socket's folder and clears the way: a socket file nobody listens on (left by a
+ * polod that was killed) is removed; one a live process answers on is not (two polods would
+ * steal each other's clients); anything that is not a socket is never removed.
+ */
+async function prepareSocketPath(file: string): Promise<void> {
+  try {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new IoError(`publish API: cannot create the folder of ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let st;
+  try {
+    st = await lstat(file);
+  } catch {
+    return; // nothing there
+  }
+  if ((st.mode & fsc.S_IFMT) !== fsc.S_IFSOCK) {
+    throw new IoError(`publish API: ${file} exists and is not a socket; remove it or choose another state folder`);
+  }
+  if (await answers(file)) throw new IoError(`publish API: another process is listening on ${file} (is another polod running?)`);
+  await unlink(file).catch(() => undefined);
+}
+
+/** Whether something accepts connections on the Unix socket `file`. */
+function answers(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path: file });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}

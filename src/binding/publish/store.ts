@@ -1,0 +1,362 @@
+/**
+ * Applies publish and unpublish to polod's service lists and files. The lists are the ones the
+ * Polo responders answer from (shared by reference, as in the reference), so a published service
+ * is answered by the next Request-For or Services query in its groups.
+ *
+ * - Non-permanent services have origin 'published': a reload (SIGUSR1) keeps them (the reference
+ *   dropped them, B7).
+ * - Permanent ones are first written as a service file — root: the services folder; user:
+ *   `~user/.polo/`, owned by the user — atomically and durably (temp file, fsync, rename, folder
+ *   fsync), and only then put in the lists, as origin 'file' with `file` set: a reload rebuilds
+ *   them from disk without a duplicate warning, and a restart loads them again.
+ * - Every change runs alone (`exclusive`), queued with reloads: a duplicate check and the insert
+ *   that follows it cannot interleave with another publish, and a reload cannot drop a service
+ *   written after it read the folder.
+ */
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, MarcoPoloError } from '../../errors.js';
+import { isJsonObject, type JsonObject } from '../../protocol/json.js';
+import type { Polo } from '../../responder/polo.js';
+import type { Service } from '../../responder/service.js';
+import type { UserInfo } from '../../system/userDb.js';
+import { isErrno, removeFile, writeFileAtomic } from '../../util/atomicFile.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import { fileNameForId, resolveInside } from '../../util/safePath.js';
+import { MAX_SERVICE_FILE_BYTES } from '../../config/serviceDir.js';
+import {
+  alreadyExists,
+  couldNotWrite,
+  invalidServiceName,
+  permanentExists,
+  PublishErrors,
+  PublishRefusal,
+} from './errors.js';
+import { withUserDir } from './userFolder.js';
+
+/** A publish, authorised and validated. */
+export interface PublishPlan {
+  /** The id as stored: bare for user services (`web`), as on the wire for root ones. */
+  readonly id: string;
+  /** `id` or `user:id`, for replies and messages. */
+  readonly wireId: string;
+  /** Who publishes. For a user service, also whose service it is. */
+  readonly publisher: UserInfo;
+  /** A root service (in the services folder and the root lists) rather than the publisher's. */
+  readonly root: boolean;
+  readonly params: JsonObject;
+  /** Groups; empty = every served group. */
+  readonly groups: readonly string[];
+  readonly permanent: boolean;
+}
+
+/** An unpublish, authorised and validated. */
+export interface UnpublishPlan {
+  /** The id as stored (bare for user services). */
+  readonly id: string;
+  /** `id` or `user:id`. */
+  readonly wireId: string;
+  /** Whose service it is; undefined for a root service. */
+  readonly owner?: UserInfo;
+  /** Groups; empty = every served group. */
+  readonly groups: readonly string[];
+  /** Delete the service file, or drop these groups from it when others remain. */
+  readonly deleteFile: boolean;
+}
+
+/** One service of the `List` reply. */
+export interface ListedService {
+  /** The id on the wire (`id` or `user:id`). */
+  readonly id: string;
+  /** The user who published it; `root` for root services of unknown origin (files). */
+  readonly owner: string;
+  /** The served groups it is offered in. */
+  readonly groups: string[];
+  /** Backed by a service file. */
+  readonly permanent: boolean;
+  readonly params: JsonObject;
+  /** A root service (as opposed to a user service `user:id`). */
+  readonly root: boolean;
+}
+
+/** What the publish handler needs from polod's services. */
+export interface ServiceStore {
+  /** The groups this polod serves. */
+  readonly servedGroups: readonly string[];
+  /** @throws PublishRefusal (duplicate, file in the way, cannot write). */
+  publish(plan: PublishPlan): Promise<void>;
+  /** @throws PublishRefusal (not found, file problems). */
+  unpublish(plan: UnpublishPlan): Promise<void>;
+  /** What this node offers, per service, with its groups. */
+  list(): ListedService[];
+}
+
+/** The part of PoloDaemon the store works on. */
+export interface StoreTarget {
+  /** One responder per served group; their lists are changed in place. */
+  readonly polos: readonly Polo[];
+  /** Runs a task alone, queued with reloads (PoloDaemon.exclusive). */
+  exclusive<T>(task: () => Promise<T>): Promise<T>;
+}
+
+/** Options of {@link DaemonServiceStore}. */
+export interface DaemonServiceStoreOptions {
+  /** Root service files (config services_dir). */
+  readonly servicesDir: string;
+  /** The per-user folder under each home (config polo_user_dir, default `.polo`). */
+  readonly userDirName: string;
+  readonly logger?: Logger;
+}
+
+/** Mode of service files polod writes: configuration anyone may read, as the shipped ones. */
+const SERVICE_FILE_MODE = 0o644;
+
+/** The ServiceStore of a running polod. */
+export class DaemonServiceStore implements ServiceStore {
+  readonly servedGroups: readonly string[];
+  private readonly log: Logger;
+
+  constructor(
+    private readonly target: StoreTarget,
+    private readonly options: DaemonServiceStoreOptions,
+  ) {
+    this.servedGroups = target.polos.map((p) => p.multicastGroup);
+    this.log = options.logger ?? silentLogger;
+  }
+
+  /** {@inheritDoc ServiceStore.publish} */
+  publish(plan: PublishPlan): Promise<void> {
+    return this.target.exclusive(async () => {
+      const polos = this.polosFor(plan.groups);
+      const user = plan.root ? undefined : plan.publisher;
+      // The user's file services first, so a published id cannot shadow (and later duplicate) one.
+      if (user) for (const polo of polos) await ensureUserLoaded(polo, user.name, plan.wireId);
+      // Checked in every group before anything changes: all groups or none (the reference
+      // could succeed in one group and fail in the next, B27).
+      for (const polo of polos) {
+        if (listOf(polo, user?.name).some((s) => s.id === plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
+      }
+      const file = plan.permanent ? await this.writeServiceFile(plan, user) : undefined;
+      const service: Service = {
+        id: plan.id,
+        params: plan.params,
+        ...(plan.groups.length > 0 ? { groups: [...plan.groups] } : {}),
+        disabled: false,
+        permanent: plan.permanent,
+        origin: file === undefined ? 'published' : 'file',
+        ...(file === undefined ? {} : { file }),
+        owner: plan.publisher.name,
+      };
+      for (const polo of polos) listOf(polo, user?.name, true).push(service);
+    });
+  }
+
+  /** {@inheritDoc ServiceStore.unpublish} */
+  unpublish(plan: UnpublishPlan): Promise<void> {
+    return this.target.exclusive(async () => {
+      const polos = this.polosFor(plan.groups);
+      if (plan.owner) for (const polo of polos) await ensureUserLoaded(polo, plan.owner.name, plan.wireId);
+      const found: { list: Service[]; service: Service; group: string }[] = [];
+      for (const polo of polos) {
+        const list = listOf(polo, plan.owner?.name);
+        const service = list.find((s) => s.id === plan.id);
+        if (service) found.push({ list, service, group: polo.multicastGroup });
+      }
+      if (found.length === 0) throw new PublishRefusal(PublishErrors.notFound);
+      if (plan.deleteFile) {
+        // Files first: if one cannot be changed, the reply says so and nothing has changed.
+        const groups = found.map((f) => f.group);
+        const done = new Set<string>();
+        for (const { service } of found) {
+          if (service.file === undefined || !service.permanent || done.has(service.file)) continue;
+          done.add(service.file);
+          await this.dropFileGroups(service, groups, plan);
+        }
+      }
+      for (const { list, service } of found) {
+        const i = list.indexOf(service);
+        if (i !== -1) list.splice(i, 1);
+      }
+    });
+  }
+
+  /** {@inheritDoc ServiceStore.list} */
+  list(): ListedService[] {
+    const byKey = new Map<string, ListedService>();
+    const add = (s: Service, user: string | undefined, group: string): void => {
+      if (s.disabled) return;
+      const id = user === undefined ? s.id : `${user}:${s.id}`;
+      // One entry per service: published ones are one object in every group, file ones one
+      // object per group but the same file.
+      const key = `${id}\0${s.file ?? ''}\0${JSON.stringify(s.params)}`;
+      const entry = byKey.get(key);
+      if (entry) {
+        if (!entry.groups.includes(group)) entry.groups.push(group);
+        return;
+      }
+      byKey.set(key, {
+        id,
+        owner: user ?? s.owner ?? 'root',
+        groups: [group],
+        permanent: s.permanent,
+        params: s.params,
+        root: user === undefined,
+      });
+    };
+    for (const polo of this.target.polos) {
+      for (const s of polo.offeredServices) add(s, undefined, polo.multicastGroup);
+      for (const [user, list] of polo.userServices) for (const s of list) add(s, user, polo.multicastGroup);
+    }
+    return [...byKey.values()];
+  }
+
+  /**
+   * Removes stale temporary files of interrupted writes from the services folder (polod killed
+   * between create and rename). They are never loaded (hidden, `.tmp`); this only tidies up.
+   */
+  async sweepTemporaryFiles(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.options.servicesDir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      // Exactly writeFileAtomic's names: `.<base>.<12 hex>.tmp`.
+      if (!/^\..+\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
+      try {
+        await unlink(resolveInside(this.options.servicesDir, name));
+        removed++;
+      } catch {
+        // Gone already, or not ours to remove: harmless either way.
+      }
+    }
+    return removed;
+  }
+
+  private polosFor(groups: readonly string[]): Polo[] {
+    const all = this.target.polos;
+    return groups.length === 0 ? [...all] : all.filter((p) => groups.includes(p.multicastGroup));
+  }
+
+  /** Writes the service file of a permanent publish; returns its path as the loader names it. */
+  private async writeServiceFile(plan: PublishPlan, user: UserInfo | undefined): Promise<string> {
+    let name: string;
+    try {
+      name = fileNameForId(plan.id);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new PublishRefusal(invalidServiceName(plan.id, 'it is too long to store as a file'));
+      throw err;
+    }
+    // The format of PROTOCOL.md §3; `groups: []` means every served group, now and later.
+    const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
+    try {
+      if (!user) {
+        const dir = this.options.servicesDir;
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        const file = resolveInside(dir, name);
+        // exclusive: a file of that name that is not loaded (disabled, invalid) is the
+        // administrator's; it is never overwritten.
+        await writeFileAtomic(file, content, { mode: SERVICE_FILE_MODE, exclusive: true });
+        return path.join(dir, name);
+      }
+      await withUserDir(user, this.options.userDirName, true, (dir) =>
+        writeFileAtomic(dir.child(name), content, { mode: SERVICE_FILE_MODE, uid: user.uid, gid: user.gid, exclusive: true }),
+      );
+      return path.join(user.home, this.options.userDirName, name);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) throw new PublishRefusal(permanentExists(plan.wireId));
+      this.log.error({ err, service: plan.wireId }, 'could not write a service file');
+      throw new PublishRefusal(couldNotWrite(plan.wireId, briefly(err)));
+    }
+  }
+
+  /**
+   * delete_file: removes the service's file, or only `groups` from its list when other groups
+   * remain (an empty list in the file means every served group). Paths come from this polod's
+   * own folders, re-derived here (file name only), never from anything a caller sent (B15).
+   */
+  private async dropFileGroups(service: Service, groups: readonly string[], plan: UnpublishPlan): Promise<void> {
+    const file = service.file as string;
+    const name = path.basename(file);
+    const declared = service.groups ?? [];
+    const remaining = (declared.length > 0 ? declared : this.servedGroups).filter((g) => !groups.includes(g));
+    const change = async (full: string): Promise<void> => {
+      if (remaining.length === 0) await removeFile(full);
+      else await this.rewriteGroups(full, remaining);
+    };
+    try {
+      if (!plan.owner) {
+        const dir = path.resolve(this.options.servicesDir);
+        // A root service file loaded from another folder (none should be) is left alone.
+        if (path.dirname(path.resolve(file)) !== dir) return;
+        await change(resolveInside(dir, name));
+        return;
+      }
+      const owner = plan.owner;
+      if (path.dirname(file) !== path.join(owner.home, this.options.userDirName)) return;
+      await withUserDir(owner, this.options.userDirName, false, (dir) => change(dir.child(name)));
+    } catch (err) {
+      if (err instanceof PublishRefusal) throw err;
+      this.log.error({ err, service: plan.wireId, file }, 'could not change a service file');
+      throw new PublishRefusal(couldNotWrite(plan.wireId, briefly(err)));
+    }
+  }
+
+  /** Rewrites a service file with another `groups` list, keeping its other keys, owner and mode. */
+  private async rewriteGroups(full: string, groups: readonly string[]): Promise<void> {
+    let handle;
+    try {
+      handle = await open(full, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return; // deleted meanwhile: nothing left to change
+      throw err;
+    }
+    let doc: unknown;
+    let st;
+    try {
+      st = await handle.stat();
+      if (!st.isFile() || st.size > MAX_SERVICE_FILE_BYTES) throw new PublishRefusal(PublishErrors.fileUnreadable);
+      doc = JSON.parse((await handle.readFile('utf8')).replace(/^\uFEFF/, ''));
+    } catch (err) {
+      if (err instanceof PublishRefusal) throw err;
+      throw new PublishRefusal(PublishErrors.fileUnreadable);
+    } finally {
+      await handle.close();
+    }
+    if (!isJsonObject(doc)) throw new PublishRefusal(PublishErrors.fileUnreadable);
+    const next = { ...doc, groups: [...groups] };
+    await writeFileAtomic(full, `${JSON.stringify(next)}\n`, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+  }
+}
+
+/**
+ * Makes sure `polo` has loaded `user`'s file services, the way a Request-For does: through
+ * Polo.decide, which shares a lazy load already running for that user rather than racing it
+ * (a second, concurrent load could swap in a list read before our file was written).
+ */
+async function ensureUserLoaded(polo: Polo, user: string, wireId: string): Promise<void> {
+  if (polo.userServices.has(user)) return;
+  await polo.decide({ command: 'Request-For', service: wireId });
+}
+
+/** The list a service of `user` (or a root service) lives in, in this group. */
+function listOf(polo: Polo, user: string | undefined, create = false): Service[] {
+  if (user === undefined) return polo.offeredServices;
+  let list = polo.userServices.get(user);
+  if (!list) {
+    list = [];
+    // A user unknown to the responder's lookup still gets a list once they publish.
+    if (create) polo.userServices.set(user, list);
+  }
+  return list;
+}
+
+/** A short reason for a reply; the full error goes to the log. */
+function briefly(err: unknown): string {
+  const message = err instanceof MarcoPoloError || err instanceof Error ? err.message : String(err);
+  const line = message.replace(/\s+/g, ' ');
+  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+}
