@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Proc } from '../test/helpers/proc.js';
 import type { LoadGenConfig, LoadGenResult } from './child/loadGen.js';
 import { summarizeProfileDir, type ProfileSummary } from './lib/cpuProfile.js';
-import { childScript, polodStateArgs, POLOD_JS, REPO_ROOT, requireBuilt, runChild, spawnPolod, withLan, withTempDir, writeServices } from './lib/env.js';
+import { childScript, pinTo, polodStateArgs, POLOD_JS, REPO_ROOT, requireBuilt, runChild, spawnPolod, withLan, withTempDir, writeServices } from './lib/env.js';
 import { fmtInt, fmtMs, fmtPct, fmtRatio, type Section, type Table } from './lib/report.js';
 import { median } from './lib/stats.js';
 
@@ -29,7 +29,11 @@ export interface ThroughputOptions {
   readonly warmup: number;
   /** Queries in flight. */
   readonly window: number;
-  /** When set, polod runs under `--cpu-prof` and the profile is summarised into the notes. */
+  /** The polod program (default: this checkout's dist/src/cli/polod.js); another build to A/B a change. */
+  readonly polodJs?: string;
+  /** CPUs for the servers and the generator (see {@link pinTo}); undefined = the scheduler's choice. */
+  readonly cpus?: { readonly server: number; readonly generator: number };
+  /** When set, both servers run under `--cpu-prof` and the profiles are summarised into tables. */
   readonly profile?: boolean;
   /** Progress lines (to stderr). */
   readonly log: (line: string) => void;
@@ -54,20 +58,25 @@ type Side = 'echo' | 'polod';
 
 /** Runs the benchmark and returns its section of the report. */
 export async function benchThroughput(opts: ThroughputOptions): Promise<Section> {
-  requireBuilt(POLOD_JS, 'polod');
+  const program = opts.polodJs ?? POLOD_JS;
+  requireBuilt(program, 'polod');
   const started = performance.now();
-  const profileDir = opts.profile ? await mkdtemp(path.join(os.tmpdir(), 'bench-prof-')) : undefined;
+  // With --profile both servers run under --cpu-prof, each into its own folder.
+  const profileRoot = opts.profile ? await mkdtemp(path.join(os.tmpdir(), 'bench-prof-')) : undefined;
+  const profFlags = (side: Side): string[] => (profileRoot === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(profileRoot, side)}`]);
   try {
     return await withTempDir('bench-tp', (dir) =>
       withLan({ name: 'benchtp', hosts: 1, subnet: 150 }, async (lan) => {
         const host = lan.host(1);
         await writeServices(path.join(dir), [{ id: 'web', params: WEB_PARAMS }]);
-        const echo = host.spawn([process.execPath, childScript('echoServer'), GROUP, String(ECHO_PORT), IFACE, REPLY]);
+        const echo = host.spawn([...pinTo(opts.cpus?.server), process.execPath, ...profFlags('echo'), childScript('echoServer'), GROUP, String(ECHO_PORT), IFACE, REPLY]);
         await echo.waitForLine((l) => l === 'ready', 'the echo server to join the group');
         const polodArgs = ['--group', GROUP, '--interface', IFACE, '--port', String(POLOD_PORT), '--services-dir', dir, '--log-level', 'warn'];
         const polod = spawnPolod(host, {
-          args: [...polodArgs, ...(await polodStateArgs(dir))],
-          nodeFlags: profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+          program,
+          ...(opts.cpus && { cpu: opts.cpus.server }),
+          args: [...polodArgs, ...(await polodStateArgs(dir, program))],
+          nodeFlags: profFlags('polod'),
         });
 
         const results: Record<Side, LoadGenResult[]> = { echo: [], polod: [] };
@@ -93,7 +102,7 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<Section>
             };
             let r: LoadGenResult;
             try {
-              r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 60_000 });
+              r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 60_000, ...(opts.cpus && { cpu: opts.cpus.generator }) });
             } catch (err) {
               throw new Error(`${side}: ${(err as Error).message}\n--- ${side} stderr ---\n${server[side].stderr.slice(-2000)}`, {
                 cause: err,
@@ -103,15 +112,21 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<Section>
             opts.log(`throughput ${side} run ${round + 1}/${opts.runs}: ${fmtInt(r.rate)} answers/s, lost ${r.lost}`);
           }
         }
-        // SIGTERM: polod stops cleanly, which is also when --cpu-prof writes its profile.
-        await polod.stop(5000);
-        const profile = profileDir === undefined ? undefined : await summarizeProfileDir(profileDir, REPO_ROOT);
+        // SIGTERM: both stop cleanly, which is also when --cpu-prof writes the profiles.
+        await Promise.all([polod.stop(5000), echo.stop(5000)]);
+        const profiles =
+          profileRoot === undefined
+            ? undefined
+            : {
+                echo: await summarizeProfileDir(path.join(profileRoot, 'echo'), REPO_ROOT),
+                polod: await summarizeProfileDir(path.join(profileRoot, 'polod'), REPO_ROOT),
+              };
         const polodWarnings = polod.jsonLogs().filter((r) => typeof r['level'] === 'number' && r['level'] >= 40);
-        return report(opts, results, polodArgs, polodWarnings.length, profile, (performance.now() - started) / 1000);
+        return report(opts, results, polodArgs, polodWarnings.length, profiles, (performance.now() - started) / 1000);
       }),
     );
   } finally {
-    if (profileDir !== undefined) await rm(profileDir, { recursive: true, force: true });
+    if (profileRoot !== undefined) await rm(profileRoot, { recursive: true, force: true });
   }
 }
 
@@ -158,7 +173,7 @@ function report(
   results: Record<Side, LoadGenResult[]>,
   polodArgs: readonly string[],
   polodWarnings: number,
-  profile: ProfileSummary | undefined,
+  profiles: Record<Side, ProfileSummary> | undefined,
   seconds: number,
 ): Section {
   const echo = figures(results.echo);
@@ -196,18 +211,7 @@ function report(
   if (echo.badReplies + polod.badReplies > 0) notes.push(`WARNING: ${echo.badReplies + polod.badReplies} runs got a reply other than \`${REPLY}\`.`);
   if (polodWarnings > 0) notes.push(`polod logged ${polodWarnings} warnings or errors during the run.`);
   const tables: Table[] = [main];
-  if (profile !== undefined) {
-    tables.push({
-      caption: `polod CPU profile (\`--cpu-prof\`, ${fmtMs(profile.busyMs)} busy), self time by origin:`,
-      header: ['origin', 'self time', 'share'],
-      rows: profile.byOrigin.map((o) => [o.origin, fmtMs(o.selfMs), fmtPct(o.share)]),
-    });
-    tables.push({
-      caption: 'Hottest functions (self time):',
-      header: ['function', 'self time', 'share'],
-      rows: profile.top.map((f) => [f.where, fmtMs(f.selfMs), fmtPct(f.share)]),
-    });
-  }
+  if (profiles !== undefined) tables.push(...profileTables(profiles, answersPerSide(opts)));
   return {
     id: 'throughput',
     title: 'polod throughput',
@@ -225,4 +229,31 @@ function report(
     notes,
     seconds,
   };
+}
+
+/** Every answer a server gave in the run (warm-up and readiness probes included), for per-answer costs. */
+function answersPerSide(opts: ThroughputOptions): number {
+  return opts.runs * (opts.warmup + opts.total);
+}
+
+/** The two profiles side by side, in µs of self time per answer, and polod's hottest functions. */
+function profileTables(profiles: Record<Side, ProfileSummary>, answers: number): Table[] {
+  const perAnswer = (ms: number | undefined): string => (ms === undefined ? '–' : `${((ms * 1000) / answers).toFixed(2)} µs`);
+  const origins = [...new Set([...profiles.polod.byOrigin, ...profiles.echo.byOrigin].map((o) => o.origin))];
+  const find = (side: Side, origin: string): number | undefined => profiles[side].byOrigin.find((o) => o.origin === origin)?.selfMs;
+  return [
+    {
+      caption: `CPU profiles (\`node --cpu-prof\`, whole run): self time per answer by origin (${fmtInt(answers)} answers per side; sampling adds overhead, so compare the columns rather than the totals with the table above).`,
+      header: ['origin', 'echo', 'polod'],
+      rows: [
+        ...origins.map((o) => [o, perAnswer(find('echo', o)), perAnswer(find('polod', o))]),
+        ['**total busy**', `**${perAnswer(profiles.echo.busyMs)}**`, `**${perAnswer(profiles.polod.busyMs)}**`],
+      ],
+    },
+    {
+      caption: 'polod: hottest functions by self time:',
+      header: ['function', 'per answer', 'share of busy time'],
+      rows: profiles.polod.top.map((f) => [f.where, perAnswer(f.selfMs), fmtPct(f.share)]),
+    },
+  ];
 }

@@ -40,10 +40,13 @@ export interface ProfileSummary {
 function origin(url: string, name: string, root: string): string {
   if (url === '') {
     if (name === '(garbage collector)') return 'GC';
-    if (name === '(program)') return 'native (libuv, syscalls, V8 runtime)';
-    return name || 'native';
+    // (program): native code outside JS — libuv, system calls, the V8 runtime.
+    if (name === '(program)') return 'native: libuv, syscalls, V8 runtime';
+    return 'V8 built-ins: RegExp, UTF-8 decoding, microtask queue';
   }
-  if (url.startsWith('node:')) return 'Node.js internals';
+  // The self time of dgram's doSend is mostly the sendmsg(2) call below it (loopback delivery included).
+  if (url === 'node:dgram' && name === 'doSend') return 'dgram doSend (the sendmsg system call)';
+  if (url.startsWith('node:')) return 'other Node.js internals';
   if (url.includes('/node_modules/')) return `dependency ${url.split('/node_modules/')[1]?.split('/')[0] ?? ''}`;
   if (url.includes(`${root}/dist/src/`) || url.includes('/dist/src/')) return 'polod code (dist/src)';
   return 'other JS';

@@ -84,41 +84,50 @@ export async function writeServices(dir: string, services: readonly ServiceSpec[
   }
 }
 
-/** `taskset -c <cpu>` when the machine has more than one CPU, so two processes get a core each. */
-export function pinTo(cpu: number): string[] {
-  return os.availableParallelism() > 1 ? ['taskset', '-c', String(cpu % os.availableParallelism())] : [];
+/**
+ * `taskset -c <cpu>` (taskset execs, so the pid stays the program's), or nothing when `cpu` is
+ * undefined or the machine has a single CPU.
+ */
+export function pinTo(cpu: number | undefined): string[] {
+  const cpus = os.availableParallelism();
+  return cpu === undefined || cpus < 2 ? [] : ['taskset', '-c', String(cpu % cpus)];
 }
 
 /** How to start polod for a benchmark. */
 export interface PolodOptions {
   /** Every flag after the program (see the polod CLI); `--log-level` included. */
   readonly args: readonly string[];
-  /** Prefix of the command line (e.g. {@link pinTo}). */
-  readonly prefix?: readonly string[];
+  /** The polod program (default: this checkout's build, {@link POLOD_JS}). */
+  readonly program?: string;
   /** Extra node flags (e.g. --cpu-prof). */
   readonly nodeFlags?: readonly string[];
+  /** The CPU to pin polod to (see {@link pinTo}). */
+  readonly cpu?: number;
 }
 
 /** Starts polod on `host`. The caller waits for readiness in the way its log level allows. */
 export function spawnPolod(host: LanHost, opts: PolodOptions): Proc {
-  requireBuilt(POLOD_JS, 'polod');
-  return host.spawn([...(opts.prefix ?? []), process.execPath, ...(opts.nodeFlags ?? []), POLOD_JS, ...opts.args]);
+  const program = opts.program ?? POLOD_JS;
+  requireBuilt(program, 'polod');
+  return host.spawn([...pinTo(opts.cpu), process.execPath, ...(opts.nodeFlags ?? []), program, ...opts.args]);
 }
 
-let stateDirFlag: boolean | undefined;
+const stateDirFlag = new Map<string, boolean>();
 
 /**
  * `--state-dir <dir>/state` when this polod has that flag: polod then keeps its own files (the
  * binding API's secret, published services) in the benchmark's temporary folder instead of
  * /etc/marcopolo on this machine. Older builds without the flag get nothing.
  */
-export async function polodStateArgs(dir: string): Promise<string[]> {
-  if (stateDirFlag === undefined) {
-    requireBuilt(POLOD_JS, 'polod');
-    const res = await runProc([process.execPath, POLOD_JS, '--help'], { timeoutMs: 10_000 });
-    stateDirFlag = res.stdout.includes('--state-dir');
+export async function polodStateArgs(dir: string, program = POLOD_JS): Promise<string[]> {
+  let hasFlag = stateDirFlag.get(program);
+  if (hasFlag === undefined) {
+    requireBuilt(program, 'polod');
+    const res = await runProc([process.execPath, program, '--help'], { timeoutMs: 10_000 });
+    hasFlag = res.stdout.includes('--state-dir');
+    stateDirFlag.set(program, hasFlag);
   }
-  return stateDirFlag ? ['--state-dir', path.join(dir, 'state')] : [];
+  return hasFlag ? ['--state-dir', path.join(dir, 'state')] : [];
 }
 
 /** Waits for polod's 'polod started' log record (needs --log-level info or lower). */
@@ -130,10 +139,10 @@ export async function waitPolodStarted(proc: Proc, timeoutMs = 10_000): Promise<
  * Runs a bench/child program on `host` with one JSON argument and returns the JSON object it
  * prints as its last stdout line. Throws with the child's stderr when it fails.
  */
-export async function runChild<T>(host: LanHost, name: string, config: unknown, opts: { timeoutMs: number; prefix?: readonly string[] }): Promise<T> {
+export async function runChild<T>(host: LanHost, name: string, config: unknown, opts: { timeoutMs: number; cpu?: number }): Promise<T> {
   const script = childScript(name);
   requireBuilt(script, `bench/child/${name}.ts`);
-  const res = await host.run([...(opts.prefix ?? []), process.execPath, script, JSON.stringify(config)], { timeoutMs: opts.timeoutMs });
+  const res = await host.run([...pinTo(opts.cpu), process.execPath, script, JSON.stringify(config)], { timeoutMs: opts.timeoutMs });
   const last = res.stdout.trim().split('\n').pop() ?? '';
   if (res.code !== 0 || !last.startsWith('{')) {
     const why = res.timedOut ? `timed out after ${opts.timeoutMs} ms` : `exit code ${res.code}, signal ${res.signal}`;
