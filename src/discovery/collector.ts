@@ -1,0 +1,249 @@
+/**
+ * One query's life: open its own socket, send, resend, collect until an absolute deadline, close.
+ * Every query gets a fresh ephemeral socket, so concurrent queries never see each other's replies
+ * and no option of one query leaks into the next (the reference shared one socket: bug B14).
+ */
+import { AbortedError, MarcoPoloError } from '../errors.js';
+import type { DatagramSocket, QuerySocketOptions, RemoteInfo, Transport } from '../transport/transport.js';
+import type { Logger } from '../util/log.js';
+import type { QueryStats } from './results.js';
+
+/** Unread results a stream keeps before it starts dropping (and counting) new ones. */
+export const STREAM_QUEUE_LIMIT = 1024;
+/** Distinct nodes one query remembers (a /16 network); beyond this, replies are counted as dropped. */
+export const MAX_TRACKED_NODES = 65_536;
+/** Malformed replies logged per query; the rest are only counted, so a flood cannot flood the log. */
+const MALFORMED_LOG_LIMIT = 8;
+
+/** What the classifier made of one datagram. */
+export type Verdict<T> =
+  | { readonly kind: 'accept'; readonly key: string; readonly value: T }
+  | { readonly kind: 'malformed'; readonly reason: string }
+  | { readonly kind: 'filtered' };
+
+/** Decides about one datagram. Must not throw (a throw is still caught and counted as malformed). */
+export type Classifier<T> = (data: Uint8Array, from: RemoteInfo) => Verdict<T>;
+
+/** Everything a collector needs, already validated. */
+export interface CollectorPlan<T> {
+  readonly transport: Transport;
+  readonly socket: QuerySocketOptions;
+  /** Where the query goes: a group (Marco, Request-For) or a node (Services). */
+  readonly destination: RemoteInfo;
+  readonly payload: Uint8Array;
+  readonly timeout: number;
+  readonly retries: number;
+  /** Stop after this many accepted results; 0 = no limit. */
+  readonly maxResults: number;
+  readonly exclude: ReadonlySet<string>;
+  readonly signals: readonly AbortSignal[];
+  /** Bound of the unread-results queue. */
+  readonly queueLimit: number;
+  readonly classify: Classifier<T>;
+  readonly logger: Logger;
+  /** The query, for log lines ("Marco", "Request-For web"). */
+  readonly what: string;
+}
+
+/**
+ * Runs one query and exposes its accepted results either as an async iterator (streams) or all
+ * at once (`collect`). The query starts in the constructor, so its deadline counts from the call.
+ */
+export class Collector<T> implements AsyncIterable<T> {
+  /** Live counters (see QueryStats). */
+  readonly stats: QueryStats = {
+    received: 0,
+    accepted: 0,
+    malformed: 0,
+    excluded: 0,
+    filtered: 0,
+    duplicates: 0,
+    dropped: 0,
+  };
+  private readonly queue: T[] = [];
+  private readonly seen = new Set<string>();
+  private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
+  private readonly abortListeners: Array<[AbortSignal, () => void]> = [];
+  private readonly waiters: Array<() => void> = [];
+  private socket: DatagramSocket | undefined;
+  private ended = false;
+  private failure: Error | undefined;
+  private resolveEnded: () => void = () => undefined;
+  private readonly endedSignal = new Promise<void>((resolve) => (this.resolveEnded = resolve));
+  /** Settles (never rejects) once the query ended and its socket is closed. */
+  private readonly finished: Promise<void>;
+
+  constructor(private readonly plan: CollectorPlan<T>) {
+    const aborted = plan.signals.find((s) => s.aborted);
+    if (aborted !== undefined) {
+      this.end(abortError(aborted));
+      this.finished = Promise.resolve();
+      return;
+    }
+    for (const signal of plan.signals) {
+      const listener = (): void => this.end(abortError(signal));
+      signal.addEventListener('abort', listener, { once: true });
+      this.abortListeners.push([signal, listener]);
+    }
+    // Absolute deadline, set once (bug B14: the reference's window restarted on every datagram).
+    this.schedule(plan.timeout, () => this.end());
+    // Real resends, spread over the deadline, only while nobody answered (bug B12).
+    for (let k = 1; k <= plan.retries; k++) {
+      this.schedule(Math.floor((plan.timeout * k) / (plan.retries + 1)), () => this.resend());
+    }
+    this.finished = this.run();
+  }
+
+  /** Ends the query now and closes its socket; resolves once closed. Idempotent. */
+  async close(): Promise<void> {
+    this.end();
+    await this.finished;
+  }
+
+  /** Waits for the end of the query and returns every accepted result; rejects on abort or I/O error. */
+  async collect(): Promise<T[]> {
+    await this.finished;
+    if (this.failure !== undefined) throw this.failure;
+    return this.queue.splice(0);
+  }
+
+  /** Yields accepted results in arrival order; returning early (break) closes the query. */
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
+    return {
+      next: () => this.next(),
+      return: async () => {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  private async next(): Promise<IteratorResult<T, undefined>> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.queue.length > 0) return { done: false, value: this.queue.shift() as T };
+      if (this.ended) {
+        await this.finished;
+        return { done: true, value: undefined };
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private async run(): Promise<void> {
+    let socket: DatagramSocket;
+    try {
+      socket = await this.plan.transport.openQuerySocket(this.plan.socket, (data, from) => this.ingest(data, from));
+    } catch (err) {
+      this.end(ioError('could not open a query socket', err));
+      return;
+    }
+    try {
+      if (!this.ended) {
+        this.socket = socket;
+        await this.send();
+      }
+      await this.endedSignal;
+    } finally {
+      this.socket = undefined;
+      await socket.close().catch((err: unknown) => this.plan.logger.debug({ err }, 'closing a query socket failed'));
+    }
+  }
+
+  private async send(): Promise<void> {
+    const socket = this.socket;
+    if (socket === undefined || this.ended) return;
+    const { address, port } = this.plan.destination;
+    try {
+      await socket.send(this.plan.payload, port, address);
+    } catch (err) {
+      this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, err));
+    }
+  }
+
+  private resend(): void {
+    if (this.stats.accepted > 0) return;
+    this.plan.logger.debug({ query: this.plan.what }, 'nobody accepted yet: resending the query');
+    void this.send();
+  }
+
+  /** The receive path: counts, classifies and queues one datagram. Never throws (STYLE.md §9). */
+  private ingest(data: Uint8Array, from: RemoteInfo): void {
+    if (this.ended) return;
+    const stats = this.stats;
+    stats.received++;
+    // Compare the IP string, not (ip, port): the reference's exclude never matched (bug B9).
+    if (this.plan.exclude.has(from.address)) {
+      stats.excluded++;
+      return;
+    }
+    let verdict: Verdict<T>;
+    try {
+      verdict = this.plan.classify(data, from);
+    } catch (err) {
+      verdict = { kind: 'malformed', reason: err instanceof Error ? err.message : 'classifier failed' };
+    }
+    switch (verdict.kind) {
+      case 'malformed':
+        // Skipped and counted, never fatal: the reference aborted marco() here (bug B18).
+        stats.malformed++;
+        if (stats.malformed <= MALFORMED_LOG_LIMIT) {
+          this.plan.logger.debug({ from, reason: verdict.reason, query: this.plan.what }, 'skipped a malformed reply');
+        }
+        return;
+      case 'filtered':
+        stats.filtered++;
+        return;
+      case 'accept':
+        this.accept(verdict.key, verdict.value);
+    }
+  }
+
+  private accept(key: string, value: T): void {
+    const stats = this.stats;
+    if (this.seen.has(key)) {
+      stats.duplicates++;
+      return;
+    }
+    if (this.queue.length >= this.plan.queueLimit || this.seen.size >= MAX_TRACKED_NODES) {
+      // Not remembered as seen: the node's answer to a resend may still be accepted later.
+      stats.dropped++;
+      return;
+    }
+    this.seen.add(key);
+    stats.accepted++;
+    this.queue.push(value);
+    this.wake();
+    // maxNodes counts accepted nodes only, never raw datagrams (bug B11).
+    if (this.plan.maxResults > 0 && stats.accepted >= this.plan.maxResults) this.end();
+  }
+
+  private end(error?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.failure = error;
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const [signal, listener] of this.abortListeners) signal.removeEventListener('abort', listener);
+    this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
+    this.resolveEnded();
+    this.wake();
+  }
+
+  private schedule(delay: number, fn: () => void): void {
+    // Unref'd: a finished command exits at once, whatever is still scheduled.
+    this.timers.push(setTimeout(fn, delay).unref());
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}
+
+function abortError(signal: AbortSignal): AbortedError {
+  return new AbortedError({ cause: signal.reason });
+}
+
+function ioError(what: string, cause: unknown): MarcoPoloError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new MarcoPoloError('MP_ERR_IO', `${what}: ${detail}`, { cause });
+}

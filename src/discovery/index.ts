@@ -1,0 +1,6 @@
+/** The Marco side of MarcoPolo: in-process discovery of nodes and services. */
+export { Marco, marco, requestFor, requestOne, services, type MarcoOptions } from './marco.js';
+export { MAX_RETRIES, MAX_TIMEOUT_MS, type QueryOptions } from './options.js';
+export { MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT } from './collector.js';
+export type { HostLookup } from './node-address.js';
+export type { NodeResult, QueryStats, QueryStream, ServiceResult, ServicesResult } from './results.js';

@@ -1,0 +1,65 @@
+/**
+ * Turning the `node` of a Services query (an IPv4 address or a host name) into an address,
+ * within the call's deadline and abort signals.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, isIPv4 } from 'node:net';
+import { AbortedError, InvalidArgumentError, MarcoPoloError } from '../errors.js';
+
+/** Resolves a host name to one IPv4 address. Injectable for tests; the default asks the system resolver. */
+export type HostLookup = (hostname: string) => Promise<string>;
+
+/** The system resolver, IPv4 only (MarcoPolo is IPv4: PROTOCOL.md §1). */
+export const systemLookup: HostLookup = async (hostname) => (await dnsLookup(hostname, { family: 4 })).address;
+
+/** Resolution codes meaning "this name has no IPv4 address": the caller named a wrong node. */
+const NOT_FOUND_CODES = new Set(['ENOTFOUND', 'ENODATA', 'EAI_NONAME', 'EAI_NODATA']);
+
+/**
+ * The IPv4 address of `node`, or undefined when the deadline (`timeout` ms) passes first.
+ * Throws InvalidArgumentError for an empty, IPv6 or unknown node, AbortedError when a signal
+ * fires, and MP_ERR_IO for any other resolver failure.
+ */
+export async function resolveNode(
+  node: unknown,
+  lookup: HostLookup,
+  timeout: number,
+  signals: readonly AbortSignal[],
+): Promise<string | undefined> {
+  if (typeof node !== 'string' || node.length === 0) {
+    throw new InvalidArgumentError('invalid node: expected an IPv4 address or a host name');
+  }
+  if (isIPv4(node)) return node;
+  if (isIP(node) === 6) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
+  const aborted = signals.find((s) => s.aborted);
+  if (aborted !== undefined) throw new AbortedError({ cause: aborted.reason });
+
+  // The resolver cannot be cancelled, so it races the deadline and the signals instead.
+  const cleanups: Array<() => void> = [];
+  try {
+    const stop = new Promise<undefined>((resolve, reject) => {
+      const timer = setTimeout(() => resolve(undefined), timeout).unref();
+      cleanups.push(() => clearTimeout(timer));
+      for (const signal of signals) {
+        const listener = (): void => reject(new AbortedError({ cause: signal.reason }));
+        signal.addEventListener('abort', listener, { once: true });
+        cleanups.push(() => signal.removeEventListener('abort', listener));
+      }
+    });
+    const address = await Promise.race([lookup(node), stop]);
+    if (address !== undefined && !isIPv4(address)) {
+      throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: resolved to a non-IPv4 address`);
+    }
+    return address;
+  } catch (err) {
+    if (err instanceof MarcoPoloError) throw err;
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && NOT_FOUND_CODES.has(code)) {
+      throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: no IPv4 address found for this host name`);
+    }
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new MarcoPoloError('MP_ERR_IO', `could not resolve ${JSON.stringify(node)}: ${detail}`, { cause: err });
+  } finally {
+    for (const cleanup of cleanups) cleanup();
+  }
+}

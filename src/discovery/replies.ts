@@ -1,0 +1,67 @@
+/**
+ * Which replies a query accepts. Pure functions from one datagram to a verdict: they parse
+ * (never compare bytes, PROTOCOL.md §2), so the reference's `", "`-spaced, `\uXXXX`-escaped
+ * replies are accepted like our compact ones.
+ */
+import { decodeObject, decodeReply } from '../protocol/codec.js';
+import { isJsonObject, matchesFilter, type JsonObject } from '../protocol/json.js';
+import type { Classifier } from './collector.js';
+import type { NodeResult, ServicesResult } from './results.js';
+
+/** The reply kinds a group query waits for. */
+export type NodeReplyKind = 'Polo' | 'OK';
+
+/**
+ * Classifier of replies to a group query: `Polo` replies for Marco, `OK` replies for Request-For.
+ * The responder is the reply's source address, which is also the dedupe key.
+ */
+export function nodeReplies(kind: NodeReplyKind, filter: JsonObject | undefined): Classifier<NodeResult> {
+  return (data, from) => {
+    let msg: JsonObject;
+    try {
+      msg = decodeObject(data);
+    } catch (err) {
+      return { kind: 'malformed', reason: (err as Error).message };
+    }
+    const params = kind === 'Polo' ? poloParams(msg) : serviceParams(msg);
+    if (params === undefined) return { kind: 'malformed', reason: `not a ${kind} reply` };
+    if (filter !== undefined && !matchesFilter(params, filter)) return { kind: 'filtered' };
+    return { kind: 'accept', key: from.address, value: { address: from.address, params } };
+  };
+}
+
+/**
+ * Node params of a `Polo` reply. A non-object `Params` still proves the node is alive: the
+ * reference's shipped config sends a string there (bug B10), so it becomes `{}` as in the codec.
+ */
+function poloParams(msg: JsonObject): JsonObject | undefined {
+  if (msg['Command'] !== 'Polo') return undefined;
+  const params = msg['Params'];
+  return isJsonObject(params) ? params : {};
+}
+
+/** Service params of an `OK` reply to Request-For: they must be an object (a list is a Services reply). */
+function serviceParams(msg: JsonObject): JsonObject | undefined {
+  if (msg['Command'] !== 'OK') return undefined;
+  const params = msg['Params'];
+  return isJsonObject(params) ? params : undefined;
+}
+
+/** Classifier of replies to Services: the list is read from `Services` or `Params` (bug B2). */
+export function servicesReplies(): Classifier<ServicesResult> {
+  return (data, from) => {
+    let services: ServicesResult['services'];
+    try {
+      const reply = decodeReply(data);
+      if (reply.command !== 'Services') return { kind: 'malformed', reason: 'not a Services reply' };
+      services = reply.services.map((s) => ({ id: s.id, params: s.params }));
+    } catch (err) {
+      return { kind: 'malformed', reason: (err as Error).message };
+    }
+    const result: ServicesResult = { address: from.address, services };
+    // decodeReply does not report the "Truncated" extension key; a second parse of this one
+    // (size-bounded) datagram reads it.
+    if (decodeObject(data)['Truncated'] === true) result.truncated = true;
+    return { kind: 'accept', key: from.address, value: result };
+  };
+}
