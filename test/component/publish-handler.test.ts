@@ -1,0 +1,479 @@
+/**
+ * The publish API's handler and store, over a real PoloDaemon on the in-memory network, real
+ * service folders in temporary directories and a fake user directory: what each request
+ * answers, what the responders then answer on the LAN, and what lands on disk.
+ *
+ * Tests that need files owned by other users (user service files, token files) run as root
+ * only; everything else runs anywhere.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { issueToken, verifyToken } from '../../src/binding/auth/token.js';
+import { PublishHandler, type PublishReply, type TokenWriter } from '../../src/binding/publish/handler.js';
+import { DaemonServiceStore } from '../../src/binding/publish/store.js';
+import { loadServiceDir } from '../../src/config/serviceDir.js';
+import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
+import type { JsonObject } from '../../src/protocol/json.js';
+import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
+import { fakeUserDirectory, type FakeUser } from '../../src/system/userDb.js';
+import { MemoryNetwork } from '../../src/transport/memory.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const G1 = '224.0.0.112';
+const G2 = '224.0.0.113';
+const asRoot = process.getuid?.() === 0;
+const rootOnly = asRoot ? false : 'needs root: files owned by other users';
+
+const UIDS = { root: 0, alice: 61001, bob: 61002, carol: 61003 } as const;
+
+interface Setup {
+  base: string;
+  servicesDir: string;
+  home: (name: keyof typeof UIDS) => string;
+  daemon: PoloDaemon;
+  handler: PublishHandler;
+  secret: Buffer;
+  tokenWrites: { user: string; token: string }[];
+  /** Sends one request as the JSON of `Command`/`Args` and returns the reply. */
+  ask(command: string, args?: JsonObject): Promise<PublishReply>;
+  /** Sends raw bytes. */
+  raw(text: string): Promise<PublishReply>;
+  /** The token of a user (what their token file would hold). */
+  token(name: keyof typeof UIDS): string;
+  /** The params a Request-For of `id` in `group` is answered with, or undefined if silent. */
+  answered(group: string, id: string): Promise<JsonObject | undefined>;
+  /** Stops the daemon and starts a new one on the same folders (a polod restart). */
+  restart(): Promise<void>;
+}
+
+async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Promise<Setup> {
+  const base = await mkdtemp(path.join(tmpdir(), 'mp-pubh-'));
+  const servicesDir = path.join(base, 'services');
+  const home = (name: keyof typeof UIDS): string => path.join(base, 'home', name);
+  const accounts: FakeUser[] = [];
+  for (const [name, uid] of Object.entries(UIDS)) {
+    const dir = path.join(base, 'home', name);
+    await mkdir(dir, { recursive: true });
+    if (asRoot) await chown(dir, uid, uid);
+    accounts.push({ name, uid, gid: uid, home: dir, shell: '/bin/sh', groups: name === 'carol' ? ['carol', 'marcopolo'] : [name] });
+  }
+  const users = fakeUserDirectory(accounts);
+  const settings: PoloDaemonSettings = {
+    groups: [G1, G2],
+    port: 1337,
+    interfaces: [],
+    nodeParams: { hostname: 'polo-a' },
+    servicesDir,
+    userDir: '.polo',
+    verifyRegexp: DEFAULT_VERIFY_REGEXP,
+    ttl: 1,
+    joinRetries: -1,
+  };
+  const secret = randomBytes(32);
+  const tokenWrites: { user: string; token: string }[] = [];
+  const fakeWriter: TokenWriter = async (user, token) => {
+    const first = !tokenWrites.some((w) => w.user === user.name);
+    tokenWrites.push({ user: user.name, token });
+    return first ? 'created' : 'existed';
+  };
+  const net = new MemoryNetwork();
+  const build = async (): Promise<{ daemon: PoloDaemon; handler: PublishHandler }> => {
+    const daemon = new PoloDaemon(settings, {
+      logger: silentLogger,
+      loadServices: loadServiceDir,
+      users,
+      transport: net.host('10.0.0.1'),
+    });
+    await daemon.start();
+    const store = new DaemonServiceStore(daemon, { servicesDir, userDirName: '.polo' });
+    const handler = new PublishHandler({
+      secret,
+      users,
+      store,
+      verifyRegexp: DEFAULT_VERIFY_REGEXP,
+      ...(options.realTokens === true ? {} : { writeToken: fakeWriter }),
+    });
+    return { daemon, handler };
+  };
+  let current = await build();
+  t.after(async () => {
+    await current.daemon.stop();
+    await rm(base, { recursive: true, force: true });
+  });
+  const s: Setup = {
+    base,
+    servicesDir,
+    home,
+    get daemon() {
+      return current.daemon;
+    },
+    get handler() {
+      return current.handler;
+    },
+    secret,
+    tokenWrites,
+    ask: (command, args) => current.handler.handle(Buffer.from(JSON.stringify(args === undefined ? { Command: command } : { Command: command, Args: args }))),
+    raw: (text) => current.handler.handle(Buffer.from(text)),
+    token: (name) => issueToken(secret, UIDS[name]),
+    async answered(group, id) {
+      const polo = current.daemon.polos.find((p) => p.multicastGroup === group);
+      assert.ok(polo, `no responder for ${group}`);
+      const d = await polo.decide({ command: 'Request-For', service: id });
+      return d.kind === 'reply' && d.reply.command === 'OK' ? d.reply.params : undefined;
+    },
+    async restart() {
+      await current.daemon.stop();
+      current = await build();
+    },
+  };
+  return s;
+}
+
+/** Publish Args as the Python binding sends them. */
+function publishArgs(token: string, service: string, extra: JsonObject = {}): JsonObject {
+  return { token, service, params: {}, multicast_groups: [], permanent: false, root: false, ...extra };
+}
+
+describe('publish handler: Publish', () => {
+  it('publishes a root service, answered at once in every group with its params (B8)', async (t) => {
+    const s = await setup(t);
+    const reply = await s.ask('Publish', publishArgs(s.token('root'), 'web', { root: true, params: { port: 8080 } }));
+    assert.deepEqual(reply, { OK: 'web' });
+    assert.deepEqual(await s.answered(G1, 'web'), { port: 8080 });
+    assert.deepEqual(await s.answered(G2, 'web'), { port: 8080 });
+    assert.deepEqual(s.daemon.offeredServices.get(G1)?.map((x) => x.origin), ['published']);
+  });
+
+  it('accepts Register, the Python binding\'s name, and defaults missing fields', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.ask('Register', { token: s.token('alice'), service: 'svc' }), { OK: 'alice:svc' });
+    assert.deepEqual(await s.answered(G1, 'alice:svc'), {});
+  });
+
+  it('publishes a user service as user:id in that user\'s list only', async (t) => {
+    const s = await setup(t);
+    const reply = await s.ask('Publish', publishArgs(s.token('alice'), 'printer', { params: { queue: 'lp0' }, multicast_groups: [G2] }));
+    assert.deepEqual(reply, { OK: 'alice:printer' });
+    assert.deepEqual(await s.answered(G2, 'alice:printer'), { queue: 'lp0' });
+    assert.equal(await s.answered(G1, 'alice:printer'), undefined);
+    assert.equal(await s.answered(G2, 'printer'), undefined);
+    assert.equal(await s.answered(G2, 'bob:printer'), undefined);
+  });
+
+  it('refuses a duplicate id in a group, in all groups or none (B27)', async (t) => {
+    const s = await setup(t);
+    const root = s.token('root');
+    assert.deepEqual(await s.ask('Publish', publishArgs(root, 'web', { root: true, multicast_groups: [G1] })), { OK: 'web' });
+    assert.deepEqual(await s.ask('Publish', publishArgs(root, 'web', { root: true })), { Error: 'Service web already exists' });
+    assert.equal(await s.answered(G2, 'web'), undefined, 'the failed publish must not land in G2');
+    const alice = s.token('alice');
+    assert.deepEqual(await s.ask('Publish', publishArgs(alice, 'web')), { OK: 'alice:web' });
+    assert.deepEqual(await s.ask('Publish', publishArgs(alice, 'web')), { Error: 'Service alice:web already exists' });
+    // Another user's service of the same name is another service.
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('bob'), 'web')), { OK: 'bob:web' });
+  });
+
+  it('lets exactly one of many concurrent publishes of one id succeed', async (t) => {
+    const s = await setup(t);
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => s.ask('Publish', publishArgs(s.token('root'), 'race', { root: true, params: { i } }))),
+    );
+    assert.equal(replies.filter((r) => 'OK' in r).length, 1);
+    assert.equal(replies.filter((r) => 'Error' in r && r.Error === 'Service race already exists').length, 19);
+    assert.equal(s.daemon.offeredServices.get(G1)?.filter((x) => x.id === 'race').length, 1);
+  });
+
+  it('refuses groups polod does not serve with the reference texts, never a crash (B13)', async (t) => {
+    const s = await setup(t);
+    const tok = s.token('alice');
+    const cases: [unknown, string][] = [
+      ['224.0.0.114', "Invalid multicast group address '224.0.0.114': The instance is not a member of this group"],
+      ['10.0.0.224', "Invalid multicast group address '10.0.0.224': The IP is not in the multicast range"],
+      ['224.0.0', "Invalid multicast group address '224.0.0': Wrong IP format"],
+      ['224.0.0.256', "Invalid multicast group address '224.0.0.256': Wrong IP format"],
+      [7, "Invalid multicast group address '7': IP must be a string"],
+    ];
+    for (const [group, error] of cases) {
+      assert.deepEqual(await s.ask('Publish', publishArgs(tok, 'x', { multicast_groups: [G1, group as string] })), { Error: error });
+    }
+    assert.equal(await s.answered(G1, 'alice:x'), undefined);
+  });
+
+  it('allows root services to uid 0 and the marcopolo group only', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('alice'), 'sys', { root: true })), { Error: 'Permission denied' });
+    assert.equal(await s.answered(G1, 'sys'), undefined);
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('carol'), 'sys', { root: true })), { OK: 'sys' });
+    assert.deepEqual(await s.answered(G1, 'sys'), {});
+  });
+
+  it('names the field of every wrongly typed argument', async (t) => {
+    const s = await setup(t);
+    const tok = s.token('alice');
+    const cases: [JsonObject, string][] = [
+      [{ permanent: 'yes' }, 'permanent must be boolean'],
+      [{ root: 1 }, 'root must be boolean'],
+      [{ params: [] }, 'params must be an object'],
+      [{ params: 'port=80' }, 'params must be an object'],
+      [{ multicast_groups: G1 }, 'multicast_groups must be a list of multicast group addresses'],
+      [{ service: 5 }, 'The name of the service 5 is invalid: Service must be a string'],
+      [{ service: '' }, 'The name of the service  is invalid: Must be larger than 1'],
+    ];
+    for (const [extra, error] of cases) {
+      assert.deepEqual(await s.ask('Publish', publishArgs(tok, 'x', extra)), { Error: error }, JSON.stringify(extra));
+    }
+    const big = { blob: 'x'.repeat(5000) };
+    const reply = await s.ask('Publish', publishArgs(tok, 'x', { params: big }));
+    assert.match('Error' in reply ? reply.Error : '', /^params too large: /);
+  });
+
+  it('refuses ids that are paths, control characters, or unfindable', async (t) => {
+    const s = await setup(t);
+    const root = s.token('root');
+    for (const id of ['../../etc/x', '/etc/passwd', 'a/b', 'a\\b', '..', '.', 'nul\u0000byte', 'tab\there']) {
+      for (const rootService of [true, false]) {
+        const reply = await s.ask('Publish', publishArgs(root, id, { root: rootService, permanent: true }));
+        assert.ok('Error' in reply && reply.Error.startsWith('The name of the service '), `${JSON.stringify(id)}: ${JSON.stringify(reply)}`);
+      }
+    }
+    // Nothing was written anywhere under the test folder but the homes themselves.
+    assert.deepEqual(await readdir(s.base), ['home']);
+    const userForm = await s.ask('Publish', publishArgs(root, 'a:b', { root: true }));
+    assert.match('Error' in userForm ? userForm.Error : '', /has the form of a user service/);
+    // With the default verify_regexp, alice:my-svc would be looked up as a root id (B25).
+    const dashed = await s.ask('Publish', publishArgs(s.token('alice'), 'my-svc'));
+    assert.match('Error' in dashed ? dashed.Error : '', /does not match verify_regexp/);
+    const reserved = await s.ask('Publish', publishArgs(s.token('alice'), 'token'));
+    assert.match('Error' in reserved ? reserved.Error : '', /'token' is reserved/);
+    // A root service may be called token: the services folder holds no token file.
+    assert.deepEqual(await s.ask('Publish', publishArgs(root, 'token', { root: true })), { OK: 'token' });
+  });
+});
+
+describe('publish handler: identity', () => {
+  it('needs a token, and refuses garbage, altered, foreign and unknown-user tokens', async (t) => {
+    const s = await setup(t);
+    const args = (token: unknown): JsonObject => publishArgs(token as string, 'x');
+    assert.deepEqual(await s.ask('Publish', { service: 'x' }), { Error: 'Need a token' });
+    assert.deepEqual(await s.ask('Publish', args('')), { Error: 'Need a token' });
+    assert.deepEqual(await s.ask('Publish', args(null)), { Error: 'Need a token' });
+    assert.deepEqual(await s.ask('Publish', args('garbage')), { Error: 'Bad token' });
+    assert.deepEqual(await s.ask('Publish', args(12345)), { Error: 'Bad token' });
+    const good = s.token('alice');
+    const altered = `${good.slice(0, -1)}${good.endsWith('A') ? 'B' : 'A'}`;
+    assert.deepEqual(await s.ask('Publish', args(altered)), { Error: 'Bad token' });
+    // alice's MAC on bob's uid: the uid is not the one the MAC proves.
+    assert.deepEqual(await s.ask('Publish', args(good.replace(`.${UIDS.alice}.`, `.${UIDS.bob}.`))), { Error: 'Bad token' });
+    assert.deepEqual(await s.ask('Publish', args(issueToken(randomBytes(32), UIDS.alice))), { Error: 'Bad token' });
+    assert.deepEqual(await s.ask('Publish', args(issueToken(s.secret, 62000))), { Error: 'Bad token. Could not find user' });
+    // The token file's content is sent verbatim, trailing newline included.
+    assert.deepEqual(await s.ask('Publish', args(`${good}\n`)), { OK: 'alice:x' });
+  });
+
+  it('checks the token before the fields, so strangers learn nothing', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.ask('Publish', { token: 'bad', service: 5, root: 'x' }), { Error: 'Bad token' });
+    assert.deepEqual(await s.ask('Unpublish', { service: 'root-thing' }), { Error: 'Need a token' });
+  });
+});
+
+describe('publish handler: Unpublish', () => {
+  it('removes a user\'s own service, and only theirs (B15)', async (t) => {
+    const s = await setup(t);
+    await s.ask('Publish', publishArgs(s.token('alice'), 'web', { params: { port: 1 } }));
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('bob'), service: 'alice:web' }), { Error: 'Permission denied' });
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('carol'), service: 'alice:web' }), { Error: 'Permission denied' });
+    assert.deepEqual(await s.answered(G1, 'alice:web'), { port: 1 });
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:web', multicast_groups: [] }), { OK: 0 });
+    assert.equal(await s.answered(G1, 'alice:web'), undefined);
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:web' }), { Error: 'Could not find service' });
+  });
+
+  it('removes root services for superusers only; uid 0 may remove anyone\'s', async (t) => {
+    const s = await setup(t);
+    await s.ask('Publish', publishArgs(s.token('root'), 'sys', { root: true }));
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'sys' }), { Error: 'Permission denied' });
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('carol'), service: 'sys' }), { OK: 0 });
+    assert.equal(await s.answered(G1, 'sys'), undefined);
+    await s.ask('Publish', publishArgs(s.token('bob'), 'b'));
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('root'), service: 'bob:b' }), { OK: 0 });
+    assert.equal(await s.answered(G1, 'bob:b'), undefined);
+  });
+
+  it('removes from the given groups only', async (t) => {
+    const s = await setup(t);
+    await s.ask('Publish', publishArgs(s.token('alice'), 'web'));
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:web', multicast_groups: [G1] }), { OK: 0 });
+    assert.equal(await s.answered(G1, 'alice:web'), undefined);
+    assert.deepEqual(await s.answered(G2, 'alice:web'), {});
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:web', delete_file: 'no' }), {
+      Error: 'delete_file must be boolean',
+    });
+  });
+});
+
+describe('publish handler: permanence and reload', () => {
+  it('keeps published services across a reload (B7) without duplicates', async (t) => {
+    const s = await setup(t);
+    await s.ask('Publish', publishArgs(s.token('root'), 'dyn', { root: true, params: { a: 1 } }));
+    await s.ask('Publish', publishArgs(s.token('root'), 'perm', { root: true, permanent: true, params: { b: 2 } }));
+    await s.ask('Publish', publishArgs(s.token('alice'), 'mine'));
+    await s.daemon.reload();
+    assert.deepEqual(await s.answered(G1, 'dyn'), { a: 1 });
+    assert.deepEqual(await s.answered(G1, 'perm'), { b: 2 });
+    assert.deepEqual(await s.answered(G2, 'alice:mine'), {});
+    assert.deepEqual(s.daemon.offeredServices.get(G1)?.map((x) => [x.id, x.origin]), [
+      ['dyn', 'published'],
+      ['perm', 'file'],
+    ]);
+  });
+
+  it('writes a permanent root service file atomically, acknowledged only once on disk', async (t) => {
+    const s = await setup(t);
+    const reply = await s.ask('Publish', publishArgs(s.token('root'), 'web', { root: true, permanent: true, params: { port: 80 }, multicast_groups: [G2] }));
+    assert.deepEqual(reply, { OK: 'web' });
+    const file = path.join(s.servicesDir, 'web');
+    assert.deepEqual(JSON.parse(await readFile(file, 'utf8')), { id: 'web', params: { port: 80 }, groups: [G2], disabled: false });
+    assert.equal((await stat(file)).mode & 0o777, 0o644);
+    assert.deepEqual(await readdir(s.servicesDir), ['web'], 'no temporary file is left');
+    await s.restart();
+    assert.deepEqual(await s.answered(G2, 'web'), { port: 80 });
+    assert.equal(await s.answered(G1, 'web'), undefined);
+  });
+
+  it('never overwrites a file that is in the way', async (t) => {
+    const s = await setup(t);
+    await mkdir(s.servicesDir, { recursive: true });
+    const mine = JSON.stringify({ id: 'web', disabled: true });
+    await writeFile(path.join(s.servicesDir, 'web'), mine);
+    await s.daemon.reload();
+    const reply = await s.ask('Publish', publishArgs(s.token('root'), 'web', { root: true, permanent: true }));
+    assert.deepEqual(reply, { Error: 'Permanent service web already exists' });
+    assert.equal(await readFile(path.join(s.servicesDir, 'web'), 'utf8'), mine);
+    assert.equal(await s.answered(G1, 'web'), undefined);
+  });
+
+  it('delete_file drops the group from the file, then deletes it', async (t) => {
+    const s = await setup(t);
+    const root = s.token('root');
+    await s.ask('Publish', publishArgs(root, 'web', { root: true, permanent: true, params: { v: 1 } }));
+    const file = path.join(s.servicesDir, 'web');
+    // Without delete_file the file stays, so a reload brings the service back.
+    assert.deepEqual(await s.ask('Unpublish', { token: root, service: 'web', multicast_groups: [G1] }), { OK: 0 });
+    assert.equal(await s.answered(G1, 'web'), undefined);
+    await s.daemon.reload();
+    assert.deepEqual(await s.answered(G1, 'web'), { v: 1 });
+    assert.deepEqual(await s.ask('Unpublish', { token: root, service: 'web', multicast_groups: [G1], delete_file: true }), { OK: 0 });
+    assert.deepEqual(JSON.parse(await readFile(file, 'utf8')), { id: 'web', params: { v: 1 }, groups: [G2], disabled: false });
+    await s.daemon.reload();
+    assert.equal(await s.answered(G1, 'web'), undefined);
+    assert.deepEqual(await s.answered(G2, 'web'), { v: 1 });
+    assert.deepEqual(await s.ask('Unpublish', { token: root, service: 'web', delete_file: true }), { OK: 0 });
+    await assert.rejects(stat(file), { code: 'ENOENT' });
+    await s.restart();
+    assert.equal(await s.answered(G2, 'web'), undefined);
+  });
+
+  it('writes a permanent user service into ~/.polo, owned by the user', { skip: rootOnly }, async (t) => {
+    const s = await setup(t);
+    const reply = await s.ask('Publish', publishArgs(s.token('alice'), 'web', { permanent: true, params: { port: 8080 } }));
+    assert.deepEqual(reply, { OK: 'alice:web' });
+    const dir = path.join(s.home('alice'), '.polo');
+    const st = await stat(dir);
+    assert.deepEqual([st.uid, st.mode & 0o777], [UIDS.alice, 0o700]);
+    const file = await stat(path.join(dir, 'web'));
+    assert.deepEqual([file.uid, file.gid, file.mode & 0o777], [UIDS.alice, UIDS.alice, 0o644]);
+    assert.deepEqual(JSON.parse(await readFile(path.join(dir, 'web'), 'utf8')), { id: 'web', params: { port: 8080 }, groups: [], disabled: false });
+    // A reload re-reads it from disk: still answered once, not duplicated (B20).
+    await s.daemon.reload();
+    assert.deepEqual(s.daemon.userServices.get(G1)?.get('alice')?.map((x) => x.id), ['web']);
+    await s.restart();
+    assert.deepEqual(await s.answered(G1, 'alice:web'), { port: 8080 });
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:web', delete_file: true }), { OK: 0 });
+    await assert.rejects(stat(path.join(dir, 'web')), { code: 'ENOENT' });
+  });
+
+  it('loads a user\'s file services before publishing, so none is shadowed', { skip: rootOnly }, async (t) => {
+    const s = await setup(t);
+    const dir = path.join(s.home('alice'), '.polo');
+    await mkdir(dir, { mode: 0o700 });
+    await writeFile(path.join(dir, 'web'), JSON.stringify({ id: 'web', params: { from: 'file' } }));
+    await chown(dir, UIDS.alice, UIDS.alice);
+    await chown(path.join(dir, 'web'), UIDS.alice, UIDS.alice);
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('alice'), 'web')), { Error: 'Service alice:web already exists' });
+    assert.deepEqual(await s.answered(G1, 'alice:web'), { from: 'file' });
+  });
+
+  it('refuses to write through a ~/.polo that is a symlink', { skip: rootOnly }, async (t) => {
+    const s = await setup(t);
+    const elsewhere = path.join(s.base, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, path.join(s.home('alice'), '.polo'));
+    const reply = await s.ask('Publish', publishArgs(s.token('alice'), 'web', { permanent: true }));
+    assert.match('Error' in reply ? reply.Error : '', /^Could not write service file alice:web: /);
+    assert.deepEqual(await readdir(elsewhere), []);
+    assert.ok((await lstat(path.join(s.home('alice'), '.polo'))).isSymbolicLink());
+    assert.equal(await s.answered(G1, 'alice:web'), undefined);
+  });
+});
+
+describe('publish handler: Request-token and List', () => {
+  it('writes the token for a uid and never returns it', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 0 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 1 });
+    assert.deepEqual(s.tokenWrites.map((w) => [w.user, verifyToken(s.secret, w.token)]), [
+      ['bob', { ok: true, uid: UIDS.bob }],
+      ['bob', { ok: true, uid: UIDS.bob }],
+    ]);
+    assert.deepEqual(await s.ask('Request-token', { uid: 62000 }), { Error: 'User not found' });
+    assert.deepEqual(await s.ask('Request-token', { uid: -1 }), { Error: 'uid must be an integer between 0 and 4294967294' });
+    assert.deepEqual(await s.ask('Request-token', {}), { Error: 'uid must be an integer between 0 and 4294967294' });
+  });
+
+  it('writes a real token file 0600, owned by the user, that then authenticates them', { skip: rootOnly }, async (t) => {
+    const s = await setup(t, { realTokens: true });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 0 });
+    const file = path.join(s.home('alice'), '.polo', 'token');
+    const st = await stat(file);
+    assert.deepEqual([st.uid, st.mode & 0o777], [UIDS.alice, 0o600]);
+    const token = await readFile(file, 'utf8');
+    assert.deepEqual(await s.ask('Publish', publishArgs(token, 'web')), { OK: 'alice:web' });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 1 });
+  });
+
+  it('lists what the node offers, per service with its groups, without a token', async (t) => {
+    const s = await setup(t);
+    await s.ask('Publish', publishArgs(s.token('carol'), 'sys', { root: true, params: { p: 1 } }));
+    await s.ask('Publish', publishArgs(s.token('alice'), 'web', { multicast_groups: [G2] }));
+    await s.ask('Publish', publishArgs(s.token('root'), 'perm', { root: true, permanent: true }));
+    const reply = await s.ask('List');
+    assert.ok('OK' in reply && Array.isArray(reply.OK));
+    const byId = new Map((reply.OK as JsonObject[]).map((e) => [e['id'], e]));
+    assert.deepEqual(byId.get('sys'), { id: 'sys', owner: 'carol', groups: [G1, G2], permanent: false, params: { p: 1 }, root: true });
+    assert.deepEqual(byId.get('alice:web'), { id: 'alice:web', owner: 'alice', groups: [G2], permanent: false, params: {}, root: false });
+    assert.deepEqual(byId.get('perm'), { id: 'perm', owner: 'root', groups: [G1, G2], permanent: true, params: {}, root: true });
+    assert.equal(byId.size, 3);
+  });
+});
+
+describe('publish handler: envelope', () => {
+  it('answers every malformed request with one error', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.raw('{"Command": "Publish"'), { Error: 'Malformed JSON' });
+    assert.deepEqual(await s.raw('not json'), { Error: 'Malformed JSON' });
+    assert.deepEqual(await s.raw('[]'), { Error: 'Malformed JSON' });
+    assert.deepEqual(await s.raw('{"Args": {}}'), { Error: 'Missing command' });
+    assert.deepEqual(await s.raw('{"Command": null}'), { Error: 'Missing command' });
+    assert.deepEqual(await s.raw('{"Command": "Service-info", "Args": {}}'), { Error: 'Unknown command' });
+    assert.deepEqual(await s.raw('{"Command": 5}'), { Error: 'Unknown command' });
+    assert.deepEqual(await s.raw('{"Command": "toString"}'), { Error: 'Unknown command' });
+    assert.deepEqual(await s.raw('{"Command": "Publish", "Args": [1]}'), { Error: 'Args must be an object' });
+    assert.deepEqual(await s.raw(`{"Command": "List", "Args": ${'['.repeat(100)}${']'.repeat(100)}}`), { Error: 'Malformed JSON' });
+    assert.deepEqual(await s.raw('{"Command": "List", "__proto__": {"Command": "x"}}'), { OK: [] });
+  });
+});
