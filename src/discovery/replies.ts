@@ -50,18 +50,15 @@ function serviceParams(msg: JsonObject): JsonObject | undefined {
 /** Classifier of replies to Services: the list is read from `Services` or `Params` (bug B2). */
 export function servicesReplies(): Classifier<ServicesResult> {
   return (data, from) => {
-    let services: ServicesResult['services'];
+    let result: ServicesResult;
     try {
       const reply = decodeReply(data);
       if (reply.command !== 'Services') return { kind: 'malformed', reason: 'not a Services reply' };
-      services = reply.services.map((s) => ({ id: s.id, params: s.params }));
+      result = { address: from.address, services: reply.services.map((s) => ({ id: s.id, params: s.params })) };
+      if (reply.truncated === true) result.truncated = true;
     } catch (err) {
       return { kind: 'malformed', reason: (err as Error).message };
     }
-    const result: ServicesResult = { address: from.address, services };
-    // decodeReply does not report the "Truncated" extension key; a second parse of this one
-    // (size-bounded) datagram reads it.
-    if (decodeObject(data)['Truncated'] === true) result.truncated = true;
     return { kind: 'accept', key: from.address, value: result };
   };
 }

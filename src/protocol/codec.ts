@@ -79,7 +79,12 @@ export function decodeReply(data: Uint8Array): Reply {
   }
   if (command === 'OK') {
     const list = Array.isArray(msg['Services']) ? msg['Services'] : msg['Params'];
-    if (Array.isArray(list)) return { command: 'Services', services: list.flatMap(serviceEntry) };
+    if (Array.isArray(list)) {
+      const services = list.flatMap(serviceEntry);
+      return msg['Truncated'] === true
+        ? { command: 'Services', services, truncated: true, ...(typeof msg['Total'] === 'number' && { total: msg['Total'] }) }
+        : { command: 'Services', services };
+    }
     return { command, params: objectOrEmpty(msg['Params']) };
   }
   if (typeof command !== 'string') throw new ProtocolError('no-command', 'no "Command" string');

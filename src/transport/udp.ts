@@ -76,21 +76,33 @@ function bind(socket: dgram.Socket, port: number, address?: string): Promise<voi
 export class UdpTransport implements Transport {
   async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
     const socket = open(onMessage, true);
-    await bind(socket, port, group);
+    await bind(socket, port, group).catch((err: unknown) => {
+      socket.close();
+      throw err;
+    });
     return new UdpGroupSocket(socket, group);
   }
 
   async bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket> {
     const socket = open(onMessage, true);
-    await bind(socket, port, address);
+    await bind(socket, port, address).catch((err: unknown) => {
+      socket.close();
+      throw err;
+    });
     return new UdpSocket(socket);
   }
 
   async openQuerySocket(options: QuerySocketOptions, onMessage: DatagramHandler): Promise<DatagramSocket> {
     const socket = open(onMessage, false);
-    await bind(socket, 0);
-    socket.setMulticastTTL(options.ttl);
-    if (options.iface !== undefined) socket.setMulticastInterface(options.iface);
+    try {
+      await bind(socket, 0);
+      socket.setMulticastTTL(options.ttl);
+      if (options.iface !== undefined) socket.setMulticastInterface(options.iface);
+    } catch (err) {
+      // A bound socket keeps the process alive: close it, or a failed query would hang the CLI.
+      socket.close();
+      throw err;
+    }
     return new UdpSocket(socket);
   }
 
