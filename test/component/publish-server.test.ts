@@ -1,0 +1,347 @@
+/**
+ * The publish API's listeners over real sockets (TLS on 127.0.0.1 and a Unix socket in a
+ * temporary folder) with a stand-in handler: framing as clients send it, one reply per request
+ * in order, and the limits that keep one bad client from hurting the others.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net, { type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import tls from 'node:tls';
+import { loadOrCreateCertificate, type KeyAndCertificate } from '../../src/binding/auth/certificate.js';
+import type { PublishReply } from '../../src/binding/publish/handler.js';
+import { PublishServer, type ServerLimits } from '../../src/binding/publish/server.js';
+import { waitFor } from '../helpers/wait.js';
+
+let base: string;
+let pem: KeyAndCertificate;
+let counter = 0;
+
+before(async () => {
+  base = await mkdtemp(path.join(tmpdir(), 'mp-pubs-'));
+  pem = await loadOrCreateCertificate(path.join(base, 'certs'));
+});
+after(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+/** The stand-in handler: `{"n": x}` → `{"OK": x}`; `{"wait": k}` waits until `release(k)`. */
+class EchoHandler {
+  private readonly gates = new Map<string, () => void>();
+  private readonly waiting = new Map<string, Promise<void>>();
+  seen = 0;
+
+  readonly handle = async (frame: Uint8Array): Promise<PublishReply> => {
+    this.seen++;
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(Buffer.from(frame).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return { Error: 'Malformed JSON' };
+    }
+    if (typeof doc['wait'] === 'string') await this.gate(doc['wait']);
+    return { OK: (doc['n'] as number | undefined) ?? null };
+  };
+
+  gate(key: string): Promise<void> {
+    let p = this.waiting.get(key);
+    if (!p) {
+      p = new Promise<void>((resolve) => this.gates.set(key, resolve));
+      this.waiting.set(key, p);
+    }
+    return p;
+  }
+
+  release(key: string): void {
+    void this.gate(key);
+    this.gates.get(key)?.();
+  }
+}
+
+interface Started {
+  server: PublishServer;
+  handler: EchoHandler;
+  socketPath: string;
+  port: number;
+}
+
+async function start(t: TestContext, limits: Partial<ServerLimits> = {}): Promise<Started> {
+  const handler = new EchoHandler();
+  const socketPath = path.join(base, `s${++counter}.sock`);
+  const server = new PublishServer({
+    handle: handler.handle,
+    tls: { host: '127.0.0.1', port: 0, key: pem.key, cert: pem.cert },
+    socketPath,
+    limits,
+  });
+  await server.start();
+  t.after(() => server.stop());
+  const port = server.tlsAddress?.port;
+  assert.ok(port !== undefined);
+  return { server, handler, socketPath, port };
+}
+
+/** A client connection that collects reply lines. */
+class Client {
+  readonly lines: string[] = [];
+  readonly closed: Promise<void>;
+  private partial = '';
+  private waiters: (() => void)[] = [];
+  isClosed = false;
+
+  constructor(readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      const parts = (this.partial + chunk).split('\n');
+      this.partial = parts.pop() ?? '';
+      this.lines.push(...parts);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        for (const w of this.waiters.splice(0)) w();
+        resolve();
+      }),
+    );
+  }
+
+  static unix(file: string): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ path: file }, () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+
+  static tls(port: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  /** Waits for `count` reply lines in total and returns them parsed. */
+  async replies(count: number): Promise<unknown[]> {
+    while (this.lines.length < count) {
+      if (this.isClosed) throw new Error(`connection closed after ${this.lines.length} of ${count} replies`);
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    return this.lines.slice(0, count).map((l) => JSON.parse(l) as unknown);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+describe('PublishServer framing', () => {
+  it('answers reference-style writes over TLS: one object per write, no newline', async (t) => {
+    const { port } = await start(t);
+    const c = await Client.tls(port);
+    c.send('{"Command": "Register", "n": 1}');
+    assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
+    c.send('{"n": 2}');
+    assert.deepEqual(await c.replies(2), [{ OK: 1 }, { OK: 2 }]);
+    c.close();
+  });
+
+  it('answers two requests sent in one write, and one request sent in pieces', async (t) => {
+    const { port, socketPath } = await start(t);
+    for (const c of [await Client.tls(port), await Client.unix(socketPath)]) {
+      c.send('{"n":1}{"n":2}\n{"n":');
+      c.send('3}');
+      c.send('{"n":"a\\"}');
+      c.send('b"}\n');
+      assert.deepEqual(await c.replies(4), [{ OK: 1 }, { OK: 2 }, { OK: 3 }, { OK: 'a"}b' }]);
+      c.close();
+    }
+  });
+
+  it('replies in request order even when an earlier request is slow', async (t) => {
+    const { socketPath, handler } = await start(t);
+    const c = await Client.unix(socketPath);
+    c.send('{"n":1,"wait":"one"}\n{"n":2}\n');
+    await waitFor(() => handler.seen === 1, { what: 'the first request to reach the handler' });
+    handler.release('one');
+    assert.deepEqual(await c.replies(2), [{ OK: 1 }, { OK: 2 }]);
+    c.close();
+  });
+
+  it('answers garbage with one error and goes on', async (t) => {
+    const { socketPath } = await start(t);
+    const c = await Client.unix(socketPath);
+    c.send('hello\n{"n":1}\n');
+    assert.deepEqual(await c.replies(2), [{ Error: 'Malformed JSON' }, { OK: 1 }]);
+    c.close();
+  });
+
+  it('creates the socket file with mode 0666', async (t) => {
+    const { socketPath } = await start(t);
+    assert.equal((await stat(socketPath)).mode & 0o777, 0o666);
+  });
+});
+
+describe('PublishServer limits', () => {
+  it('refuses an oversized request and closes the connection', async (t) => {
+    const { socketPath, port } = await start(t, { maxRequestBytes: 1024 });
+    for (const c of [await Client.unix(socketPath), await Client.tls(port)]) {
+      c.send(`{"n":1}{"big":"${'x'.repeat(4096)}"}{"n":2}`);
+      await c.closed;
+      assert.deepEqual(
+        c.lines.map((l) => JSON.parse(l) as unknown),
+        [{ OK: 1 }, { Error: 'Request too large' }],
+      );
+    }
+  });
+
+  it('closes a half-sent request after the deadline, serving others meanwhile and keeping idle clients', async (t) => {
+    const { socketPath, port } = await start(t, { requestTimeoutMs: 300 });
+    const idle = await Client.unix(socketPath);
+    idle.send('{"n":0}\n');
+    assert.deepEqual(await idle.replies(1), [{ OK: 0 }]);
+    const stalled = await Client.tls(port);
+    stalled.send('{"Command": "Publish", "Args": {');
+    const other = await Client.unix(socketPath);
+    other.send('{"n":1}\n');
+    assert.deepEqual(await other.replies(1), [{ OK: 1 }]);
+    await stalled.closed;
+    assert.deepEqual(stalled.lines.map((l) => JSON.parse(l) as unknown), [{ Error: 'Request timed out' }]);
+    // The idle client has now been idle longer than the deadline: still served.
+    assert.equal(idle.isClosed, false);
+    idle.send('{"n":2}\n');
+    assert.deepEqual(await idle.replies(2), [{ OK: 0 }, { OK: 2 }]);
+    idle.close();
+    other.close();
+  });
+
+  it('closes a TCP connection that never completes the TLS handshake, or speaks plain text', async (t) => {
+    const { port, socketPath } = await start(t, { requestTimeoutMs: 300 });
+    const silent = net.connect({ host: '127.0.0.1', port });
+    silent.on('error', () => undefined);
+    const plain = net.connect({ host: '127.0.0.1', port }, () => plain.write('{"Command": "List"}\n'));
+    plain.on('error', () => undefined);
+    await Promise.all([silent, plain].map((s) => new Promise((resolve) => s.once('close', resolve))));
+    const c = await Client.unix(socketPath);
+    c.send('{"n":1}\n');
+    assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
+    c.close();
+  });
+
+  it('closes connections beyond the limit at once, and serves again once some close', async (t) => {
+    const { socketPath, port, server } = await start(t, { maxConnections: 4 });
+    const kept: Client[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = i % 2 === 0 ? await Client.unix(socketPath) : await Client.tls(port);
+      c.send(`{"n":${i}}`);
+      assert.deepEqual(await c.replies(1), [{ OK: i }]);
+      kept.push(c);
+    }
+    const extra = await Promise.all(
+      [0, 1, 2].map(
+        (i) =>
+          new Promise<{ data: string }>((resolve) => {
+            const s = i === 2 ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : net.connect({ path: socketPath });
+            let data = '';
+            s.on('data', (d: Buffer) => (data += d.toString()));
+            s.on('error', () => undefined);
+            s.once('close', () => resolve({ data }));
+          }),
+      ),
+    );
+    assert.deepEqual(extra, [{ data: '' }, { data: '' }, { data: '' }]);
+    assert.equal(server.stats.refused, 3);
+    for (const c of kept) c.close();
+    await Promise.all(kept.map((c) => c.closed));
+    await waitFor(() => server.connectionCount === 0, { what: 'the server to count the closed connections' });
+    const again = await Client.unix(socketPath);
+    again.send('{"n":9}\n');
+    assert.deepEqual(await again.replies(1), [{ OK: 9 }]);
+    again.close();
+  });
+
+  it('survives a client that floods requests without reading, and answers them all in order', async (t) => {
+    const { socketPath } = await start(t, { maxQueuedRequests: 4 });
+    const flood = await Client.unix(socketPath);
+    flood.socket.pause();
+    const count = 3000;
+    flood.send(Array.from({ length: count }, (_, i) => `{"n":${i}}\n`).join(''));
+    const other = await Client.unix(socketPath);
+    other.send('{"n":-1}\n');
+    assert.deepEqual(await other.replies(1), [{ OK: -1 }]);
+    flood.socket.resume();
+    const replies = await flood.replies(count);
+    assert.deepEqual(replies, Array.from({ length: count }, (_, i) => ({ OK: i })));
+    flood.close();
+    other.close();
+  });
+});
+
+describe('PublishServer lifecycle', () => {
+  it('stop lets the request in progress finish, closes idle connections and removes the socket', async (t) => {
+    const { server, socketPath, handler, port } = await start(t);
+    const idle = await Client.tls(port);
+    const busy = await Client.unix(socketPath);
+    busy.send('{"n":5,"wait":"stop"}\n');
+    await waitFor(() => handler.seen === 1, { what: 'the request to reach the handler' });
+    const stopped = server.stop();
+    handler.release('stop');
+    await stopped;
+    assert.deepEqual(await busy.replies(1), [{ OK: 5 }]);
+    await Promise.all([busy.closed, idle.closed]);
+    await assert.rejects(lstat(socketPath), { code: 'ENOENT' });
+    await server.stop(); // idempotent
+  });
+
+  it('replaces a stale socket file left by a killed process', async (t) => {
+    const file = path.join(base, 'stale.sock');
+    // A child that listens and is killed: its socket file stays behind, with nobody listening.
+    const res = spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(file)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    assert.equal(res.signal, 'SIGKILL');
+    assert.ok((await lstat(file)).isSocket());
+    const server = new PublishServer({ handle: new EchoHandler().handle, socketPath: file });
+    await server.start();
+    t.after(() => server.stop());
+    const c = await Client.unix(file);
+    c.send('{"n":1}\n');
+    assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
+    c.close();
+  });
+
+  it('does not take over a socket another process answers on, nor remove a non-socket', async (t) => {
+    const { socketPath } = await start(t);
+    const second = new PublishServer({ handle: new EchoHandler().handle, socketPath });
+    await assert.rejects(second.start(), /another process is listening on/);
+    // The first server still works.
+    const c = await Client.unix(socketPath);
+    c.send('{"n":1}\n');
+    assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
+    c.close();
+    const file = path.join(base, 'not-a-socket');
+    await writeFile(file, 'keep me');
+    await assert.rejects(new PublishServer({ handle: new EchoHandler().handle, socketPath: file }).start(), /is not a socket/);
+    assert.equal(await readFile(file, 'utf8'), 'keep me');
+  });
+
+  it('fails to start when the TLS port is taken, leaving no socket file', async (t) => {
+    const { port } = await start(t);
+    const socketPath = path.join(base, 'second.sock');
+    const second = new PublishServer({
+      handle: new EchoHandler().handle,
+      tls: { host: '127.0.0.1', port, key: pem.key, cert: pem.cert },
+      socketPath,
+    });
+    await assert.rejects(second.start(), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`));
+    await assert.rejects(lstat(socketPath), { code: 'ENOENT' });
+  });
+});
