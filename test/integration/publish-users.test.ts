@@ -1,0 +1,263 @@
+/**
+ * The publish API of a real polod, with real Unix users, on a namespace LAN: tokens land in the
+ * users' homes, a user's service is discovered from another host with the real `marco`
+ * command, and the ownership and privilege rules hold against forged and borrowed tokens.
+ *
+ * polod runs in host h1 with `--state-dir`, so it writes nothing under /etc. The TLS endpoint
+ * listens on h1's own loopback, so TLS clients run inside h1 (`ip netns exec`); the Unix
+ * socket is a file, reachable from the test process directly. To act as a user, the test
+ * (root) reads that user's token file and sends it, which is what their binding does.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { issueToken } from '../../src/binding/auth/token.js';
+import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from '../helpers/netns.js';
+import type { Proc } from '../helpers/proc.js';
+import { waitFor } from '../helpers/wait.js';
+
+const DIST = path.resolve(import.meta.dirname, '..', '..');
+const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
+const MARCO = path.join(DIST, 'src', 'cli', 'marco.js');
+const G1 = '224.0.0.112';
+const isRoot = process.getuid?.() === 0;
+
+/** Test users: names start with `mpp`; word characters only, as the default verify_regexp wants. */
+const tag = String(process.pid % 100000);
+const ALICE = `mppa${tag}`;
+const BOB = `mppb${tag}`;
+const CAROL = `mppc${tag}`; // member of group marcopolo
+const USERS = [ALICE, BOB, CAROL];
+
+/** Runs an administration command; retries while another process holds the passwd lock. */
+async function admin(args: string[], mayFail = false): Promise<void> {
+  const [cmd, ...rest] = args as [string, ...string[]];
+  let last = '';
+  const ok = await waitFor(
+    () => {
+      const r = spawnSync(cmd, rest, { encoding: 'utf8' });
+      last = r.stderr;
+      if (r.status === 0) return true;
+      // useradd/userdel exit 1 (10 for userdel) when /etc/passwd is locked by a concurrent run.
+      return /lock/i.test(r.stderr) ? false : 'failed';
+    },
+    { what: `${args.join(' ')} to get the passwd lock`, timeoutMs: 15_000 },
+  );
+  if (ok === 'failed' && !mayFail) throw new Error(`${args.join(' ')} failed: ${last}`);
+}
+
+const exists = (db: 'passwd' | 'group', name: string): boolean => spawnSync('getent', [db, name]).status === 0;
+const uidOf = (name: string): number => Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
+const homeOf = (name: string): string => `/home/${name}`;
+
+/**
+ * A TLS client run inside a namespace: connects to 127.0.0.1:1390 without checking the
+ * certificate (as the reference bindings do), writes each request of the JSON array on stdin
+ * exactly as given (one write, no delimiter), reads one reply line after each, prints them.
+ */
+const TLS_CLIENT = `
+const tls = require('node:tls');
+const requests = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+const s = tls.connect({ host: '127.0.0.1', port: 1390, rejectUnauthorized: false }, async () => {
+  let buf = '';
+  let closed = false;
+  const waiters = [];
+  s.setEncoding('utf8');
+  s.on('data', (d) => { buf += d; waiters.splice(0).forEach((w) => w()); });
+  s.on('close', () => { closed = true; waiters.splice(0).forEach((w) => w()); });
+  const line = async () => {
+    for (;;) {
+      const i = buf.indexOf('\\n');
+      if (i >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); return l; }
+      if (closed) return null;
+      await new Promise((r) => waiters.push(r));
+    }
+  };
+  const replies = [];
+  for (const r of requests) { s.write(r); replies.push(await line()); }
+  console.log(JSON.stringify(replies));
+  s.end();
+});
+s.on('error', (e) => { console.error(e.message); process.exit(2); });
+`;
+
+/** JSON as Python's json.dumps writes it: `", "` and `": "`, non-ASCII as \\uXXXX. */
+function pyDumps(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pyDumps).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${pyDumps(k)}: ${pyDumps(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A Register request byte for byte as the reference Python binding sends it. */
+function register(token: string, service: string, params: object, root: boolean, groups = [G1]): string {
+  return pyDumps({
+    Command: 'Register',
+    Args: { token, service, params, multicast_groups: groups, permanent: false, root },
+  });
+}
+
+/** Sends requests over TLS from inside `host`; returns the parsed replies (null = closed). */
+async function overTls(host: LanHost, requests: string[]): Promise<unknown[]> {
+  const r = await host.run([process.execPath, '-e', TLS_CLIENT], { input: JSON.stringify(requests), timeoutMs: 15_000 });
+  assert.equal(r.code, 0, `TLS client failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as (string | null)[]).map((l) => (l === null ? null : (JSON.parse(l) as unknown)));
+}
+
+/** Sends newline-delimited requests over the Unix socket, all in one write; returns the replies. */
+function overSocket(file: string, requests: object[]): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ path: file }, () => s.write(requests.map((r) => `${JSON.stringify(r)}\n`).join('')));
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      const lines = buf.split('\n').filter((l) => l !== '');
+      if (lines.length >= requests.length) {
+        s.end();
+        resolve(lines.map((l) => JSON.parse(l) as unknown));
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+/** `marco request-for <id>` from `host`: the nodes that answered (address and params). */
+async function requestFor(host: LanHost, id: string): Promise<{ address: string; params: unknown }[]> {
+  const r = await host.run([process.execPath, MARCO, 'request-for', id, '--interface', host.address, '--json'], { timeoutMs: 15_000 });
+  assert.ok(r.code === 0 || r.code === 1, `marco failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as { address: string; params: unknown }[];
+}
+
+describe('publish API with real users', { skip: !isRoot && 'needs root to create users' }, () => {
+  let lan: Lan | undefined;
+  let polod: Proc | undefined;
+  let state: string | undefined;
+  let createdGroup = false;
+  let socket: string;
+  const tokens = new Map<string, string>();
+
+  before(async () => {
+    if (!netnsAvailable().ok) return;
+    for (const u of USERS) if (exists('passwd', u)) await admin(['userdel', '-r', u], true);
+    if (!exists('group', 'marcopolo')) {
+      await admin(['groupadd', 'marcopolo'], true);
+      // Another run may have made it meanwhile: only a group we made is ours to remove.
+      createdGroup = exists('group', 'marcopolo');
+    }
+    for (const u of USERS) {
+      const extra = u === CAROL ? ['-G', 'marcopolo'] : [];
+      await admin(['useradd', '-m', '-d', homeOf(u), '-s', '/bin/sh', ...extra, u]);
+    }
+    state = await mkdtemp(path.join(tmpdir(), 'mp-pubu-'));
+    socket = path.join(state, 'polod.sock');
+    lan = await createLan({ name: 'pub1', hosts: 2, subnet: 70 });
+    const h1 = lan.host(1);
+    polod = h1.spawn([process.execPath, POLOD, '--state-dir', state, '--interface', h1.address, '--hostname', 'h1']);
+    await polod.waitForJsonLog((o) => o['msg'] === 'publish API listening', 'polod to open its publish API', 30_000);
+  });
+
+  after(async () => {
+    // Even when a test failed: no user, group, namespace or process is left behind.
+    await lan?.destroy();
+    for (const u of USERS) if (exists('passwd', u)) await admin(['userdel', '-r', u], true);
+    if (createdGroup && exists('group', 'marcopolo')) await admin(['groupdel', 'marcopolo'], true);
+    if (state !== undefined) await rm(state, { recursive: true, force: true });
+  });
+
+  it('writes a token file 0600 owned by the user on Request-token, and never sends it', async (t) => {
+    if (!requireNetns(t)) return;
+    for (const u of USERS) {
+      const replies = await overSocket(socket, [{ Command: 'Request-token', Args: { uid: uidOf(u) } }]);
+      assert.deepEqual(replies, [{ OK: 0 }]);
+      const file = path.join(homeOf(u), '.polo', 'token');
+      const st = await stat(file);
+      assert.deepEqual([st.uid, st.mode & 0o777], [uidOf(u), 0o600]);
+      tokens.set(u, await readFile(file, 'utf8'));
+    }
+    // Asked again, over TLS this time, as the Python binding would: it existed.
+    assert.deepEqual(await overTls(lan!.host(1), [pyDumps({ Command: 'Request-token', Args: { uid: uidOf(ALICE) } })]), [{ OK: 1 }]);
+  });
+
+  it('publishes a user service over TLS, discovered from another host', async (t) => {
+    if (!requireNetns(t)) return;
+    const h1 = lan!.host(1);
+    const replies = await overTls(h1, [register(tokens.get(ALICE)!, 'web', { port: 8080, path: '/index' }, false)]);
+    assert.deepEqual(replies, [{ OK: `${ALICE}:web` }]);
+    const found = await waitFor(
+      async () => {
+        const nodes = await requestFor(lan!.host(2), `${ALICE}:web`);
+        return nodes.length > 0 ? nodes : undefined;
+      },
+      { what: `${ALICE}:web to be discovered from h2`, timeoutMs: 15_000 },
+    );
+    assert.deepEqual(found, [{ address: h1.address, params: { port: 8080, path: '/index' } }]);
+  });
+
+  it('lets no other user unpublish it', async (t) => {
+    if (!requireNetns(t)) return;
+    const bob = tokens.get(BOB)!;
+    const replies = await overTls(lan!.host(1), [
+      pyDumps({ Command: 'Unpublish', Args: { token: bob, service: `${ALICE}:web`, multicast_groups: [G1], delete_file: false, uid: uidOf(BOB) } }),
+      // The superuser group grants root services, not other users' ones.
+      pyDumps({ Command: 'Unpublish', Args: { token: tokens.get(CAROL)!, service: `${ALICE}:web` } }),
+    ]);
+    assert.deepEqual(replies, [{ Error: 'Permission denied' }, { Error: 'Permission denied' }]);
+    assert.equal((await requestFor(lan!.host(2), `${ALICE}:web`)).length, 1);
+  });
+
+  it('refuses root services to an unprivileged user and grants them to group marcopolo', async (t) => {
+    if (!requireNetns(t)) return;
+    const h1 = lan!.host(1);
+    const replies = await overTls(h1, [
+      register(tokens.get(ALICE)!, 'sysweb', { by: 'alice' }, true),
+      register(tokens.get(CAROL)!, 'sysweb', { by: 'carol' }, true),
+    ]);
+    assert.deepEqual(replies, [{ Error: 'Permission denied' }, { OK: 'sysweb' }]);
+    const found = await requestFor(lan!.host(2), 'sysweb');
+    assert.deepEqual(found, [{ address: h1.address, params: { by: 'carol' } }]);
+  });
+
+  it('refuses forged, altered and foreign tokens', async (t) => {
+    if (!requireNetns(t)) return;
+    const alice = tokens.get(ALICE)!;
+    const altered = alice.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+    const asBob = alice.replace(`.${uidOf(ALICE)}.`, `.${uidOf(BOB)}.`);
+    const foreign = issueToken(randomBytes(32), 0);
+    const replies = await overTls(lan!.host(1), [
+      register('garbage', 'x', {}, false),
+      register(altered, 'x', {}, false),
+      register(asBob, 'x', {}, false),
+      register(foreign, 'x', {}, true),
+      pyDumps({ Command: 'Register', Args: { service: 'x' } }),
+    ]);
+    assert.deepEqual(replies, [
+      { Error: 'Bad token' },
+      { Error: 'Bad token' },
+      { Error: 'Bad token' },
+      { Error: 'Bad token' },
+      { Error: 'Need a token' },
+    ]);
+  });
+
+  it('lets the owner unpublish, after which nobody answers', async (t) => {
+    if (!requireNetns(t)) return;
+    const replies = await overSocket(socket, [
+      { Command: 'List' },
+      { Command: 'Unpublish', Args: { token: tokens.get(ALICE)!, service: `${ALICE}:web` } },
+    ]);
+    const listed = (replies[0] as { OK: { id: string; owner: string }[] }).OK.map((s) => [s.id, s.owner]).sort();
+    assert.deepEqual(listed, [
+      [`${ALICE}:web`, ALICE],
+      ['sysweb', CAROL],
+    ]);
+    assert.deepEqual(replies[1], { OK: 0 });
+    assert.deepEqual(await requestFor(lan!.host(2), `${ALICE}:web`), []);
+  });
+});
