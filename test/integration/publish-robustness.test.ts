@@ -1,0 +1,303 @@
+/**
+ * A real polod's publish API under restarts, crashes and hostile clients, on a namespace LAN:
+ * permanent services survive a restart, SIGKILL in the middle of a burst of permanent publishes
+ * loses no acknowledged service and leaves no half-written file, and bad input or too many
+ * connections never stop polod from serving everyone else.
+ *
+ * The test acts as root: it reads polod's secret from the state folder and mints root's token
+ * with it, rather than asking for a token file in /root.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import net, { type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { issueToken } from '../../src/binding/auth/token.js';
+import { isSkippedFileName } from '../../src/config/serviceDir.js';
+import { fileNameForId } from '../../src/util/safePath.js';
+import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from '../helpers/netns.js';
+import type { Proc } from '../helpers/proc.js';
+import { waitFor } from '../helpers/wait.js';
+
+const DIST = path.resolve(import.meta.dirname, '..', '..');
+const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
+const MARCO = path.join(DIST, 'src', 'cli', 'marco.js');
+
+/** Inside a namespace: sends each stdin JSON-array entry over TLS as one write, prints reply lines. */
+const TLS_CLIENT = `
+const tls = require('node:tls');
+const requests = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+const s = tls.connect({ host: '127.0.0.1', port: 1390, rejectUnauthorized: false }, async () => {
+  let buf = '';
+  let closed = false;
+  const waiters = [];
+  s.setEncoding('utf8');
+  s.on('data', (d) => { buf += d; waiters.splice(0).forEach((w) => w()); });
+  s.on('close', () => { closed = true; waiters.splice(0).forEach((w) => w()); });
+  const line = async () => {
+    for (;;) {
+      const i = buf.indexOf('\\n');
+      if (i >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); return l; }
+      if (closed) return null;
+      await new Promise((r) => waiters.push(r));
+    }
+  };
+  const replies = [];
+  for (const r of requests) { s.write(r); replies.push(await line()); }
+  console.log(JSON.stringify(replies));
+  s.end();
+});
+s.on('error', (e) => { console.error(e.message); process.exit(2); });
+`;
+
+/** A Unix-socket client reading reply lines. */
+class Client {
+  readonly lines: string[] = [];
+  readonly closed: Promise<void>;
+  isClosed = false;
+  private partial = '';
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      const parts = (this.partial + chunk).split('\n');
+      this.partial = parts.pop() ?? '';
+      this.lines.push(...parts);
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        this.wake();
+        resolve();
+      }),
+    );
+  }
+
+  /** Connects; a connection polod closes at once still resolves (then `isClosed` turns true). */
+  static connect(file: string): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ path: file }, () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Sends one request (newline-delimited) and waits for its reply; null if the connection closed. */
+  async request(message: object | string): Promise<unknown> {
+    const index = this.lines.length;
+    this.socket.write(typeof message === 'string' ? message : `${JSON.stringify(message)}\n`);
+    while (this.lines.length <= index) {
+      if (this.isClosed) return null;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    return JSON.parse(this.lines[index] as string) as unknown;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+async function overTls(host: LanHost, requests: string[]): Promise<unknown[]> {
+  const r = await host.run([process.execPath, '-e', TLS_CLIENT], { input: JSON.stringify(requests), timeoutMs: 15_000 });
+  assert.equal(r.code, 0, `TLS client failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as (string | null)[]).map((l) => (l === null ? null : (JSON.parse(l) as unknown)));
+}
+
+async function requestFor(host: LanHost, id: string): Promise<{ address: string; params: unknown }[]> {
+  const r = await host.run([process.execPath, MARCO, 'request-for', id, '--interface', host.address, '--json'], { timeoutMs: 15_000 });
+  assert.ok(r.code === 0 || r.code === 1, `marco failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as { address: string; params: unknown }[];
+}
+
+/** Ids listed by polod's List command. */
+async function listedIds(socket: string): Promise<Set<string>> {
+  const c = await Client.connect(socket);
+  const reply = (await c.request({ Command: 'List' })) as { OK: { id: string }[] };
+  c.close();
+  return new Set(reply.OK.map((s) => s.id));
+}
+
+describe('publish API robustness', () => {
+  let lan: Lan | undefined;
+  let state: string | undefined;
+  let polod: Proc | undefined;
+  let socket: string;
+  let rootToken: string;
+
+  const startPolod = async (): Promise<Proc> => {
+    const h1 = lan!.host(1);
+    const p = h1.spawn([process.execPath, POLOD, '--state-dir', state!, '--interface', h1.address, '--hostname', 'h1']);
+    await p.waitForJsonLog((o) => o['msg'] === 'publish API listening', 'polod to open its publish API', 30_000);
+    return p;
+  };
+
+  before(async () => {
+    if (!netnsAvailable().ok) return;
+    state = await mkdtemp(path.join(tmpdir(), 'mp-pubr-'));
+    socket = path.join(state, 'polod.sock');
+    lan = await createLan({ name: 'pub2', hosts: 2, subnet: 71 });
+    polod = await startPolod();
+    rootToken = issueToken(await readFile(path.join(state, 'secret')), 0);
+  });
+
+  after(async () => {
+    await lan?.destroy();
+    if (state !== undefined) await rm(state, { recursive: true, force: true });
+  });
+
+  it('keeps permanent services across a restart, and published ones across a reload', async (t) => {
+    if (!requireNetns(t)) return;
+    const c = await Client.connect(socket);
+    const publish = (service: string, permanent: boolean): Promise<unknown> =>
+      c.request({ Command: 'Publish', Args: { token: rootToken, service, params: { permanent }, permanent, root: true } });
+    assert.deepEqual(await publish('keep', true), { OK: 'keep' });
+    assert.deepEqual(await publish('temp', false), { OK: 'temp' });
+    c.close();
+    polod!.kill('SIGUSR1');
+    await polod!.waitForJsonLog((o) => o['msg'] === 'services reloaded', 'the reload to finish');
+    const h2 = lan!.host(2);
+    for (const id of ['keep', 'temp']) {
+      const found = await waitFor(async () => ((await requestFor(h2, id)).length > 0 ? true : undefined), {
+        what: `${id} to be answered after the reload`,
+        timeoutMs: 15_000,
+      });
+      assert.equal(found, true);
+    }
+    assert.equal((await polod!.stop()).code, 0);
+    polod = await startPolod();
+    assert.deepEqual(await requestFor(h2, 'keep'), [{ address: lan!.host(1).address, params: { permanent: true } }]);
+    assert.deepEqual(await requestFor(h2, 'temp'), []);
+  });
+
+  it('loses no acknowledged permanent service and leaves no partial file when SIGKILLed mid-burst', async (t) => {
+    if (!requireNetns(t)) return;
+    const acked: string[] = [];
+    let killed = false;
+    const worker = async (w: number): Promise<void> => {
+      const c = await Client.connect(socket);
+      for (let i = 0; !killed || !c.isClosed; i++) {
+        const id = `burst${w}_${i}`;
+        const reply = await c.request({
+          Command: 'Publish',
+          Args: { token: rootToken, service: id, params: { w, i }, permanent: true, root: true },
+        });
+        if (reply === null) break; // polod is gone
+        assert.deepEqual(reply, { OK: id });
+        acked.push(id);
+      }
+      c.close();
+    };
+    const workers = [0, 1, 2, 3].map(worker);
+    await waitFor(() => acked.length >= 40, { what: '40 acknowledged publishes', timeoutMs: 30_000 });
+    killed = true;
+    polod!.kill('SIGKILL');
+    assert.equal((await polod!.exited).signal, 'SIGKILL');
+    await Promise.all(workers);
+
+    // Every file polod would load parses as a service file named after its id; anything else
+    // is a hidden temporary file that the loader skips.
+    const dir = path.join(state!, 'services');
+    for (const name of await readdir(dir)) {
+      if (isSkippedFileName(name)) continue;
+      const doc = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as { id: string; disabled: boolean };
+      assert.equal(fileNameForId(doc.id), name);
+      assert.equal(doc.disabled, false);
+    }
+
+    polod = await startPolod();
+    const listed = await listedIds(socket);
+    const lost = acked.filter((id) => !listed.has(id));
+    assert.deepEqual(lost, [], 'acknowledged services missing after the restart');
+    const h1 = lan!.host(1);
+    for (const id of [acked[0] as string, acked[acked.length - 1] as string]) {
+      const [w, i] = id.slice('burst'.length).split('_').map(Number);
+      assert.deepEqual(await requestFor(lan!.host(2), id), [{ address: h1.address, params: { w, i } }]);
+    }
+  });
+
+  it('answers bad input with an error, over TLS and the Unix socket', async (t) => {
+    if (!requireNetns(t)) return;
+    const replies = await overTls(lan!.host(1), [
+      'this is not JSON',
+      '{"Args": {}}',
+      '{"Command": "Service-info", "Args": {"service": "x"}}',
+      JSON.stringify({ Command: 'Publish', Args: { token: rootToken, service: 'x', permanent: 'yes' } }),
+      JSON.stringify({ Command: 'Publish', Args: { token: rootToken, service: 'x', root: 1 } }),
+      JSON.stringify({ Command: 'Publish', Args: { token: rootToken, service: 'x', params: [1] } }),
+      JSON.stringify({ Command: 'Publish', Args: { token: rootToken, service: 'x', multicast_groups: ['224.0.0.200'] } }),
+      JSON.stringify({ Command: 'Publish', Args: { token: rootToken, service: '../../etc/x', root: true, permanent: true } }),
+    ]);
+    assert.deepEqual(replies, [
+      { Error: 'Malformed JSON' },
+      { Error: 'Missing command' },
+      { Error: 'Unknown command' },
+      { Error: 'permanent must be boolean' },
+      { Error: 'root must be boolean' },
+      { Error: 'params must be an object' },
+      { Error: "Invalid multicast group address '224.0.0.200': The instance is not a member of this group" },
+      { Error: 'The name of the service ../../etc/x is invalid: it contains a path separator' },
+    ]);
+    const big = await Client.connect(socket);
+    assert.deepEqual(await big.request(`{"Command": "List", "pad": "${'x'.repeat(70 * 1024)}"}\n`), { Error: 'Request too large' });
+    await big.closed;
+  });
+
+  it('keeps serving while a client stalls mid-request and while too many connect', async (t) => {
+    if (!requireNetns(t)) return;
+    const stalled = await Client.connect(socket);
+    stalled.socket.write('{"Command": "Publish", "Args": {"token": "');
+    const other = await Client.connect(socket);
+    assert.ok(Array.isArray(((await other.request({ Command: 'List' })) as { OK: unknown }).OK));
+    other.close();
+    stalled.close();
+    await stalled.closed;
+
+    // 300 connections at once, each asking for the list: every one gets a reply or is closed,
+    // the ones over the limit (256) are closed, and polod survives.
+    const clients = await Promise.all(Array.from({ length: 300 }, () => Client.connect(socket)));
+    const replies = await Promise.all(clients.map((c) => c.request({ Command: 'List' })));
+    const served = replies.filter((r) => r !== null).length;
+    assert.ok(served >= 1 && served <= 256, `served ${served}`);
+    for (const r of replies) if (r !== null) assert.ok(Array.isArray((r as { OK: unknown }).OK));
+    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => c.closed));
+    const after = await waitFor(
+      async () => {
+        const c = await Client.connect(socket);
+        const r = await c.request({ Command: 'List' });
+        c.close();
+        return r ?? undefined;
+      },
+      { what: 'polod to serve a new connection once the others closed' },
+    );
+    assert.ok(Array.isArray((after as { OK: unknown }).OK));
+    assert.deepEqual(await requestFor(lan!.host(2), 'keep'), [{ address: lan!.host(1).address, params: { permanent: true } }]);
+  });
+
+  it('refuses to start a second polod whose publish port is taken (exit 3, one line)', async (t) => {
+    if (!requireNetns(t)) return;
+    const other = await mkdtemp(path.join(tmpdir(), 'mp-pubr2-'));
+    try {
+      const h1 = lan!.host(1);
+      const r = await h1.run([process.execPath, POLOD, '--state-dir', other, '--interface', h1.address, '--hostname', 'h1b'], {
+        timeoutMs: 30_000,
+      });
+      assert.equal(r.code, 3, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('polod: '));
+      assert.equal(lines.length, 1);
+      assert.match(lines[0] as string, /cannot listen on 127\.0\.0\.1:1390: address already in use/);
+      // The first polod is unaffected.
+      assert.ok((await listedIds(socket)).has('keep'));
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+});
