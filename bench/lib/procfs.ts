@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 
 let ticksPerSecond: number | undefined;
 
@@ -35,9 +36,14 @@ export interface MemoryReading {
   readonly rssKiB: number;
   /** Peak resident set size ("high water mark"). */
   readonly hwmKiB: number;
+  /**
+   * The private part of RSS (heap, stacks, malloc). The rest is mostly file pages of the node
+   * binary, shared by every Node.js process on the machine.
+   */
+  readonly anonKiB: number;
 }
 
-/** Reads VmRSS and VmHWM of `pid`. */
+/** Reads VmRSS, VmHWM and RssAnon of `pid`. */
 export function memoryOf(pid: number): MemoryReading {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => {
@@ -45,7 +51,7 @@ export function memoryOf(pid: number): MemoryReading {
     if (!m) throw new Error(`/proc/${pid}/status has no ${name}`);
     return Number(m[1]);
   };
-  return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') };
+  return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM'), anonKiB: field('RssAnon') };
 }
 
 /**
@@ -59,4 +65,26 @@ export function udpCounters(): Record<string, number> {
   const names = (lines[0] ?? '').split(/\s+/).slice(1);
   const values = (lines[1] ?? '').split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(names.map((n, i) => [n, values[i] ?? 0]));
+}
+
+/**
+ * Resolves once `pid` has used at most one clock tick of CPU over `quietMs`: start-up work that
+ * outlives the readiness log line (key generation, lazy compilation, GC) is over. Rejects after
+ * `timeoutMs`. Polled, since the kernel has no notification for "went idle".
+ */
+export async function waitCpuIdle(pid: number, opts: { quietMs?: number; timeoutMs?: number } = {}): Promise<void> {
+  const quietMs = opts.quietMs ?? 300;
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const tick = 1000 / clockTicks();
+  const history: { at: number; cpu: number }[] = [];
+  for (;;) {
+    const now = Date.now();
+    history.push({ at: now, cpu: cpuTimeMs(pid) });
+    while (history.length > 1 && (history[1]?.at ?? now) <= now - quietMs) history.shift();
+    const oldest = history[0];
+    const newest = history.at(-1);
+    if (oldest && newest && newest.at - oldest.at >= quietMs && newest.cpu - oldest.cpu <= tick) return;
+    if (now > deadline) throw new Error(`pid ${pid} still busy after ${opts.timeoutMs ?? 30_000} ms`);
+    await delay(50);
+  }
 }

@@ -75,9 +75,12 @@ export function fmtRatio(r: number): string {
   return Number.isFinite(r) ? r.toFixed(2) : 'n/a';
 }
 
-/** KiB (the unit of /proc/<pid>/status) as MiB. */
-export function fmtMiB(kib: number): string {
-  return Number.isFinite(kib) ? `${(kib / 1024).toFixed(1)} MiB` : 'n/a';
+/**
+ * KiB (the unit of /proc/<pid>/status, which writes "kB") as MB of 10^6 bytes: the issue's
+ * aims say MB, and the decimal unit is the stricter reading of them.
+ */
+export function fmtMB(kib: number): string {
+  return Number.isFinite(kib) ? `${((kib * 1024) / 1e6).toFixed(1)} MB` : 'n/a';
 }
 
 /** A fraction as a percentage with enough digits to show small losses. */
