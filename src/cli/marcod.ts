@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+/**
+ * `marcod`: the Marco daemon, a local resolver. Bindings in any language send it one UDP
+ * request (127.0.1.1:1338 by default) and get one reply with the nodes it found on the network
+ * (PROTOCOL.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
+ */
+import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
+import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
+import { runMarcod } from '../daemon/marcod.js';
+import { ConfigError } from '../errors.js';
+import { createLogger, LOG_LEVELS, parseLogLevel } from '../util/log.js';
+import {
+  ExitCode,
+  isMainModule,
+  oneLine,
+  parseIPv4,
+  parseMulticastGroup,
+  parseNonNegativeInt,
+  parsePort,
+  prepareProgram,
+  repeatable,
+  runProgram,
+  type CliIo,
+} from './common.js';
+
+interface MarcodFlags {
+  config?: string;
+  bind?: string;
+  port?: number;
+  poloPort?: number;
+  group?: string;
+  interface?: string[];
+  timeout?: number;
+  frameSize?: number;
+  logLevel?: string;
+}
+
+/** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
+const FRAME_SIZE_RANGE = [64, 65507] as const;
+
+const EXIT_CODES = `
+Requests and replies: see PROTOCOL.md §4. Every request gets exactly one reply datagram:
+  [{"Address": ..., "Params": {...}}, ...] for Marco and Request-For ([] when nobody answered),
+  [{"id": ..., "params": {...}}, ...] for Services, {"Error": true} for a missing or unknown
+  Command, and {"Error": "<reason>"} for anything else that went wrong (a bad value, "busy").
+  Replies longer than the frame size keep the first nodes that fit; the rest are dropped and
+  a warning is logged.
+
+Exit codes:
+  0  stopped by SIGTERM or SIGINT
+  2  usage, or a bad value in a flag or the configuration file (one line names it)
+  3  runtime failure (the API address cannot be bound: in use, or not an address of this host)`;
+
+/** Runs marcod with `argv` (the arguments after the command name); resolves when it stops. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  let exit: number = ExitCode.OK;
+  const program = prepareProgram(new Command('marcod'), io)
+    .description('Resolve MarcoPolo discovery requests from local applications (the Marco daemon).')
+    .option('--config <file>', 'configuration file (default /etc/marcopolo/marco/marco.cfg, if present)')
+    .option('--bind <addr>', 'address of the local API (default 127.0.1.1; 0.0.0.0 exposes it to the network)', parseIPv4)
+    .option('--port <n>', 'port of the local API (default 1338)', parsePort)
+    .option('--polo-port <n>', 'port the polods listen on (default 1337)', parsePort)
+    .option('--group <addr>', 'group of requests that name none (default 224.0.0.112)', parseMulticastGroup)
+    .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
+    .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
+    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser(parseLevel))
+    .addHelpText('after', EXIT_CODES)
+    .action(async (flags: MarcodFlags) => {
+      exit = await serve(flags, io);
+    });
+  const failed = await runProgram(program, argv, io);
+  return failed ?? exit;
+}
+
+async function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
+  const warnings: string[] = [];
+  let config: MarcoConfig;
+  try {
+    const warn = (w: string): void => void warnings.push(w);
+    config = loadMarcoConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
+  } catch (err) {
+    // A bad configuration value: one line naming the file, key and value, exit 2.
+    if (err instanceof ConfigError) {
+      io.stderr.write(`marcod: ${oneLine(err.message)}\n`);
+      return ExitCode.USAGE;
+    }
+    throw err;
+  }
+  if (flags.frameSize !== undefined) config.frameSize = flags.frameSize;
+  const logger = createLogger({ level: config.logLevel, name: 'marcod' });
+  for (const warning of warnings) logger.warn(warning);
+  try {
+    await runMarcod(config, logger);
+    return ExitCode.OK;
+  } catch (err) {
+    io.stderr.write(`marcod: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
+    return ExitCode.RUNTIME;
+  }
+}
+
+function overrides(flags: MarcodFlags): MarcoOverrides {
+  const level = flags.logLevel === undefined ? undefined : parseLogLevel(flags.logLevel);
+  return {
+    ...(flags.bind !== undefined && { bind: flags.bind }),
+    ...(flags.port !== undefined && { marcoPort: flags.port }),
+    ...(flags.poloPort !== undefined && { port: flags.poloPort }),
+    ...(flags.group !== undefined && { group: flags.group }),
+    ...(flags.interface && { interfaces: flags.interface }),
+    ...(flags.timeout !== undefined && { timeoutMs: flags.timeout }),
+    ...(level !== undefined && { logLevel: level }),
+  };
+}
+
+function parseFrameSize(value: string): number {
+  const [min, max] = FRAME_SIZE_RANGE;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new FlagError(`expected a size in bytes from ${min} to ${max}.`);
+  return n;
+}
+
+function parseLevel(value: string): string {
+  if (parseLogLevel(value) === undefined) throw new FlagError(`expected one of ${LOG_LEVELS.join(', ')}.`);
+  return value;
+}
+
+if (isMainModule(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+}
