@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+/**
+ * `polo`: publish and unpublish services at run time through the local polod's publish API
+ * (PROTOCOL.md §5). A thin shell over PoloClient: parse flags, send one request, print the
+ * result or JSON, return a documented exit code (see EXIT_CODES_HELP).
+ */
+import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
+import { DEFAULT_POLO_TIMEOUT_MS, PoloClient, type PoloClientOptions, type PublishedService } from '../binding/client/poloClient.js';
+import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_HOST, DEFAULT_TLS_PORT } from '../binding/client/polodEndpoint.js';
+import { RemoteError } from '../errors.js';
+import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
+import {
+  displayValue,
+  ExitCode,
+  formatTable,
+  isMainModule,
+  oneLine,
+  parseKeyValue,
+  parseMulticastGroup,
+  parseNonNegativeInt,
+  parsePort,
+  prepareProgram,
+  repeatable,
+  runProgram,
+  shortUsage,
+  type CliIo,
+} from './common.js';
+
+/** Exit code when polod refused the request (its reason is printed). */
+export const EXIT_REFUSED = 1;
+
+/** The exit codes, as printed at the end of every `--help`. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  ${ExitCode.OK}  done
+  ${EXIT_REFUSED}  polod refused the request; its reason on one line (e.g. "polo: Permission denied")
+  ${ExitCode.USAGE}  usage error or invalid value (one line naming it, then the usage, on stderr)
+  ${ExitCode.RUNTIME}  runtime error: polod not running, no reply within --timeout, token file unreadable`;
+
+/** What `main` may be given instead of the process's own identity (tests use a scratch home). */
+export interface PoloCliDeps {
+  /** The home whose `.polo/token` is used (default: the user's home). */
+  readonly home?: string;
+  /** The uid sent in Request-token (default: the effective uid). */
+  readonly uid?: number;
+}
+
+/** Flags of every subcommand (the global ones included, as optsWithGlobals gives them). */
+interface Flags {
+  stateDir?: string;
+  socket?: string;
+  tls?: boolean;
+  tlsPort?: number;
+  timeout?: number;
+  json?: boolean;
+  // publish
+  param?: Array<[string, Json]>;
+  params?: JsonObject;
+  group?: string[];
+  permanent?: boolean;
+  root?: boolean;
+  // unpublish
+  deleteFile?: boolean;
+}
+
+/**
+ * Runs `polo` with `argv` (the arguments after the command name) and returns its exit code.
+ * Never calls process.exit and writes only to `io`, so tests call it directly.
+ */
+export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps = {}): Promise<number> {
+  let exitCode: number = ExitCode.RUNTIME;
+  /** Runs `action` with a client made from the flags; a refusal by polod is exit 1. */
+  const withClient =
+    (action: (client: PoloClient, flags: Flags, id: string) => Promise<void>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const command = args.at(-1) as Command;
+      const id = typeof args[0] === 'string' ? args[0] : '';
+      const flags = command.optsWithGlobals<Flags>();
+      const client = new PoloClient(clientOptions(flags, deps));
+      try {
+        await action(client, flags, id);
+        exitCode = ExitCode.OK;
+      } catch (err) {
+        if (!(err instanceof RemoteError)) throw err;
+        io.stderr.write(`polo: ${oneLine(err.message)}\n`);
+        exitCode = EXIT_REFUSED;
+      } finally {
+        await client.close();
+      }
+    };
+
+  const program = prepareProgram(new Command('polo'), io)
+    .configureHelp({ showGlobalOptions: true })
+    .description('Publish and unpublish MarcoPolo services through the local polod.')
+    .addOption(
+      new Option('--state-dir <dir>', "polod's --state-dir: talk to <dir>/polod.sock").conflicts(['socket', 'tls', 'tlsPort']),
+    )
+    .addOption(
+      new Option('--socket <path>', `polod's Unix socket (default ${DEFAULT_POLOD_SOCKET})`).conflicts(['tls', 'tlsPort']),
+    )
+    .option('--tls', `use TLS on ${DEFAULT_TLS_HOST}:${DEFAULT_TLS_PORT} (as the reference bindings) instead of the Unix socket`)
+    .option('--tls-port <n>', `the TLS port (implies --tls; default ${DEFAULT_TLS_PORT})`, parsePort)
+    .option('--timeout <ms>', `deadline of the request in ms, 0 = none (default ${DEFAULT_POLO_TIMEOUT_MS})`, parseNonNegativeInt)
+    .addHelpText('after', EXIT_CODES_HELP);
+
+  program
+    .command('publish')
+    .description('publish service ID; prints the id it gets (ID, or <user>:ID for a user service)')
+    .argument('<ID>', 'service id')
+    .option(
+      '--param <key=value>',
+      'a service param; VALUE is JSON when it parses as JSON, else a string (repeatable; wins over --params)',
+      repeatable(parseKeyValue),
+    )
+    .option('--params <json>', 'the service params as one JSON object', parseJsonObject)
+    .option('--group <addr>', 'publish in this multicast group only (repeatable; default: every group polod serves)', repeatable(parseMulticastGroup))
+    .option('--permanent', 'also write a service file, so the service outlives a polod restart')
+    .option('--root', 'a root (system) service; needs root or the marcopolo group')
+    .option('--json', 'print {"id": "..."} instead of the bare id')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(
+      withClient(async (client, flags, id) => {
+        const params: JsonObject = { ...flags.params, ...Object.fromEntries(flags.param ?? []) };
+        const published = await client.publishService(id, {
+          params,
+          ...(flags.group && { groups: flags.group }),
+          permanent: flags.permanent === true,
+          root: flags.root === true,
+        });
+        io.stdout.write(flags.json === true ? `${JSON.stringify({ id: published })}\n` : `${displayValue(published)}\n`);
+      }),
+    );
+
+  program
+    .command('unpublish')
+    .description('unpublish service ID (ID for a root service, <user>:ID for a user service); prints nothing')
+    .argument('<ID>', 'service id')
+    .option('--group <addr>', 'unpublish from this multicast group only (repeatable; default: every group)', repeatable(parseMulticastGroup))
+    .option('--delete-file', 'also delete its service file (or drop these groups from it)')
+    .option('--json', 'print {"id": "...", "unpublished": true}')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(
+      withClient(async (client, flags, id) => {
+        await client.unpublishService(id, { ...(flags.group && { groups: flags.group }), deleteFile: flags.deleteFile === true });
+        if (flags.json === true) io.stdout.write(`${JSON.stringify({ id, unpublished: true })}\n`);
+      }),
+    );
+
+  program
+    .command('list')
+    .description('list the services polod offers: ID, OWNER, GROUPS, PERMANENT, PARAMS')
+    .option('--json', 'print a JSON array of {id, owner, groups, permanent, params, root}')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(
+      withClient(async (client, flags) => {
+        printList(await client.list(), flags, io);
+      }),
+    );
+
+  program
+    .command('token')
+    .description("ask polod to write this user's token file (~/.polo/token); prints created or existed")
+    .option('--json', 'print {"token": "created"|"existed", "file": "..."}')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(
+      withClient(async (client, flags) => {
+        const outcome = await client.requestToken();
+        io.stdout.write(flags.json === true ? `${JSON.stringify({ token: outcome, file: client.tokenFile })}\n` : `${outcome}\n`);
+      }),
+    );
+
+  if (argv.length === 0) {
+    io.stderr.write(`polo: missing command\n${shortUsage(program)}`);
+    return ExitCode.USAGE;
+  }
+  return (await runProgram(program, argv, io)) ?? exitCode;
+}
+
+function clientOptions(flags: Flags, deps: PoloCliDeps): PoloClientOptions {
+  return {
+    ...(flags.tls === true || flags.tlsPort !== undefined ? { tls: { port: flags.tlsPort ?? DEFAULT_TLS_PORT } } : {}),
+    ...(flags.socket !== undefined && { socketPath: flags.socket }),
+    ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
+    ...(flags.timeout !== undefined && { timeout: flags.timeout }),
+    ...(deps.home !== undefined && { home: deps.home }),
+    ...(deps.uid !== undefined && { uid: deps.uid }),
+  };
+}
+
+function printList(services: readonly PublishedService[], flags: Flags, io: CliIo): void {
+  if (flags.json === true) {
+    io.stdout.write(`${JSON.stringify(services)}\n`);
+    return;
+  }
+  if (services.length === 0) {
+    io.stderr.write('polo: polod offers no services\n');
+    return;
+  }
+  const rows = services.map((s) => [
+    displayValue(s.id),
+    displayValue(s.owner),
+    s.groups.length > 0 ? s.groups.map((g) => displayValue(g)).join(',') : '-',
+    s.permanent ? 'yes' : 'no',
+    formatParams(s.params),
+  ]);
+  io.stdout.write(formatTable([['ID', 'OWNER', 'GROUPS', 'PERMANENT', 'PARAMS'], ...rows]));
+}
+
+/** Params as compact `key=value` pairs, values shown as displayValue does; `-` when empty. */
+function formatParams(params: JsonObject): string {
+  const pairs = Object.entries(params).map(([key, value]) => `${displayValue(key)}=${displayValue(value)}`);
+  return pairs.length > 0 ? pairs.join(' ') : '-';
+}
+
+function parseJsonObject(value: string): JsonObject {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new FlagError('expected a JSON object, e.g. {"port":8080}.');
+  }
+  if (!isJsonObject(parsed)) throw new FlagError('expected a JSON object, e.g. {"port":8080}.');
+  return parsed as JsonObject;
+}
+
+if (isMainModule(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+}
