@@ -224,6 +224,7 @@ function report(
         target: `≥ ${THROUGHPUT_AIM}`,
         measured: fmtRatio(ratio),
         met: ratio >= THROUGHPUT_AIM,
+        reference: '≈ 0.6',
       },
     ],
     notes,

@@ -16,6 +16,8 @@ export interface Aim {
   readonly target: string;
   readonly measured: string;
   readonly met: boolean;
+  /** The reference (Python) implementation's figure, as the issue gives it. */
+  readonly reference?: string;
 }
 
 /** The outcome of one benchmark. */
@@ -44,8 +46,8 @@ export function renderTable(table: Table): string {
 /** The aims as a table. */
 export function aimsTable(aims: readonly Aim[]): Table {
   return {
-    header: ['aim', 'target', 'measured', 'met'],
-    rows: aims.map((a) => [a.what, a.target, a.measured, a.met ? 'yes' : 'no']),
+    header: ['aim', 'target', 'measured', 'met', 'reference polod (issue)'],
+    rows: aims.map((a) => [a.what, a.target, a.measured, a.met ? 'yes' : 'no', a.reference ?? '']),
   };
 }
 
