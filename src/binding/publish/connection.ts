@@ -13,15 +13,21 @@ import type { PublishReply } from './handler.js';
 
 /** Limits of one connection (see ServerLimits). */
 export interface ConnectionLimits {
+  /** Largest request (see JsonObjectSplitter). */
   readonly maxRequestBytes: number;
+  /** Deadline of a request from its first byte. */
   readonly requestTimeoutMs: number;
+  /** Requests read ahead before reading pauses. */
   readonly maxQueuedRequests: number;
 }
 
 /** Counters shared by every connection of a server. */
 export interface ConnectionStats {
+  /** Requests answered (errors included). */
   requests: number;
+  /** Connections closed for a request over the size limit. */
   tooLarge: number;
+  /** Connections closed for a half-sent request or an unfinished TLS handshake. */
   timedOut: number;
 }
 
@@ -30,7 +36,7 @@ const CLOSE_GRACE_MS = 2000;
 
 /** Serves one connected stream (a plain Unix socket or a TLS socket). */
 export class Connection {
-  /** Resolves once the stream is closed. */
+  /** Resolves once the stream is closed (never rejects). */
   readonly closed: Promise<void>;
   private readonly splitter: JsonObjectSplitter;
   private readonly queue: Frame[] = [];
@@ -130,7 +136,14 @@ export class Connection {
           return;
         }
         this.stats.requests++;
-        const reply = await this.handle(frame.bytes);
+        let reply: PublishReply;
+        try {
+          reply = await this.handle(frame.bytes);
+        } catch (err) {
+          // The handler never throws by contract; if it does, this request still gets its reply.
+          this.log.error({ err }, 'publish API handler failed');
+          reply = { Error: PublishErrors.internal };
+        }
         if (this.socket.destroyed) return;
         // One write per reply: reference clients read a reply with a single recv().
         if (!this.socket.write(`${JSON.stringify(reply)}\n`)) await this.writable();

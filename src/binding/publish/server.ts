@@ -54,12 +54,14 @@ export interface PublishServerOptions {
   readonly socketPath?: string;
   /** Mode of the socket file (default 0666: anyone may connect; requests carry tokens). */
   readonly socketMode?: number;
+  /** Overrides of DEFAULT_SERVER_LIMITS. */
   readonly limits?: Partial<ServerLimits>;
   readonly logger?: Logger;
 }
 
 /** Counters of a {@link PublishServer}. */
 export interface PublishServerStats extends ConnectionStats {
+  /** Connections served. */
   accepted: number;
   /** Connections closed at once because the limit was reached. */
   refused: number;
@@ -69,7 +71,9 @@ type State = 'new' | 'starting' | 'started' | 'stopped';
 
 /** The publish API's TLS and Unix-socket listeners. */
 export class PublishServer {
+  /** The limits in force (defaults completed with the options'). */
   readonly limits: ServerLimits;
+  /** Counters since start, for logs and tests. */
   readonly stats: PublishServerStats = { accepted: 0, refused: 0, requests: 0, tooLarge: 0, timedOut: 0 };
   private readonly log: Logger;
   private readonly servers: Server[] = [];

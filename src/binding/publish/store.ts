@@ -45,9 +45,11 @@ export interface PublishPlan {
   readonly publisher: UserInfo;
   /** A root service (in the services folder and the root lists) rather than the publisher's. */
   readonly root: boolean;
+  /** Answered verbatim to Request-For. */
   readonly params: JsonObject;
   /** Groups; empty = every served group. */
   readonly groups: readonly string[];
+  /** Also write a service file, acknowledged only once it is on disk. */
   readonly permanent: boolean;
 }
 
@@ -75,6 +77,7 @@ export interface ListedService {
   readonly groups: string[];
   /** Backed by a service file. */
   readonly permanent: boolean;
+  /** What Request-For answers. */
   readonly params: JsonObject;
   /** A root service (as opposed to a user service `user:id`). */
   readonly root: boolean;
@@ -88,7 +91,10 @@ export interface ServiceStore {
   publish(plan: PublishPlan): Promise<void>;
   /** @throws PublishRefusal (not found, file problems). */
   unpublish(plan: UnpublishPlan): Promise<void>;
-  /** What this node offers, per service, with its groups. */
+  /**
+   * What this node offers, per service, with its groups. User services appear once their user
+   * is loaded: by a publish, a Request-For, or a reload after either.
+   */
   list(): ListedService[];
 }
 
@@ -106,6 +112,7 @@ export interface DaemonServiceStoreOptions {
   readonly servicesDir: string;
   /** The per-user folder under each home (config polo_user_dir, default `.polo`). */
   readonly userDirName: string;
+  /** Where file failures are logged in full (replies carry a short reason). */
   readonly logger?: Logger;
 }
 
@@ -114,6 +121,7 @@ const SERVICE_FILE_MODE = 0o644;
 
 /** The ServiceStore of a running polod. */
 export class DaemonServiceStore implements ServiceStore {
+  /** {@inheritDoc ServiceStore.servedGroups} */
   readonly servedGroups: readonly string[];
   private readonly log: Logger;
 
