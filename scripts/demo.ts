@@ -5,6 +5,8 @@
  * real polod on this machine is left alone). Everything it starts is stopped at the end.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +23,10 @@ function section(title: string, command: string[]): void {
   if (run.stderr) process.stdout.write(run.stderr);
 }
 
+// polod's own files (publish API secret, certificate, socket) go to a throwaway folder.
+const stateDir = mkdtempSync(path.join(os.tmpdir(), 'marcopolo-demo-'));
+process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
+
 const polod = spawn(
   process.execPath,
   [
@@ -30,6 +36,8 @@ const polod = spawn(
     '--group', '224.0.0.113',
     '--interface', LOOPBACK,
     '--port', PORT,
+    '--state-dir', stateDir,
+    '--binding-port', '41390',
     '--hostname', 'demo-node',
     '--params', '{"role":"demo"}',
   ],

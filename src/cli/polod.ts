@@ -28,6 +28,7 @@ interface PolodFlags {
   servicesDir?: string;
   group?: string[];
   port?: number;
+  bindingPort?: number;
   interface?: string[];
   params?: JsonObject;
   hostname?: string;
@@ -52,6 +53,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--services-dir <dir>', 'folder of service files')
     .option('--group <addr>', 'multicast group to serve (repeatable)', repeatable(parseMulticastGroup))
     .option('--port <n>', 'UDP port of every group (default 1337)', parsePort)
+    .option('--binding-port <n>', 'TCP port of the TLS publish API on 127.0.0.1 (default 1390)', parsePort)
     .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable)', repeatable(parseIPv4))
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
@@ -98,6 +100,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
   return {
     ...(flags.group && { groups: flags.group }),
     ...(flags.port !== undefined && { port: flags.port }),
+    ...(flags.bindingPort !== undefined && { bindingPort: flags.bindingPort }),
     ...(flags.interface && { interfaces: flags.interface }),
     ...(flags.params && { params: flags.params }),
     ...(flags.hostname !== undefined && { hostname: flags.hostname }),

@@ -81,6 +81,8 @@ export interface PoloOverrides {
   readonly groups?: readonly string[];
   /** `--port`. */
   readonly port?: number;
+  /** `--binding-port`: TCP port of the TLS publish API on 127.0.0.1. */
+  readonly bindingPort?: number;
   /** `--interface` (repeatable). An empty list counts as not given. */
   readonly interfaces?: readonly string[];
   /** `--params`: replaces the file's polo_params. */
@@ -226,6 +228,7 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     config.groups = unique(o.groups.map((g) => parseGroup(g, '--group')));
   }
   if (o.port !== undefined) config.port = checkPort(o.port, '--port');
+  if (o.bindingPort !== undefined) config.bindingPort = checkPort(o.bindingPort, '--binding-port');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = unique(o.interfaces.map((a) => parseIPv4(a, '--interface')));
   }
