@@ -8,6 +8,7 @@
  * until its deadline); the next gets `{"Error": "busy"}` at once. Replies waiting for the socket
  * are bounded too; past that they are dropped and counted.
  */
+import { setMaxListeners } from 'node:events';
 import { Marco } from '../../discovery/marco.js';
 import type { HostLookup } from '../../discovery/node-address.js';
 import type { MarcoConfig } from '../../config/marcoConfig.js';
@@ -79,6 +80,9 @@ export class MarcodServer {
     this.transport = deps.transport ?? new UdpTransport();
     this.bindApi = deps.bindApi ?? bindApiSocket;
     this.maxInFlight = deps.maxInFlight ?? MAX_IN_FLIGHT;
+    // Every query listens to the stop signal: at most maxInFlight × interfaces listeners, a
+    // bound of its own, so Node's leak warning (at 10) would only be noise.
+    setMaxListeners(0, this.abort.signal);
     const marco = new Marco({
       transport: this.transport,
       logger: this.logger,
