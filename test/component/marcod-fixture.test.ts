@@ -94,9 +94,9 @@ export class RawExchange {
 
   /** Sends `payload` to marcod from a new socket of `host`. */
   static async send(host: MemoryHost, payload: unknown, to: RemoteInfo = API): Promise<RawExchange> {
-    let exchange: RawExchange | undefined;
-    const socket = await host.openQuerySocket({ ttl: 1 }, (data) => exchange?.receive(data));
-    exchange = new RawExchange(socket);
+    const exchange = new RawExchange(undefined);
+    const socket = await host.openQuerySocket({ ttl: 1 }, (data) => exchange.receive(data));
+    exchange.socket = socket;
     await socket.send(bytesOf(payload), to.port, to.address);
     return exchange;
   }
