@@ -68,7 +68,7 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<Section>
     return await withTempDir('bench-tp', (dir) =>
       withLan({ name: 'benchtp', hosts: 1, subnet: 150 }, async (lan) => {
         const host = lan.host(1);
-        await writeServices(path.join(dir), [{ id: 'web', params: WEB_PARAMS }]);
+        await writeServices(dir, [{ id: 'web', params: WEB_PARAMS }]);
         const echo = host.spawn([...pinTo(opts.cpus?.server), process.execPath, ...profFlags('echo'), childScript('echoServer'), GROUP, String(ECHO_PORT), IFACE, REPLY]);
         await echo.waitForLine((l) => l === 'ready', 'the echo server to join the group');
         const polodArgs = [

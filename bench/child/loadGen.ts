@@ -151,6 +151,8 @@ async function main(): Promise<LoadGenResult> {
   };
 
   const end = (): void => {
+    // Cut short during warm-up: nothing was measured, and the figures say so (0 answers, NaN rate).
+    if (!measuring) startMeasuring();
     const elapsedMs = performance.now() - t0;
     const udp1 = udpCounters();
     const cpu = process.cpuUsage(generatorCpu0);

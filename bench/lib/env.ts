@@ -22,8 +22,9 @@ export function distFile(relative: string): string {
   return path.join(REPO_ROOT, 'dist', relative);
 }
 
-/** The polod and marco commands, as compiled by `npm run build`. */
+/** The polod command, as compiled by `npm run build`. */
 export const POLOD_JS = distFile('src/cli/polod.js');
+/** The marco command, as compiled by `npm run build`. */
 export const MARCO_JS = distFile('src/cli/marco.js');
 
 /** A child program of the benchmarks (bench/child/<name>.ts), compiled. */
