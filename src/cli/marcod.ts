@@ -5,6 +5,7 @@
  * (PROTOCOL.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
+import { MAX_IN_FLIGHT } from '../binding/marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
 import { ConfigError } from '../errors.js';
@@ -32,6 +33,7 @@ interface MarcodFlags {
   interface?: string[];
   timeout?: number;
   frameSize?: number;
+  maxRequests?: number;
   logLevel?: string;
 }
 
@@ -64,6 +66,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
+    .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser(parseLevel))
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
@@ -91,7 +94,7 @@ async function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
   const logger = createLogger({ level: config.logLevel, name: 'marcod' });
   for (const warning of warnings) logger.warn(warning);
   try {
-    await runMarcod(config, logger);
+    await runMarcod(config, logger, flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests });
     return ExitCode.OK;
   } catch (err) {
     io.stderr.write(`marcod: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
@@ -116,6 +119,12 @@ function parseFrameSize(value: string): number {
   const [min, max] = FRAME_SIZE_RANGE;
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) throw new FlagError(`expected a size in bytes from ${min} to ${max}.`);
+  return n;
+}
+
+function parseMaxRequests(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 65536)) throw new FlagError('expected a number of requests from 1 to 65536.');
   return n;
 }
 

@@ -180,6 +180,7 @@ export class MarcodServer {
       const parsed = parseRequest(data);
       if (parsed.ok) {
         what = describe(parsed.request);
+        this.logger.debug({ from, request: what }, 'request received');
         reply = await answer(parsed.request, this.context);
       } else {
         reply = { kind: 'error', error: parsed.error };

@@ -7,12 +7,17 @@ import dgram from 'node:dgram';
 import { IoError } from '../../errors.js';
 import type { DatagramHandler, DatagramSocket } from '../../transport/transport.js';
 
+/** Receive queue asked of the kernel for the API socket. */
+const RECV_BUFFER_BYTES = 1 << 20;
+
 /** Opens the API socket: a seam, so component tests can put marcod on a memory network. */
 export type ApiBinder = (address: string, port: number, onMessage: DatagramHandler) => Promise<DatagramSocket>;
 
 /** The real ApiBinder. Rejects with IoError naming the address when the bind fails. */
 export const bindApiSocket: ApiBinder = async (address, port, onMessage) => {
-  const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+  // A larger receive queue absorbs bursts of local requests (a job starting many processes at
+  // once); the kernel caps it at net.core.rmem_max, beyond which datagrams are dropped.
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
