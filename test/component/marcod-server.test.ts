@@ -105,7 +105,8 @@ describe('Marco', () => {
   });
 
   test('a missing, null or 0 timeout means the configured default', GUARD, async () => {
-    const setup = await startMarcod({ timeoutMs: 20 });
+    // Fractional, as marco.cfg may say ("timeout = 1000.0" in the reference's file).
+    const setup = await startMarcod({ timeoutMs: 20.5 });
     await FakePolo.start(setup.net, '10.0.0.1', silent);
     for (const timeout of [undefined, null, 0, '0']) {
       const exchange = await setup.ask({ Command: 'Marco', timeout });

@@ -91,7 +91,8 @@ export class MarcodServer {
     });
     this.context = {
       marco,
-      defaults: { group: settings.group, timeoutMs: settings.timeoutMs, interfaces: settings.interfaces },
+      // marco.cfg allows a fractional timeout ("1000.0" in the reference's file); queries take whole ms.
+      defaults: { group: settings.group, timeoutMs: Math.ceil(settings.timeoutMs), interfaces: settings.interfaces },
       signal: this.abort.signal,
     };
   }
