@@ -181,11 +181,19 @@ async function main(): Promise<LatencyClientResult> {
 
   for (let round = -config.warmup; round < config.runs; round++) {
     const measured = round >= 0;
-    // In-process rounds first, then the processes: a spawn's aftermath (exit, reaping) must not
-    // land inside an in-client measurement.
-    const raw = await rawRound();
-    const first = await firstInClient(marco);
-    const all = await allInClient(marco);
+    // In-process measurements first, then the processes: a spawn's aftermath (exit, reaping)
+    // must not land inside an in-client measurement. Their order rotates: the first query after
+    // the previous round's spawns meets idle polods and cold caches, and no measurement may
+    // always be the one that pays for it.
+    const got: { raw?: { first: number; all: number } | undefined; first?: number | undefined; all?: number | undefined } = {};
+    const inProcess = [
+      async (): Promise<void> => void (got.raw = await rawRound()),
+      async (): Promise<void> => void (got.first = await firstInClient(marco)),
+      async (): Promise<void> => void (got.all = await allInClient(marco)),
+    ];
+    const start = ((round % inProcess.length) + inProcess.length) % inProcess.length;
+    for (let k = 0; k < inProcess.length; k++) await inProcess[(start + k) % inProcess.length]?.();
+    const { raw, first, all } = got;
     const baseline = await timeProcess(['-e', '']);
     const cmdFirst = await timeProcess(cmd(1));
     const cmdAll = await timeProcess(cmd(config.nodes));
