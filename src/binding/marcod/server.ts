@@ -97,9 +97,9 @@ export class MarcodServer {
     };
   }
 
-  /** The bound API port (useful when started on port 0). Throws before start. */
+  /** The bound API port (useful when started on port 0). Throws ClosedError until started. */
   get port(): number {
-    if (this.socket === undefined) throw new ClosedError('marcod (not listening)');
+    if (this.socket === undefined) throw new ClosedError('marcod');
     return this.socket.port;
   }
 
