@@ -9,3 +9,22 @@ export type { PoloStats } from './responder/stats.js';
 export type { Transport, GroupSocket, DatagramSocket, RemoteInfo } from './transport/transport.js';
 export { UdpTransport } from './transport/udp.js';
 export { MemoryNetwork, MemoryHost } from './transport/memory.js';
+export {
+  MarcodClient,
+  REPLY_MARGIN_MS,
+  type MarcodClientOptions,
+  type MarcodQueryOptions,
+  type MarcoLike,
+} from './binding/client/marcodClient.js';
+export {
+  PoloClient,
+  DEFAULT_POLO_TIMEOUT_MS,
+  ConnectionLostError,
+  UnexpectedReplyError,
+  PolodUnavailableError,
+  polodSocketPath,
+  type PoloClientOptions,
+  type PublishOptions,
+  type UnpublishOptions,
+  type PublishedService,
+} from './binding/client/poloClient.js';

@@ -30,11 +30,11 @@ const MAX_UDP_PAYLOAD = 65507;
 export interface MarcoConfig {
   /** Address marcod's local API binds to (`binding_iface`, `--bind`). */
   bindAddress: string;
-  /** marcod's local API port (`marcoport`, `--marco-port`). */
+  /** marcod's local API port (`marcoport`, marcod's `--port`). */
   marcoPort: number;
   /** Group queried when a request names none (`multicast_addr`, `--group`). */
   group: string;
-  /** Port the polods listen on (`poloport` or its alias `port`, `--port`). */
+  /** Port the polods listen on (`poloport` or its alias `port`, marcod's `--polo-port`). */
   poloPort: number;
   /** Collection window of a query when the request gives none, ms (`timeout`, `--timeout`). */
   timeoutMs: number;
@@ -50,9 +50,9 @@ export interface MarcoConfig {
 export interface MarcoOverrides {
   /** `--bind`: the local API address (0.0.0.0 allowed: the admin's choice to expose it). */
   readonly bind?: string;
-  /** `--marco-port`: the local API port. */
+  /** marcod's `--port`: the local API port. */
   readonly marcoPort?: number;
-  /** `--port`: the Polo port queries go to (the file's `poloport`/`port`). */
+  /** marcod's `--polo-port`: the Polo port queries go to (the file's `poloport`/`port`). */
   readonly port?: number;
   /** `--group`. */
   readonly group?: string;
@@ -153,8 +153,8 @@ function applySection(config: MarcoConfig, section: IniSection, file: string, wa
 
 function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
   if (o.bind !== undefined) config.bindAddress = parseIPv4(o.bind, '--bind', { allowAny: true });
-  if (o.marcoPort !== undefined) config.marcoPort = checkPort(o.marcoPort, '--marco-port');
-  if (o.port !== undefined) config.poloPort = checkPort(o.port, '--port');
+  if (o.marcoPort !== undefined) config.marcoPort = checkPort(o.marcoPort, '--port');
+  if (o.port !== undefined) config.poloPort = checkPort(o.port, '--polo-port');
   if (o.group !== undefined) config.group = parseGroup(o.group, '--group');
   if (o.timeoutMs !== undefined) config.timeoutMs = checkTimeoutMs(o.timeoutMs, '--timeout');
   if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
