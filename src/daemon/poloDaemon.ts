@@ -33,6 +33,10 @@ export class PoloDaemon {
   /** User services per group and user. */
   readonly userServices = new Map<string, Map<string, Service[]>>();
   private readonly unicastSockets: DatagramSocket[] = [];
+  private readonly pendingUnicast = new Set<string>();
+  private unicast: UnicastResponder | undefined;
+  private unicastAttempts = 0;
+  private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
   private stopped = false;
   /** Tail of the queue of `exclusive` tasks. */
@@ -74,23 +78,50 @@ export class PoloDaemon {
    */
   async start(): Promise<void> {
     for (const polo of this.polos) await polo.startProtocol();
-    const unicast = new UnicastResponder(this.polos, this.deps.logger);
+    this.unicast = new UnicastResponder(this.polos, this.deps.logger);
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
-    for (const address of new Set(addresses)) {
-      try {
-        const socket = await this.transport.bindUnicast(address, this.settings.port, (data, from) => {
-          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address));
-        });
-        this.unicastSockets.push(socket);
-      } catch (err) {
-        // An interface address that is not there yet: multicast still works; say so once.
-        this.deps.logger.warn({ address, err: (err as Error).message }, 'no unicast listener on this address');
-      }
-    }
+    for (const address of new Set(addresses)) this.pendingUnicast.add(address);
+    await this.bindPendingUnicast();
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
       'polod started',
     );
+  }
+
+  /**
+   * Binds the unicast listeners still missing. An interface address that is not there yet (the
+   * same situation as a failed group join) is retried with the join back-off, so Services by
+   * unicast starts working when the address appears.
+   */
+  private async bindPendingUnicast(): Promise<void> {
+    const unicast = this.unicast;
+    if (!unicast || this.stopped) return;
+    for (const address of [...this.pendingUnicast]) {
+      try {
+        const socket = await this.transport.bindUnicast(address, this.settings.port, (data, from) => {
+          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address));
+        });
+        if (this.stopped) {
+          await socket.close();
+          return;
+        }
+        this.unicastSockets.push(socket);
+        this.pendingUnicast.delete(address);
+        if (this.unicastAttempts > 0) this.deps.logger.info({ address }, 'unicast listener bound');
+      } catch (err) {
+        if (this.unicastAttempts === 0) {
+          this.deps.logger.warn({ address, err: (err as Error).message }, 'no unicast listener on this address yet; will retry');
+        }
+      }
+    }
+    if (this.pendingUnicast.size === 0) return;
+    const { initialMs, maxMs, retries } = DEFAULT_JOIN_RETRY;
+    const limit = this.settings.joinRetries >= 0 ? this.settings.joinRetries : retries;
+    this.unicastAttempts++;
+    if (limit >= 0 && this.unicastAttempts > limit) return;
+    const delay = Math.min(maxMs, initialMs * 2 ** (this.unicastAttempts - 1));
+    this.unicastTimer = setTimeout(() => void this.bindPendingUnicast(), delay);
+    this.unicastTimer.unref();
   }
 
   /**
@@ -120,6 +151,7 @@ export class PoloDaemon {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.unicastTimer);
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }
 }

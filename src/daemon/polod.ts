@@ -4,6 +4,10 @@
  * src/binding/publish/api.ts), wires the reload signals (SIGUSR1 as in the reference, and SIGHUP
  * as daemons conventionally do) and the stop signals (SIGTERM, SIGINT).
  *
+ * The signal handlers are installed before anything starts: a signal that arrived during start
+ * would otherwise kill polod (SIGHUP, SIGTERM) or open Node's inspector (SIGUSR1) in a process
+ * that runs as root. Signals during start are remembered and acted on once start has finished.
+ *
  * If the publish API cannot start (port in use, unreadable secret…), polod does not start at
  * all: a daemon that answers queries but refuses every publish would hide the error.
  */
@@ -15,37 +19,58 @@ import { UserDb } from '../system/userDb.js';
 import type { Logger } from '../util/log.js';
 import { PoloDaemon } from './poloDaemon.js';
 
+const RELOAD_SIGNALS = ['SIGUSR1', 'SIGHUP'] as const;
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
 /** Starts polod and resolves once it has stopped on SIGTERM or SIGINT. Rejects if it cannot start. */
 export async function runPolod(config: PoloConfig, logger: Logger): Promise<void> {
+  let running = false;
+  let reloadPending = false;
+  let stopRequested: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+  let stopAsked = false;
+
   const users = new UserDb();
   const daemon = new PoloDaemon(config, { logger, loadServices: loadServiceDir, users });
-  let publish: PublishServer;
+  let publish: PublishServer | undefined;
+
+  const reload = (signal: NodeJS.Signals): void => {
+    if (!running) {
+      reloadPending = true;
+      return;
+    }
+    logger.info({ signal }, 'reloading services');
+    daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
+  };
+  const stop = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'stopping');
+    stopAsked = true;
+    if (running) stopRequested?.();
+  };
+  for (const s of RELOAD_SIGNALS) process.on(s, reload);
+  for (const s of STOP_SIGNALS) process.on(s, stop);
+  const detach = (): void => {
+    for (const s of RELOAD_SIGNALS) process.off(s, reload);
+    for (const s of STOP_SIGNALS) process.off(s, stop);
+  };
+
   try {
     await daemon.start();
     publish = await startPublishApi(config, { daemon, users, logger });
   } catch (err) {
+    detach();
     await daemon.stop();
     throw err;
   }
-  await new Promise<void>((resolve) => {
-    const reload = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'reloading services');
-      daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
-    };
-    const stop = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'stopping');
-      for (const s of ['SIGUSR1', 'SIGHUP'] as const) process.off(s, reload);
-      for (const s of ['SIGTERM', 'SIGINT'] as const) process.off(s, stop);
-      // The publish API first: requests in progress finish while the responders still run.
-      void publish
-        .stop()
-        .then(() => daemon.stop())
-        .then(() => {
-          logger.info('polod stopped');
-          resolve();
-        });
-    };
-    for (const s of ['SIGUSR1', 'SIGHUP'] as const) process.on(s, reload);
-    for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, stop);
-  });
+  running = true;
+  logger.info('polod ready');
+  if (stopAsked) stopRequested?.();
+  else if (reloadPending) reload('SIGHUP');
+
+  await stopped;
+  detach();
+  // The publish API first: requests in progress finish while the responders still run.
+  await publish.stop();
+  await daemon.stop();
+  logger.info('polod stopped');
 }

@@ -8,9 +8,6 @@ import os from 'node:os';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
 
-/** Largest datagram we read; anything longer is cut by the kernel and then refused by decode. */
-const RECV_BUFFER = 64 * 1024;
-
 class UdpSocket implements DatagramSocket {
   private closed = false;
   constructor(protected readonly socket: dgram.Socket) {}
@@ -54,7 +51,8 @@ class UdpGroupSocket extends UdpSocket implements GroupSocket {
 }
 
 function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {
-  const socket = dgram.createSocket({ type: 'udp4', reuseAddr, recvBufferSize: RECV_BUFFER });
+  // The kernel's default receive queue (net.core.rmem_default) is kept: a smaller one drops more under floods.
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr });
   socket.on('message', (msg, rinfo) => onMessage(msg, { address: rinfo.address, port: rinfo.port }));
   // A socket error after bind (e.g. ICMP-induced) must not crash the daemon: it is logged by owners.
   socket.on('error', () => {});

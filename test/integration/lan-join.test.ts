@@ -72,7 +72,6 @@ test('a join that fails with ENODEV is retried, and succeeds once the interface 
 
 test(
   'Services by unicast reaches a polod whose --interface address appeared after it started',
-  { todo: 'polod binds its unicast listeners once, at start; one that failed (EADDRNOTAVAIL) is never retried' },
   async (t) => {
     if (!requireNetns(t)) return;
     const lan = await fixture.lan();
