@@ -117,8 +117,8 @@ describe('loadMarcoConfig', () => {
 
   it('flags are validated, naming the flag', () => {
     fails(undefined, { bind: '224.0.0.1' }, '--bind');
-    fails(undefined, { port: 70000 }, '--port', "'70000'");
-    fails(undefined, { marcoPort: -1 }, '--marco-port');
+    fails(undefined, { port: 70000 }, '--polo-port', "'70000'");
+    fails(undefined, { marcoPort: -1 }, '--port');
     fails(undefined, { group: '10.0.0.1' }, '--group');
     fails(undefined, { timeoutMs: -1 }, '--timeout');
     fails(undefined, { interfaces: ['0.0.0.0'] }, '--interface');
