@@ -4,16 +4,14 @@
  * request (127.0.1.1:1338 by default) and get one reply with the nodes it found on the network
  * (PROTOCOL.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
-import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
+import { Command, InvalidArgumentError as FlagError } from 'commander';
 import { MAX_IN_FLIGHT } from '../binding/marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
-import { ConfigError } from '../errors.js';
-import { createLogger, LOG_LEVELS, parseLogLevel } from '../util/log.js';
+import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
   isMainModule,
-  oneLine,
   parseIPv4,
   parseMulticastGroup,
   parseNonNegativeInt,
@@ -23,6 +21,7 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
+import { logLevelOption, serveDaemon } from './daemonCommand.js';
 
 interface MarcodFlags {
   config?: string;
@@ -67,7 +66,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
-    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser(parseLevel))
+    .addOption(logLevelOption())
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
       exit = await serve(flags, io);
@@ -76,30 +75,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   return failed ?? exit;
 }
 
-async function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
-  const warnings: string[] = [];
-  let config: MarcoConfig;
-  try {
-    const warn = (w: string): void => void warnings.push(w);
-    config = loadMarcoConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
-  } catch (err) {
-    // A bad configuration value: one line naming the file, key and value, exit 2.
-    if (err instanceof ConfigError) {
-      io.stderr.write(`marcod: ${oneLine(err.message)}\n`);
-      return ExitCode.USAGE;
-    }
-    throw err;
-  }
-  if (flags.frameSize !== undefined) config.frameSize = flags.frameSize;
-  const logger = createLogger({ level: config.logLevel, name: 'marcod' });
-  for (const warning of warnings) logger.warn(warning);
-  try {
-    await runMarcod(config, logger, flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests });
-    return ExitCode.OK;
-  } catch (err) {
-    io.stderr.write(`marcod: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
-    return ExitCode.RUNTIME;
-  }
+function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
+  const load = (warn: (message: string) => void): MarcoConfig => {
+    const config = loadMarcoConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
+    return flags.frameSize === undefined ? config : { ...config, frameSize: flags.frameSize };
+  };
+  const deps = flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests };
+  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
 }
 
 function overrides(flags: MarcodFlags): MarcoOverrides {
@@ -128,10 +110,6 @@ function parseMaxRequests(value: string): number {
   return n;
 }
 
-function parseLevel(value: string): string {
-  if (parseLogLevel(value) === undefined) throw new FlagError(`expected one of ${LOG_LEVELS.join(', ')}.`);
-  return value;
-}
 
 if (isMainModule(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

@@ -3,16 +3,14 @@
  * `polod`: the Polo daemon. Reads polo.cfg (flags win), serves every configured group, reloads
  * the service files on SIGUSR1 or SIGHUP, and stops cleanly on SIGTERM or SIGINT.
  */
-import { Command, Option } from 'commander';
-import { loadPoloConfig, type PoloConfig, type PoloOverrides } from '../config/poloConfig.js';
+import { Command, InvalidArgumentError as FlagError } from 'commander';
+import { loadPoloConfig, type PoloOverrides } from '../config/poloConfig.js';
 import { runPolod } from '../daemon/polod.js';
-import { ConfigError } from '../errors.js';
 import type { JsonObject } from '../protocol/json.js';
-import { createLogger, LOG_LEVELS, parseLogLevel } from '../util/log.js';
+import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
   isMainModule,
-  oneLine,
   parseIPv4,
   parseMulticastGroup,
   parsePort,
@@ -21,7 +19,7 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
-import { InvalidArgumentError as FlagError } from 'commander';
+import { logLevelOption, serveDaemon } from './daemonCommand.js';
 
 interface PolodFlags {
   config?: string;
@@ -57,7 +55,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable)', repeatable(parseIPv4))
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
-    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser(parseLevel))
+    .addOption(logLevelOption())
     .option(
       '--state-dir <dir>',
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
@@ -70,29 +68,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   return failed ?? exit;
 }
 
-async function serve(flags: PolodFlags, io: CliIo): Promise<number> {
-  const warnings: string[] = [];
-  let config: PoloConfig;
-  try {
-    const warn = (w: string): void => void warnings.push(w);
-    config = loadPoloConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
-  } catch (err) {
-    // A bad configuration value: one line naming the file, key and value, exit 2.
-    if (err instanceof ConfigError) {
-      io.stderr.write(`polod: ${oneLine(err.message)}\n`);
-      return ExitCode.USAGE;
-    }
-    throw err;
-  }
-  const logger = createLogger({ level: config.logLevel, name: 'polod' });
-  for (const warning of warnings) logger.warn(warning);
-  try {
-    await runPolod(config, logger);
-    return ExitCode.OK;
-  } catch (err) {
-    io.stderr.write(`polod: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
-    return ExitCode.RUNTIME;
-  }
+function serve(flags: PolodFlags, io: CliIo): Promise<number> {
+  return serveDaemon(
+    'polod',
+    io,
+    (warn) => loadPoloConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn }),
+    runPolod,
+  );
 }
 
 function overrides(flags: PolodFlags): PoloOverrides {
@@ -123,10 +105,6 @@ function parseParams(value: string): JsonObject {
   return parsed as JsonObject;
 }
 
-function parseLevel(value: string): string {
-  if (parseLogLevel(value) === undefined) throw new FlagError(`expected one of ${LOG_LEVELS.join(', ')}.`);
-  return value;
-}
 
 if (isMainModule(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
