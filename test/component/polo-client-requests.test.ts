@@ -195,6 +195,16 @@ describe('PoloClient requests', () => {
     assert.deepEqual(fake.chunks[0]?.map((c) => c.split('\n').length - 1), [1, 1, 1, 1]);
   });
 
+  it('sends calls in the order they were made, token reads included', async () => {
+    const { fake, client } = await setup();
+    fake.answer = (req) => (req.json.Command === 'List' ? '{"OK": []}\n' : req.json.Command === 'Publish' ? '{"OK": "a"}\n' : '{"OK": 0}\n');
+    await Promise.all([client.publishService('a'), client.unpublishService('a'), client.list(), client.publishService('a')]);
+    assert.deepEqual(
+      fake.received.map((r) => r.json.Command),
+      ['Publish', 'Unpublish', 'List', 'Publish'],
+    );
+  });
+
   it('pairs replies with requests when they arrive split, joined, or without a newline (reference style)', async () => {
     const { fake, client } = await setup();
     fake.answer = (req) => {

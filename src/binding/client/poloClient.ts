@@ -47,7 +47,10 @@ export interface PoloClientOptions {
     /** Default 1390 (`polo_binding_port`). */
     readonly port?: number;
   };
-  /** Deadline of each call in ms, connection and token request included (default 4000; 0 = none). */
+  /**
+   * Deadline of each call in ms, from the call: time waiting behind earlier calls, connecting
+   * and the token request included (default 4000; 0 = none).
+   */
   readonly timeout?: number;
   /**
    * The home whose token file is read. Default: the home in the user database for this
@@ -109,9 +112,9 @@ type Command = 'Publish' | 'Unpublish' | 'Request-token' | 'List';
 const IDEMPOTENT: ReadonlySet<Command> = new Set(['Request-token', 'List']);
 
 /**
- * A client of polod's publish API. Calls are sent one at a time over one connection, opened at
- * the first call and reopened after a failure; each call has its own deadline (`timeout`) and
- * may be cancelled with an AbortSignal. An idle client does not keep the process alive, but
+ * A client of polod's publish API. Calls run one at a time, in the order they were made, over
+ * one connection, opened at the first call and reopened after a failure; each call has its own
+ * deadline (`timeout`) and may be cancelled with an AbortSignal. An idle client does not keep the process alive, but
  * call {@link close} when done.
  */
 export class PoloClient {
@@ -272,7 +275,9 @@ export class PoloClient {
       timer.unref(); // the connection keeps the process alive while a reply is awaited
     }
     try {
-      return await task(controller.signal);
+      // The whole call (token read and request included) takes its turn: calls reach polod in
+      // the order they were made, so publish(x) then unpublish(x) never swap.
+      return await this.#exclusive(controller.signal, () => task(controller.signal));
     } finally {
       clearTimeout(timer);
       callerSignal?.removeEventListener('abort', onAbort);
@@ -321,26 +326,24 @@ export class PoloClient {
   }
 
   /**
-   * Sends one request when the calls before it are done, and returns the `OK` value of its
-   * reply. A connection that failed is replaced; a reused connection found dead mid-request is
+   * Sends one request (within the caller's turn) and returns the `OK` value of its reply. A connection that failed is replaced; a reused connection found dead mid-request is
    * replaced and the request resent, for commands that may safely run twice.
    * @throws RemoteError for `{"Error": reason}`.
    */
   async #send(command: Command, args: JsonObject, signal: AbortSignal): Promise<Json> {
-    const reply = await this.#exclusive(signal, async () => {
-      for (let attempt = 1; ; attempt++) {
-        if (this.#destroyed) throw new ClosedError('PoloClient');
-        const connection = await this.#connect(signal);
-        const reused = connection.answered > 0;
-        try {
-          return await connection.request({ Command: command, Args: args }, signal);
-        } catch (err) {
-          if (this.#connection === connection && !connection.usable) this.#connection = undefined;
-          if (err instanceof ConnectionLostError && reused && attempt === 1 && IDEMPOTENT.has(command)) continue;
-          throw err;
-        }
+    let reply: JsonObject | undefined;
+    for (let attempt = 1; reply === undefined; attempt++) {
+      if (this.#destroyed) throw new ClosedError('PoloClient');
+      const connection = await this.#connect(signal);
+      const reused = connection.answered > 0;
+      try {
+        reply = await connection.request({ Command: command, Args: args }, signal);
+      } catch (err) {
+        if (this.#connection === connection && !connection.usable) this.#connection = undefined;
+        if (err instanceof ConnectionLostError && reused && attempt === 1 && IDEMPOTENT.has(command)) continue;
+        throw err;
       }
-    });
+    }
     if (Object.hasOwn(reply, 'Error')) {
       const reason = reply['Error'];
       throw new RemoteError(typeof reason === 'string' ? reason : JSON.stringify(reason));
