@@ -17,7 +17,7 @@ import {
   settle,
   silent,
   TrackedTransport,
-} from './discovery-fixture.test.js';
+} from '../helpers/fake-polod.js';
 
 holdEventLoop();
 

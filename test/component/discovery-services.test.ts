@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { Marco, type HostLookup } from '../../src/discovery/index.js';
 import { AbortedError, InvalidArgumentError, MarcoPoloError } from '../../src/errors.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
-import { FakePolo, holdEventLoop, silent, TrackedTransport, type Behaviour } from './discovery-fixture.test.js';
+import { FakePolo, holdEventLoop, silent, TrackedTransport, type Behaviour } from '../helpers/fake-polod.js';
 
 holdEventLoop();
 

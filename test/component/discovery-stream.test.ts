@@ -8,7 +8,7 @@ import { Marco, STREAM_QUEUE_LIMIT, type NodeResult } from '../../src/discovery/
 import { AbortedError, MarcoPoloError } from '../../src/errors.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import type { DatagramSocket, Transport } from '../../src/transport/transport.js';
-import { FakePolo, holdEventLoop, querySource, settle, silent, TrackedTransport } from './discovery-fixture.test.js';
+import { FakePolo, holdEventLoop, querySource, settle, silent, TrackedTransport } from '../helpers/fake-polod.js';
 
 holdEventLoop();
 

@@ -15,8 +15,8 @@ import { Marco } from '../../src/discovery/index.js';
 import { AbortedError, InvalidArgumentError, ProtocolError, RemoteError, TimeoutError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/protocol/json.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
-import { FakePolo, holdEventLoop, offering, poloNode, settle, silent, TrackedTransport, type Behaviour } from './discovery-fixture.test.js';
-import { API, MARCOD_HOST, settings, startMarcod, type MarcodSetup } from './marcod-fixture.test.js';
+import { FakePolo, holdEventLoop, offering, poloNode, settle, silent, TrackedTransport, type Behaviour } from '../helpers/fake-polod.js';
+import { API, MARCOD_HOST, settings, startMarcod, type MarcodSetup } from '../helpers/marcod-fixture.js';
 
 holdEventLoop();
 

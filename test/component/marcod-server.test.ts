@@ -10,8 +10,8 @@ import { describe, test } from 'node:test';
 import { BUSY, MAX_REQUEST_TIMEOUT_MS, STOPPING } from '../../src/binding/marcod/limits.js';
 import { ClosedError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/protocol/json.js';
-import { FakePolo, holdEventLoop, offering, poloNode, queriesTo, settle, silent, TrackedTransport, type Behaviour } from './discovery-fixture.test.js';
-import { MARCOD_HOST, sortNodes, startMarcod, type MarcodSetup } from './marcod-fixture.test.js';
+import { FakePolo, holdEventLoop, offering, poloNode, queriesTo, settle, silent, TrackedTransport, type Behaviour } from '../helpers/fake-polod.js';
+import { MARCOD_HOST, sortNodes, startMarcod, type MarcodSetup } from '../helpers/marcod-fixture.js';
 
 holdEventLoop();
 

@@ -10,7 +10,7 @@ import { DEFAULT_GROUP, POLO_PORT } from '../../src/protocol/limits.js';
 import { MemoryNetwork, type MemoryHost } from '../../src/transport/memory.js';
 import type { DatagramSocket, RemoteInfo } from '../../src/transport/transport.js';
 import { createLogger, type Logger } from '../../src/util/log.js';
-import { settle, TrackedTransport } from './discovery-fixture.test.js';
+import { settle, TrackedTransport } from './fake-polod.js';
 
 /** Where the fake marcod listens. */
 export const API = { address: '127.0.1.1', port: 1338 } as const;

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, logIs, startPolod, type Polod } from '../helpers/lan-daemons.js';
-import { json, MARCOD, rawRequests, startMarcod, type MarcodProc, type RawRequest } from './marcod-fixture.test.js';
+import { json, MARCOD, rawRequests, startMarcod, type MarcodProc, type RawRequest } from '../helpers/marcod-lan.js';
 
 const fixture = lanFixture({ name: 'md2', hosts: 2, subnet: 91 });
 const H1 = { Address: '10.201.91.1', Params: { hostname: 'h1' } };

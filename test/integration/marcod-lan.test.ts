@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns } from '../helpers/netns.js';
 import { GROUP_112, GROUP_113, lanFixture, startPolod, type Polod } from '../helpers/lan-daemons.js';
-import { json, MARCOD_CLIENT, rawRequests, sortedNodes, startMarcod, type MarcodProc, type RawRequest } from './marcod-fixture.test.js';
+import { json, MARCOD_CLIENT, rawRequests, sortedNodes, startMarcod, type MarcodProc, type RawRequest } from '../helpers/marcod-lan.js';
 
 const fixture = lanFixture({ name: 'md1', hosts: 4, subnet: 90 });
 const addr = (i: number): string => `10.201.90.${i}`;

@@ -96,7 +96,7 @@ test('polo publishes, lists and unpublishes through the real polod', async (t) =
 
   await t.test('the TLS endpoint 127.0.0.1:1390 serves the same API', async () => {
     const res = await polo(['list', '--json'], ['--tls']);
-    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual([res.code, res.stderr], [0, '']);
     assert.ok((JSON.parse(res.stdout) as { id: string }[]).some((s) => s.id === 'web'));
   });
 

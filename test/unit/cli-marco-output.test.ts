@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { ExitCode } from '../../src/cli/common.js';
 import { main } from '../../src/cli/marco.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
-import { FakePolo, holdEventLoop, offering, poloNode, silent } from '../component/discovery-fixture.test.js';
+import { FakePolo, holdEventLoop, offering, poloNode, silent } from '../helpers/fake-polod.js';
 
 holdEventLoop();
 
