@@ -23,6 +23,7 @@ import {
   repeatable,
   runProgram,
   shortUsage,
+  terminalSafe,
   type CliIo,
 } from './common.js';
 
@@ -127,7 +128,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
           permanent: flags.permanent === true,
           root: flags.root === true,
         });
-        io.stdout.write(flags.json === true ? `${JSON.stringify({ id: published })}\n` : `${displayValue(published)}\n`);
+        io.stdout.write(flags.json === true ? `${JSON.stringify({ id: published })}\n` : `${terminalSafe(published)}\n`);
       }),
     );
 
