@@ -107,6 +107,25 @@ export function shortUsage(program: Command, command: Command = program): string
   return `Usage: ${lines.join('\n       ')}\nRun '${helpCommand} --help' for the options and exit codes.\n`;
 }
 
+/**
+ * Runs a command's `main` when its module is the script node was started with (not when a test
+ * imports it), on the process's streams, and sets the exit code. A reader that goes away
+ * (`marco discover | head -1`) ends the command quietly instead of with an EPIPE stack trace.
+ */
+export async function runIfMain(
+  moduleUrl: string,
+  main: (argv: readonly string[], io: CliIo) => Promise<number>,
+): Promise<void> {
+  if (!isMainModule(moduleUrl)) return;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+}
+
 /** True when the module at `moduleUrl` is the script node was started with (not imported). */
 export function isMainModule(moduleUrl: string): boolean {
   const script = process.argv[1];

@@ -16,7 +16,7 @@ import {
   displayValue,
   ExitCode,
   formatTable,
-  isMainModule,
+  runIfMain,
   parseIPv4,
   parseKeyValue,
   parseMulticastGroup,
@@ -187,6 +187,4 @@ function formatParams(params: JsonObject): string {
   return pairs.length > 0 ? pairs.join(' ') : '-';
 }
 
-if (isMainModule(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
-}
+await runIfMain(import.meta.url, main);

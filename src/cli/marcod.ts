@@ -11,7 +11,7 @@ import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
-  isMainModule,
+  runIfMain,
   parseIPv4,
   parseMulticastGroup,
   parseNonNegativeInt,
@@ -111,6 +111,4 @@ function parseMaxRequests(value: string): number {
 }
 
 
-if (isMainModule(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
-}
+await runIfMain(import.meta.url, main);

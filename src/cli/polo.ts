@@ -13,7 +13,7 @@ import {
   displayValue,
   ExitCode,
   formatTable,
-  isMainModule,
+  runIfMain,
   oneLine,
   parseKeyValue,
   parseMulticastGroup,
@@ -224,6 +224,4 @@ function parseJsonObject(value: string): JsonObject {
   return parsed as JsonObject;
 }
 
-if (isMainModule(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
-}
+await runIfMain(import.meta.url, main);

@@ -10,7 +10,7 @@ import type { JsonObject } from '../protocol/json.js';
 import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
-  isMainModule,
+  runIfMain,
   parseIPv4,
   parseMulticastGroup,
   parsePort,
@@ -106,6 +106,4 @@ function parseParams(value: string): JsonObject {
 }
 
 
-if (isMainModule(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
-}
+await runIfMain(import.meta.url, main);

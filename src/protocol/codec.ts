@@ -41,8 +41,30 @@ export function decodeObject(data: Uint8Array, limit = MAX_DATAGRAM): JsonObject
   return value;
 }
 
-/** Decodes a query sent to polod (PROTOCOL.md §2). Extra keys are ignored. */
+/** Datagrams up to this size are remembered by decodeQuery (queries are a few dozen bytes). */
+const QUERY_CACHE_MAX_BYTES = 256;
+/** How many distinct queries are remembered; the memo is emptied when full, so it stays bounded. */
+const QUERY_CACHE_ENTRIES = 256;
+const queryCache = new Map<string, Query>();
+
+/**
+ * Decodes a query sent to polod (PROTOCOL.md §2). Extra keys are ignored. The same few queries
+ * arrive over and over (`{"Command": "Marco"}`…), so valid ones are memoised by their bytes:
+ * a repeat costs a map lookup instead of UTF-8 validation and JSON.parse. Only valid queries
+ * are kept, frozen, and the memo is bounded whatever arrives.
+ */
 export function decodeQuery(data: Uint8Array): Query {
+  if (data.byteLength > QUERY_CACHE_MAX_BYTES) return parseQuery(data);
+  const key = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+  const known = queryCache.get(key);
+  if (known) return known;
+  const query = Object.freeze(parseQuery(data));
+  if (queryCache.size >= QUERY_CACHE_ENTRIES) queryCache.clear();
+  queryCache.set(key, query);
+  return query;
+}
+
+function parseQuery(data: Uint8Array): Query {
   const msg = decodeObject(data);
   const wire = msg['Command'];
   if (typeof wire !== 'string') throw new ProtocolError('no-command', 'no "Command" string');

@@ -18,6 +18,8 @@ import type { ServiceLoader, UserLookup } from './ports.js';
 import { servedIn, type Service } from './service.js';
 import { newPoloStats, type PoloStats } from './stats.js';
 
+const MARCO_QUERY: Query = { command: 'Marco' };
+
 /** The reference's user-service pattern `user:service`. */
 export const DEFAULT_VERIFY_REGEXP = /^([\d\w]+):([\d\w]+)$/;
 
@@ -87,6 +89,7 @@ export class Polo {
   private readonly ttl: number;
   private readonly nodeParams: JsonObject;
   private readonly log: Logger;
+  private readonly context: AnswerContext;
   private readonly joinRetry: JoinRetryPolicy;
   private socket: GroupSocket | undefined;
   private state: State = 'new';
@@ -110,6 +113,13 @@ export class Polo {
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
     this.log = (options.logger ?? silentLogger).child({ group: this.multicastGroup });
+    // The lists are shared by reference and never replaced, so one context serves every query.
+    this.context = {
+      nodeParams: this.nodeParams,
+      offeredServices: this.offeredServices,
+      userServices: this.userServices,
+      verifyRegexp: this.verifyRegexp,
+    };
   }
 
   /** True once every interface has joined the group. */
@@ -145,9 +155,11 @@ export class Polo {
 
   /**
    * Handles one datagram: decode, decide, reply. Never throws: hostile or broken input is
-   * counted and logged at debug, and the daemon goes on (PROTOCOL.md §6).
+   * counted and logged at debug, and the daemon goes on (PROTOCOL.md §6). Marco and root
+   * Request-For are answered synchronously (the hot path allocates no promise); only a user
+   * service that must be loaded first returns a promise.
    */
-  async datagramReceived(datagram: Uint8Array, address: RemoteInfo): Promise<void> {
+  datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
     this.stats.received++;
     let query: Query;
     try {
@@ -161,11 +173,13 @@ export class Polo {
     try {
       switch (query.command) {
         case 'Marco':
-          return await this.polo(query.wireCommand ?? query.command, address);
-        case 'Request-For':
-          return await this.responseRequestFor(query.wireCommand ?? query.command, query.service, address);
+          return this.polo(query.wireCommand ?? query.command, address);
+        case 'Request-For': {
+          const pending = this.responseRequestFor(query.wireCommand ?? query.command, query.service, address);
+          return pending?.catch((err: unknown) => this.log.warn({ err, from: address.address }, 'query failed'));
+        }
         case 'Services':
-          return await this.responseServices(query.wireCommand ?? query.command, query.group, address);
+          return this.responseServices(query.wireCommand ?? query.command, query.group, address);
       }
     } catch (err) {
       this.log.warn({ err, from: address.address }, 'query failed');
@@ -173,20 +187,18 @@ export class Polo {
   }
 
   /** Replies to Marco (and its alias Discover) with the node params. */
-  async polo(command: string, address: RemoteInfo): Promise<void> {
-    this.log.debug({ command, from: address.address }, 'marco');
-    await this.act(answer({ command: 'Marco' }, this.context()), address);
+  polo(_command: string, address: RemoteInfo): void {
+    this.act(answer(MARCO_QUERY, this.context), address);
   }
 
   /**
    * Replies to Request-For with the params of `service` if this group offers it, and stays
-   * silent otherwise. A `user:service` id goes to responseRequestForUser.
+   * silent otherwise. A `user:service` id goes to responseRequestForUser (a promise).
    */
-  async responseRequestFor(command: string, service: string, address: RemoteInfo): Promise<void> {
+  responseRequestFor(command: string, service: string, address: RemoteInfo): void | Promise<void> {
     const userId = splitUserId(service, this.verifyRegexp);
     if (userId) return this.responseRequestForUser(command, userId.user, userId.service, address);
-    this.log.debug({ command, service, from: address.address }, 'request-for');
-    await this.act(answer({ command: 'Request-For', service }, this.context()), address);
+    this.act(answer({ command: 'Request-For', service }, this.context), address);
   }
 
   /**
@@ -196,20 +208,19 @@ export class Polo {
   async responseRequestForUser(command: string, user: string, service: string, address: RemoteInfo): Promise<void> {
     this.log.debug({ command, user, service, from: address.address }, 'request-for user service');
     await this.loadUserOnce(user);
-    await this.act(answer({ command: 'Request-For', service: `${user}:${service}` }, this.context()), address);
+    this.act(answer({ command: 'Request-For', service: `${user}:${service}` }, this.context), address);
   }
 
   /**
    * Replies to Services with the root services of this group, under `Services` and `Params`.
    * `param` is the optional group the query named; a Polo answers only for its own group.
    */
-  async responseServices(command: string, param: string | undefined, address: RemoteInfo): Promise<void> {
-    this.log.debug({ command, from: address.address }, 'services');
+  responseServices(_command: string, param: string | undefined, address: RemoteInfo): void {
     if (param !== undefined && param !== this.multicastGroup) {
       this.stats.silent++;
       return;
     }
-    await this.act(answer({ command: 'Services' }, this.context()), address);
+    this.act(answer({ command: 'Services' }, this.context), address);
   }
 
   /**
@@ -217,10 +228,10 @@ export class Polo {
    * the group socket and by polod's unicast listener.
    */
   async decide(query: Query): Promise<Decision> {
-    const first = answer(query, this.context());
+    const first = answer(query, this.context);
     if (first.kind !== 'load-user') return first;
     await this.loadUserOnce(first.user);
-    const second = answer(query, this.context());
+    const second = answer(query, this.context);
     return second.kind === 'load-user' ? { kind: 'silent', reason: `unknown user ${first.user}` } : second;
   }
 
@@ -343,38 +354,27 @@ export class Polo {
     return services;
   }
 
-  private context(): AnswerContext {
-    return {
-      nodeParams: this.nodeParams,
-      offeredServices: this.offeredServices,
-      userServices: this.userServices,
-      verifyRegexp: this.verifyRegexp,
-    };
-  }
-
-  private async act(decision: Decision, to: RemoteInfo): Promise<void> {
+  private act(decision: Decision, to: RemoteInfo): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
       this.log.debug({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'user' }, 'no reply');
       return;
     }
     const bytes = this.encode(decision.reply);
-    if (!bytes) return;
-    await this.sendReply(bytes, to);
+    const socket = this.socket;
+    if (!bytes || !socket || this.state !== 'started') return;
+    socket.post(bytes, to.port, to.address, this.afterSend);
   }
 
-  /** Sends encoded reply bytes; never throws (a failed send is counted). */
-  async sendReply(bytes: Uint8Array, to: RemoteInfo): Promise<void> {
-    const socket = this.socket;
-    if (!socket || this.state !== 'started') return;
-    try {
-      await socket.send(bytes, to.port, to.address);
+  /** Counts the outcome of a reply (one function for every send: no closure per reply). */
+  private readonly afterSend = (err: Error | null): void => {
+    if (!err) {
       this.stats.answered++;
-    } catch (err) {
-      this.stats.sendErrors++;
-      this.log.debug({ err, to: to.address }, 'send failed');
+      return;
     }
-  }
+    this.stats.sendErrors++;
+    this.log.debug({ err }, 'send failed');
+  };
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */
   encode(reply: Reply): Uint8Array | undefined {

@@ -117,6 +117,13 @@ class MemoryGroupSocket extends MemorySocket implements GroupSocket {
   }
 
   setTtl(): void {}
+
+  post(data: Uint8Array, port: number, address: string, done: (err: Error | null) => void): void {
+    this.send(data, port, address).then(
+      () => done(null),
+      (err: unknown) => done(err as Error),
+    );
+  }
 }
 
 /** One host of a MemoryNetwork; implements Transport. */

@@ -32,6 +32,11 @@ export interface GroupSocket extends DatagramSocket {
   join(iface?: string): void;
   /** Multicast TTL of datagrams sent to groups from this socket. */
   setTtl(ttl: number): void;
+  /**
+   * Sends one datagram without a promise: the responder's hot path, where a promise per reply
+   * costs more than the rest of the answer. `done` is called once with the outcome.
+   */
+  post(data: Uint8Array, port: number, address: string, done: (err: Error | null) => void): void;
 }
 
 /** Options of a query (client) socket. */

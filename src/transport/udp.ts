@@ -4,6 +4,8 @@
  * listeners bind to interface addresses, never the wildcard, so group traffic arrives once.
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
+import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
@@ -21,6 +23,7 @@ class UdpSocket implements DatagramSocket {
       this.socket.send(data, port, address, (err) => (err ? reject(err) : resolve()));
     });
   }
+
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -48,11 +51,28 @@ class UdpGroupSocket extends UdpSocket implements GroupSocket {
   setTtl(ttl: number): void {
     this.socket.setMulticastTTL(ttl);
   }
+
+  post(data: Uint8Array, port: number, address: string, done: (err: Error | null) => void): void {
+    this.socket.send(data, port, address, done);
+  }
+}
+
+/**
+ * Address lookup for sends: replies go to IPv4 literals (a query's source), which need no
+ * resolver. dgram's default still defers each send by a tick through dns.lookup.
+ */
+function lookupLiteral(
+  hostname: string,
+  options: dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  if (isIPv4(hostname)) callback(null, hostname, 4);
+  else dns.lookup(hostname, options, callback);
 }
 
 function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {
   // The kernel's default receive queue (net.core.rmem_default) is kept: a smaller one drops more under floods.
-  const socket = dgram.createSocket({ type: 'udp4', reuseAddr });
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr, lookup: lookupLiteral });
   socket.on('message', (msg, rinfo) => onMessage(msg, { address: rinfo.address, port: rinfo.port }));
   // A socket error after bind (e.g. ICMP-induced) must not crash the daemon: it is logged by owners.
   socket.on('error', () => {});

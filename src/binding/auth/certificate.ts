@@ -8,7 +8,6 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 import { ConfigError, IoError, UnsafeFileError } from '../../errors.js';
 import { isErrno, writeFileAtomic } from '../../util/atomicFile.js';
 import { formatMode } from './secret.js';
@@ -75,6 +74,8 @@ async function generatePair(): Promise<KeyAndCertificate> {
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + CERT_VALIDITY_YEARS);
   // RSA 2048 rather than EC: generated once (about 0.1 s), and every TLS client the reference
   // bindings may be built against (old OpenSSL, Python 2 ssl) negotiates RSA certificates.
+  // Loaded only when a key is made (first start): polod does not carry it in memory otherwise.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'rsa',
     keySize: 2048,
