@@ -8,7 +8,7 @@
  */
 import { after } from 'node:test';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,9 +154,8 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
       }
     }
   }
-  // Node catches SIGINT, SIGTERM and SIGUSR1 (inspector) itself from the start; SIGHUP is only
-  // caught once polod has installed its handlers, all of them in one go.
-  await waitSignalsHandled(proc, ['SIGHUP'], `polod on ${host.name}`);
+  // 'polod ready' comes once the publish API is up too; signals are handled from the start.
+  await waitLog(logIs('polod ready'), `polod on ${host.name} ready`, START_TIMEOUT_MS);
 
   const logs = (match: (r: LogRecord) => boolean): LogRecord[] => proc.jsonLogs().filter(match);
   return {
@@ -186,37 +185,6 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
     alive: () => proc.child.exitCode === null && proc.child.signalCode === null,
     stop: () => proc.stop(),
   };
-}
-
-/** The signals `pid` catches, from the SigCgt mask of /proc/<pid>/status (Linux). */
-export async function caughtSignals(pid: number): Promise<Set<string>> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const mask = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0'}`);
-  const caught = new Set<string>();
-  for (const [name, num] of Object.entries(os.constants.signals)) {
-    if ((mask >> BigInt(num - 1)) & 1n) caught.add(name);
-  }
-  return caught;
-}
-
-/**
- * Waits until the process catches `signals`. polod logs 'polod started' before it installs its
- * signal handlers (it starts its publish API in between): a SIGHUP sent in that window kills it,
- * a SIGTERM ends it without its clean stop, so tests wait for the handlers.
- */
-export async function waitSignalsHandled(proc: Proc, signals: readonly string[], who: string): Promise<void> {
-  const pid = proc.pid;
-  if (pid === undefined) throw new Error(`${who} has no pid`);
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-        throw new Error(`${who} exited before handling ${signals.join(', ')}:\n${proc.stderr.slice(-2000)}`);
-      }
-      const caught = await caughtSignals(pid);
-      return signals.every((s) => caught.has(s));
-    },
-    { what: `${who} to handle ${signals.join(', ')}`, timeoutMs: START_TIMEOUT_MS },
-  );
 }
 
 /** A node as `marco --json` prints it. */
