@@ -1,11 +1,16 @@
 /**
  * Marco and Request-For queries against fake polods on a memory network: collection, maxNodes,
  * exclude, params filter, retries, concurrency, malformed replies, deadline, abort, arguments.
- * Nothing here sleeps or measures time: early returns are proven with long deadlines.
+ * Nothing here sleeps or measures time: early returns are proven with long deadlines, so a query
+ * that must hear nodes ends at maxNodes, never at a deadline the fakes would have to beat. A node
+ * a filter must drop is shown absent by a fake answering last (FakeOptions.last) that the query
+ * ends with. Short deadlines remain only where nothing can answer, and the resend schedule is
+ * checked on a mocked clock.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Marco } from '../../src/discovery/index.js';
+import { isDeepStrictEqual } from 'node:util';
+import { Marco, MAX_RETRIES } from '../../src/discovery/index.js';
 import { AbortedError, InvalidArgumentError } from '../../src/errors.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import {
@@ -35,19 +40,22 @@ function setup(): { net: MemoryNetwork; transport: TrackedTransport; marco: Marc
 const byAddress = (a: { address: string }, b: { address: string }): number => a.address.localeCompare(b.address);
 
 describe('marco()', () => {
-  test('collects one result per polod in the group, with its node params', async () => {
+  test('collects one result per polod in the group, with its node params', GUARD, async () => {
     const { net, transport, marco } = setup();
     await FakePolo.start(net, '10.0.0.2', poloNode({ hostname: 'polo-a' }));
     await FakePolo.start(net, '10.0.0.3', poloNode({ hostname: 'polo-b', rack: 4 }));
     await FakePolo.start(net, '10.0.0.4', poloNode({ hostname: 'polo-c' }));
     await FakePolo.start(net, '10.0.0.5', poloNode({ hostname: 'elsewhere' }), { group: '224.0.0.113' });
+    // Answers last: the query ends with it, having heard everything else there was to hear.
+    await FakePolo.start(net, '10.0.0.6', poloNode({ hostname: 'polo-d' }), { last: true });
 
-    const nodes = await marco.marco({ timeout: 100 });
+    const nodes = await marco.marco({ maxNodes: 4, timeout: NEVER });
 
     assert.deepEqual(nodes.sort(byAddress), [
       { address: '10.0.0.2', params: { hostname: 'polo-a' } },
       { address: '10.0.0.3', params: { hostname: 'polo-b', rack: 4 } },
       { address: '10.0.0.4', params: { hostname: 'polo-c' } },
+      { address: '10.0.0.6', params: { hostname: 'polo-d' } },
     ]);
     assert.deepEqual(queriesTo(net, '224.0.0.112'), [{ Command: 'Marco' }]);
     assert.deepEqual(transport.options, [{ ttl: 2 }]);
@@ -111,17 +119,21 @@ describe('maxNodes', () => {
 });
 
 describe('requestFor()', () => {
-  test('hears only the nodes offering the service, with the service params', async () => {
+  test('hears only the nodes offering the service, with the service params', GUARD, async () => {
     const { net, marco } = setup();
     await FakePolo.start(net, '10.0.0.2', offering({ web: { port: 8080, path: '/index' } }));
     await FakePolo.start(net, '10.0.0.3', offering({ printer: { queue: 'lp0' } }));
     await FakePolo.start(net, '10.0.0.4', offering({ web: { port: 9090 }, printer: {} }));
 
-    const nodes = await marco.requestFor('web', { timeout: 100 });
+    // Answers last: the query ends with it, so 10.0.0.3 had its chance to answer before.
+    await FakePolo.start(net, '10.0.0.5', offering({ web: { port: 1 } }), { last: true });
+
+    const nodes = await marco.requestFor('web', { maxNodes: 3, timeout: NEVER });
 
     assert.deepEqual(nodes.sort(byAddress), [
       { address: '10.0.0.2', params: { port: 8080, path: '/index' } },
       { address: '10.0.0.4', params: { port: 9090 } },
+      { address: '10.0.0.5', params: { port: 1 } },
     ]);
     assert.deepEqual(queriesTo(net, '224.0.0.112'), [{ Command: 'Request-For', Params: 'web' }]);
   });
@@ -139,37 +151,44 @@ describe('requestFor()', () => {
 });
 
 describe('filters', () => {
-  test('exclude drops replies by IP string (B9)', async () => {
+  test('exclude drops replies by IP string (B9)', GUARD, async () => {
     const { net, marco } = setup();
     await FakePolo.start(net, '10.0.0.2', poloNode({ n: 2 }));
     await FakePolo.start(net, '10.0.0.3', poloNode({ n: 3 }));
     await FakePolo.start(net, '10.0.0.4', poloNode({ n: 4 }));
+    // Answers last: cut at the second node, the query has heard the excluded two first.
+    await FakePolo.start(net, '10.0.0.5', poloNode({ n: 5 }), { last: true });
 
-    const stream = marco.discover({ exclude: ['10.0.0.3', '10.0.0.4'], timeout: 100 });
+    const stream = marco.discover({ exclude: ['10.0.0.3', '10.0.0.4'], maxNodes: 2, timeout: NEVER });
     const nodes = [];
     for await (const node of stream) nodes.push(node);
 
-    assert.deepEqual(nodes, [{ address: '10.0.0.2', params: { n: 2 } }]);
+    assert.deepEqual(nodes, [
+      { address: '10.0.0.2', params: { n: 2 } },
+      { address: '10.0.0.5', params: { n: 5 } },
+    ]);
     assert.equal(stream.stats.excluded, 2);
-    assert.equal(stream.stats.received, 3);
+    assert.equal(stream.stats.received, 4);
   });
 
-  test('params keeps nodes whose params contain every key with an equal (deep) value', async () => {
+  test('params keeps nodes whose params contain every key with an equal (deep) value', GUARD, async () => {
     const { net, marco } = setup();
     await FakePolo.start(net, '10.0.0.2', offering({ web: { port: 8080, tags: ['a', 'b'], tls: true } }));
     await FakePolo.start(net, '10.0.0.3', offering({ web: { port: '8080', tags: ['a', 'b'] } }));
     await FakePolo.start(net, '10.0.0.4', offering({ web: { port: 9090, tags: ['b', 'a'], tls: true } }));
+    // Matches both filters and answers last: each query is cut at it, after the two it drops.
+    await FakePolo.start(net, '10.0.0.5', offering({ web: { port: 8080, tags: ['a', 'b'], tls: true, n: 5 } }), { last: true });
 
-    const byPort = await marco.requestFor('web', { params: { port: 8080 }, timeout: 100 });
+    const byPort = await marco.requestFor('web', { params: { port: 8080 }, maxNodes: 2, timeout: NEVER });
     assert.deepEqual(
       byPort.map((n) => n.address),
-      ['10.0.0.2'],
+      ['10.0.0.2', '10.0.0.5'],
     );
 
-    const stream = marco.requestForStream('web', { params: { tags: ['a', 'b'], tls: true }, timeout: 100 });
+    const stream = marco.requestForStream('web', { params: { tags: ['a', 'b'], tls: true }, maxNodes: 2, timeout: NEVER });
     const nodes = [];
     for await (const node of stream) nodes.push(node.address);
-    assert.deepEqual(nodes, ['10.0.0.2']);
+    assert.deepEqual(nodes, ['10.0.0.2', '10.0.0.5']);
     assert.equal(stream.stats.filtered, 2);
   });
 });
@@ -182,40 +201,56 @@ describe('retries', () => {
       index === 0 ? undefined : poloNode({ hostname: 'shy' })(query, _from, index),
     );
 
-    const nodes = await marco.marco({ retries: 3, timeout: 400, maxNodes: 1 });
+    // The most resends over a deadline that only bounds a failure: one every ~100 ms until the
+    // shy node is accepted. How many go out before that depends on the machine's pace.
+    const nodes = await marco.marco({ retries: MAX_RETRIES, timeout: 10_000, maxNodes: 1 });
 
     assert.deepEqual(nodes, [{ address: '10.0.0.2', params: { hostname: 'shy' } }]);
-    assert.equal(shy.queries.length, 2);
-    assert.deepEqual(queriesTo(net, '224.0.0.112'), [{ Command: 'Marco' }, { Command: 'Marco' }]);
+    assert.ok(shy.queries.length >= 2, `${shy.queries.length} queries`);
+    const sent = queriesTo(net, '224.0.0.112');
+    assert.equal(sent.length, shy.queries.length);
+    assert.ok(sent.every((q) => isDeepStrictEqual(q, { Command: 'Marco' })));
   });
 
-  test('stop once a node was accepted; a node answering twice is one result', GUARD, async () => {
+  test('stop once a node was accepted; a node answering twice is one result', GUARD, async (t) => {
+    // The subject is the resend schedule, so the clock is mocked: the resends fall due exactly
+    // when the test says, after the first node was accepted, however slow the machine is.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const { net, marco } = setup();
     const quick = await FakePolo.start(net, '10.0.0.2', poloNode({ hostname: 'quick' }));
     // Answers late, and twice (as a node hearing a query and its resend would).
     const slow = await FakePolo.start(net, '10.0.0.3', silent);
 
-    const stream = marco.discover({ retries: 3, timeout: 300 });
-    const nodes = [];
-    for await (const node of stream) {
-      nodes.push(node.address);
-      if (nodes.length === 1) {
-        await slow.waitForQueries(1);
-        await slow.answerQuery(0, [
-          { Command: 'Polo', Params: { hostname: 'slow' } },
-          { Command: 'Polo', Params: { hostname: 'slow' } },
-        ]);
-      }
+    const stream = marco.discover({ retries: 3, timeout: 400 });
+    const nodes: string[] = [];
+    const read = (async () => {
+      for await (const node of stream) nodes.push(node.address);
+    })();
+    await slow.waitForQueries(1);
+    await settle();
+    assert.deepEqual(nodes, ['10.0.0.2']);
+    // The three resends (at 100, 200 and 300 ms) fall due; a node was accepted, so none goes out.
+    for (let k = 0; k < 3; k++) {
+      t.mock.timers.tick(100);
+      await settle();
     }
+    assert.equal(quick.queries.length, 1, 'no resend after a node was accepted');
+    assert.equal(slow.queries.length, 1);
+    await slow.answerQuery(0, [
+      { Command: 'Polo', Params: { hostname: 'slow' } },
+      { Command: 'Polo', Params: { hostname: 'slow' } },
+    ]);
+    await settle();
+    t.mock.timers.tick(100); // the deadline
+    await read;
 
     assert.deepEqual(nodes, ['10.0.0.2', '10.0.0.3']);
-    assert.equal(quick.queries.length, 1, 'no resend after a node was accepted');
     assert.equal(stream.stats.duplicates, 1);
   });
 });
 
 describe('concurrency', () => {
-  test('concurrent queries each get only their own replies (one socket per query, B14)', async () => {
+  test('concurrent queries each get only their own replies (one socket per query, B14)', GUARD, async () => {
     const { net, transport, marco } = setup();
     const echo = (query: Record<string, unknown> | undefined) =>
       query?.['Command'] === 'Request-For'
@@ -223,10 +258,11 @@ describe('concurrency', () => {
         : { Command: 'Polo', Params: { asked: 'Marco' } };
     for (const address of ['10.0.0.2', '10.0.0.3', '10.0.0.4']) await FakePolo.start(net, address, echo);
 
+    // Each with its own deadline, none reached: each ends once the three polods answered it.
     const [a, b, all] = await Promise.all([
-      marco.requestFor('a', { timeout: 100 }),
-      marco.requestFor('b', { timeout: 150 }),
-      marco.marco({ timeout: 50 }),
+      marco.requestFor('a', { maxNodes: 3, timeout: NEVER }),
+      marco.requestFor('b', { maxNodes: 3, timeout: NEVER - 1 }),
+      marco.marco({ maxNodes: 3, timeout: NEVER - 2 }),
     ]);
 
     assert.equal(a.length, 3);

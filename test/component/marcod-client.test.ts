@@ -2,7 +2,10 @@
  * MarcodClient against a marcod on a memory network, and against a marcod whose API socket is a
  * real loopback UDP socket (its queries still go to fake polods on the memory network, so no
  * datagram leaves the machine). Same results as the in-process Marco, the request bytes it
- * sends, and each typed error.
+ * sends, and each typed error. Queries that must hear nodes end at maxNodes, never at a deadline
+ * the fakes would have to beat; a node a filter must drop is shown absent by a fake answering
+ * last (FakeOptions.last) that the query ends with. Short deadlines remain where nothing can
+ * answer, and where marcod's answer does not wait for one (errors) the deadline is long.
  */
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -20,7 +23,10 @@ import { API, MARCOD_HOST, settings, startMarcod, type MarcodSetup } from '../he
 
 holdEventLoop();
 
+/** A deadline no test may reach: a reply that arrives proves the query ended early. */
 const NEVER = MAX_REQUEST_TIMEOUT_MS;
+/** The deadline of requests that marcod answers at once (errors): it only bounds a failure. */
+const LONG = 5000;
 const GUARD = { timeout: 20_000 };
 
 function polod(params: JsonObject, services: Record<string, JsonObject> = {}): Behaviour {
@@ -47,8 +53,8 @@ async function lan(overrides: Parameters<typeof startMarcod>[0] = {}): Promise<M
 const byAddress = (a: { address: string }, b: { address: string }): number => a.address.localeCompare(b.address);
 
 /** The request datagrams that reached marcod, parsed. */
-function requestsSent(setup: MarcodSetup): unknown[] {
-  return setup.net.sent
+function requestsSent(net: MemoryNetwork): unknown[] {
+  return net.sent
     .filter((d) => d.to.address === API.address && d.to.port === API.port)
     .map((d) => JSON.parse(new TextDecoder().decode(d.data)) as unknown);
 }
@@ -56,44 +62,62 @@ function requestsSent(setup: MarcodSetup): unknown[] {
 describe('same results as the in-process Marco', () => {
   test('marco, requestFor, requestOne and services: same shapes, same nodes', GUARD, async () => {
     const setup = await lan();
+    // A db node with a printer in .112, answering last: the filtered queries end with it, after
+    // every node they had to drop.
+    const last = { address: '10.0.0.3', params: { hostname: 'c', role: 'db' } };
+    await FakePolo.start(setup.net, last.address, polod(last.params, { printer: { queue: 'late' } }), { last: true });
     const inProcess = new Marco({ transport: setup.net.host('10.0.0.50') });
     // Typed against the common interface: a program can switch between the two.
     const clients: MarcoLike[] = [inProcess, setup.client];
     for (const client of clients) {
-      const options: MarcodQueryOptions = { timeout: 50 };
-      assert.deepEqual((await client.marco(options)).sort(byAddress), [
+      const until = (maxNodes: number): MarcodQueryOptions => ({ maxNodes, timeout: NEVER });
+      assert.deepEqual((await client.marco(until(2))).sort(byAddress), [
         { address: '10.0.0.1', params: { hostname: 'a' } },
         { address: '10.0.0.2', params: { hostname: 'b', role: 'db' } },
       ]);
-      assert.deepEqual(await client.marco({ ...options, params: { role: 'db' } }), [
+      assert.deepEqual(await client.marco({ ...until(2), params: { role: 'db' } }), [
         { address: '10.0.0.2', params: { hostname: 'b', role: 'db' } },
+        last,
       ]);
-      assert.deepEqual(await client.marco({ ...options, exclude: ['10.0.0.2'] }), [{ address: '10.0.0.1', params: { hostname: 'a' } }]);
-      assert.deepEqual((await client.requestFor('web', options)).sort(byAddress), [
+      assert.deepEqual(await client.marco({ ...until(2), exclude: ['10.0.0.2'] }), [{ address: '10.0.0.1', params: { hostname: 'a' } }, last]);
+      assert.deepEqual((await client.requestFor('web', until(2))).sort(byAddress), [
         { address: '10.0.0.1', params: { port: 8080 } },
         { address: '10.0.0.2', params: { port: 9090 } },
       ]);
-      assert.deepEqual(await client.requestFor('printer', { ...options, group: '224.0.0.113' }), [
+      assert.deepEqual(await client.requestFor('printer', { ...until(1), group: '224.0.0.113' }), [
         { address: '10.0.0.1', params: { queue: 'lp0' } },
       ]);
-      assert.deepEqual(await client.requestFor('printer', options), []);
+      assert.deepEqual(
+        await client.requestFor('printer', until(1)),
+        [{ address: '10.0.0.3', params: { queue: 'late' } }],
+        "a's printer is offered in 224.0.0.113 only",
+      );
       const one = await client.requestOne('web', { timeout: NEVER });
       assert.ok(one !== undefined && ['10.0.0.1', '10.0.0.2'].includes(one.address));
-      assert.equal(await client.requestOne('nobody', options), undefined);
-      assert.deepEqual(await client.services('10.0.0.1', options), {
+      // Nobody can answer these two: they end at their (short) deadlines.
+      assert.equal(await client.requestOne('nobody', { timeout: 50 }), undefined);
+      assert.equal(await client.services('10.0.0.9', { timeout: 20 }), undefined, 'no answer: undefined');
+      // Services ends at the first valid reply.
+      assert.deepEqual(await client.services('10.0.0.1', { timeout: NEVER }), {
         address: '10.0.0.1',
         services: [{ id: 'web', params: { port: 8080 } }],
       });
-      assert.equal(await client.services('10.0.0.9', { timeout: 20 }), undefined, 'no answer: undefined');
     }
   });
 
   test('sends the keys the reference bindings send, plus retries; group only when given', GUARD, async () => {
-    const setup = await lan();
-    await setup.client.marco({ timeout: 20 });
-    await setup.client.requestFor('web', { timeout: 20, group: '224.0.0.113', maxNodes: 3, exclude: ['10.0.0.9'], params: { a: 1 }, retries: 1 });
-    await setup.client.services('10.0.0.1', { timeout: 20 });
-    assert.deepEqual(requestsSent(setup), [
+    // A stand-in marcod that answers each request at once (an empty answer of the right shape):
+    // the subject is the bytes sent, and the client's wait (2 × timeout + margin) never matters.
+    const net = new MemoryNetwork();
+    const fake = await net.host(API.address).bindUnicast(API.address, API.port, (data, from) => {
+      const services = (JSON.parse(new TextDecoder().decode(data)) as JsonObject)['Command'] === 'Services';
+      void fake.send(new TextEncoder().encode(services ? '{"Address": null, "Services": []}' : '[]'), from.port, from.address);
+    });
+    const client = new MarcodClient({ transport: net.host('127.0.0.9') });
+    assert.deepEqual(await client.marco({ timeout: 20 }), []);
+    await client.requestFor('web', { timeout: 20, group: '224.0.0.113', maxNodes: 3, exclude: ['10.0.0.9'], params: { a: 1 }, retries: 1 });
+    assert.equal(await client.services('10.0.0.1', { timeout: 20 }), undefined);
+    assert.deepEqual(requestsSent(net), [
       { Command: 'Marco', max_nodes: null, exclude: [], params: {}, timeout: 20, retries: 0 },
       {
         Command: 'Request-For',
@@ -111,14 +135,15 @@ describe('same results as the in-process Marco', () => {
 
   test('constructor defaults apply to every call, call options win', GUARD, async () => {
     const setup = await lan();
-    const client = new MarcodClient({ transport: setup.clientHost, timeout: 30, group: '224.0.0.113' });
-    assert.deepEqual(await client.marco(), [{ address: '10.0.0.1', params: { hostname: 'a' } }]);
-    assert.equal((await client.marco({ group: '224.0.0.112' })).length, 2);
+    // The default timeout is never reached: each call ends once its nodes answered.
+    const client = new MarcodClient({ transport: setup.clientHost, timeout: NEVER, group: '224.0.0.113' });
+    assert.deepEqual(await client.marco({ maxNodes: 1 }), [{ address: '10.0.0.1', params: { hostname: 'a' } }]);
+    assert.equal((await client.marco({ group: '224.0.0.112', maxNodes: 2 })).length, 2);
     assert.deepEqual(
-      requestsSent(setup).map((r) => [(r as JsonObject)['timeout'], (r as JsonObject)['group']]),
+      requestsSent(setup.net).map((r) => [(r as JsonObject)['timeout'], (r as JsonObject)['group']]),
       [
-        [30, '224.0.0.113'],
-        [30, '224.0.0.112'],
+        [NEVER, '224.0.0.113'],
+        [NEVER, '224.0.0.112'],
       ],
     );
   });
@@ -127,7 +152,7 @@ describe('same results as the in-process Marco', () => {
 describe('typed errors', () => {
   test('RemoteError when marcod answers {"Error": …}', GUARD, async () => {
     const setup = await lan({ interfaces: ['10.9.9.9'] });
-    await assert.rejects(setup.client.marco({ timeout: 20 }), (err: unknown) => err instanceof RemoteError && /interface/.test(err.message));
+    await assert.rejects(setup.client.marco({ timeout: LONG }), (err: unknown) => err instanceof RemoteError && /interface/.test(err.message));
 
     // A marcod that does not know the command answers {"Error": true}.
     const net = new MemoryNetwork();
@@ -135,7 +160,7 @@ describe('typed errors', () => {
       void fake.send(new TextEncoder().encode('{"Error": true}'), from.port, from.address);
     });
     const client = new MarcodClient({ transport: net.host('127.0.0.9') });
-    await assert.rejects(client.marco({ timeout: 20 }), (err: unknown) => err instanceof RemoteError && /unknown command/.test(err.message));
+    await assert.rejects(client.marco({ timeout: LONG }), (err: unknown) => err instanceof RemoteError && /unknown command/.test(err.message));
   });
 
   test('ProtocolError when the reply is not JSON or not a reply', GUARD, async () => {
@@ -145,8 +170,8 @@ describe('typed errors', () => {
       void fake.send(new TextEncoder().encode(answers.shift() ?? ''), from.port, from.address);
     });
     const client = new MarcodClient({ transport: net.host('127.0.0.9') });
-    await assert.rejects(client.marco({ timeout: 20 }), ProtocolError);
-    await assert.rejects(client.marco({ timeout: 20 }), ProtocolError);
+    await assert.rejects(client.marco({ timeout: LONG }), ProtocolError);
+    await assert.rejects(client.marco({ timeout: LONG }), ProtocolError);
   });
 
   test('TimeoutError when nothing answers within 2 × timeout + margin', GUARD, async () => {
@@ -215,7 +240,7 @@ describe('over a real loopback socket', () => {
     await server.start();
     try {
       const client = new MarcodClient({ address: '127.0.0.1', port: server.port });
-      assert.deepEqual((await client.marco({ timeout: 50 })).sort(byAddress), [
+      assert.deepEqual((await client.marco({ maxNodes: 2, timeout: NEVER })).sort(byAddress), [
         { address: '10.0.0.1', params: { hostname: 'a' } },
         { address: '10.0.0.2', params: { hostname: 'b' } },
       ]);
@@ -224,7 +249,7 @@ describe('over a real loopback socket', () => {
       try {
         socket.bind(0, '127.0.0.1');
         await once(socket, 'listening');
-        socket.send('{"Command":"Marco","max_nodes":0,"exclude":[],"timeout":50,"group":"224.0.0.112"}', server.port, '127.0.0.1');
+        socket.send(`{"Command":"Marco","max_nodes":2,"exclude":[],"timeout":${NEVER},"group":"224.0.0.112"}`, server.port, '127.0.0.1');
         const [message] = (await once(socket, 'message')) as [Buffer];
         const nodes = (JSON.parse(message.toString('utf8')) as Array<{ Address: string }>).map((n) => n.Address).sort();
         assert.deepEqual(nodes, ['10.0.0.1', '10.0.0.2']);

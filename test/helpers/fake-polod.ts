@@ -3,6 +3,10 @@
  * folder's naming rule). A FakePolo is a polod stand-in on one MemoryNetwork host: it records
  * every query it receives and answers whatever its behaviour returns, from port 1337, to the
  * query's source — or stays silent so a test can answer later, in an order of its choosing.
+ *
+ * A fake started with `last: true` answers after every other fake that heard the same query (see
+ * {@link FakeOptions.last}): the control of tests that assert a node is absent without waiting
+ * for a deadline.
  */
 import { after, before } from 'node:test';
 import type { JsonObject } from '../../src/protocol/json.js';
@@ -34,6 +38,26 @@ export interface ReceivedQuery {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Where a fake listens, and when it answers. */
+export interface FakeOptions {
+  /** The group it joins (default 224.0.0.112); ignored with `unicast`. */
+  group?: string;
+  /** Its port (default 1337). */
+  port?: number;
+  /** Listen by unicast on the host's address instead of joining a group. */
+  unicast?: boolean;
+  /**
+   * Answer last: hold each answer until every datagram already on the network has been delivered.
+   * Every fake that hears a multicast query hears it in the same turn and sends its answer at once,
+   * so this fake's answer reaches the querier after all of theirs — an ordering of the memory
+   * network (one setImmediate per datagram), not of any clock. A query cut at max_nodes when this
+   * answer arrives has therefore seen every other answer: a node that a filter should have dropped
+   * would have been accepted first and taken this one's place. That makes "absent" assertions
+   * condition-based, with no deadline to wait out.
+   */
+  last?: boolean;
+}
+
 /** A polod stand-in listening on a group (default) or by unicast on its host's address. */
 export class FakePolo {
   /** Every query received, in order. */
@@ -41,16 +65,14 @@ export class FakePolo {
   private socket: DatagramSocket | undefined;
   private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
 
-  private constructor(private readonly behaviour: Behaviour) {}
+  private constructor(
+    private readonly behaviour: Behaviour,
+    private readonly last: boolean,
+  ) {}
 
   /** Starts a fake on a new host `address` of `net`. */
-  static async start(
-    net: MemoryNetwork,
-    address: string,
-    behaviour: Behaviour,
-    options: { group?: string; port?: number; unicast?: boolean } = {},
-  ): Promise<FakePolo> {
-    const fake = new FakePolo(behaviour);
+  static async start(net: MemoryNetwork, address: string, behaviour: Behaviour, options: FakeOptions = {}): Promise<FakePolo> {
+    const fake = new FakePolo(behaviour, options.last === true);
     const host = net.host(address);
     const port = options.port ?? POLO_PORT;
     const onMessage = (data: Uint8Array, from: RemoteInfo): void => fake.receive(data, from);
@@ -101,7 +123,13 @@ export class FakePolo {
         waiter.resolve();
       }
     }
-    void this.answer(from, this.behaviour(query, from, index));
+    const answer = this.behaviour(query, from, index);
+    if (!this.last) {
+      void this.answer(from, answer);
+      return;
+    }
+    // After the answers the other fakes are sending in this turn (settle: a few check phases).
+    void settle().then(() => (this.socket === undefined ? undefined : this.answer(from, answer)));
   }
 }
 
