@@ -113,10 +113,10 @@ test('polod with an unknown configuration key warns, then starts and answers', a
   assert.deepEqual(warnings.filter((m) => m.includes('multicast_addr_fallback')), []);
   assert.equal(polod.logs(logIs('polod started')).length, 1);
 
-  // A polod answers queries from its own host too.
+  // A polod answers queries from its own host too (each query ends at its first node).
   const [found, web] = await Promise.all([
-    marcoNodes(host, ['discover', '--timeout', '2000']),
-    marcoNodes(host, ['request-for', 'web', '--timeout', '3000', '--max-nodes', '1']),
+    marcoNodes(host, ['discover', '--timeout', '10000', '--max-nodes', '1']),
+    marcoNodes(host, ['request-for', 'web', '--timeout', '10000', '--max-nodes', '1']),
   ]);
   assert.deepEqual(found.nodes, [{ address: host.address, params: { hostname: 'h1' } }]);
   assert.deepEqual(web.nodes, [{ address: host.address, params: { port: 8080 } }]);

@@ -54,7 +54,8 @@ test('discover from a fourth host finds exactly the three polods, each with its 
   if (!requireNetns(t)) return;
   await polods();
   const client = (await fixture.lan()).host(4);
-  const { code, nodes } = await marcoNodes(client, ['discover', '--timeout', '2000']);
+  // Ends once the three answered; the deadline only bounds a failure.
+  const { code, nodes } = await marcoNodes(client, ['discover', '--max-nodes', '3', '--timeout', '10000']);
   assert.equal(code, 0);
   assert.deepEqual(nodes, nodesOf([1, 2, 3]));
 });
@@ -74,6 +75,7 @@ test('discover --exclude drops that address, --param keeps only the matching nod
   if (!requireNetns(t)) return;
   await polods();
   const client = (await fixture.lan()).host(4);
+  // These wait out their deadline, so a node that should be dropped has had two seconds to show.
   const [excluded, twoExcluded, byRole, byHost, none] = await Promise.all([
     marcoNodes(client, ['discover', '--timeout', '2000', '--exclude', addr(2)]),
     marcoNodes(client, ['discover', '--timeout', '2000', '--exclude', addr(1), '--exclude', addr(3)]),
@@ -95,8 +97,10 @@ test('request-for across hosts returns each host its own params of the service',
   if (!requireNetns(t)) return;
   await polods();
   const client = (await fixture.lan()).host(4);
+  // All three offer web: that query ends once they answered. The others wait out their
+  // deadline, so a node that should not answer has had two seconds to show.
   const [web, web8080, only2, missing] = await Promise.all([
-    marcoNodes(client, ['request-for', 'web', '--timeout', '2000']),
+    marcoNodes(client, ['request-for', 'web', '--max-nodes', '3', '--timeout', '10000']),
     marcoNodes(client, ['request-for', 'web', '--timeout', '2000', '--param', 'port=8080']),
     marcoNodes(client, ['request-for', 'only-h2', '--timeout', '2000']),
     marcoNodes(client, ['request-for', 'nosuchservice', '--timeout', '2000']),

@@ -48,11 +48,13 @@ test('request-for is answered only in the group that offers the service', async 
   if (!requireNetns(t)) return;
   await polods();
   const client = (await fixture.lan()).host(3);
+  // The queries expecting every node of a group end once those answered (--max-nodes); the
+  // ones asserting that h2 (or anyone) stays silent wait out a two-second deadline.
   const [printer113, printer112, web113, web112] = await Promise.all([
-    marcoNodes(client, ['request-for', 'printer', '--group', GROUP_113, '--timeout', '2000']),
+    marcoNodes(client, ['request-for', 'printer', '--group', GROUP_113, '--max-nodes', '1', '--timeout', '10000']),
     marcoNodes(client, ['request-for', 'printer', '--group', GROUP_112, '--timeout', '2000']),
     marcoNodes(client, ['request-for', 'web', '--group', GROUP_113, '--timeout', '2000']),
-    marcoNodes(client, ['request-for', 'web', '--group', GROUP_112, '--timeout', '2000']),
+    marcoNodes(client, ['request-for', 'web', '--group', GROUP_112, '--max-nodes', '2', '--timeout', '10000']),
   ]);
   assert.equal(printer113.code, 0);
   assert.deepEqual(printer113.nodes, [{ address: addr(1), params: PRINTER }]);
@@ -70,7 +72,8 @@ test('a polod serving two groups is found by discover in each of them', async (t
   await polods();
   const client = (await fixture.lan()).host(3);
   const [in112, in113] = await Promise.all([
-    marcoNodes(client, ['discover', '--group', GROUP_112, '--timeout', '2000']),
+    marcoNodes(client, ['discover', '--group', GROUP_112, '--max-nodes', '2', '--timeout', '10000']),
+    // h2 must stay silent here: this one waits out its deadline.
     marcoNodes(client, ['discover', '--group', GROUP_113, '--timeout', '2000']),
   ]);
   assert.deepEqual(in112.nodes, [
@@ -85,10 +88,11 @@ test('marco services <addr> lists by unicast the root services of both groups', 
   await polods();
   const client = (await fixture.lan()).host(3);
   const [both, only112, h2, table] = await Promise.all([
-    runMarco(client, ['services', addr(1), '--timeout', '3000', '--json']),
-    runMarco(client, ['services', addr(1), '--group', GROUP_112, '--timeout', '3000', '--json']),
-    runMarco(client, ['services', addr(2), '--timeout', '3000', '--json']),
-    runMarco(client, ['services', addr(1), '--timeout', '3000']),
+    // Services ends at the first reply: the deadline only bounds a failure.
+    runMarco(client, ['services', addr(1), '--timeout', '10000', '--json']),
+    runMarco(client, ['services', addr(1), '--group', GROUP_112, '--timeout', '10000', '--json']),
+    runMarco(client, ['services', addr(2), '--timeout', '10000', '--json']),
+    runMarco(client, ['services', addr(1), '--timeout', '10000']),
   ]);
   assert.equal(both.code, 0, both.stderr);
   // Exactly this shape: {address, services: [{id, params}]}, nothing else.
@@ -116,28 +120,44 @@ test('marco services <addr> lists by unicast the root services of both groups', 
 
 /**
  * The reference client, byte for byte: each query goes out once from its own socket bound to
- * argv[1] (multicast TTL 2, as the reference sends it), and every reply received within
- * argv[3] ms is printed as {from, port, body}, one JSON document keyed by query name.
+ * argv[1] (multicast TTL 2, as the reference sends it), and every reply received is printed as
+ * {from, port, body}, one JSON document keyed by query name. A query listens for argv[3] ms (so
+ * a reply that must not come, or a second reply, has that long to show) and then on until its
+ * `expect` replies have arrived, up to argv[4] ms: the nodes that must answer need not beat the
+ * window.
  */
 const RAW_CLIENT = `
 const dgram = require('node:dgram');
-const [local, queriesJson, windowMs] = process.argv.slice(1);
+const [local, queriesJson, windowMs, limitMs] = process.argv.slice(1);
 const queries = JSON.parse(queriesJson);
 const results = {};
 let open = queries.length;
 for (const q of queries) {
   const replies = (results[q.name] = []);
   const s = dgram.createSocket('udp4');
-  s.on('message', (msg, r) => replies.push({ from: r.address, port: r.port, body: msg.toString('utf8') }));
+  let windowOver = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(limit);
+    s.close();
+    if (--open === 0) console.log(JSON.stringify(results));
+  };
+  s.on('message', (msg, r) => {
+    replies.push({ from: r.address, port: r.port, body: msg.toString('utf8') });
+    if (windowOver && replies.length >= q.expect) close();
+  });
   s.bind(0, local, () => {
     s.setMulticastInterface(local);
     s.setMulticastTTL(2);
     s.send(Buffer.from(q.text, 'utf8'), q.port, q.to);
   });
   setTimeout(() => {
-    s.close();
-    if (--open === 0) console.log(JSON.stringify(results));
+    windowOver = true;
+    if (replies.length >= q.expect) close();
   }, Number(windowMs));
+  const limit = setTimeout(close, Number(limitMs));
 }
 `;
 
@@ -151,23 +171,25 @@ test("the reference client's exact datagrams get replies that parse to the expec
   if (!requireNetns(t)) return;
   await polods();
   const client = (await fixture.lan()).host(3);
-  // The bytes of PROTOCOL.md §2, spacing included.
+  // The bytes of PROTOCOL.md §2, spacing included; `expect`: how many nodes must answer.
   const queries = [
-    { name: 'marco', to: GROUP_112, text: '{"Command": "Marco"}' },
-    { name: 'webIn112', to: GROUP_112, text: '{"Command": "Request-For", "Params": "web"}' },
-    { name: 'printerIn113', to: GROUP_113, text: '{"Command": "Request-For", "Params": "printer"}' },
-    { name: 'printerIn112', to: GROUP_112, text: '{"Command": "Request-For", "Params": "printer"}' },
-    { name: 'aliasRequestFor', to: GROUP_113, text: '{"Command": "Request-for", "Params": "web"}' },
-    { name: 'aliasDiscover', to: GROUP_113, text: '{"Command": "Discover"}' },
-    { name: 'servicesUnicast', to: addr(1), text: '{"Command": "Services"}' },
-    { name: 'servicesIn113', to: GROUP_113, text: '{"Command": "Services"}' },
-    { name: 'extraKeys', to: GROUP_113, text: '{"Command": "Marco", "Auth": null, "x": [1, 2]}' },
+    { name: 'marco', to: GROUP_112, text: '{"Command": "Marco"}', expect: 2 },
+    { name: 'webIn112', to: GROUP_112, text: '{"Command": "Request-For", "Params": "web"}', expect: 2 },
+    { name: 'printerIn113', to: GROUP_113, text: '{"Command": "Request-For", "Params": "printer"}', expect: 1 },
+    { name: 'printerIn112', to: GROUP_112, text: '{"Command": "Request-For", "Params": "printer"}', expect: 0 },
+    { name: 'aliasRequestFor', to: GROUP_113, text: '{"Command": "Request-for", "Params": "web"}', expect: 1 },
+    { name: 'aliasDiscover', to: GROUP_113, text: '{"Command": "Discover"}', expect: 1 },
+    { name: 'servicesUnicast', to: addr(1), text: '{"Command": "Services"}', expect: 1 },
+    { name: 'servicesIn113', to: GROUP_113, text: '{"Command": "Services"}', expect: 1 },
+    { name: 'extraKeys', to: GROUP_113, text: '{"Command": "Marco", "Auth": null, "x": [1, 2]}', expect: 1 },
   ].map((q) => ({ ...q, port: 1337 }));
   assert.equal(Buffer.byteLength(queries[0]?.text ?? ''), 20);
   assert.equal(Buffer.byteLength(queries[1]?.text ?? ''), 43);
   assert.equal(Buffer.byteLength(queries[2]?.text ?? ''), 47);
 
-  const res = await client.run([process.execPath, '-e', RAW_CLIENT, client.address, JSON.stringify(queries), '2000']);
+  const res = await client.run([process.execPath, '-e', RAW_CLIENT, client.address, JSON.stringify(queries), '2000', '10000'], {
+    timeoutMs: 20_000,
+  });
   assert.equal(res.code, 0, res.stderr);
   const raw = JSON.parse(res.stdout) as Record<string, RawReply[]>;
 

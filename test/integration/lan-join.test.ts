@@ -45,8 +45,8 @@ test('a join that fails with ENODEV is retried, and succeeds once the interface 
   }
   assert.ok(polod.alive(), 'polod keeps running after a failed join');
   const [before] = await Promise.all([
-    // Not a member of the group: a query from another host reaches nobody.
-    marcoNodes(client, ['discover', '--timeout', '300']),
+    // Not a member of the group: a query from another host reaches nobody (in a whole second).
+    marcoNodes(client, ['discover', '--timeout', '1000']),
     // It retries: a second attempt fails the same way.
     polod.waitLog(logIs(RETRY, { group: GROUP_112, iface: LATE, attempts: 2 }), 'a second failed attempt'),
   ]);
@@ -60,10 +60,11 @@ test('a join that fails with ENODEV is retried, and succeeds once the interface 
   }
   assert.ok(polod.alive());
 
-  // The kernel picks the reply's source address: h1's primary one, with h1's params.
+  // The kernel picks the reply's source address: h1's primary one, with h1's params. Each query
+  // ends at its first node; the deadline only bounds a failure.
   const [found, web] = await Promise.all([
-    marcoNodes(client, ['discover', '--timeout', '2000']),
-    marcoNodes(client, ['request-for', 'web', '--group', GROUP_113, '--timeout', '2000']),
+    marcoNodes(client, ['discover', '--max-nodes', '1', '--timeout', '10000']),
+    marcoNodes(client, ['request-for', 'web', '--group', GROUP_113, '--max-nodes', '1', '--timeout', '10000']),
   ]);
   assert.equal(found.code, 0);
   assert.deepEqual(found.nodes, [{ address: addr(1), params: { hostname: 'h1' } }]);
@@ -86,7 +87,8 @@ test(
     // The unicast listener failed at start (the address was missing); the join retries.
     await lan.addAddress(server, `${late}/24`);
     await polod.waitLog(logIs('joined group', { group: GROUP_112, iface: late }), `joined on ${late}`, JOIN_WAIT_MS);
-    const services = await runMarco(client, ['services', late, '--timeout', '2000', '--retries', '3', '--json']);
+    // Ends at the first reply; resent every 500 ms until then, up to a deadline that only bounds a failure.
+    const services = await runMarco(client, ['services', late, '--timeout', '10000', '--retries', '19', '--json']);
     assert.equal(services.code, 0, `no Services reply from ${late}: ${services.stderr}`);
     assert.deepEqual(services.json, { address: late, services: [{ id: 'web', params: { port: 8080 } }] });
   },
@@ -113,11 +115,11 @@ test('a polod whose join fails in one of its two groups serves the other meanwhi
   const failed = await polod.waitLog(logIs(RETRY, { group: GROUP_113, attempts: 2 }), `a second failed join of ${GROUP_113}`);
   assert.match(String(failed['cause']), /ENODEV/);
 
-  // Meanwhile: .112 answers, .113 cannot (polod is not a member there).
+  // Meanwhile: .112 answers, .113 cannot (polod is not a member there: nothing in a whole second).
   const [in112, web112, in113] = await Promise.all([
-    marcoNodes(client, ['discover', '--group', GROUP_112, '--timeout', '3000', '--max-nodes', '1']),
-    marcoNodes(client, ['request-for', 'web', '--group', GROUP_112, '--timeout', '3000', '--max-nodes', '1']),
-    marcoNodes(client, ['discover', '--group', GROUP_113, '--timeout', '500']),
+    marcoNodes(client, ['discover', '--group', GROUP_112, '--timeout', '10000', '--max-nodes', '1']),
+    marcoNodes(client, ['request-for', 'web', '--group', GROUP_112, '--timeout', '10000', '--max-nodes', '1']),
+    marcoNodes(client, ['discover', '--group', GROUP_113, '--timeout', '1000']),
   ]);
   assert.deepEqual(in112.nodes, [{ address: server.address, params: { hostname: 'h2' } }]);
   assert.deepEqual(web112.nodes, [{ address: server.address, params: { port: 8080 } }]);
@@ -128,8 +130,8 @@ test('a polod whose join fails in one of its two groups serves the other meanwhi
   await ipIn(server, ['route', 'add', `${GROUP_113}/32`, 'dev', server.iface]);
   await polod.waitLog(logIs('joined group', { group: GROUP_113 }), `joined ${GROUP_113} once routable`, JOIN_WAIT_MS);
   const [after112, after113] = await Promise.all([
-    marcoNodes(client, ['discover', '--group', GROUP_112, '--timeout', '2000']),
-    marcoNodes(client, ['discover', '--group', GROUP_113, '--timeout', '2000']),
+    marcoNodes(client, ['discover', '--group', GROUP_112, '--max-nodes', '1', '--timeout', '10000']),
+    marcoNodes(client, ['discover', '--group', GROUP_113, '--max-nodes', '1', '--timeout', '10000']),
   ]);
   assert.deepEqual(after112.nodes, [{ address: server.address, params: { hostname: 'h2' } }]);
   assert.deepEqual(after113.nodes, [{ address: server.address, params: { hostname: 'h2' } }]);

@@ -78,7 +78,7 @@ test('a reload never leaves an unchanged service unanswered; new, disabled and r
       const { code, nodes } = await marcoNodes(checker, [...args, '--timeout', '1000']);
       assert.deepEqual({ service, code, nodes }, { service, code: 1, nodes: [] });
     } else {
-      const { code, nodes } = await marcoNodes(checker, [...args, '--timeout', '5000', '--max-nodes', '1']);
+      const { code, nodes } = await marcoNodes(checker, [...args, '--timeout', '10000', '--max-nodes', '1']);
       assert.deepEqual({ service, code, nodes }, { service, code: 0, nodes: [{ address: addr(1), params }] });
     }
   };

@@ -111,8 +111,14 @@ async function overTls(host: LanHost, requests: string[]): Promise<unknown[]> {
   return (JSON.parse(r.stdout) as (string | null)[]).map((l) => (l === null ? null : (JSON.parse(l) as unknown)));
 }
 
-async function requestFor(host: LanHost, id: string): Promise<{ address: string; params: unknown }[]> {
-  const r = await host.run([process.execPath, MARCO, 'request-for', id, '--interface', host.address, '--json'], { timeoutMs: 15_000 });
+/**
+ * `marco request-for <id>` from `host`: the nodes that answered. With `expect`, the query ends
+ * once that many answered (a 10 s deadline only bounds a failure); without, it waits out marco's
+ * default second (for a service that must not be answered, or a poll).
+ */
+async function requestFor(host: LanHost, id: string, expect?: number): Promise<{ address: string; params: unknown }[]> {
+  const limit = expect === undefined ? [] : ['--max-nodes', String(expect), '--timeout', '10000'];
+  const r = await host.run([process.execPath, MARCO, 'request-for', id, '--interface', host.address, ...limit, '--json'], { timeoutMs: 15_000 });
   assert.ok(r.code === 0 || r.code === 1, `marco failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as { address: string; params: unknown }[];
 }
@@ -173,7 +179,8 @@ describe('publish API robustness', () => {
     }
     assert.equal((await polod!.stop()).code, 0);
     polod = await startPolod();
-    assert.deepEqual(await requestFor(h2, 'keep'), [{ address: lan!.host(1).address, params: { permanent: true } }]);
+    assert.deepEqual(await requestFor(h2, 'keep', 1), [{ address: lan!.host(1).address, params: { permanent: true } }]);
+    // 'keep' was answered just now: the restarted polod serves, and has a second to answer 'temp'.
     assert.deepEqual(await requestFor(h2, 'temp'), []);
   });
 
@@ -219,7 +226,7 @@ describe('publish API robustness', () => {
     const h1 = lan!.host(1);
     for (const id of [acked[0] as string, acked[acked.length - 1] as string]) {
       const [w, i] = id.slice('burst'.length).split('_').map(Number);
-      assert.deepEqual(await requestFor(lan!.host(2), id), [{ address: h1.address, params: { w, i } }]);
+      assert.deepEqual(await requestFor(lan!.host(2), id, 1), [{ address: h1.address, params: { w, i } }]);
     }
   });
 
@@ -279,7 +286,7 @@ describe('publish API robustness', () => {
       { what: 'polod to serve a new connection once the others closed' },
     );
     assert.ok(Array.isArray((after as { OK: unknown }).OK));
-    assert.deepEqual(await requestFor(lan!.host(2), 'keep'), [{ address: lan!.host(1).address, params: { permanent: true } }]);
+    assert.deepEqual(await requestFor(lan!.host(2), 'keep', 1), [{ address: lan!.host(1).address, params: { permanent: true } }]);
   });
 
   it('refuses to start a second polod whose publish port is taken (exit 3, one line)', async (t) => {

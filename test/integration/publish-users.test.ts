@@ -128,9 +128,14 @@ function overSocket(file: string, requests: object[]): Promise<unknown[]> {
   });
 }
 
-/** `marco request-for <id>` from `host`: the nodes that answered (address and params). */
-async function requestFor(host: LanHost, id: string): Promise<{ address: string; params: unknown }[]> {
-  const r = await host.run([process.execPath, MARCO, 'request-for', id, '--interface', host.address, '--json'], { timeoutMs: 15_000 });
+/**
+ * `marco request-for <id>` from `host`: the nodes that answered (address and params). With
+ * `expect`, the query ends once that many answered (a 10 s deadline only bounds a failure);
+ * without, it waits out marco's default second (for a service that must not be answered, or a poll).
+ */
+async function requestFor(host: LanHost, id: string, expect?: number): Promise<{ address: string; params: unknown }[]> {
+  const limit = expect === undefined ? [] : ['--max-nodes', String(expect), '--timeout', '10000'];
+  const r = await host.run([process.execPath, MARCO, 'request-for', id, '--interface', host.address, ...limit, '--json'], { timeoutMs: 15_000 });
   assert.ok(r.code === 0 || r.code === 1, `marco failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as { address: string; params: unknown }[];
 }
@@ -209,7 +214,7 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
       pyDumps({ Command: 'Unpublish', Args: { token: tokens.get(CAROL)!, service: `${ALICE}:web` } }),
     ]);
     assert.deepEqual(replies, [{ Error: 'Permission denied' }, { Error: 'Permission denied' }]);
-    assert.equal((await requestFor(lan!.host(2), `${ALICE}:web`)).length, 1);
+    assert.equal((await requestFor(lan!.host(2), `${ALICE}:web`, 1)).length, 1);
   });
 
   it('refuses root services to an unprivileged user and grants them to group marcopolo', async (t) => {
@@ -220,7 +225,7 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
       register(tokens.get(CAROL)!, 'sysweb', { by: 'carol' }, true),
     ]);
     assert.deepEqual(replies, [{ Error: 'Permission denied' }, { OK: 'sysweb' }]);
-    const found = await requestFor(lan!.host(2), 'sysweb');
+    const found = await requestFor(lan!.host(2), 'sysweb', 1);
     assert.deepEqual(found, [{ address: h1.address, params: { by: 'carol' } }]);
   });
 
