@@ -10,20 +10,23 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchLatency, LATENCY_DEFAULTS } from './latency.js';
 import { REPO_ROOT } from './lib/env.js';
-import { aimsTable, renderSection, renderTable, type Section } from './lib/report.js';
+import { describeOtherWork, OtherWorkMonitor, type OtherWork } from './lib/load.js';
+import { aimsTable, keyFiguresTable, renderSection, renderTable, type Section } from './lib/report.js';
+import { benchMarcod, MARCOD_DEFAULTS } from './marcod.js';
 import { benchMemory, MEMORY_DEFAULTS } from './memory.js';
+import { benchPublish, PUBLISH_DEFAULTS } from './publish.js';
 import { benchThroughput, THROUGHPUT_DEFAULTS } from './throughput.js';
 
-const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [options]
+const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [options]
 
-  (no names)            all three benchmarks
+  (no names)            every benchmark
   --write               rewrite BENCHMARKS.md with the figures (complete default runs only)
   --profile             throughput: run polod and the echo server under --cpu-prof
   --polod FILE          use another build's dist/src/cli/polod.js (A/B a change)
   --pin split|shared    throughput: server and generator on CPUs 1 and 0, or both on CPU 1
   --quick               fewer runs: checks the harness, figures are rough`;
 
-const BENCHMARKS = ['throughput', 'latency', 'memory'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 /** What the command line asked for. */
@@ -92,6 +95,10 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
       return benchLatency({ ...LATENCY_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
     case 'memory':
       return benchMemory({ ...MEMORY_DEFAULTS, ...(o.quick && { runs: 1 }), ...polod, log });
+    case 'publish':
+      return benchPublish({ ...PUBLISH_DEFAULTS, ...(o.quick && { rounds: 1, ops: 400 }), ...polod, log });
+    case 'marcod':
+      return benchMarcod({ ...MARCOD_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
   }
 }
 
@@ -120,27 +127,59 @@ function machine(): Record<string, string> {
 const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 function summary(sections: readonly Section[]): string {
-  return renderTable({ ...aimsTable(sections.flatMap((s) => s.aims)) });
+  const aims = sections.flatMap((s) => s.aims);
+  const parts = aims.length === 0 ? [] : [renderTable(aimsTable(aims))];
+  const figures = sections.flatMap((s) => s.keyFigures ?? []);
+  if (figures.length > 0) parts.push(renderTable(keyFiguresTable(figures)));
+  return parts.join('\n\n');
 }
 
-function document(sections: readonly Section[], info: Record<string, string>, load: { before: string; after: string }, seconds: number): string {
+/** What the run shared the machine with. */
+interface RunLoad {
+  readonly before: string;
+  readonly after: string;
+  readonly other: OtherWork;
+}
+
+function document(sections: readonly Section[], info: Record<string, string>, load: RunLoad, seconds: number): string {
+  const cores = os.availableParallelism();
+  const busy = load.other.cores >= 0.25 || load.other.maxLoad1 >= cores;
   return `# Benchmarks
 
 Figures from one run of \`npm run bench -- --write\` (as root: every benchmark runs inside
 network namespaces it creates, so no datagram leaves the machine). Each benchmark measures its
-baseline in the same run — a minimal Node.js echo server, a raw socket and \`node -e ''\`, an
-idle Node.js process — so the ratios hold on other machines even where the absolute figures do
-not. Total time: ${Math.round(seconds)} s, build excluded.
+baseline in the same run — a minimal Node.js echo server (datagrams; lines on a Unix socket), a
+raw socket and \`node -e ''\`, an idle Node.js process, the in-process Marco library — so the
+ratios hold on other machines even where the absolute figures do not. Total time:
+${Math.round(seconds)} s, build excluded.
 
-${renderTable({ header: ['machine', ''], rows: [...Object.entries(info), ['load average (1, 5, 15 min) before / after', `${load.before} / ${load.after}`]] })}
+${renderTable({
+  header: ['machine', ''],
+  rows: [
+    ...Object.entries(info),
+    ['load average (1, 5, 15 min) before / after', `${load.before} / ${load.after}`],
+    ['highest 1-min load average during the run', load.other.maxLoad1.toFixed(2)],
+    ["other processes' CPU during the run", describeOtherWork(load.other)],
+  ],
+})}
 
 A load average near or above the number of cores means other work shared the CPUs during the
-run: throughput figures then vary from run to run (see the range column), latency p95 grows.
+run: throughput figures then vary from run to run (see the range columns), latency p95 grows.
+"Other processes' CPU" is the CPU time of every process that is not the benchmark or one of its
+children, sampled from /proc every 2 s (a lower bound: processes living less than 2 s are
+missed); each section repeats it for its own stretch of the run.${
+    busy
+      ? `\n\n**This run shared the machine with other work** (above): its throughput and p95 figures are
+less steady than a quiet machine's would be, and ratios are the figures to trust.`
+      : ''
+  }
 
 ## Summary
 
-The aims are those stated in the issue; the last column is the reference (Python/Twisted)
-implementation's figure as the issue gives it.
+The aims are those stated in the issue; "reference" is the reference (Python/Twisted)
+implementation's figure as the issue gives it, and "why" explains each result from this run's
+own baselines. The issue states no aims for the publish API or marcod: their headline figures
+follow, each next to its same-run baseline.
 
 ${summary(sections)}
 
@@ -149,24 +188,32 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all three, printed (about 2 minutes)
+npm run bench                          # all five, printed (about 4 minutes)
 npm run bench -- --write               # and rewrite this file
+npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
 npm run bench -- --polod <path to another build's dist/src/cli/polod.js>   # A/B a change
 \`\`\`
+
+Run it at a quiet moment (\`uptime\`: a 1-minute load well under the number of cores).
 `;
 }
 
 async function main(): Promise<number> {
   const o = parse(process.argv.slice(2));
   const before = loadavg();
+  const monitor = new OtherWorkMonitor();
+  const runMark = monitor.mark();
   const started = performance.now();
   const sections: Section[] = [];
   const failed: string[] = [];
   for (const name of o.names) {
     log(`${name}…`);
     try {
-      const section = await runOne(name, o);
+      const mark = monitor.mark();
+      const measured = await runOne(name, o);
+      const other = monitor.since(mark);
+      const section = { ...measured, notes: [...measured.notes, `Other processes' CPU during this benchmark: ${describeOtherWork(other)}; highest 1-min load average ${other.maxLoad1.toFixed(2)}.`] };
       sections.push(section);
       console.log(`\n${renderSection(section)}\n`);
       log(`${name} took ${Math.round(section.seconds)} s`);
@@ -176,14 +223,17 @@ async function main(): Promise<number> {
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  if (sections.length > 0) console.log(`## Summary\n\n${summary(sections)}\n`);
+  const other = monitor.since(runMark);
+  monitor.stop();
+  log(`other processes' CPU during the run: ${describeOtherWork(other)}`);
+  if (sections.some((s) => s.aims.length > 0 || (s.keyFigures ?? []).length > 0)) console.log(`## Summary\n\n${summary(sections)}\n`);
   if (failed.length > 0) {
     console.error(`[bench] failed: ${failed.join(', ')}${o.write ? '; BENCHMARKS.md left unchanged' : ''}`);
     return 1;
   }
   if (o.write) {
     const file = path.join(REPO_ROOT, 'BENCHMARKS.md');
-    writeFileSync(file, document(sections, machine(), { before, after: loadavg() }, seconds));
+    writeFileSync(file, document(sections, machine(), { before, after: loadavg(), other }, seconds));
     log(`wrote ${path.relative(process.cwd(), file) || file}`);
   }
   log(`done in ${Math.round(seconds)} s`);

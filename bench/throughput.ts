@@ -243,12 +243,18 @@ function report(
         // Judged on the figure as shown: a ratio printed 0.90 must not read as missing 0.9.
         met: Number(fmtRatio(ratio)) >= THROUGHPUT_AIM,
         reference: '≈ 0.6',
+        why:
+          `polod ${fmtInt(polod.rate)} answers/s, echo ${fmtInt(echo.rate)}` +
+          (echo.generatorBusy >= 0.85
+            ? `; the generator was ${Math.round(echo.generatorBusy * 100)} % busy against the echo server, so the echo figure is partly the generator's limit, which flatters this ratio`
+            : ''),
       },
       {
         what: 'the same, as server CPU per answer: echo ÷ polod',
         target: `≥ ${THROUGHPUT_AIM}`,
         measured: fmtRatio(cpuRatio),
         met: Number(fmtRatio(cpuRatio)) >= THROUGHPUT_AIM,
+        why: `per answer polod uses ${polod.cpuPerAnswerUs.toFixed(1)} µs of CPU, the echo server ${echo.cpuPerAnswerUs.toFixed(1)} µs: the ${(polod.cpuPerAnswerUs - echo.cpuPerAnswerUs).toFixed(1)} µs between them is polod's work per query (decode, service lookup, encode) over a bare receive-and-send`,
       },
     ],
     notes,

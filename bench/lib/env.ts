@@ -104,13 +104,16 @@ export interface PolodOptions {
   readonly nodeFlags?: readonly string[];
   /** The CPU to pin polod to (see {@link pinTo}). */
   readonly cpu?: number;
+  /** Run polod with this folder standing in for root's home (see {@link inScratchHome}). */
+  readonly scratchHome?: string;
 }
 
 /** Starts polod on `host`. The caller waits for readiness in the way its log level allows. */
 export function spawnPolod(host: LanHost, opts: PolodOptions): Proc {
   const program = opts.program ?? POLOD_JS;
   requireBuilt(program, 'polod');
-  return host.spawn([...pinTo(opts.cpu), process.execPath, ...(opts.nodeFlags ?? []), program, ...opts.args]);
+  const argv = [process.execPath, ...(opts.nodeFlags ?? []), program, ...opts.args];
+  return host.spawn([...pinTo(opts.cpu), ...(opts.scratchHome === undefined ? argv : inScratchHome(opts.scratchHome, argv))]);
 }
 
 const stateDirFlag = new Map<string, boolean>();
@@ -129,6 +132,22 @@ export async function polodStateArgs(dir: string, program = POLOD_JS): Promise<s
     stateDirFlag.set(program, hasFlag);
   }
   return hasFlag ? ['--state-dir', path.join(dir, 'state')] : [];
+}
+
+/**
+ * `argv` run in a private mount namespace in which `home` is bind-mounted over root's home
+ * (as test/integration/polo-cli-publish.test.ts does): a polod run so writes the tokens it is
+ * asked for into `home`, never into this machine's `~root/.polo`. The mount dies with the
+ * process; `sh` execs, so the pid stays the program's.
+ */
+export function inScratchHome(home: string, argv: readonly string[]): string[] {
+  const script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"';
+  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', home, rootHome(), ...argv];
+}
+
+/** This process's home (root's: benchmarks run as root), from the user database. */
+export function rootHome(): string {
+  return os.userInfo().homedir;
 }
 
 /** Waits for polod's 'polod started' log record (needs --log-level info or lower). */

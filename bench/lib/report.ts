@@ -18,6 +18,15 @@ export interface Aim {
   readonly met: boolean;
   /** The reference (Python) implementation's figure, as the issue gives it. */
   readonly reference?: string;
+  /** Why the aim is met or not, from this run's own baselines (e.g. Node's start-up floor). */
+  readonly why?: string;
+}
+
+/** A headline figure of a benchmark the issue sets no aim for, next to its same-run baseline. */
+export interface KeyFigure {
+  readonly what: string;
+  readonly measured: string;
+  readonly baseline: string;
 }
 
 /** The outcome of one benchmark. */
@@ -29,6 +38,8 @@ export interface Section {
   readonly method: string;
   readonly tables: readonly Table[];
   readonly aims: readonly Aim[];
+  /** Headline figures for the summary, when the issue states no aim for this benchmark. */
+  readonly keyFigures?: readonly KeyFigure[];
   /** Observations worth keeping next to the figures (loss, saturation, failures). */
   readonly notes: readonly string[];
   /** Wall time of the benchmark itself, in seconds. */
@@ -46,9 +57,14 @@ export function renderTable(table: Table): string {
 /** The aims as a table. */
 export function aimsTable(aims: readonly Aim[]): Table {
   return {
-    header: ['aim', 'target', 'measured', 'met', 'reference polod (issue)'],
-    rows: aims.map((a) => [a.what, a.target, a.measured, a.met ? 'yes' : 'no', a.reference ?? '']),
+    header: ['aim', 'target', 'measured', 'met', 'reference polod (issue)', 'why'],
+    rows: aims.map((a) => [a.what, a.target, a.measured, a.met ? 'yes' : 'no', a.reference ?? '', a.why ?? '']),
   };
+}
+
+/** Key figures as a table. */
+export function keyFiguresTable(figures: readonly KeyFigure[]): Table {
+  return { header: ['figure (no aim in the issue)', 'measured', 'same-run baseline'], rows: figures.map((f) => [f.what, f.measured, f.baseline]) };
 }
 
 /** A section as Markdown (heading level 2). */
