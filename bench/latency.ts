@@ -21,13 +21,15 @@ export interface LatencyOptions {
   readonly runs: number;
   /** Untimed rounds first. */
   readonly warmup: number;
+  /** Untimed in-process queries before those (JIT warm-up of the client and the polods). */
+  readonly warmupQueries: number;
   /** Another polod build (default: this checkout's). */
   readonly polodJs?: string;
   readonly log: (line: string) => void;
 }
 
 /** 20 polods, 50 rounds: about 40 s on a 2-core VM (the marco and node processes dominate). */
-export const LATENCY_DEFAULTS: Omit<LatencyOptions, 'log'> = { nodes: 20, runs: 50, warmup: 3 };
+export const LATENCY_DEFAULTS: Omit<LatencyOptions, 'log'> = { nodes: 20, runs: 50, warmup: 3, warmupQueries: 200 };
 
 /** Aims stated in the issue, for all nodes found. */
 export const LATENCY_AIMS = { inClientMs: 3, commandMs: 80 };
@@ -73,6 +75,7 @@ export async function benchLatency(opts: LatencyOptions): Promise<Section> {
         nodes: opts.nodes,
         runs: opts.runs,
         warmup: opts.warmup,
+        warmupQueries: opts.warmupQueries,
         timeoutMs: 1000,
         readyTimeoutMs: 15_000,
         discoveryModule,
@@ -107,7 +110,7 @@ function report(opts: LatencyOptions, r: LatencyClientResult, clientAddress: str
   };
   const n = opts.nodes;
   const notes = [
-    `${n} polods on ${n} namespace hosts of one bridge (\`polod --group ${GROUP} --port ${PORT} --interface <its address> --log-level info\`), client on a ${n + 1}st host; ${opts.runs} measured rounds after ${opts.warmup} untimed ones, each round running every measurement once, in the table's order.`,
+    `${n} polods on ${n} namespace hosts of one bridge (\`polod --group ${GROUP} --port ${PORT} --interface <its address> --log-level info\`), client on a ${n + 1}st host; ${opts.runs} measured rounds after ${opts.warmupQueries} untimed library queries and ${opts.warmup} untimed rounds, each round running every measurement once, in the table's order.`,
     `Command: \`node dist/src/cli/marco.js discover --max-nodes ${n} --interface ${clientAddress} --json\` (and \`--max-nodes 1\` for the first answer), timed from spawn to exit by a Node process inside the client namespace.`,
     `The raw socket row is the floor set by the network and the polods: a bare dgram socket opened, \`{"Command":"Marco"}\` sent, replies counted, no library code.`,
   ];

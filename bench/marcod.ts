@@ -26,8 +26,13 @@ export interface MarcodBenchOptions {
   readonly log: (line: string) => void;
 }
 
-/** 10 polods, 50 rounds: about 15 s, most of it starting the polods. */
-export const MARCOD_DEFAULTS: Omit<MarcodBenchOptions, 'log'> = { nodes: 10, runs: 50, warmup: 3 };
+/**
+ * 10 polods, 50 rounds after 200 untimed ones: about 10 s, most of it starting the polods. The
+ * rounds take milliseconds each, so a short warm-up would leave the first measured rounds to
+ * freshly started processes whose JIT has not compiled the query path yet (they ran visibly
+ * slower).
+ */
+export const MARCOD_DEFAULTS: Omit<MarcodBenchOptions, 'log'> = { nodes: 10, runs: 50, warmup: 200 };
 
 const GROUP = '224.0.0.112';
 const PORT = 1337;

@@ -34,8 +34,11 @@ export interface PublishBenchOptions {
   readonly log: (line: string) => void;
 }
 
-/** 5 rounds of 2,000 calls per mode, 200 warm-up calls: about 30 s, most of it the fsyncs. */
-export const PUBLISH_DEFAULTS: Omit<PublishBenchOptions, 'log'> = { ops: 2000, rounds: 5, warmup: 200 };
+/**
+ * 5 rounds of 2,000 calls per mode after 2,000 warm-up calls per mode (fewer left the first
+ * round visibly slower, JIT still compiling): about 40 s, most of it the fsyncs.
+ */
+export const PUBLISH_DEFAULTS: Omit<PublishBenchOptions, 'log'> = { ops: 2000, rounds: 5, warmup: 2000 };
 
 const GROUP = '224.0.0.112';
 const IFACE = '127.0.0.1';
@@ -86,6 +89,8 @@ export async function benchPublish(opts: PublishBenchOptions): Promise<Section> 
   requireBuilt(program, 'polod');
   const clientModule = distFile('src/binding/client/poloClient.js');
   requireBuilt(clientModule, 'the PoloClient (src/binding/client)');
+  const tokenModule = distFile('src/binding/auth/tokenFile.js');
+  requireBuilt(tokenModule, 'the token file module (src/binding/auth)');
   requireBuilt(childScript('lineEchoServer'), 'bench/child/lineEchoServer.ts');
   const started = performance.now();
   const rootBefore = rootPoloState();
@@ -95,13 +100,14 @@ export async function benchPublish(opts: PublishBenchOptions): Promise<Section> 
   };
   let result;
   try {
-    result = await measure(opts, program, clientModule);
+    result = await measure(opts, program, { clientModule, tokenModule });
   } finally {
     // Also after a failure: a broken run must not hide that it wrote outside its scratch folder.
     checkRootHome();
   }
   if (!result.tokenInScratch) throw new Error('the token was not written into the scratch home');
   opts.log(`publish: ${opts.rounds} rounds measured`);
+  for (const m of PUBLISH_MODES) opts.log(`publish ${m}: ${result.r.runs[m].map((x) => fmtInt(x.rate)).join(', ')} calls/s`);
   return report(opts, result, (performance.now() - started) / 1000);
 }
 
@@ -119,7 +125,7 @@ interface Measured {
   readonly fs: string;
 }
 
-function measure(opts: PublishBenchOptions, program: string, clientModule: string): Promise<Measured> {
+function measure(opts: PublishBenchOptions, program: string, modules: { clientModule: string; tokenModule: string }): Promise<Measured> {
   return withTempDir('bench-pub', (dir) =>
     withLan({ name: 'benchpub', hosts: 1, subnet: 153 }, async (lan) => {
       const host = lan.host(1);
@@ -141,7 +147,7 @@ function measure(opts: PublishBenchOptions, program: string, clientModule: strin
       await polod.waitForJsonLog((r) => r['msg'] === 'publish API listening', "polod's 'publish API listening'", 60_000);
       opts.log('publish: polod and the echo server started');
       const config: PublishClientConfig = {
-        clientModule,
+        ...modules,
         socketPath: path.join(state, 'polod.sock'),
         tlsPort: BINDING_PORT,
         echoSocketPath,
@@ -206,6 +212,15 @@ function figures(runs: readonly PublishRun[], echo: readonly PublishRun[]): Mode
 
 const us = (v: number): string => (Number.isFinite(v) ? (v < 100 ? `${v.toFixed(0)} µs` : v < 10_000 ? `${(v / 1000).toFixed(2)} ms` : `${(v / 1000).toFixed(1)} ms`) : 'n/a');
 
+/** What PoloClient costs on top of the bare client, and how much of it the per-call token read explains. */
+function clientNote(f: Record<PublishMode, ModeFigures>, tokenRead: PublishClientResult['tokenRead']): string {
+  const bare = f.raw.clientCpuUs;
+  const lib = f['client-unix'].clientCpuUs;
+  const head = `Client CPU per call on the Unix socket: ${us(bare)} for the bare client, ${us(lib)} for PoloClient, which on every call reads the token file again, arms a deadline timer and an AbortController, and queues the call behind the previous one.`;
+  if (tokenRead === undefined) return head;
+  return `${head} The token file read alone (the library's \`readTokenFile\`, timed in the same client process: open, fstat, read, close, each a trip through libuv's thread pool) costs ${us(tokenRead.wallUs)} of wall time and ${us(tokenRead.cpuUs)} of CPU per call: ${Math.round((tokenRead.cpuUs / Math.max(1, lib - bare)) * 100)} % of PoloClient's extra CPU.`;
+}
+
 function report(
   opts: PublishBenchOptions,
   got: Measured,
@@ -234,7 +249,9 @@ function report(
   const notes = [
     `${fmtInt(opts.ops)} calls per run (publish \`benchN\`, unpublish \`benchN\`, N = 0 … ${fmtInt(opts.ops / 2 - 1)}: one service live at a time), one call in flight, ${opts.rounds} rounds of one run per path (order rotating), after ${opts.warmup} untimed calls per path. "÷ echo" is the median of per-round ratios to the echo run of the same round; the latencies are per-run medians and p99s, then their median over the rounds.`,
     `polod: \`${got.command}\` (the default log level: one log line per call, as in production), root services \`{"port":8080,"path":"/index"}\` in every served group, published with uid 0's token. polod ran in a private mount namespace with a scratch folder mounted over root's home: it wrote the token there (Request-token answered ${got.r.tokenRequest === 'created' ? '0, created' : `"${got.r.tokenRequest}"`}), PoloClient read it from there (\`home\`, \`uid: 0\`), and \`~root/.polo\` was checked unchanged afterwards.`,
-    `The bare line client writes \`JSON.stringify(request)\` + newline and \`JSON.parse\`s the reply line, the same work against polod and the echo server (which answers every line with \`${ECHO_REPLY}\` unparsed). The gap between it and PoloClient on the same socket is the client library's cost: an AbortController and a deadline timer per call, the calls queued in order, and the token file opened and read on every call.`,
+    `The bare line client writes \`JSON.stringify(request)\` + newline and \`JSON.parse\`s the reply line, the same work against polod and the echo server (which answers every line with \`${ECHO_REPLY}\` unparsed).`,
+    clientNote(f, got.r.tokenRead),
+    `polod's own CPU per call is ${us(f.raw.serverCpuUs)} when the bare client keeps it busy back to back, and ${us(plain.serverCpuUs)} under PoloClient for the very same requests: a slower caller lets polod fall idle between calls, and each wake-up costs more (scheduler, colder caches). Its CPU per call is a price at a given pace, not a constant.`,
     `Permanent: publish writes the service file durably (temporary file, fsync, rename, fsync of the folder) before answering; unpublish with \`delete_file\` unlinks it. The folder is on ${got.fs} (the machine's own disk, as /etc/marcopolo/polo/services is): those rows price the disk's fsync, which varies by machine far more than the CPU figures. Publish median ${us(perm.publishUs)} permanent vs ${us(plain.publishUs)} non-permanent.`,
     'The TLS rows have no TLS baseline: their ratio is against the Unix echo server, so it includes what TLS itself costs per request.',
     '"server CPU per call" is polod\'s (or the echo server\'s) user+system time over the run divided by its calls (10 ms clock ticks); "client CPU per call" the client process\'s.',

@@ -142,8 +142,9 @@ interface RunLoad {
 }
 
 function document(sections: readonly Section[], info: Record<string, string>, load: RunLoad, seconds: number): string {
-  const cores = os.availableParallelism();
-  const busy = load.other.cores >= 0.25 || load.other.maxLoad1 >= cores;
+  // The load average counts the benchmarks' own processes (they keep both CPUs busy): only other
+  // processes' CPU says whether someone else shared the machine.
+  const busy = load.other.cores >= 0.1;
   return `# Benchmarks
 
 Figures from one run of \`npm run bench -- --write\` (as root: every benchmark runs inside
@@ -163,11 +164,12 @@ ${renderTable({
   ],
 })}
 
-A load average near or above the number of cores means other work shared the CPUs during the
-run: throughput figures then vary from run to run (see the range columns), latency p95 grows.
-"Other processes' CPU" is the CPU time of every process that is not the benchmark or one of its
-children, sampled from /proc every 2 s (a lower bound: processes living less than 2 s are
-missed); each section repeats it for its own stretch of the run.${
+The load average counts the benchmarks' own processes, which keep the CPUs busy, so it rises
+during any run. "Other processes' CPU" is the figure that says whether other work shared the
+machine: the CPU time of every process that is not the benchmark or one of its children, sampled
+from /proc every 2 s (a lower bound: processes living less than 2 s are missed); each section
+repeats it for its own stretch of the run. When it is well above zero, throughput figures vary
+from run to run (see the range columns) and latency p95 grows.${
     busy
       ? `\n\n**This run shared the machine with other work** (above): its throughput and p95 figures are
 less steady than a quiet machine's would be, and ratios are the figures to trust.`

@@ -30,6 +30,12 @@ export interface LatencyClientConfig {
   readonly runs: number;
   /** Untimed rounds before measuring (JIT, ARP caches, page cache of the marco command). */
   readonly warmup: number;
+  /**
+   * Untimed queries (raw, first and all in turn) before the untimed rounds: the rounds are
+   * few, since each spawns processes, so they alone would leave the polods' and this client's
+   * query path to be compiled during the measured rounds.
+   */
+  readonly warmupQueries: number;
   /** Deadline of each query, ms. */
   readonly timeoutMs: number;
   /** How long to wait for every polod to answer before starting. */
@@ -179,6 +185,8 @@ async function main(): Promise<LatencyClientResult> {
   // The command as a user types it: group, port and timeout are marco's defaults.
   const cmd = (maxNodes: number): string[] => [config.marcoJs, 'discover', '--max-nodes', String(maxNodes), '--interface', config.iface, '--json'];
 
+  const warmups = [rawRound, (): Promise<unknown> => firstInClient(marco), (): Promise<unknown> => allInClient(marco)];
+  for (let i = 0; i < config.warmupQueries; i++) await warmups[i % warmups.length]?.();
   for (let round = -config.warmup; round < config.runs; round++) {
     const measured = round >= 0;
     // In-process measurements first, then the processes: a spawn's aftermath (exit, reaping)

@@ -31,6 +31,8 @@ import { median, percentile } from '../lib/stats.js';
 export interface PublishClientConfig {
   /** The module exporting `PoloClient` (dist/src/binding/client/poloClient.js). */
   readonly clientModule: string;
+  /** The module exporting `readTokenFile` (dist/src/binding/auth/tokenFile.js), timed on its own. */
+  readonly tokenModule: string;
   /** polod's Unix socket. */
   readonly socketPath: string;
   /** polod's TLS port on 127.0.0.1. */
@@ -78,6 +80,8 @@ export interface PublishClientResult {
   readonly tokenRequest: string;
   /** Where the token was read from. */
   readonly tokenFile: string;
+  /** `readTokenFile` alone, which PoloClient runs on every call: wall and CPU time per read, µs. */
+  readonly tokenRead: { readonly wallUs: number; readonly cpuUs: number } | undefined;
 }
 
 /** What the benchmark needs of PoloClient (src/binding/client/poloClient.ts). */
@@ -240,6 +244,7 @@ async function main(): Promise<PublishClientResult> {
   const tokenFile = unixClient.tokenFile;
   if (path.dirname(path.dirname(tokenFile)) !== path.resolve(config.home)) throw new Error(`token file ${tokenFile} is outside ${config.home}`);
   const token = (await readFile(tokenFile, 'utf8')).trim();
+  const tokenRead = await timeTokenReads(config.warmup);
 
   const drivers: Record<PublishMode, Driver> = {
     echo: await lineDriver(config.echoSocketPath, token, false),
@@ -267,7 +272,24 @@ async function main(): Promise<PublishClientResult> {
     // The two PoloClient drivers share their clients: each closed once (close is idempotent).
     await Promise.allSettled(Object.values(drivers).map((d) => d.close()));
   }
-  return { runs, tokenRequest, tokenFile };
+  return { runs, tokenRequest, tokenFile, tokenRead };
+}
+
+/**
+ * Times `count` calls of the library's readTokenFile (after as many untimed ones), as PoloClient
+ * makes one per call: undefined when the module does not export it.
+ */
+async function timeTokenReads(count: number): Promise<PublishClientResult['tokenRead']> {
+  const mod = (await import(pathToFileURL(config.tokenModule).href)) as { readTokenFile?: (home: string) => Promise<string | null> };
+  const read = mod.readTokenFile;
+  if (typeof read !== 'function' || count === 0) return undefined;
+  for (let i = 0; i < count; i++) await read(config.home);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) await read(config.home);
+  const wallUs = ((performance.now() - t0) * 1000) / count;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallUs, cpuUs: (cpu.user + cpu.system) / count };
 }
 
 main().then(
