@@ -5,14 +5,15 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { ClosedError, JoinError, MarcoPoloError, ProtocolError } from '../errors.js';
-import { decodeQuery, encodeReply, encodeServicesReply } from '../protocol/codec.js';
+import { ClosedError, JoinError, MarcoPoloError } from '../errors.js';
+import { encodeReply, encodeServicesReply } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
 import type { Query, Reply } from '../protocol/messages.js';
 import type { GroupSocket, RemoteInfo, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { ingest } from './ingest.js';
 import { answer, splitUserId, type AnswerContext, type Decision } from './answer.js';
 import type { ServiceLoader, UserLookup } from './ports.js';
 import { servedIn, type Service } from './service.js';
@@ -160,16 +161,8 @@ export class Polo {
    * service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
-    this.stats.received++;
-    let query: Query;
-    try {
-      query = decodeQuery(datagram);
-    } catch (err) {
-      const reason = err instanceof ProtocolError ? err.reason : 'internal';
-      this.stats.malformed[reason] = (this.stats.malformed[reason] ?? 0) + 1;
-      this.log.debug({ from: address.address, reason }, 'ignored datagram');
-      return;
-    }
+    const query = ingest(datagram, address, this.stats, this.log);
+    if (!query) return;
     try {
       switch (query.command) {
         case 'Marco':

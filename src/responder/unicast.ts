@@ -5,11 +5,10 @@
  * it is answered from every group this node serves: Services lists the union (or one group's
  * list when the query carries the `"Group"` extension key).
  */
-import { ProtocolError } from '../errors.js';
-import { decodeQuery } from '../protocol/codec.js';
 import type { Query } from '../protocol/messages.js';
 import type { RemoteInfo } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
+import { ingest } from './ingest.js';
 import { listServices, type Decision } from './answer.js';
 import type { Polo } from './polo.js';
 
@@ -28,16 +27,8 @@ export class UnicastResponder {
   ): Promise<void> {
     const first = this.polos[0];
     if (!first) return;
-    first.stats.received++;
-    let query: Query;
-    try {
-      query = decodeQuery(data);
-    } catch (err) {
-      const reason = err instanceof ProtocolError ? err.reason : 'internal';
-      first.stats.malformed[reason] = (first.stats.malformed[reason] ?? 0) + 1;
-      this.log.debug({ from: from.address, reason, unicast: true }, 'ignored datagram');
-      return;
-    }
+    const query = ingest(data, from, first.stats, this.log);
+    if (!query) return;
     try {
       const decision = await this.decide(query);
       if (decision.kind !== 'reply') {

@@ -19,37 +19,11 @@ import { fileNameForId } from '../../src/util/safePath.js';
 import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from '../helpers/netns.js';
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
+import { overTls } from '../helpers/publish-tls.js';
 
 const DIST = path.resolve(import.meta.dirname, '..', '..');
 const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
 const MARCO = path.join(DIST, 'src', 'cli', 'marco.js');
-
-/** Inside a namespace: sends each stdin JSON-array entry over TLS as one write, prints reply lines. */
-const TLS_CLIENT = `
-const tls = require('node:tls');
-const requests = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
-const s = tls.connect({ host: '127.0.0.1', port: 1390, rejectUnauthorized: false }, async () => {
-  let buf = '';
-  let closed = false;
-  const waiters = [];
-  s.setEncoding('utf8');
-  s.on('data', (d) => { buf += d; waiters.splice(0).forEach((w) => w()); });
-  s.on('close', () => { closed = true; waiters.splice(0).forEach((w) => w()); });
-  const line = async () => {
-    for (;;) {
-      const i = buf.indexOf('\\n');
-      if (i >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); return l; }
-      if (closed) return null;
-      await new Promise((r) => waiters.push(r));
-    }
-  };
-  const replies = [];
-  for (const r of requests) { s.write(r); replies.push(await line()); }
-  console.log(JSON.stringify(replies));
-  s.end();
-});
-s.on('error', (e) => { console.error(e.message); process.exit(2); });
-`;
 
 /** A Unix-socket client reading reply lines. */
 class Client {
@@ -103,12 +77,6 @@ class Client {
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
   }
-}
-
-async function overTls(host: LanHost, requests: string[]): Promise<unknown[]> {
-  const r = await host.run([process.execPath, '-e', TLS_CLIENT], { input: JSON.stringify(requests), timeoutMs: 15_000 });
-  assert.equal(r.code, 0, `TLS client failed: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as (string | null)[]).map((l) => (l === null ? null : (JSON.parse(l) as unknown)));
 }
 
 /**
