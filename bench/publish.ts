@@ -247,7 +247,7 @@ function report(
   const perm = f['client-unix-perm'];
   const plain = f['client-unix'];
   const notes = [
-    `${fmtInt(opts.ops)} calls per run (publish \`benchN\`, unpublish \`benchN\`, N = 0 … ${fmtInt(opts.ops / 2 - 1)}: one service live at a time), one call in flight, ${opts.rounds} rounds of one run per path (order rotating), after ${opts.warmup} untimed calls per path. "÷ echo" is the median of per-round ratios to the echo run of the same round; the latencies are per-run medians and p99s, then their median over the rounds.`,
+    `${fmtInt(opts.ops)} calls per run (publish \`benchN\`, unpublish \`benchN\`, N = 0 … ${fmtInt(opts.ops / 2 - 1)}: one service live at a time), one call in flight, ${opts.rounds} rounds of one run per path (order rotating), after ${fmtInt(opts.warmup)} untimed calls per path. "÷ echo" is the median of per-round ratios to the echo run of the same round; the latencies are per-run medians and p99s, then their median over the rounds.`,
     `polod: \`${got.command}\` (the default log level: one log line per call, as in production), root services \`{"port":8080,"path":"/index"}\` in every served group, published with uid 0's token. polod ran in a private mount namespace with a scratch folder mounted over root's home: it wrote the token there (Request-token answered ${got.r.tokenRequest === 'created' ? '0, created' : `"${got.r.tokenRequest}"`}), PoloClient read it from there (\`home\`, \`uid: 0\`), and \`~root/.polo\` was checked unchanged afterwards.`,
     `The bare line client writes \`JSON.stringify(request)\` + newline and \`JSON.parse\`s the reply line, the same work against polod and the echo server (which answers every line with \`${ECHO_REPLY}\` unparsed).`,
     clientNote(f, got.r.tokenRead),

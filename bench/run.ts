@@ -190,7 +190,7 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all five, printed (about 4 minutes)
+npm run bench                          # all five, printed (about 2 minutes)
 npm run bench -- --write               # and rewrite this file
 npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
