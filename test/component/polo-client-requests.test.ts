@@ -281,6 +281,16 @@ describe('PoloClient requests', () => {
 });
 
 describe('PoloClient token flow', () => {
+  it('reads the token file once and reuses the token for later calls', async () => {
+    const { fake, client, home } = await setup();
+    fake.answer = () => '{"OK": "web"}\n';
+    await client.publishService('web');
+    await rm(path.join(home, '.polo', 'token'));
+    await client.publishService('web');
+    const tokens = fake.received.map((r) => (r.json.Args as { token?: unknown }).token);
+    assert.deepEqual(tokens, [TOKEN.trim(), TOKEN.trim()]);
+  });
+
   it('requests a token when the file is missing, reads it, then publishes with it', async () => {
     const { fake, client, home } = await setup({ token: null });
     fake.answer = (req) => {

@@ -290,7 +290,9 @@ export class PoloClient {
    * asks for a new one and, if the file then holds another token, tries once more.
    */
   async #withToken(signal: AbortSignal, send: (token: string) => Promise<Json>): Promise<Json> {
-    let token = await this.#readToken(signal);
+    // The token read last is reused (re-reading the file was half of a publish's CPU); a
+    // "Bad token" reply drops it and the file is read again below.
+    let token = this.#token ?? (await this.#readToken(signal));
     if (token === null) {
       await this.#requestToken(signal);
       token = await this.#readToken(signal);
@@ -302,15 +304,21 @@ export class PoloClient {
       }
     }
     try {
+      this.#token = token;
       return await send(token);
     } catch (err) {
       if (!(err instanceof RemoteError && err.message === 'Bad token')) throw err;
+      this.#token = null;
       await this.#requestToken(signal);
       const fresh = await this.#readToken(signal);
       if (fresh === null || fresh === token) throw err;
+      this.#token = fresh;
       return send(fresh);
     }
   }
+
+  /** The token last read from the token file, reused until polod calls it bad. */
+  #token: string | null = null;
 
   async #readToken(signal: AbortSignal): Promise<string | null> {
     const token = await readTokenFile(this.home, this.userDirName);
@@ -340,7 +348,8 @@ export class PoloClient {
         reply = await connection.request({ Command: command, Args: args }, signal);
       } catch (err) {
         if (this.#connection === connection && !connection.usable) this.#connection = undefined;
-        if (err instanceof ConnectionLostError && reused && attempt === 1 && IDEMPOTENT.has(command)) continue;
+        const resendable = err instanceof ConnectionLostError && (err.notSent || IDEMPOTENT.has(command));
+        if (resendable && reused && attempt === 1) continue;
         throw err;
       }
     }

@@ -35,6 +35,15 @@ export class UnexpectedReplyError extends MarcoPoloError {
  */
 export class ConnectionLostError extends IoError {
   override name = 'ConnectionLostError';
+  /**
+   * True when the write itself was refused (EPIPE: polod had already closed its side), so the
+   * request never reached polod and may be resent whatever it was.
+   */
+  readonly notSent: boolean;
+  constructor(message: string, options?: ErrorOptions & { notSent?: boolean }) {
+    super(message, options);
+    this.notSent = options?.notSent ?? false;
+  }
 }
 
 interface Pending {
@@ -62,7 +71,10 @@ export class PolodConnection {
     // An idle connection must not keep a finished program alive; a request refs it again.
     socket.unref();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#fail(new ConnectionLostError(`connection to polod at ${this.#where} failed: ${err.message}`, { cause: err })));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const notSent = err.code === 'EPIPE';
+      this.#fail(new ConnectionLostError(`connection to polod at ${this.#where} failed: ${err.message}`, { cause: err, notSent }));
+    });
     socket.on('end', () => this.#fail(new ConnectionLostError(`polod closed the connection at ${this.#where}`)));
     socket.on('close', () => this.#fail(new ConnectionLostError(`connection to polod at ${this.#where} closed`)));
   }
@@ -174,7 +186,7 @@ export class PolodConnection {
     const pending = this.#pending;
     this.#pending = undefined;
     if (pending) {
-      pending.reject(err instanceof ConnectionLostError ? new ConnectionLostError(`${err.message} before replying to ${pending.command}`, { cause: err.cause }) : err);
+      pending.reject(err instanceof ConnectionLostError ? new ConnectionLostError(`${err.message} before replying to ${pending.command}`, { cause: err.cause, notSent: err.notSent }) : err);
     }
   }
 }
