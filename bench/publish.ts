@@ -212,13 +212,13 @@ function figures(runs: readonly PublishRun[], echo: readonly PublishRun[]): Mode
 
 const us = (v: number): string => (Number.isFinite(v) ? (v < 100 ? `${v.toFixed(0)} µs` : v < 10_000 ? `${(v / 1000).toFixed(2)} ms` : `${(v / 1000).toFixed(1)} ms`) : 'n/a');
 
-/** What PoloClient costs on top of the bare client, and how much of it the per-call token read explains. */
+/** What PoloClient costs on top of the bare client, and what a token file read would cost per call if it were not cached. */
 function clientNote(f: Record<PublishMode, ModeFigures>, tokenRead: PublishClientResult['tokenRead']): string {
   const bare = f.raw.clientCpuUs;
   const lib = f['client-unix'].clientCpuUs;
-  const head = `Client CPU per call on the Unix socket: ${us(bare)} for the bare client, ${us(lib)} for PoloClient, which on every call reads the token file again, arms a deadline timer and an AbortController, and queues the call behind the previous one.`;
+  const head = `Client CPU per call on the Unix socket: ${us(bare)} for the bare client, ${us(lib)} for PoloClient, which arms a deadline timer and an AbortController per call and queues the call behind the previous one (it reads the token file once and reuses the token).`;
   if (tokenRead === undefined) return head;
-  return `${head} The token file read alone (the library's \`readTokenFile\`, timed in the same client process: open, fstat, read, close, each a trip through libuv's thread pool) costs ${us(tokenRead.wallUs)} of wall time and ${us(tokenRead.cpuUs)} of CPU per call: ${Math.round((tokenRead.cpuUs / Math.max(1, lib - bare)) * 100)} % of PoloClient's extra CPU.`;
+  return `${head} The token file read alone (the library's \`readTokenFile\`, timed in the same client process: open, fstat, read, close, each a trip through libuv's thread pool) costs ${us(tokenRead.wallUs)} of wall time and ${us(tokenRead.cpuUs)} of CPU: what each call paid before PoloClient kept the token.`;
 }
 
 function report(
