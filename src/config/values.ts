@@ -98,7 +98,7 @@ export function parseGroupList(value: string, where: string): string[] {
  */
 export function parseIPv4(value: string, where: string, options: { allowAny?: boolean } = {}): string {
   const text = value.trim();
-  if (!isIPv4(text)) throw valueError(where, value, 'is not an IPv4 address (a dotted quad such as 192.168.1.10)');
+  if (!isIPv4(text)) throw valueError(where, value, 'is not an IPv4 address (a dotted quad such as 192.0.2.10)');
   const first = Number(text.split('.')[0]);
   if (first >= 224) throw valueError(where, value, 'is not a unicast IPv4 address');
   if (text === '0.0.0.0' && options.allowAny !== true) {

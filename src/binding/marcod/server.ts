@@ -231,7 +231,7 @@ export class MarcodServer {
   }
 }
 
-/** A request for log lines: `Marco 224.0.0.112`, `Request-For web`, `Services 10.0.0.1`. */
+/** A request for log lines: `Marco 224.0.0.112`, `Request-For web`, `Services 192.0.2.1`. */
 function describe(request: MarcodRequest): string {
   switch (request.command) {
     case 'Marco':
