@@ -6,6 +6,7 @@ import type { JsonObject } from '../protocol/json.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import type { ServiceLoader, UserLookup } from '../responder/ports.js';
 import type { Service } from '../responder/service.js';
+import { sharedLoader } from '../responder/sharedLoader.js';
 import { UnicastResponder } from '../responder/unicast.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
@@ -47,6 +48,7 @@ export class PoloDaemon {
     private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
+    const loadServices = sharedLoader(deps.loadServices);
     this.polos = settings.groups.map((group) => {
       const offered: Service[] = [];
       const users = new Map<string, Service[]>();
@@ -64,7 +66,7 @@ export class PoloDaemon {
         nodeParams: settings.nodeParams,
         servicesDir: settings.servicesDir,
         userDirName: settings.userDir,
-        loadServices: deps.loadServices,
+        loadServices,
         users: deps.users,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
@@ -77,7 +79,8 @@ export class PoloDaemon {
    * local IPv4 address). A group whose join fails keeps retrying while the others serve.
    */
   async start(): Promise<void> {
-    for (const polo of this.polos) await polo.startProtocol();
+    // Concurrently: the groups' first loads of the same folders share one read (sharedLoader).
+    await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     this.unicast = new UnicastResponder(this.polos, this.deps.logger);
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);

@@ -100,6 +100,14 @@ describe('PoloDaemon', () => {
     await daemon.stop();
   });
 
+  it('reads the services folder once per start or reload, however many groups', async () => {
+    const { folders, daemon } = await start();
+    assert.equal(folders.loads.get('/etc/services'), 1);
+    await daemon.reload();
+    assert.equal(folders.loads.get('/etc/services'), 2);
+    await daemon.stop();
+  });
+
   it('reload re-reads the folder for every group', async () => {
     const { folders, daemon } = await start();
     folders.dirs.set('/etc/services', [fileService('ftp', {}, { groups: [G1] })]);
