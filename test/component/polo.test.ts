@@ -341,7 +341,7 @@ describe('Polo.handler and Polo.retry', () => {
     await polo.stop();
   });
 
-  it('handler counts attempts and schedules a retry that joins', async () => {
+  it('handler counts a failed attempt per interface, and retry with nothing pending is harmless', async () => {
     const { polo } = setup();
     await polo.startProtocol();
     polo.handler(new Error('boom'));
