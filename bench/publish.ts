@@ -87,10 +87,10 @@ function fsType(dir: string): string {
 export async function benchPublish(opts: PublishBenchOptions): Promise<Section> {
   const program = opts.polodJs ?? POLOD_JS;
   requireBuilt(program, 'polod');
-  const clientModule = distFile('src/binding/client/poloClient.js');
-  requireBuilt(clientModule, 'the PoloClient (src/binding/client)');
-  const tokenModule = distFile('src/binding/auth/tokenFile.js');
-  requireBuilt(tokenModule, 'the token file module (src/binding/auth)');
+  const clientModule = distFile('src/client/poloClient.js');
+  requireBuilt(clientModule, 'the PoloClient (src/client)');
+  const tokenModule = distFile('src/auth/tokenFile.js');
+  requireBuilt(tokenModule, 'the token file module (src/auth)');
   requireBuilt(childScript('lineEchoServer'), 'bench/child/lineEchoServer.ts');
   const started = performance.now();
   const rootBefore = rootPoloState();

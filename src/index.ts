@@ -15,7 +15,7 @@ export {
   type MarcodClientOptions,
   type MarcodQueryOptions,
   type MarcoLike,
-} from './binding/client/marcodClient.js';
+} from './client/marcodClient.js';
 export {
   PoloClient,
   DEFAULT_POLO_TIMEOUT_MS,
@@ -27,4 +27,4 @@ export {
   type PublishOptions,
   type UnpublishOptions,
   type PublishedService,
-} from './binding/client/poloClient.js';
+} from './client/poloClient.js';

@@ -29,9 +29,9 @@ import { median, percentile } from '../lib/stats.js';
 
 /** What the client is told. */
 export interface PublishClientConfig {
-  /** The module exporting `PoloClient` (dist/src/binding/client/poloClient.js). */
+  /** The module exporting `PoloClient` (dist/src/client/poloClient.js). */
   readonly clientModule: string;
-  /** The module exporting `readTokenFile` (dist/src/binding/auth/tokenFile.js), timed on its own. */
+  /** The module exporting `readTokenFile` (dist/src/auth/tokenFile.js), timed on its own. */
   readonly tokenModule: string;
   /** polod's Unix socket. */
   readonly socketPath: string;
@@ -84,7 +84,7 @@ export interface PublishClientResult {
   readonly tokenRead: { readonly wallUs: number; readonly cpuUs: number } | undefined;
 }
 
-/** What the benchmark needs of PoloClient (src/binding/client/poloClient.ts). */
+/** What the benchmark needs of PoloClient (src/client/poloClient.ts). */
 interface PoloClientLike {
   publishService(id: string, opts: { params: Record<string, unknown>; root: boolean; permanent: boolean }): Promise<string>;
   unpublishService(id: string, opts: { deleteFile: boolean }): Promise<void>;

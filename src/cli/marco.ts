@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { Marco } from '../discovery/marco.js';
-import type { HostLookup } from '../discovery/node-address.js';
+import type { HostLookup } from '../discovery/nodeAddress.js';
 import type { QueryOptions } from '../discovery/options.js';
 import type { NodeResult, ServicesResult } from '../discovery/results.js';
 import type { Json, JsonObject } from '../protocol/json.js';

@@ -5,7 +5,7 @@
  * (PROTOCOL.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
-import { MAX_IN_FLIGHT } from '../binding/marcod/limits.js';
+import { MAX_IN_FLIGHT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';

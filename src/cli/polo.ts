@@ -5,8 +5,8 @@
  * result or JSON, return a documented exit code (see EXIT_CODES_HELP).
  */
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
-import { DEFAULT_POLO_TIMEOUT_MS, PoloClient, type PoloClientOptions, type PublishedService } from '../binding/client/poloClient.js';
-import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_HOST, DEFAULT_TLS_PORT } from '../binding/client/polodEndpoint.js';
+import { DEFAULT_POLO_TIMEOUT_MS, PoloClient, type PoloClientOptions, type PublishedService } from '../client/poloClient.js';
+import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_HOST, DEFAULT_TLS_PORT } from '../client/polodEndpoint.js';
 import { RemoteError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import {

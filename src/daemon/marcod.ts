@@ -1,11 +1,11 @@
 /**
- * Runs marcod until a stop signal: the local API server (src/binding/marcod/) on real UDP,
+ * Runs marcod until a stop signal: the local API server (src/marcod/) on real UDP,
  * built from a validated configuration, stopped cleanly on SIGTERM or SIGINT (requests still in
  * progress get an error reply instead of silence). marcod has nothing to reload: SIGHUP is
  * ignored rather than left to kill it.
  */
 import type { MarcoConfig } from '../config/marcoConfig.js';
-import { MarcodServer, type MarcodDeps } from '../binding/marcod/server.js';
+import { MarcodServer, type MarcodDeps } from '../marcod/server.js';
 import type { Logger } from '../util/log.js';
 
 /** Starts marcod and resolves once it has stopped on SIGTERM or SIGINT. Rejects if it cannot start. */

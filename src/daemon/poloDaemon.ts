@@ -128,7 +128,7 @@ export class PoloDaemon {
   }
 
   /**
-   * Runs `task` alone: reloads and changes by the publish API (src/binding/publish/store.ts)
+   * Runs `task` alone: reloads and changes by the publish API (src/publish/store.ts)
    * queue here. A reload reads the folders, then swaps the lists; a permanent publish landing
    * in between would be dropped from memory by the swap, though acknowledged and on disk.
    */

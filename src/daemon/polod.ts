@@ -1,7 +1,7 @@
 /**
  * Runs polod until a stop signal: builds the daemon from a validated configuration, starts the
  * publish API (TLS 127.0.0.1:<polo_binding_port> and a Unix socket, see
- * src/binding/publish/api.ts), wires the reload signals (SIGUSR1 as in the reference, and SIGHUP
+ * src/publish/api.ts), wires the reload signals (SIGUSR1 as in the reference, and SIGHUP
  * as daemons conventionally do) and the stop signals (SIGTERM, SIGINT).
  *
  * The signal handlers are installed before anything starts: a signal that arrived during start
@@ -11,8 +11,8 @@
  * If the publish API cannot start (port in use, unreadable secret…), polod does not start at
  * all: a daemon that answers queries but refuses every publish would hide the error.
  */
-import { startPublishApi } from '../binding/publish/api.js';
-import type { PublishServer } from '../binding/publish/server.js';
+import { startPublishApi } from '../publish/api.js';
+import type { PublishServer } from '../publish/server.js';
 import type { PoloConfig } from '../config/poloConfig.js';
 import { loadServiceDir } from '../config/serviceDir.js';
 import { UserDb } from '../system/userDb.js';

@@ -2,5 +2,5 @@
 export { Marco, marco, requestFor, requestOne, services, type MarcoOptions } from './marco.js';
 export { MAX_RETRIES, MAX_TIMEOUT_MS, type QueryOptions } from './options.js';
 export { MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT } from './collector.js';
-export type { HostLookup } from './node-address.js';
+export type { HostLookup } from './nodeAddress.js';
 export type { NodeResult, QueryStats, QueryStream, ServiceResult, ServicesResult } from './results.js';

@@ -10,7 +10,7 @@ import type { Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier } from './collector.js';
-import { resolveNode, systemLookup, type HostLookup } from './node-address.js';
+import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
 import { nodeReplies, servicesReplies } from './replies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeMarcodReply } from '../../src/binding/marcod/reply.js';
-import { parseRequest, type MarcodRequest, type ParsedRequest } from '../../src/binding/marcod/request.js';
-import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from '../../src/binding/marcod/limits.js';
+import { encodeMarcodReply } from '../../src/marcod/reply.js';
+import { parseRequest, type MarcodRequest, type ParsedRequest } from '../../src/marcod/request.js';
+import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from '../../src/marcod/limits.js';
 
 const parse = (value: unknown): ParsedRequest =>
   parseRequest(new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value)));

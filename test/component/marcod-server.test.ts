@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BUSY, MAX_REQUEST_TIMEOUT_MS, STOPPING } from '../../src/binding/marcod/limits.js';
+import { BUSY, MAX_REQUEST_TIMEOUT_MS, STOPPING } from '../../src/marcod/limits.js';
 import { MAX_RETRIES } from '../../src/discovery/options.js';
 import { ClosedError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/protocol/json.js';

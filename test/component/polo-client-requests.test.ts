@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { loadOrCreateCertificate } from '../../src/binding/auth/certificate.js';
+import { loadOrCreateCertificate } from '../../src/auth/certificate.js';
 import {
   ConnectionLostError,
   DEFAULT_POLO_TIMEOUT_MS,
@@ -20,9 +20,9 @@ import {
   polodSocketPath,
   UnexpectedReplyError,
   type PoloClientOptions,
-} from '../../src/binding/client/poloClient.js';
-import { DEFAULT_POLOD_SOCKET } from '../../src/binding/client/polodEndpoint.js';
-import { DEFAULT_SOCKET_PATH, publishPaths } from '../../src/binding/publish/api.js';
+} from '../../src/client/poloClient.js';
+import { DEFAULT_POLOD_SOCKET } from '../../src/client/polodEndpoint.js';
+import { DEFAULT_SOCKET_PATH, publishPaths } from '../../src/publish/api.js';
 import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -12,9 +12,9 @@ import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, wri
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { issueToken, verifyToken } from '../../src/binding/auth/token.js';
-import { PublishHandler, type PublishReply, type TokenWriter } from '../../src/binding/publish/handler.js';
-import { DaemonServiceStore } from '../../src/binding/publish/store.js';
+import { issueToken, verifyToken } from '../../src/auth/token.js';
+import { PublishHandler, type PublishReply, type TokenWriter } from '../../src/publish/handler.js';
+import { DaemonServiceStore } from '../../src/publish/store.js';
 import { loadServiceDir } from '../../src/config/serviceDir.js';
 import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
 import type { JsonObject } from '../../src/protocol/json.js';

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import tls from 'node:tls';
-import { loadOrCreateCertificate, type KeyAndCertificate } from '../../src/binding/auth/certificate.js';
-import type { PublishReply } from '../../src/binding/publish/handler.js';
-import { PublishServer, type ServerLimits } from '../../src/binding/publish/server.js';
+import { loadOrCreateCertificate, type KeyAndCertificate } from '../../src/auth/certificate.js';
+import type { PublishReply } from '../../src/publish/handler.js';
+import { PublishServer, type ServerLimits } from '../../src/publish/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 let base: string;

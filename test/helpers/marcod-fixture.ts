@@ -5,7 +5,7 @@
  * raw local clients that send request bytes and read the one reply.
  */
 import { Writable } from 'node:stream';
-import { MarcodServer, type MarcodDeps, type MarcodSettings } from '../../src/binding/marcod/server.js';
+import { MarcodServer, type MarcodDeps, type MarcodSettings } from '../../src/marcod/server.js';
 import { DEFAULT_GROUP, POLO_PORT } from '../../src/protocol/limits.js';
 import { MemoryNetwork, type MemoryHost } from '../../src/transport/memory.js';
 import type { DatagramSocket, RemoteInfo } from '../../src/transport/transport.js';

@@ -7,16 +7,16 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LanFixture, LogRecord } from '../helpers/lan-daemons.js';
-import { logIs } from '../helpers/lan-daemons.js';
-import type { LanHost } from '../helpers/netns.js';
-import type { Proc } from '../helpers/proc.js';
+import type { LanFixture, LogRecord } from './lan-daemons.js';
+import { logIs } from './lan-daemons.js';
+import type { LanHost } from './netns.js';
+import type { Proc } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled command (this file runs as dist/test/integration/marcod-fixture.test.js). */
 export const MARCOD = path.resolve(here, '..', '..', 'src', 'cli', 'marcod.js');
 /** The compiled client, for programs run inside a namespace. */
-export const MARCOD_CLIENT = path.resolve(here, '..', '..', 'src', 'binding', 'client', 'marcodClient.js');
+export const MARCOD_CLIENT = path.resolve(here, '..', '..', 'src', 'client', 'marcodClient.js');
 
 /** A running marcod. */
 export interface MarcodProc {

@@ -13,7 +13,7 @@ import net, { type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { issueToken } from '../../src/binding/auth/token.js';
+import { issueToken } from '../../src/auth/token.js';
 import { isSkippedFileName } from '../../src/config/serviceDir.js';
 import { fileNameForId } from '../../src/util/safePath.js';
 import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from '../helpers/netns.js';

@@ -16,7 +16,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { issueToken } from '../../src/binding/auth/token.js';
+import { issueToken } from '../../src/auth/token.js';
 import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from '../helpers/netns.js';
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';

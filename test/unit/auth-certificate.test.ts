@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { ConfigError, UnsafeFileError } from '../../src/errors.js';
-import { CERT_FILE_NAME, KEY_FILE_NAME, loadOrCreateCertificate } from '../../src/binding/auth/certificate.js';
+import { CERT_FILE_NAME, KEY_FILE_NAME, loadOrCreateCertificate } from '../../src/auth/certificate.js';
 
 describe('loadOrCreateCertificate', () => {
   let root: string;

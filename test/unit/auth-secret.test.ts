@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { ConfigError, UnsafeFileError } from '../../src/errors.js';
-import { SECRET_BYTES, loadOrCreateSecret } from '../../src/binding/auth/secret.js';
+import { SECRET_BYTES, loadOrCreateSecret } from '../../src/auth/secret.js';
 
 describe('loadOrCreateSecret', () => {
   let dir: string;

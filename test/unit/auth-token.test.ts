@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { MAX_TOKEN_LENGTH, issueToken, verifyToken } from '../../src/binding/auth/token.js';
+import { MAX_TOKEN_LENGTH, issueToken, verifyToken } from '../../src/auth/token.js';
 
 const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
 const OTHER = Buffer.from('fedcba9876543210fedcba9876543210');

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { InvalidArgumentError, UnsafeFileError } from '../../src/errors.js';
-import { issueToken, verifyToken } from '../../src/binding/auth/token.js';
-import { readTokenFile, writeTokenFile } from '../../src/binding/auth/tokenFile.js';
+import { issueToken, verifyToken } from '../../src/auth/token.js';
+import { readTokenFile, writeTokenFile } from '../../src/auth/tokenFile.js';
 import { UserDb, type UserInfo } from '../../src/system/userDb.js';
 
 const isRoot = process.getuid?.() === 0;

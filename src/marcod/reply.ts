@@ -8,7 +8,7 @@
  * services in the node's order) that fits, and reports how many it dropped so the caller can log
  * it. The bare arrays cannot say they were cut; the Services envelope says `"Truncated": true`.
  */
-import type { NodeResult, ServicesResult } from '../../discovery/results.js';
+import type { NodeResult, ServicesResult } from '../discovery/results.js';
 import { MAX_ERROR_CHARS } from './limits.js';
 import type { ErrorValue } from './request.js';
 

@@ -14,10 +14,10 @@ import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
-import { ClosedError, IoError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../util/log.js';
+import { ClosedError, IoError } from '../errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { Connection, type ConnectionStats } from './connection.js';
-import { DEFAULT_MAX_REQUEST_BYTES } from './framing.js';
+import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/jsonStream.js';
 import type { PublishReply } from './handler.js';
 
 /** The limits that keep polod's memory and sockets bounded. */

@@ -7,13 +7,13 @@
  * token (done by the handler, so an unauthenticated caller learns nothing but "Need a token" or
  * "Bad token"), then the fields of Args.
  */
-import { isJsonObject, type Json, type JsonObject } from '../../protocol/json.js';
-import { decodeObject, encodeReply } from '../../protocol/codec.js';
-import { MAX_DATAGRAM } from '../../protocol/limits.js';
-import { FrameTooLargeError } from '../../errors.js';
-import { MAX_SERVICE_ID_LENGTH } from '../../config/serviceFile.js';
-import { splitUserId } from '../../responder/answer.js';
-import { segmentProblem } from '../../util/safePath.js';
+import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
+import { decodeObject, encodeReply } from '../protocol/codec.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
+import { FrameTooLargeError } from '../errors.js';
+import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
+import { splitUserId } from '../responder/answer.js';
+import { segmentProblem } from '../util/safePath.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
 
 /** The commands of the publish API. `List` is this project's extension. */

@@ -2,14 +2,14 @@
  * Opening a user's `~/.polo` to write or delete their service files. polod runs as root and the
  * user controls everything under their home, so the folder is reached one pinned level at a time
  * (see `openPinnedDir`): a `~/.polo` swapped for a symlink to `/etc` is refused, never followed.
- * Same rules as the token file (src/binding/auth/tokenFile.ts), which shares the folder.
+ * Same rules as the token file (src/auth/tokenFile.ts), which shares the folder.
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { IoError, MarcoPoloError, UnsafeFileError } from '../../errors.js';
-import type { UserInfo } from '../../system/userDb.js';
-import { isErrno } from '../../util/atomicFile.js';
-import { openPinnedDir, segmentProblem, type PinnedDir } from '../../util/safePath.js';
+import { IoError, MarcoPoloError, UnsafeFileError } from '../errors.js';
+import type { UserInfo } from '../system/userDb.js';
+import { isErrno } from '../util/atomicFile.js';
+import { openPinnedDir, segmentProblem, type PinnedDir } from '../util/safePath.js';
 
 /** Mode of a `.polo` folder polod creates (as the token file's code does). */
 const USER_DIR_MODE = 0o700;

@@ -9,10 +9,10 @@
  * can no longer be trusted to pair replies with requests: the connection is destroyed.
  */
 import type { Socket } from 'node:net';
-import { IoError, MarcoPoloError } from '../../errors.js';
-import { decodeObject } from '../../protocol/codec.js';
-import type { JsonObject } from '../../protocol/json.js';
-import { JsonObjectSplitter } from '../publish/framing.js';
+import { IoError, MarcoPoloError } from '../errors.js';
+import { decodeObject } from '../protocol/codec.js';
+import type { JsonObject } from '../protocol/json.js';
+import { JsonObjectSplitter } from '../protocol/jsonStream.js';
 import { connectPolod, describeEndpoint, type PolodEndpoint } from './polodEndpoint.js';
 
 /**

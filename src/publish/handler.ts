@@ -6,19 +6,19 @@
  *
  * Rules, with the reference bug each one fixes:
  * - every request gets exactly one reply, never none and never two (B17, B27);
- * - the token is an HMAC token only polod can mint (src/binding/auth/token.ts), so garbage,
+ * - the token is an HMAC token only polod can mint (src/auth/token.ts), so garbage,
  *   altered or foreign tokens are "Bad token" rather than a crash or another identity (B17);
  * - root services only for uid 0 and the `marcopolo` group; a user unpublishes only their own
  *   services, root services only a superuser; uid 0 may unpublish anyone's (B15);
  * - params are kept (B8); groups must be served ones (B13).
  */
-import { issueToken, verifyToken } from '../../binding/auth/token.js';
-import { writeTokenFile } from '../../binding/auth/tokenFile.js';
-import { MarcoPoloError } from '../../errors.js';
-import type { Json, JsonObject } from '../../protocol/json.js';
-import { splitUserId } from '../../responder/answer.js';
-import type { UserDirectory, UserInfo } from '../../system/userDb.js';
-import { silentLogger, type Logger } from '../../util/log.js';
+import { issueToken, verifyToken } from '../auth/token.js';
+import { writeTokenFile } from '../auth/tokenFile.js';
+import { MarcoPoloError } from '../errors.js';
+import type { Json, JsonObject } from '../protocol/json.js';
+import { splitUserId } from '../responder/answer.js';
+import type { UserDirectory, UserInfo } from '../system/userDb.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { PublishErrors, PublishRefusal } from './errors.js';
 import {
   checkPublishedId,

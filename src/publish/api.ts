@@ -15,8 +15,8 @@
 import path from 'node:path';
 import { loadOrCreateCertificate } from '../auth/certificate.js';
 import { loadOrCreateSecret } from '../auth/secret.js';
-import type { UserDirectory } from '../../system/userDb.js';
-import type { Logger } from '../../util/log.js';
+import type { UserDirectory } from '../system/userDb.js';
+import type { Logger } from '../util/log.js';
 import { PublishHandler } from './handler.js';
 import { PublishServer, type ServerLimits } from './server.js';
 import { DaemonServiceStore, type StoreTarget } from './store.js';

@@ -9,7 +9,7 @@
  * and revoking all of them means replacing the secret file. Bindings treat the token as opaque.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** Version tag of the token format; a future format gets a new tag. */
 export const TOKEN_VERSION = 'mp1';

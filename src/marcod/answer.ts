@@ -9,10 +9,10 @@
  * and the reply goes out as soon as the query completes (max_nodes reached, or the deadline),
  * not after a further window of silence.
  */
-import type { Marco } from '../../discovery/marco.js';
-import type { QueryOptions } from '../../discovery/options.js';
-import type { NodeResult, QueryStream } from '../../discovery/results.js';
-import { AbortedError, MarcoPoloError } from '../../errors.js';
+import type { Marco } from '../discovery/marco.js';
+import type { QueryOptions } from '../discovery/options.js';
+import type { NodeResult, QueryStream } from '../discovery/results.js';
+import { AbortedError, MarcoPoloError } from '../errors.js';
 import { STOPPING } from './limits.js';
 import type { MarcodReply } from './reply.js';
 import type { MarcodRequest, MarcoRequest, RequestForRequest } from './request.js';

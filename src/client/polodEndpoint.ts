@@ -8,11 +8,11 @@ import { lstat } from 'node:fs/promises';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { IoError } from '../../errors.js';
+import { IoError } from '../errors.js';
 
 /**
  * polod's Unix socket when no state folder is given. Mirrors DEFAULT_SOCKET_PATH of
- * src/binding/publish/api.ts (not imported: that module pulls in the whole server side; a
+ * src/publish/api.ts (not imported: that module pulls in the whole server side; a
  * component test keeps the two equal).
  */
 export const DEFAULT_POLOD_SOCKET = '/run/marcopolo/polod.sock';

@@ -16,15 +16,15 @@
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, MarcoPoloError } from '../../errors.js';
-import { isJsonObject, type JsonObject } from '../../protocol/json.js';
-import type { Polo } from '../../responder/polo.js';
-import type { Service } from '../../responder/service.js';
-import type { UserInfo } from '../../system/userDb.js';
-import { isErrno, removeFile, writeFileAtomic } from '../../util/atomicFile.js';
-import { silentLogger, type Logger } from '../../util/log.js';
-import { fileNameForId, resolveInside } from '../../util/safePath.js';
-import { MAX_SERVICE_FILE_BYTES } from '../../config/serviceDir.js';
+import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
+import { isJsonObject, type JsonObject } from '../protocol/json.js';
+import type { Polo } from '../responder/polo.js';
+import type { Service } from '../responder/service.js';
+import type { UserInfo } from '../system/userDb.js';
+import { isErrno, removeFile, writeFileAtomic } from '../util/atomicFile.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { fileNameForId, resolveInside } from '../util/safePath.js';
+import { MAX_SERVICE_FILE_BYTES } from '../config/serviceDir.js';
 import {
   alreadyExists,
   couldNotWrite,

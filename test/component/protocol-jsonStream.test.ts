@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { JsonObjectSplitter, type Frame } from '../../src/binding/publish/framing.js';
+import { JsonObjectSplitter, type Frame } from '../../src/protocol/jsonStream.js';
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 

@@ -16,9 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { isIPv4 } from 'node:net';
 import { readTokenFile, DEFAULT_USER_DIR, TOKEN_FILE_NAME } from '../auth/tokenFile.js';
-import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../../errors.js';
-import { isJsonObject, type Json, type JsonObject } from '../../protocol/json.js';
-import { MAX_JSON_DEPTH } from '../../protocol/limits.js';
+import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../errors.js';
+import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
+import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { ConnectionLostError, PolodConnection, UnexpectedReplyError } from './polodConnection.js';
 import {
   DEFAULT_TLS_HOST,

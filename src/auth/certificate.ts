@@ -8,8 +8,8 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, IoError, UnsafeFileError } from '../../errors.js';
-import { isErrno, writeFileAtomic } from '../../util/atomicFile.js';
+import { ConfigError, IoError, UnsafeFileError } from '../errors.js';
+import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
 import { formatMode } from './secret.js';
 
 /** File name of the private key (PEM, mode 0600). */

@@ -12,10 +12,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, IoError, MarcoPoloError, UnsafeFileError } from '../../errors.js';
-import type { UserInfo } from '../../system/userDb.js';
-import { isErrno, writeFileAtomic } from '../../util/atomicFile.js';
-import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../../util/safePath.js';
+import { InvalidArgumentError, IoError, MarcoPoloError, UnsafeFileError } from '../errors.js';
+import type { UserInfo } from '../system/userDb.js';
+import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
+import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../util/safePath.js';
 import { formatMode } from './secret.js';
 
 /** The folder in a user's home that holds the token and the user's service files. */

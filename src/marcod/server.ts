@@ -9,13 +9,13 @@
  * are bounded too; past that they are dropped and counted.
  */
 import { setMaxListeners } from 'node:events';
-import { Marco } from '../../discovery/marco.js';
-import type { HostLookup } from '../../discovery/node-address.js';
-import type { MarcoConfig } from '../../config/marcoConfig.js';
-import { ClosedError } from '../../errors.js';
-import type { DatagramSocket, RemoteInfo, Transport } from '../../transport/transport.js';
-import { UdpTransport } from '../../transport/udp.js';
-import { silentLogger, type Logger } from '../../util/log.js';
+import { Marco } from '../discovery/marco.js';
+import type { HostLookup } from '../discovery/nodeAddress.js';
+import type { MarcoConfig } from '../config/marcoConfig.js';
+import { ClosedError } from '../errors.js';
+import type { DatagramSocket, RemoteInfo, Transport } from '../transport/transport.js';
+import { UdpTransport } from '../transport/udp.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { answer, type AnswerContext } from './answer.js';
 import { BUSY, MAX_IN_FLIGHT, MAX_PENDING_REPLIES } from './limits.js';
 import { encodeMarcodReply, type MarcodReply } from './reply.js';

@@ -4,7 +4,7 @@
  * wild show these strings to their users (the Python binding wraps them in
  * `PoloException("Error in publishing <svc>: '<reason>'")`).
  */
-import { MarcoPoloError } from '../../errors.js';
+import { MarcoPoloError } from '../errors.js';
 
 /** Fixed texts. */
 export const PublishErrors = {

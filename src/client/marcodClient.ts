@@ -9,9 +9,9 @@
  * validated here, with the in-process client's rules and messages, before anything is sent.
  */
 import { isIPv4 } from 'node:net';
-import { defaultMarcoConfig, MARCO_PORT } from '../../config/marcoConfig.js';
-import { checkService, resolveQuery, type QueryOptions } from '../../discovery/options.js';
-import type { NodeResult, ServiceResult, ServicesResult } from '../../discovery/results.js';
+import { defaultMarcoConfig, MARCO_PORT } from '../config/marcoConfig.js';
+import { checkService, resolveQuery, type QueryOptions } from '../discovery/options.js';
+import type { NodeResult, ServiceResult, ServicesResult } from '../discovery/results.js';
 import {
   AbortedError,
   InvalidArgumentError,
@@ -19,11 +19,11 @@ import {
   ProtocolError,
   RemoteError,
   TimeoutError,
-} from '../../errors.js';
-import { isJsonObject, type Json, type JsonObject } from '../../protocol/json.js';
-import { DEFAULT_TIMEOUT_MS } from '../../protocol/limits.js';
-import type { DatagramSocket, Transport } from '../../transport/transport.js';
-import { UdpTransport } from '../../transport/udp.js';
+} from '../errors.js';
+import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
+import { DEFAULT_TIMEOUT_MS } from '../protocol/limits.js';
+import type { DatagramSocket, Transport } from '../transport/transport.js';
+import { UdpTransport } from '../transport/udp.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from '../marcod/limits.js';
 
 /**

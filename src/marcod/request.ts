@@ -9,11 +9,11 @@
  * anything unknown) ignored.
  */
 import { isIPv4 } from 'node:net';
-import { InvalidArgumentError, ProtocolError } from '../../errors.js';
-import { MAX_RETRIES } from '../../discovery/options.js';
-import { decodeObject } from '../../protocol/codec.js';
-import { isJsonObject, type Json, type JsonObject } from '../../protocol/json.js';
-import { MAX_JSON_DEPTH } from '../../protocol/limits.js';
+import { InvalidArgumentError, ProtocolError } from '../errors.js';
+import { MAX_RETRIES } from '../discovery/options.js';
+import { decodeObject } from '../protocol/codec.js';
+import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
+import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from './limits.js';
 
 /** Options shared by the two group queries (Marco and Request-For). */

@@ -6,9 +6,9 @@
  * that floods without reading its replies cannot grow polod's memory.
  */
 import type { Socket } from 'node:net';
-import type { Logger } from '../../util/log.js';
+import type { Logger } from '../util/log.js';
 import { PublishErrors } from './errors.js';
-import { JsonObjectSplitter, type Frame } from './framing.js';
+import { JsonObjectSplitter, type Frame } from '../protocol/jsonStream.js';
 import type { PublishReply } from './handler.js';
 
 /** Limits of one connection (see ServerLimits). */

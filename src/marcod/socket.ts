@@ -4,8 +4,8 @@
  * start instead of silently sharing (and stealing) the first one's requests.
  */
 import dgram from 'node:dgram';
-import { IoError } from '../../errors.js';
-import type { DatagramHandler, DatagramSocket } from '../../transport/transport.js';
+import { IoError } from '../errors.js';
+import type { DatagramHandler, DatagramSocket } from '../transport/transport.js';
 
 /** Receive queue asked of the kernel for the API socket. */
 const RECV_BUFFER_BYTES = 1 << 20;

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, IoError, UnsafeFileError } from '../../errors.js';
-import { isErrno, writeFileAtomic } from '../../util/atomicFile.js';
+import { ConfigError, IoError, UnsafeFileError } from '../errors.js';
+import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
 
 /** Size of a secret polod generates. */
 export const SECRET_BYTES = 32;
