@@ -4,8 +4,10 @@
  * ever created in, or routed to, the host's own namespace, so no datagram can leave the machine:
  * host namespaces have no default route, only 10.201.<subnet>.0/24 and multicast on `eth0`.
  *
- * Naming (all within IFNAMSIZ = 15): bridge namespace `mpA<name>br` with bridge `br0`; host i
- * namespace `mpA<name>h<i>` with `eth0`, whose peer in the bridge namespace is `h<i>`.
+ * Naming: bridge namespace `mpA<name>-<run>br` with bridge `br0`; host i namespace
+ * `mpA<name>-<run>h<i>` with `eth0`, whose peer in the bridge namespace is `h<i>` (interface names
+ * stay within IFNAMSIZ = 15; namespace names have no such limit). `<run>` is this process's pid in
+ * base 36, so two runs of the suite on one machine never share, sweep or delete each other's LANs.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { finishRun, registerCleanup, spawnProc, type Proc, type RunResult } from './proc.js';
@@ -15,7 +17,8 @@ import { waitFor } from './wait.js';
 const namespaces = new Set<string>();
 /** Interface name inside every host namespace. */
 const IFACE = 'eth0';
-const MAX_NAME = 15;
+/** Tags every namespace this process creates: a concurrent run of the suite owns other names. */
+const RUN_TAG = process.pid.toString(36);
 /** Only namespaces with this prefix are ever created or deleted by the harness. */
 const PREFIX = 'mpA';
 
@@ -165,16 +168,6 @@ function deleteNamespaceSync(ns: string): void {
   namespaces.delete(ns);
 }
 
-/**
- * Deletes leftover namespaces (and kills their processes) whose name starts with `prefix`,
- * except those this process is using; returns the names deleted. Use from a global setup only:
- * with the default prefix it would also delete the LANs of test files running concurrently.
- */
-export function sweepStale(prefix = PREFIX): string[] {
-  if (!prefix.startsWith(PREFIX)) throw new Error(`sweepStale: prefix must start with ${PREFIX}`);
-  return sweepMatching((ns) => ns.startsWith(prefix));
-}
-
 function sweepMatching(match: (ns: string) => boolean): string[] {
   const stale = listNamespaces().filter((ns) => match(ns) && !namespaces.has(ns));
   for (const ns of stale) deleteNamespaceSync(ns);
@@ -215,12 +208,11 @@ export async function createLan(opts: LanOptions): Promise<Lan> {
   if (!/^[A-Za-z0-9]+$/.test(name)) throw new Error(`LAN name ${name} must be letters and digits`);
   if (!Number.isInteger(count) || count < 1 || count > 250) throw new Error(`hosts must be 1..250, got ${count}`);
   if (!Number.isInteger(subnet) || subnet < 0 || subnet > 255) throw new Error(`subnet must be 0..255, got ${subnet}`);
-  const bridgeNs = `${PREFIX}${name}br`;
-  const hostNs = (i: number): string => `${PREFIX}${name}h${i}`;
-  if (hostNs(count).length > MAX_NAME) throw new Error(`LAN name ${name} too long for ${count} hosts (names <= ${MAX_NAME})`);
+  const bridgeNs = `${PREFIX}${name}-${RUN_TAG}br`;
+  const hostNs = (i: number): string => `${PREFIX}${name}-${RUN_TAG}h${i}`;
 
   // Only this LAN's exact names: a prefix match on 'lan1' would hit a concurrent 'lan10'.
-  const mine = new RegExp(`^${PREFIX}${name}(br|h\\d+)$`);
+  const mine = new RegExp(`^${PREFIX}${name}-${RUN_TAG}(br|h\\d+)$`);
   if ([...namespaces].some((ns) => mine.test(ns))) throw new Error(`LAN ${name} already exists in this process`);
   sweepMatching((ns) => mine.test(ns));
 
