@@ -8,7 +8,7 @@ import { FrameTooLargeError } from '../errors.js';
 import { encodeReply } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
-import type { Service } from '../responder/service.js';
+import type { Service } from '../registry/service.js';
 import { isMulticastIPv4, showValue } from './values.js';
 
 /** Longest service id accepted (the reference documented 1–30 but enforced nothing). */

@@ -16,7 +16,7 @@ import { issueToken, verifyToken } from '../auth/token.js';
 import { writeTokenFile } from '../auth/tokenFile.js';
 import { MarcoPoloError } from '../errors.js';
 import type { Json, JsonObject } from '../protocol/json.js';
-import { splitUserId } from '../responder/answer.js';
+import { splitUserId } from '../registry/userId.js';
 import type { UserDirectory, UserInfo } from '../system/userDb.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { PublishErrors, PublishRefusal } from './errors.js';

@@ -12,7 +12,7 @@ import { decodeObject, encodeReply } from '../protocol/codec.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { FrameTooLargeError } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
-import { splitUserId } from '../responder/answer.js';
+import { splitUserId } from '../registry/userId.js';
 import { segmentProblem } from '../util/safePath.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
 

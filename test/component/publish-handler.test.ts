@@ -89,7 +89,7 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
       transport: net.host('10.0.0.1'),
     });
     await daemon.start();
-    const store = new DaemonServiceStore(daemon, { servicesDir, userDirName: '.polo' });
+    const store = new DaemonServiceStore(daemon.registry, { servicesDir, userDirName: '.polo' });
     const handler = new PublishHandler({
       secret,
       users,

@@ -1,7 +1,7 @@
 /** Fakes for component tests of the responder: an in-memory service folder tree and user database. */
 import type { JsonObject } from '../../src/protocol/json.js';
-import type { ServiceLoader, UserAccount, UserLookup } from '../../src/responder/ports.js';
-import type { Service } from '../../src/responder/service.js';
+import type { ServiceLoader, UserAccount, UserLookup } from '../../src/registry/ports.js';
+import type { Service } from '../../src/registry/service.js';
 import type { RemoteInfo } from '../../src/transport/transport.js';
 import type { MemoryNetwork } from '../../src/transport/memory.js';
 
