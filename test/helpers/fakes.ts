@@ -29,7 +29,7 @@ export class FakeFolders {
 /** A user database of fixed accounts; `lookups` counts queries. */
 export class FakeUsers implements UserLookup {
   lookups = 0;
-  constructor(private readonly accounts: UserAccount[]) {}
+  constructor(readonly accounts: UserAccount[]) {}
 
   async lookupName(name: string): Promise<UserAccount | undefined> {
     this.lookups++;
