@@ -168,6 +168,7 @@ export class Polo {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    if (this.ownsRegistry) this.registry.close();
     clearTimeout(this.retryTimer);
     await this.socket?.close();
   }
@@ -245,6 +246,7 @@ export class Polo {
    * serialised: a reload asked for during another runs after it.
    */
   reloadServices(): Promise<void> {
+    if (this.state === 'stopped') return Promise.reject(new ClosedError('Polo'));
     return this.registry.reload();
   }
 
