@@ -14,7 +14,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { isIPv4 } from 'node:net';
 import { readTokenFile, DEFAULT_USER_DIR, TOKEN_FILE_NAME } from '../auth/tokenFile.js';
 import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
@@ -27,6 +26,8 @@ import {
   polodSocketPath,
   type PolodEndpoint,
 } from './polodEndpoint.js';
+import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { onAnyAbort, untilAborted } from '../util/abort.js';
 
 export { ConnectionLostError, UnexpectedReplyError } from './polodConnection.js';
 export { PolodUnavailableError, polodSocketPath, type PolodEndpoint } from './polodEndpoint.js';
@@ -266,8 +267,7 @@ export class PoloClient {
   async #deadline<T>(command: Command, callerSignal: AbortSignal | undefined, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (callerSignal?.aborted) throw new AbortedError({ cause: callerSignal.reason });
     const controller = new AbortController();
-    const onAbort = (): void => controller.abort(new AbortedError({ cause: callerSignal?.reason }));
-    callerSignal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = onAnyAbort(callerSignal ? [callerSignal] : [], (signal) => controller.abort(new AbortedError({ cause: signal.reason })));
     let timer: NodeJS.Timeout | undefined;
     if (this.timeout > 0 && Number.isFinite(this.timeout)) {
       const err = new TimeoutError(`polod at ${describeEndpoint(this.endpoint)} did not answer ${command} within ${this.timeout} ms`);
@@ -280,7 +280,7 @@ export class PoloClient {
       return await this.#exclusive(controller.signal, () => task(controller.signal));
     } finally {
       clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', onAbort);
+      stopListening();
     }
   }
 
@@ -392,19 +392,6 @@ export class PoloClient {
   }
 }
 
-/** `promise`, or a rejection with `signal.reason` as soon as the signal fires. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
-}
-
 function endpointOf(options: PoloClientOptions): PolodEndpoint {
   if (options.tls !== undefined) {
     if (options.socketPath !== undefined || options.stateDir !== undefined) {
@@ -455,10 +442,9 @@ function checkGroups(groups: readonly string[] | undefined): string[] {
   if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be a list of multicast addresses');
   const out: string[] = [];
   for (const g of groups as unknown[]) {
-    const first = typeof g === 'string' ? Number(g.split('.')[0]) : NaN;
-    if (typeof g !== 'string' || !isIPv4(g) || !(first >= 224 && first <= 239)) {
+    if (typeof g !== 'string' || !isMulticastIPv4(g)) {
       throw new InvalidArgumentError(
-        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from 224.0.0.0 to 239.255.255.255`,
+        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from ${MULTICAST_IPV4_RANGE}`,
       );
     }
     if (!out.includes(g)) out.push(g);

@@ -13,6 +13,7 @@ import { UnicastResponder } from '../responder/unicast.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
+import { backoffDelay } from '../util/backoff.js';
 
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
 export interface PoloDaemonSettings {
@@ -131,11 +132,10 @@ export class PoloDaemon {
       }
     }
     if (this.pendingUnicast.size === 0) return;
-    const { initialMs, maxMs, retries } = DEFAULT_JOIN_RETRY;
-    const limit = this.settings.joinRetries >= 0 ? this.settings.joinRetries : retries;
+    const limit = this.settings.joinRetries >= 0 ? this.settings.joinRetries : DEFAULT_JOIN_RETRY.retries;
     this.unicastAttempts++;
     if (limit >= 0 && this.unicastAttempts > limit) return;
-    const delay = Math.min(maxMs, initialMs * 2 ** (this.unicastAttempts - 1));
+    const delay = backoffDelay(this.unicastAttempts, DEFAULT_JOIN_RETRY);
     this.unicastTimer = setTimeout(() => void this.bindPendingUnicast(), delay);
     this.unicastTimer.unref();
   }

@@ -15,6 +15,7 @@ import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
 import { splitUserId } from '../registry/userId.js';
 import { segmentProblem } from '../util/safePath.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
+import { isIPv4Address, isMulticastIPv4 } from '../protocol/address.js';
 
 /** The commands of the publish API. `List` is this project's extension. */
 export type CommandName = 'Publish' | 'Unpublish' | 'Request-token' | 'List';
@@ -184,8 +185,6 @@ function serviceName(value: Json | undefined): string {
   return value;
 }
 
-const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
-
 /**
  * `multicast_groups`: absent, null or empty = every served group. Each entry must be a group this
  * polod serves; the reference only checked it against the caller's own list (B13) and then
@@ -197,10 +196,9 @@ function groupList(value: Json | undefined, served: readonly string[]): string[]
   const groups: string[] = [];
   for (const g of value) {
     if (typeof g !== 'string') throw new PublishRefusal(invalidGroup(g, 'IP must be a string'));
-    const m = DOTTED_QUAD.exec(g);
-    if (!m || m.slice(1).some((octet) => Number(octet) > 255)) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
-    const first = Number(m[1]);
-    if (first < 224 || first > 239) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
+    // The reference's two texts: a malformed address, then one outside the range.
+    if (!isIPv4Address(g)) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
+    if (!isMulticastIPv4(g)) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
     if (!served.includes(g)) throw new PublishRefusal(invalidGroup(g, 'The instance is not a member of this group'));
     if (!groups.includes(g)) groups.push(g);
   }

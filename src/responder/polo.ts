@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
 import { answer, type AnswerContext, type Decision } from './answer.js';
 import { newPoloStats, type PoloStats } from './stats.js';
+import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
 const SERVICES_QUERY: Query = { command: 'Services' };
@@ -26,11 +27,7 @@ const SERVICES_QUERY: Query = { command: 'Services' };
 export { DEFAULT_VERIFY_REGEXP };
 
 /** Back-off of multicast join retries. */
-export interface JoinRetryPolicy {
-  /** First delay, in ms. */
-  readonly initialMs: number;
-  /** Longest delay, in ms (the delay doubles up to this). */
-  readonly maxMs: number;
+export interface JoinRetryPolicy extends Backoff {
   /** Retries before giving up on an interface; negative = forever (the reference's `retries`). */
   readonly retries: number;
 }
@@ -273,14 +270,14 @@ export class Polo {
     const attempts = (this.joinAttempts.get(iface) ?? 0) + 1;
     this.joinAttempts.set(iface, attempts);
     this.stats.joinFailures++;
-    const { initialMs, maxMs, retries } = this.joinRetry;
+    const { retries } = this.joinRetry;
     const cause = arg instanceof Error && arg.cause instanceof Error ? arg.cause.message : String(arg);
     if (retries >= 0 && attempts > retries) {
       this.pendingJoins.delete(iface);
       this.log.error({ iface: iface || undefined, attempts, cause }, 'giving up joining the group');
       return;
     }
-    const delay = Math.min(maxMs, initialMs * 2 ** (attempts - 1));
+    const delay = backoffDelay(attempts, this.joinRetry);
     this.log.warn({ iface: iface || undefined, attempts, retryInMs: delay, cause }, 'could not join the group; will retry');
     if (this.retryTimer === undefined && this.state === 'started') {
       this.retryTimer = setTimeout(() => {
