@@ -82,6 +82,8 @@ export class ServiceRegistry implements ServiceChangeSource {
   private readonly log: Logger;
   private tail: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Checked services whose check passes, by wire id; the others are held disabled. */
+  private readonly passing = new Set<string>();
 
   constructor(private readonly options: RegistryOptions) {
     this.groups = [...options.groups];
@@ -223,7 +225,8 @@ export class ServiceRegistry implements ServiceChangeSource {
    * Adds a published service to `groups` (the caller checked for duplicates inside `exclusive`).
    * The same object goes in every group, so listings show it once.
    */
-  add(service: Service, groups: readonly string[], user: string | undefined, cause: ServiceChangeCause): void {
+  add(published: Service, groups: readonly string[], user: string | undefined, cause: ServiceChangeCause): void {
+    const service = this.held(published, user);
     for (const group of groups) {
       const lists = this.group(group);
       let list = user === undefined ? lists.root : lists.users.get(user);
@@ -272,10 +275,55 @@ export class ServiceRegistry implements ServiceChangeSource {
     }
   }
 
+  /**
+   * Records the outcome of a service's health check (src/health/monitor.ts) and offers or
+   * withdraws it in every group accordingly: a checked service is offered only while passing.
+   */
+  setHealth(id: string, user: string | undefined, passing: boolean): void {
+    const key = wireId(id, user);
+    if (passing) this.passing.add(key);
+    else this.passing.delete(key);
+    for (const group of this.groups) {
+      const current = this.get(group, user, id);
+      if (!current?.check || current.disabled === !passing) continue;
+      this.replace(id, { ...current, disabled: !passing }, [group], user, 'check');
+    }
+  }
+
+  /** Every checked service, once per wire id (the first group's copy), with its user. */
+  checkedServices(): { service: Service; user: string | undefined }[] {
+    const seen = new Set<string>();
+    const out: { service: Service; user: string | undefined }[] = [];
+    const visit = (list: readonly Service[], user: string | undefined): void => {
+      for (const service of list) {
+        const key = wireId(service.id, user);
+        if (!service.check || seen.has(key)) continue;
+        seen.add(key);
+        out.push({ service, user });
+      }
+    };
+    for (const lists of this.lists.values()) {
+      visit(lists.root, undefined);
+      for (const [user, list] of lists.users) visit(list, user);
+    }
+    return out;
+  }
+
+  /** Forgets the health of a check that no longer runs (its service is gone). */
+  forgetHealth(id: string, user: string | undefined): void {
+    this.passing.delete(wireId(id, user));
+  }
+
   /** Refuses every later writer; readers keep working on the last lists. Idempotent. */
   close(): void {
     this.closed = true;
     this.listeners.clear();
+  }
+
+  /** `service` as the lists hold it: a checked service not (yet) passing is held disabled. */
+  private held(service: Service, user: string | undefined): Service {
+    if (!service.check || service.disabled || this.passing.has(wireId(service.id, user))) return service;
+    return { ...service, disabled: true };
   }
 
   private group(group: string): GroupLists {
@@ -295,7 +343,7 @@ export class ServiceRegistry implements ServiceChangeSource {
 
   /** Swaps in the root list of `lists` from a folder read. */
   private applyRoot(lists: GroupLists, files: readonly Service[], warned: Set<string>): void {
-    const next = merge(lists.root, files, lists.group, (w) => this.warnOnce(warned, w));
+    const next = merge(lists.root, files, lists.group, (w) => this.warnOnce(warned, w)).map((s) => this.held(s, undefined));
     lists.root.splice(0, lists.root.length, ...next);
     lists.disabledRoot = disabledIds(files, lists.group);
     this.touched(lists, lists.root);
@@ -310,7 +358,7 @@ export class ServiceRegistry implements ServiceChangeSource {
       if (current) this.touched(lists, current);
       return;
     }
-    const next = merge(current ?? [], read.files, lists.group, (w) => this.warnOnce(warned, w));
+    const next = merge(current ?? [], read.files, lists.group, (w) => this.warnOnce(warned, w)).map((s) => this.held(s, read.user));
     if (current) current.splice(0, current.length, ...next);
     else lists.users.set(read.user, next);
     lists.disabledUsers.set(read.user, disabledIds(read.files, lists.group));

@@ -1,3 +1,4 @@
+import type { HealthCheck } from '../health/check.js';
 import type { JsonObject } from '../protocol/json.js';
 
 /**
@@ -24,6 +25,11 @@ export interface Service {
   readonly file?: string;
   /** Who published it (user name), for listings and ownership checks. */
   readonly owner?: string;
+  /**
+   * A health check: the service is offered only while it passes. In the registry's lists a
+   * checked service that is not passing is held with `disabled: true` (src/registry/registry.ts).
+   */
+  readonly check?: HealthCheck;
 }
 
 /** True when `service` is offered in `group` (no groups = all groups). */
