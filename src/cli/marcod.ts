@@ -64,7 +64,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--group <addr>', 'group of requests that name none (default 224.0.0.112)', parseMulticastGroup)
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
-    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
+    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .addOption(logLevelOption())
     .addHelpText('after', EXIT_CODES)

@@ -328,9 +328,10 @@ export class PoloClient {
 
   async #requestToken(signal: AbortSignal): Promise<'created' | 'existed'> {
     const ok = await this.#send('Request-token', { uid: this.uid }, signal);
-    if (ok === 0) return 'created';
-    if (ok === 1) return 'existed';
-    throw new UnexpectedReplyError(`polod's reply to Request-token is neither 0 nor 1: ${short(ok)}`);
+    // Our polod answers the words; a reference polod answers 0 or 1.
+    if (ok === 'created' || ok === 0) return 'created';
+    if (ok === 'existed' || ok === 1) return 'existed';
+    throw new UnexpectedReplyError(`polod's reply to Request-token is neither "created" nor "existed" (nor 0 or 1): ${short(ok)}`);
   }
 
   /**

@@ -489,7 +489,7 @@ describe('PoloClient errors', () => {
     fake.answer = () => replies.shift() ?? '{"OK": 0}\n';
     await assert.rejects(client.publishService('web'), /reply to Publish is not an id/);
     await assert.rejects(client.unpublishService('web'), /has neither OK nor Error/);
-    await assert.rejects(client.requestToken(), /neither 0 nor 1/);
+    await assert.rejects(client.requestToken(), /neither "created" nor "existed"/);
     await assert.rejects(client.list(), /malformed entry/);
     await assert.rejects(client.list(), (err: unknown) => err instanceof UnexpectedReplyError && /not a JSON object/.test(err.message));
   });
