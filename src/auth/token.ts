@@ -5,7 +5,7 @@
  * first 24 bytes (192 bits) of HMAC-SHA256(secret, "mp2.<uid>") in unpadded base64url (32
  * characters). The longest, for uid 4294967295 (`1z141z3`), is 44 characters: the length of the
  * reference's own tokens, and within the 49 characters the reference's C++ binding reads from the
- * token file (see "Tokens" in docs/protocol.md for the format and its strength).
+ * token file (docs/protocol.md §5.1 gives the format and its strength).
  *
  * It replaces the reference's unauthenticated AES-ECB token, which anyone could alter. Only polod
  * knows the secret, so only polod can mint a token; it writes the token for uid U into U's own

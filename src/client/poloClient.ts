@@ -1,7 +1,7 @@
 /**
- * The Polo binding: publish and unpublish services through polod's publish API (PROTOCOL.md §5),
+ * The Polo binding: publish and unpublish services through polod's publish API (docs/protocol.md §5),
  * the TypeScript counterpart of the reference's Python `marcopolo.bindings.polo.Polo`
- * (marcopolo-reference.md §3.1).
+ * (docs/reference-bindings.md).
  *
  * What it keeps from the reference: the commands and their Args, the 4000 ms default timeout,
  * the token flow (read `~/.polo/token`; when it is missing, send `Request-token` for our uid

@@ -1,5 +1,5 @@
 /**
- * What the publish API answers (PROTOCOL.md §5): one frame in, one reply out. Transport-free,
+ * What the publish API answers (docs/protocol.md §5): one frame in, one reply out. Transport-free,
  * so component tests drive it directly; the server (server.ts) only frames bytes and writes
  * replies. It authenticates by token, authorises, validates, and hands the change to a
  * ServiceStore.

@@ -156,7 +156,7 @@ export class Polo {
 
   /**
    * Handles one datagram: decode, decide, reply. Never throws: hostile or broken input is
-   * counted and logged at debug, and the daemon goes on (PROTOCOL.md §6). Marco and root
+   * counted and logged at debug, and the daemon goes on (docs/protocol.md §2). Marco and root
    * Request-For are answered synchronously (the hot path allocates no promise); only a user
    * service that must be loaded first returns a promise.
    */
@@ -388,7 +388,7 @@ export class Polo {
 
 /**
  * The new service list: the published services kept as they are, then the file services whose
- * id is not taken (a duplicate id in one group is skipped with a warning, PROTOCOL.md §3).
+ * id is not taken (a duplicate id in one group is skipped with a warning, docs/protocol.md §3).
  */
 function merge(current: readonly Service[], files: readonly Service[], warn: (msg: string) => void): Service[] {
   const next = current.filter((s) => s.origin === 'published');

@@ -125,7 +125,7 @@ async function setup(options: { token?: string | null; client?: Partial<PoloClie
 }
 
 describe('PoloClient requests', () => {
-  it('publishes with the exact request of PROTOCOL.md §5 and returns the final id', async () => {
+  it('publishes with the exact request of docs/protocol.md §5 and returns the final id', async () => {
     const { fake, client } = await setup();
     fake.answer = () => '{"OK": "alice:web"}\n';
     const id = await client.publishService('web', { params: { port: 8080, path: '/index' }, groups: ['224.0.0.112'] });
