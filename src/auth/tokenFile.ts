@@ -1,5 +1,5 @@
 /**
- * The per-user token file `~user/.polo/token` (PROTOCOL.md §5).
+ * The per-user token file `~user/.polo/token` (docs/protocol.md §5).
  *
  * polod runs as root and writes into a home folder the user controls, so everything here
  * assumes the user is hostile: they may plant symlinks (`~/.polo -> /etc`), FIFOs or hard links,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `polo`: publish and unpublish services at run time through the local polod's publish API
- * (PROTOCOL.md §5). A thin shell over PoloClient: parse flags, send one request, print the
+ * (docs/protocol.md §5). A thin shell over PoloClient: parse flags, send one request, print the
  * result or JSON, return a documented exit code (see EXIT_CODES_HELP).
  */
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';

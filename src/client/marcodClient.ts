@@ -1,5 +1,5 @@
 /**
- * A Marco client that goes through marcod (UDP 127.0.1.1:1338, PROTOCOL.md §4) instead of
+ * A Marco client that goes through marcod (UDP 127.0.1.1:1338, docs/protocol.md §4) instead of
  * querying the network itself: the TypeScript sibling of the reference's Python, C++ and Java
  * Marco bindings. It has the in-process `Marco`'s method names and result shapes, so a program
  * can switch between the two (both satisfy {@link MarcoLike}).

@@ -1,7 +1,7 @@
 /**
- * The Polo binding: publish and unpublish services through polod's publish API (PROTOCOL.md §5),
+ * The Polo binding: publish and unpublish services through polod's publish API (docs/protocol.md §5),
  * the TypeScript counterpart of the reference's Python `marcopolo.bindings.polo.Polo`
- * (marcopolo-reference.md §3.1).
+ * (docs/reference-bindings.md).
  *
  * What it keeps from the reference: the commands and their Args, the 4000 ms default timeout,
  * the token flow (read `~/.polo/token`; when it is missing, send `Request-token` for our uid
@@ -328,9 +328,10 @@ export class PoloClient {
 
   async #requestToken(signal: AbortSignal): Promise<'created' | 'existed'> {
     const ok = await this.#send('Request-token', { uid: this.uid }, signal);
-    if (ok === 0) return 'created';
-    if (ok === 1) return 'existed';
-    throw new UnexpectedReplyError(`polod's reply to Request-token is neither 0 nor 1: ${short(ok)}`);
+    // Our polod answers the words; a reference polod answers 0 or 1.
+    if (ok === 'created' || ok === 0) return 'created';
+    if (ok === 'existed' || ok === 1) return 'existed';
+    throw new UnexpectedReplyError(`polod's reply to Request-token is neither "created" nor "existed" (nor 0 or 1): ${short(ok)}`);
   }
 
   /**

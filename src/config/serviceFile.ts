@@ -1,5 +1,5 @@
 /**
- * One service file (PROTOCOL.md §3): a JSON object such as
+ * One service file (docs/protocol.md §3): a JSON object such as
  * `{"id": "web", "params": {"port": 8080}, "groups": ["224.0.0.113"], "disabled": false}`.
  * A bad file is never an exception: it becomes one warning naming the file and the field, and
  * the caller carries on with the other files.

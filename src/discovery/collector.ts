@@ -164,7 +164,7 @@ export class Collector<T> implements AsyncIterable<T> {
     void this.send();
   }
 
-  /** The receive path: counts, classifies and queues one datagram. Never throws (STYLE.md §9). */
+  /** The receive path: counts, classifies and queues one datagram. Never throws. */
   private ingest(data: Uint8Array, from: RemoteInfo): void {
     if (this.ended) return;
     const stats = this.stats;

@@ -10,7 +10,7 @@ import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 /** Resolves a host name to one IPv4 address. Injectable for tests; the default asks the system resolver. */
 export type HostLookup = (hostname: string) => Promise<string>;
 
-/** The system resolver, IPv4 only (MarcoPolo is IPv4: PROTOCOL.md §1). */
+/** The system resolver, IPv4 only (MarcoPolo is IPv4: docs/protocol.md §1). */
 export const systemLookup: HostLookup = async (hostname) => (await dnsLookup(hostname, { family: 4 })).address;
 
 /** Resolution codes meaning "this name has no IPv4 address": the caller named a wrong node. */

@@ -1,6 +1,6 @@
 /**
  * Query options: what a caller may ask of one discovery call, and their validation. Options are
- * checked once here, at the API boundary, and every error names the option (STYLE.md §8); the
+ * checked once here, at the API boundary, and every error names the option; the
  * collection code downstream trusts the resolved values.
  */
 import { isIPv4 } from 'node:net';

@@ -1,9 +1,9 @@
 /**
- * marcod's requests (PROTOCOL.md §4): one datagram from a local binding in, one typed request or
+ * marcod's requests (docs/protocol.md §4): one datagram from a local binding in, one typed request or
  * one error out. Pure: no sockets, timers or logging. Every key is validated here, once, and an
  * error names the key as the binding sent it; the handler downstream trusts the values.
  *
- * Tolerance follows what the bindings in the wild send (research §3): `max_nodes` (Python, C++)
+ * Tolerance follows what the bindings in the wild send (docs/protocol.md §4): `max_nodes` (Python, C++)
  * and `max-nodes` (Java), null or 0 meaning no limit; `timeout` as an int, a float or a numeric
  * string, null or 0 meaning marcod's default; extra keys (`node` on Marco and Request-For,
  * anything unknown) ignored.

@@ -1,5 +1,5 @@
 /**
- * What the publish API answers (PROTOCOL.md §5): one frame in, one reply out. Transport-free,
+ * What the publish API answers (docs/protocol.md §5): one frame in, one reply out. Transport-free,
  * so component tests drive it directly; the server (server.ts) only frames bytes and writes
  * replies. It authenticates by token, authorises, validates, and hands the change to a
  * ServiceStore.
@@ -100,7 +100,22 @@ export class PublishHandler {
     if (!verified.ok) throw new PublishRefusal(PublishErrors.badToken);
     const user = await this.options.users.lookupUid(verified.uid);
     if (!user) throw new PublishRefusal(PublishErrors.badTokenUser);
+    if (verified.legacy) await this.replaceLegacyToken(user);
     return user;
+  }
+
+  /**
+   * A first-format token (52 characters for uid 1000 and up, more than the C++ binding reads)
+   * was valid: the user's file gets the current token, so their next call, from any binding,
+   * carries it. Best effort: the request goes on whatever happens, and the old token still works.
+   */
+  private async replaceLegacyToken(user: UserInfo): Promise<void> {
+    try {
+      const outcome = await this.writeToken(user, issueToken(this.options.secret, user.uid), this.userDirName);
+      if (outcome === 'created') this.log.info({ user: user.name }, 'token file upgraded to the current format');
+    } catch (err) {
+      this.log.warn({ err, user: user.name }, 'could not upgrade a first-format token file');
+    }
   }
 
   /** Publish/Register: returns the wire id (`id` for root services, `user:id` otherwise). */
@@ -152,9 +167,11 @@ export class PublishHandler {
 
   /**
    * Request-token: writes the token of `uid` into that user's token file; the token itself is
-   * never sent, so asking for anyone's token is harmless. 0 = created, 1 = it existed.
+   * never sent, so asking for anyone's token is harmless. Answers "created" or "existed": the
+   * reference answered 0 or 1, on which the C++ binding's GetString() aborts (B24); a non-empty
+   * string satisfies it, and the Python binding only looks for `Error`.
    */
-  private async requestToken(envelope: Envelope): Promise<number> {
+  private async requestToken(envelope: Envelope): Promise<'created' | 'existed'> {
     const { uid } = parseRequestTokenArgs(envelope.args);
     const user = await this.options.users.lookupUid(uid);
     if (!user) throw new PublishRefusal(PublishErrors.userNotFound);
@@ -168,7 +185,7 @@ export class PublishHandler {
       throw new PublishRefusal(`Could not write the token file: ${err.message.replace(/\s+/g, ' ').slice(0, 200)}`);
     }
     this.log.info({ user: user.name, outcome }, 'token file requested');
-    return outcome === 'created' ? 0 : 1;
+    return outcome;
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Validation of publish API requests (PROTOCOL.md §5): from the text of one frame to typed
+ * Validation of publish API requests (docs/protocol.md §5): from the text of one frame to typed
  * requests, or the one-line error the caller gets. Everything a request may carry is checked
  * here, once; the handler and the store trust the types.
  *

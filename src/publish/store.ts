@@ -210,7 +210,7 @@ export class DaemonServiceStore implements ServiceStore {
       if (err instanceof InvalidArgumentError) throw new PublishRefusal(invalidServiceName(plan.id, 'it is too long to store as a file'));
       throw err;
     }
-    // The format of PROTOCOL.md §3; `groups: []` means every served group, now and later.
+    // The format of docs/protocol.md §3; `groups: []` means every served group, now and later.
     const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
     try {
       if (!user) {

@@ -431,7 +431,7 @@ export class ServiceRegistry implements ServiceChangeSource {
 /**
  * The new list of one group: the published services kept as they are, then the file services
  * offered in the group whose id is not taken (a second service with an id already offered in a
- * group is skipped with a warning: docs/protocol.md, "Service files").
+ * group is skipped with a warning: docs/protocol.md §3).
  */
 function merge(current: readonly Service[], files: readonly Service[], group: string, warn: (msg: string) => void): Service[] {
   const next = current.filter((s) => s.origin === 'published');

@@ -18,7 +18,7 @@ export interface Service {
   readonly permanent: boolean;
   /**
    * Where it came from: `file` services are rebuilt from disk on every reload; `published`
-   * ones were published at run time and survive reloads (PROTOCOL.md §3).
+   * ones were published at run time and survive reloads (docs/protocol.md §3).
    */
   readonly origin: 'file' | 'published';
   /** The file this service was read from or written to. */

@@ -1,8 +1,7 @@
 /**
  * The `user:service` rules, in one place: what makes an id a user service, how it splits and
  * joins, and where a user's services live. A user service is stored under its bare name
- * (`web`) in its user's list and answered on the wire as `user:web` (docs/protocol.md, "User
- * services").
+ * (`web`) in its user's list and answered on the wire as `user:web` (docs/protocol.md §2).
  */
 
 /** The reference's pattern, as polo.cfg's `verify_regexp` writes it: groups 1 and 2 are user and service. */

@@ -172,9 +172,9 @@ export class Polo {
 
   /**
    * Handles one datagram: decode, decide, reply. Never throws: hostile or broken input is
-   * counted and logged at debug, and the daemon goes on (docs/protocol.md, "What the reference
-   * gets wrong"). Marco and Request-For of a loaded service are answered synchronously (the hot
-   * path allocates no promise); only a user service that must be loaded first returns a promise.
+   * counted and logged at debug, and the daemon goes on (docs/protocol.md §2). Marco and
+   * Request-For of a loaded service are answered synchronously (the hot path allocates no
+   * promise); only a user service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
     const query = ingest(datagram, address, this.stats, this.log);

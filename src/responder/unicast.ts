@@ -1,6 +1,6 @@
 /**
  * Queries that arrive by unicast (`node:1337`), the way the reference client sends Services.
- * The reference never received them (its sockets were bound to the group addresses, PROTOCOL.md
+ * The reference never received them (its sockets were bound to the group addresses, docs/protocol.md
  * §6); polod binds a socket per interface address for them. A unicast query names no group, so
  * it is answered from every group this node serves (the registry's union view): Services lists
  * the union (or one group's list when the query carries the `"Group"` extension key).

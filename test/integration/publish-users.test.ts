@@ -143,14 +143,14 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     if (!requireNetns(t)) return;
     for (const u of USERS) {
       const replies = await overSocket(socket, [{ Command: 'Request-token', Args: { uid: uidOf(u) } }]);
-      assert.deepEqual(replies, [{ OK: 0 }]);
+      assert.deepEqual(replies, [{ OK: 'created' }]);
       const file = path.join(homeOf(u), '.polo', 'token');
       const st = await stat(file);
       assert.deepEqual([st.uid, st.mode & 0o777], [uidOf(u), 0o600]);
       tokens.set(u, await readFile(file, 'utf8'));
     }
     // Asked again, over TLS this time, as the Python binding would: it existed.
-    assert.deepEqual(await overTls(lan!.host(1), [pyDumps({ Command: 'Request-token', Args: { uid: uidOf(ALICE) } })]), [{ OK: 1 }]);
+    assert.deepEqual(await overTls(lan!.host(1), [pyDumps({ Command: 'Request-token', Args: { uid: uidOf(ALICE) } })]), [{ OK: 'existed' }]);
   });
 
   it('publishes a user service over TLS, discovered from another host', async (t) => {
@@ -196,7 +196,8 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     if (!requireNetns(t)) return;
     const alice = tokens.get(ALICE)!;
     const altered = alice.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
-    const asBob = alice.replace(`.${uidOf(ALICE)}.`, `.${uidOf(BOB)}.`);
+    const asBob = alice.replace(`.${uidOf(ALICE).toString(36)}.`, `.${uidOf(BOB).toString(36)}.`);
+    assert.notEqual(asBob, alice);
     const foreign = issueToken(randomBytes(32), 0);
     const replies = await overTls(lan!.host(1), [
       register('garbage', 'x', {}, false),
