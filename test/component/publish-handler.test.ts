@@ -494,7 +494,7 @@ describe('publish handler: Request-token and List', () => {
     const handler = new PublishHandler({
       secret: s.secret,
       users: fakeUserDirectory([{ name: 'alice', uid: UIDS.alice, gid: UIDS.alice, home: s.home('alice'), shell: '/bin/sh', groups: ['alice'] }]),
-      store: new DaemonServiceStore(s.daemon, { servicesDir: s.servicesDir, userDirName: '.polo' }),
+      store: new DaemonServiceStore(s.daemon.registry, { servicesDir: s.servicesDir, userDirName: '.polo' }),
       verifyRegexp: DEFAULT_VERIFY_REGEXP,
       writeToken: failing,
     });
