@@ -28,6 +28,7 @@ import {
 } from './polodEndpoint.js';
 import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
 import { onAnyAbort, untilAborted } from '../util/abort.js';
+import { checkFromJson, checkToJson } from '../health/check.js';
 
 export { ConnectionLostError, UnexpectedReplyError } from './polodConnection.js';
 export { PolodUnavailableError, polodSocketPath, type PolodEndpoint } from './polodEndpoint.js';
@@ -74,6 +75,11 @@ export interface PublishOptions {
   readonly permanent?: boolean;
   /** A root (system) service rather than a user service `user:id` (default false). */
   readonly root?: boolean;
+  /**
+   * A health check run by polod: the service is offered only while it passes. `tcp:PORT` or
+   * `http://127.0.0.1:PORT/PATH`, with optional interval (ms) and consecutive failures.
+   */
+  readonly check?: { readonly target: string; readonly intervalMs?: number; readonly failures?: number };
   readonly signal?: AbortSignal;
 }
 
@@ -104,6 +110,8 @@ export interface PublishedService {
   readonly params: JsonObject;
   /** A root service (as opposed to a user service). */
   readonly root: boolean;
+  /** Its health check: target, `pending`/`passing`/`failing`, consecutive failures. */
+  readonly check?: { readonly target: string; readonly state: string; readonly failures: number };
 }
 
 /** The publish API's command names this client sends. */
@@ -176,11 +184,12 @@ export class PoloClient {
     const params = checkParams(opts.params);
     const permanent = checkBool(opts.permanent, 'permanent');
     const root = checkBool(opts.root, 'root');
+    const check = checkHealthCheck(opts.check);
     return this.#run('Publish', opts.signal, async (signal) => {
       const ok = await this.#withToken(signal, (token) =>
         this.#send(
           'Publish',
-          { service: id, token, params, multicast_groups: groups, permanent, root },
+          { service: id, token, params, multicast_groups: groups, permanent, root, ...(check ? { check } : {}) },
           signal,
         ),
       );
@@ -437,6 +446,19 @@ function checkId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('the service id must be a non-empty string');
 }
 
+/** A check as sent (`{"target", "interval_ms", "failures"}`), validated as polod will. */
+function checkHealthCheck(check: PublishOptions['check']): JsonObject | undefined {
+  if (check === undefined) return undefined;
+  const json: JsonObject = { target: check.target };
+  if (check.intervalMs !== undefined) json['interval_ms'] = check.intervalMs;
+  if (check.failures !== undefined) json['failures'] = check.failures;
+  try {
+    return checkToJson(checkFromJson(json, 'check'));
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** Groups as sent: dotted-quad IPv4 multicast addresses, without duplicates; [] = all. */
 function checkGroups(groups: readonly string[] | undefined): string[] {
   if (groups === undefined) return [];
@@ -491,10 +513,12 @@ function listedService(entry: Json): PublishedService {
     throw new UnexpectedReplyError(`polod's List reply has a malformed entry: ${short(entry)}`);
   };
   if (!isJsonObject(entry)) return bad();
-  const { id, owner, groups, permanent, params, root } = entry;
+  const { id, owner, groups, permanent, params, root, check } = entry;
   if (typeof id !== 'string' || typeof owner !== 'string' || typeof permanent !== 'boolean' || typeof root !== 'boolean') return bad();
   if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string') || !isJsonObject(params)) return bad();
-  return { id, owner, groups, permanent, params, root };
+  if (check === undefined) return { id, owner, groups, permanent, params, root };
+  if (!isJsonObject(check) || typeof check['target'] !== 'string' || typeof check['state'] !== 'string' || typeof check['failures'] !== 'number') return bad();
+  return { id, owner, groups, permanent, params, root, check: { target: check['target'], state: check['state'], failures: check['failures'] } };
 }
 
 /** A value as shown in an error: JSON, cut to 80 characters. */

@@ -6,6 +6,7 @@
 import { ClosedError } from '../errors.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceLoader, UserLookup } from '../registry/ports.js';
+import { HealthMonitor } from '../health/monitor.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
@@ -32,6 +33,8 @@ export interface PoloDaemonSettings {
 export class PoloDaemon {
   /** The one owner of the services of every group. */
   readonly registry: ServiceRegistry;
+  /** Runs the services' health checks. */
+  readonly health: HealthMonitor;
   /** One responder per group, in configuration order. */
   readonly polos: Polo[];
   /** Root services per group (the registry's live lists, which the Polo instances expose). */
@@ -61,6 +64,7 @@ export class PoloDaemon {
       users: deps.users,
       logger: deps.logger,
     });
+    this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
@@ -92,6 +96,7 @@ export class PoloDaemon {
     this.state = 'starting';
     // Each folder is read once for every group; then the groups start answering from it.
     await this.registry.reload();
+    await this.health.start();
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;
     this.state = 'started';
@@ -165,6 +170,7 @@ export class PoloDaemon {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.registry.close();
+    await this.health.stop();
     clearTimeout(this.unicastTimer);
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }

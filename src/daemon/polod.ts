@@ -56,7 +56,7 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
 
   try {
     await daemon.start();
-    publish = await startPublishApi(config, { registry: daemon.registry, users, logger });
+    publish = await startPublishApi(config, { registry: daemon.registry, checkStatus: (id, user) => daemon.health.status(id, user), users, logger });
   } catch (err) {
     detach();
     await daemon.stop();

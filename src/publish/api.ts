@@ -19,6 +19,7 @@ import type { UserDirectory } from '../system/userDb.js';
 import type { Logger } from '../util/log.js';
 import { PublishHandler } from './handler.js';
 import { PublishServer, type ServerLimits } from './server.js';
+import type { CheckStatusOf } from '../registry/listing.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import { DaemonServiceStore } from './store.js';
 
@@ -49,6 +50,8 @@ export function publishPaths(settings: { readonly stateDir?: string }): { certDi
 export interface PublishApiDeps {
   /** The services of the running daemon (PoloDaemon.registry). */
   readonly registry: ServiceRegistry;
+  /** The state of each service's health check (PoloDaemon.health), for `List`. */
+  readonly checkStatus?: CheckStatusOf;
   readonly users: UserDirectory;
   readonly logger: Logger;
   readonly limits?: Partial<ServerLimits>;
@@ -68,6 +71,7 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     servicesDir: settings.servicesDir,
     userDirName: settings.userDir,
     logger,
+    ...(deps.checkStatus ? { checkStatus: deps.checkStatus } : {}),
   });
   const swept = await store.sweepTemporaryFiles();
   if (swept > 0) logger.info({ files: swept, dir: settings.servicesDir }, 'removed temporary files of interrupted writes');

@@ -134,6 +134,7 @@ export class PublishHandler {
       params: args.params,
       groups: args.groups,
       permanent: args.permanent,
+      ...(args.check ? { check: args.check } : {}),
     });
     this.log.info(
       { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent },
@@ -201,6 +202,7 @@ export class PublishHandler {
       permanent: s.permanent,
       params: s.params,
       root: s.root,
+      ...(s.check ? { check: { target: s.check.target, state: s.check.state, failures: s.check.failures } } : {}),
     }));
   }
 }

@@ -13,6 +13,7 @@ import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { FrameTooLargeError } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
 import { splitUserId } from '../registry/userId.js';
+import { checkFromJson, type HealthCheck } from '../health/check.js';
 import { segmentProblem } from '../util/safePath.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
 import { isIPv4Address, isMulticastIPv4 } from '../protocol/address.js';
@@ -50,6 +51,8 @@ export interface PublishArgs {
   readonly permanent: boolean;
   /** A root (system) service rather than one of the caller's. */
   readonly root: boolean;
+  /** A health check (this project's extension): offered only while it passes. */
+  readonly check?: HealthCheck;
 }
 
 /** Unpublish Args, checked. */
@@ -114,7 +117,18 @@ export function parsePublishArgs(args: JsonObject, rules: RequestRules): Publish
   const permanent = bool(args, 'permanent');
   const root = bool(args, 'root');
   const params = paramsOf(own(args, 'params'));
-  return { service, params, groups, permanent, root };
+  const check = checkOf(own(args, 'check'));
+  return { service, params, groups, permanent, root, ...(check ? { check } : {}) };
+}
+
+/** The optional `check` of Publish: a target string or `{"target", "interval_ms", "failures"}`. */
+function checkOf(value: Json | undefined): HealthCheck | undefined {
+  if (value === undefined || value === null) return undefined;
+  try {
+    return checkFromJson(value, 'check');
+  } catch (err) {
+    throw new PublishRefusal((err as Error).message);
+  }
 }
 
 /** Checks Unpublish Args. @throws PublishRefusal naming the field. */

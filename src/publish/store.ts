@@ -18,9 +18,10 @@ import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
+import { checkToJson, type HealthCheck } from '../health/check.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import type { Service } from '../registry/service.js';
-import { listServices, type ListedService } from '../registry/listing.js';
+import { listServices, type CheckStatusOf, type ListedService } from '../registry/listing.js';
 import type { UserInfo } from '../system/userDb.js';
 import { isErrno, removeFile, writeFileAtomic } from '../util/atomicFile.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -52,6 +53,8 @@ export interface PublishPlan {
   readonly groups: readonly string[];
   /** Also write a service file, acknowledged only once it is on disk. */
   readonly permanent: boolean;
+  /** A health check: offered only while it passes (written to the file of a permanent one). */
+  readonly check?: HealthCheck;
 }
 
 /** An unpublish, authorised and validated. */
@@ -93,6 +96,8 @@ export interface DaemonServiceStoreOptions {
   readonly userDirName: string;
   /** Where file failures are logged in full (replies carry a short reason). */
   readonly logger?: Logger;
+  /** The state of each service's health check, for `List`. */
+  readonly checkStatus?: CheckStatusOf;
 }
 
 /** Mode of service files polod writes: configuration anyone may read, as the shipped ones. */
@@ -135,6 +140,7 @@ export class DaemonServiceStore implements ServiceStore {
         origin: file === undefined ? 'published' : 'file',
         ...(file === undefined ? {} : { file }),
         owner: plan.publisher.name,
+        ...(plan.check ? { check: plan.check } : {}),
       };
       registry.add(service, groups, user?.name, 'publish');
     });
@@ -173,7 +179,7 @@ export class DaemonServiceStore implements ServiceStore {
 
   /** {@inheritDoc ServiceStore.list} */
   list(): ListedService[] {
-    return listServices(this.registry);
+    return listServices(this.registry, this.options.checkStatus);
   }
 
   /**
@@ -211,7 +217,8 @@ export class DaemonServiceStore implements ServiceStore {
       throw err;
     }
     // The format of docs/protocol.md §3; `groups: []` means every served group, now and later.
-    const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
+    const doc = { id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false };
+    const content = `${JSON.stringify(plan.check ? { ...doc, check: checkToJson(plan.check) } : doc)}\n`;
     try {
       if (!user) {
         const dir = this.options.servicesDir;

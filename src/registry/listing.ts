@@ -2,6 +2,7 @@
  * The local `List` of the publish API: every service this node offers, once each, with the
  * groups it is offered in and who owns it.
  */
+import type { CheckStatus } from '../health/monitor.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceRegistry } from './registry.js';
 import type { Service } from './service.js';
@@ -21,16 +22,22 @@ export interface ListedService {
   readonly params: JsonObject;
   /** A root service (as opposed to a user service `user:id`). */
   readonly root: boolean;
+  /** Its health check and how it stands; a service whose check is not passing is not offered. */
+  readonly check?: CheckStatus;
 }
+
+/** The state of a service's check (HealthMonitor.status). */
+export type CheckStatusOf = (id: string, user: string | undefined) => CheckStatus | undefined;
 
 /**
  * What the registry offers, per service, with its groups. User services appear once their user
  * is loaded: by a publish, a Request-For, or a reload after either.
  */
-export function listServices(registry: ServiceRegistry): ListedService[] {
+export function listServices(registry: ServiceRegistry, checkStatus?: CheckStatusOf): ListedService[] {
   const byKey = new Map<string, ListedService>();
   const add = (s: Service, user: string | undefined, group: string): void => {
-    if (s.disabled) return;
+    // A service held back by its check is listed (with the check's state); nothing else disabled is.
+    if (s.disabled && !s.check) return;
     const id = wireId(s.id, user);
     // One entry per service: published ones are one object in every group, file ones one
     // object per group but the same file.
@@ -40,7 +47,16 @@ export function listServices(registry: ServiceRegistry): ListedService[] {
       if (!entry.groups.includes(group)) entry.groups.push(group);
       return;
     }
-    byKey.set(key, { id, owner: user ?? s.owner ?? 'root', groups: [group], permanent: s.permanent, params: s.params, root: user === undefined });
+    const check = s.check && (checkStatus?.(s.id, user) ?? { target: s.check.target, state: 'pending', failures: 0 });
+    byKey.set(key, {
+      id,
+      owner: user ?? s.owner ?? 'root',
+      groups: [group],
+      permanent: s.permanent,
+      params: s.params,
+      root: user === undefined,
+      ...(check ? { check } : {}),
+    });
   };
   for (const group of registry.groups) {
     for (const s of registry.rootServices(group)) add(s, undefined, group);

@@ -78,6 +78,7 @@ export class ServiceRegistry implements ServiceChangeSource {
   private readonly union: UnionView;
   private readonly index = new IdIndex();
   private readonly listeners = new Set<(change: ServiceChange) => void>();
+  private readonly listWatchers = new Set<() => void>();
   private readonly userLoads = new Map<string, Promise<void>>();
   private readonly log: Logger;
   private tail: Promise<void> = Promise.resolve();
@@ -121,6 +122,15 @@ export class ServiceRegistry implements ServiceChangeSource {
   onChange(listener: (change: ServiceChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Calls `watcher` after any change of any list, offered or not (a service held back by its
+   * health check changes no answer, so it has no ServiceChange, but its check must start).
+   */
+  onListChange(watcher: () => void): () => void {
+    this.listWatchers.add(watcher);
+    return () => this.listWatchers.delete(watcher);
   }
 
   /** Users whose services are loaded (in any group). */
@@ -318,6 +328,7 @@ export class ServiceRegistry implements ServiceChangeSource {
   close(): void {
     this.closed = true;
     this.listeners.clear();
+    this.listWatchers.clear();
   }
 
   /** `service` as the lists hold it: a checked service not (yet) passing is held disabled. */
@@ -391,6 +402,7 @@ export class ServiceRegistry implements ServiceChangeSource {
   private touched(lists: GroupLists, list: readonly Service[]): void {
     this.index.invalidate(list);
     lists.listing = undefined;
+    for (const watcher of this.listWatchers) watcher();
   }
 
   private emit(change: ServiceChange): void {
