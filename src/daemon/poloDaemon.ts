@@ -8,6 +8,7 @@ import type { JsonObject } from '../protocol/json.js';
 import type { ServiceLoader, UserLookup } from '../registry/ports.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { ServiceRegistry } from '../registry/registry.js';
+import { UserRecord } from '../registry/userRecord.js';
 import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import { UnicastResponder } from '../responder/unicast.js';
@@ -27,12 +28,19 @@ export interface PoloDaemonSettings {
   readonly verifyRegexp: RegExp;
   readonly ttl: number;
   readonly joinRetries: number;
+  /**
+   * The record of users with service files (src/registry/userRecord.ts): their services are
+   * loaded at start. Undefined = none (users are loaded at their first query, as the reference).
+   */
+  readonly usersFile?: string;
 }
 
 /** Everything polod runs, started and stopped as one. */
 export class PoloDaemon {
   /** The one owner of the services of every group. */
   readonly registry: ServiceRegistry;
+  /** Users with service files, loaded at start. */
+  private readonly userRecord: UserRecord | undefined;
   /** Runs the services' health checks. */
   readonly health: HealthMonitor;
   /** One responder per group, in configuration order. */
@@ -55,6 +63,7 @@ export class PoloDaemon {
     private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
+    this.userRecord = settings.usersFile === undefined ? undefined : new UserRecord(settings.usersFile, { logger: deps.logger });
     this.registry = new ServiceRegistry({
       groups: settings.groups,
       servicesDir: settings.servicesDir,
@@ -63,6 +72,7 @@ export class PoloDaemon {
       loadServices: deps.loadServices,
       users: deps.users,
       logger: deps.logger,
+      ...(this.userRecord ? { userRecord: this.userRecord } : {}),
     });
     this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
@@ -96,6 +106,10 @@ export class PoloDaemon {
     this.state = 'starting';
     // Each folder is read once for every group; then the groups start answering from it.
     await this.registry.reload();
+    // Users known to have service files: listed and answered from the start, not from their
+    // first query (their permanent services were acknowledged; they are offered at once).
+    const known = (await this.userRecord?.load()) ?? [];
+    await Promise.all(known.map((user) => this.registry.loadUser(user)));
     await this.health.start();
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;

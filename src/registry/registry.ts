@@ -42,6 +42,8 @@ export interface RegistryOptions {
   readonly users?: UserLookup;
   /** Lists to adopt for some groups. */
   readonly lists?: ReadonlyMap<string, AdoptedLists>;
+  /** Told about users with service files (loaded at the next start) and users who are gone. */
+  readonly userRecord?: { remember(user: string): void; forget(user: string): void };
   readonly logger?: Logger;
 }
 
@@ -237,6 +239,8 @@ export class ServiceRegistry implements ServiceChangeSource {
    */
   add(published: Service, groups: readonly string[], user: string | undefined, cause: ServiceChangeCause): void {
     const service = this.held(published, user);
+    // A user's first service file: load their folder at the next start.
+    if (user !== undefined && published.permanent) this.options.userRecord?.remember(user);
     for (const group of groups) {
       const lists = this.group(group);
       let list = user === undefined ? lists.root : lists.users.get(user);
@@ -434,8 +438,12 @@ export class ServiceRegistry implements ServiceChangeSource {
 
   private async readUser(user: string): Promise<UserRead> {
     const account = await this.options.users?.lookupName(user);
-    if (!account) return { user, files: undefined };
+    if (!account) {
+      this.options.userRecord?.forget(user);
+      return { user, files: undefined };
+    }
     const files = await this.read(path.join(account.home, this.userDirName), account.uid);
+    if (files.length > 0) this.options.userRecord?.remember(user);
     return { user, files };
   }
 }
