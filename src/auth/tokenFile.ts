@@ -17,9 +17,10 @@ import type { UserInfo } from '../system/userDb.js';
 import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
 import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../util/safePath.js';
 import { formatMode } from './secret.js';
+import { DEFAULT_USER_DIR } from '../registry/userId.js';
 
 /** The folder in a user's home that holds the token and the user's service files. */
-export const DEFAULT_USER_DIR = '.polo';
+export { DEFAULT_USER_DIR };
 /** Name of the token file inside that folder. */
 export const TOKEN_FILE_NAME = 'token';
 /** Largest token file read; real tokens are under 60 bytes. */

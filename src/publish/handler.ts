@@ -16,7 +16,7 @@ import { issueToken, verifyToken } from '../auth/token.js';
 import { writeTokenFile } from '../auth/tokenFile.js';
 import { MarcoPoloError } from '../errors.js';
 import type { Json, JsonObject } from '../protocol/json.js';
-import { splitUserId } from '../registry/userId.js';
+import { DEFAULT_USER_DIR, splitUserId } from '../registry/userId.js';
 import type { UserDirectory, UserInfo } from '../system/userDb.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { PublishErrors, PublishRefusal } from './errors.js';
@@ -65,7 +65,7 @@ export class PublishHandler {
     this.log = options.logger ?? silentLogger;
     this.rules = { servedGroups: options.store.servedGroups, verifyRegexp: options.verifyRegexp };
     this.writeToken = options.writeToken ?? writeTokenFile;
-    this.userDirName = options.userDirName ?? '.polo';
+    this.userDirName = options.userDirName ?? DEFAULT_USER_DIR;
   }
 
   /**
