@@ -34,6 +34,9 @@ import {
   PublishRefusal,
 } from './errors.js';
 import { withUserDir } from './userFolder.js';
+import { listPolos, type ListPage, type ListRequest } from './listing.js';
+import { checkQuota, type QuotaLimits } from './quota.js';
+import { checkStorableId } from './storableId.js';
 
 /** A publish, authorised and validated. */
 export interface PublishPlan {
@@ -96,6 +99,8 @@ export interface ServiceStore {
    * is loaded: by a publish, a Request-For, or a reload after either.
    */
   list(): ListedService[];
+  /** One page of `list()` (listing.ts), built without blocking the event loop for long. */
+  listPage?(request: ListRequest): Promise<ListPage>;
 }
 
 /** The part of PoloDaemon the store works on. */
@@ -114,6 +119,8 @@ export interface DaemonServiceStoreOptions {
   readonly userDirName: string;
   /** Where file failures are logged in full (replies carry a short reason). */
   readonly logger?: Logger;
+  /** Per-user limits on services held (quota.ts); none when absent. */
+  readonly quota?: QuotaLimits;
 }
 
 /** Mode of service files polod writes: configuration anyone may read, as the shipped ones. */
@@ -145,6 +152,7 @@ export class DaemonServiceStore implements ServiceStore {
       for (const polo of polos) {
         if (listOf(polo, user?.name).some((s) => s.id === plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
       }
+      if (this.options.quota) checkQuota(this.options.quota, this.target.polos, plan.publisher, plan.id, plan.params);
       const file = plan.permanent ? await this.writeServiceFile(plan, user) : undefined;
       const service: Service = {
         id: plan.id,
@@ -187,6 +195,11 @@ export class DaemonServiceStore implements ServiceStore {
         if (i !== -1) list.splice(i, 1);
       }
     });
+  }
+
+  /** {@inheritDoc ServiceStore.listPage} */
+  listPage(request: ListRequest): Promise<ListPage> {
+    return listPolos(this.target.polos, request);
   }
 
   /** {@inheritDoc ServiceStore.list} */
@@ -258,6 +271,8 @@ export class DaemonServiceStore implements ServiceStore {
       if (err instanceof InvalidArgumentError) throw new PublishRefusal(invalidServiceName(plan.id, 'it is too long to store as a file'));
       throw err;
     }
+    // Acknowledged means loaded again after a restart: a name the loader skips is refused.
+    checkStorableId(plan.id, name);
     // The format of PROTOCOL.md §3; `groups: []` means every served group, now and later.
     const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
     try {
