@@ -14,14 +14,14 @@
  *   written after it read the folder.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { Polo } from '../responder/polo.js';
 import type { Service } from '../responder/service.js';
 import type { UserInfo } from '../system/userDb.js';
-import { isErrno, removeFile, writeFileAtomic } from '../util/atomicFile.js';
+import { isErrno, removeFile, sweepTemporaryFiles, writeFileAtomic } from '../util/atomicFile.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { fileNameForId, resolveInside } from '../util/safePath.js';
 import { MAX_SERVICE_FILE_BYTES } from '../config/serviceDir.js';
@@ -237,24 +237,7 @@ export class DaemonServiceStore implements ServiceStore {
    * between create and rename). They are never loaded (hidden, `.tmp`); this only tidies up.
    */
   async sweepTemporaryFiles(): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.options.servicesDir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      // Exactly writeFileAtomic's names: `.<base>.<12 hex>.tmp`.
-      if (!/^\..+\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
-      try {
-        await unlink(resolveInside(this.options.servicesDir, name));
-        removed++;
-      } catch {
-        // Gone already, or not ours to remove: harmless either way.
-      }
-    }
-    return removed;
+    return sweepTemporaryFiles(this.options.servicesDir);
   }
 
   private polosFor(groups: readonly string[]): Polo[] {
