@@ -5,7 +5,7 @@
  * (docs/protocol.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
-import { MAX_IN_FLIGHT } from '../marcod/limits.js';
+import { MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
@@ -33,6 +33,7 @@ interface MarcodFlags {
   timeout?: number;
   frameSize?: number;
   maxRequests?: number;
+  maxRequestsPerClient?: number;
   logLevel?: string;
 }
 
@@ -66,6 +67,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
+    .option(
+      '--max-requests-per-client <n>',
+      `requests of one client (one uid) served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT_PER_CLIENT})`,
+      parseMaxRequests,
+    )
     .addOption(logLevelOption())
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
@@ -80,7 +86,10 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     const config = loadMarcoConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
     return flags.frameSize === undefined ? config : { ...config, frameSize: flags.frameSize };
   };
-  const deps = flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests };
+  const deps = {
+    ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
+    ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
+  };
   return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
 }
 

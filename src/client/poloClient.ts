@@ -220,9 +220,19 @@ export class PoloClient {
    * UnexpectedReplyError.
    */
   async list(opts: CallOptions = {}): Promise<PublishedService[]> {
-    const ok = await this.#run('List', opts.signal, (signal) => this.#send('List', {}, signal));
-    if (!Array.isArray(ok)) throw new UnexpectedReplyError(`polod's reply to List is not a list: ${short(ok)}`);
-    return ok.map(listedService);
+    return this.#run('List', opts.signal, async (signal) => {
+      // polod sends the list in pages: `"Next": n` asks for another from offset n.
+      const all: PublishedService[] = [];
+      for (let offset: number | undefined = 0; offset !== undefined; ) {
+        const reply = await this.#exchange('List', offset === 0 ? {} : { offset }, signal);
+        const ok = reply['OK'];
+        if (!Array.isArray(ok)) throw new UnexpectedReplyError(`polod's reply to List is not a list: ${short(ok ?? null)}`);
+        all.push(...ok.map(listedService));
+        const next = reply['Next'];
+        offset = typeof next === 'number' && Number.isInteger(next) && next > offset && ok.length > 0 ? next : undefined;
+      }
+      return all;
+    });
   }
 
   /**
@@ -349,6 +359,11 @@ export class PoloClient {
    * @throws RemoteError for `{"Error": reason}`.
    */
   async #send(command: Command, args: JsonObject, signal: AbortSignal): Promise<Json> {
+    return (await this.#exchange(command, args, signal))['OK'] as Json;
+  }
+
+  /** As #send, but the whole reply object (with `OK`, and `Next` for List pages). */
+  async #exchange(command: Command, args: JsonObject, signal: AbortSignal): Promise<JsonObject> {
     let reply: JsonObject | undefined;
     for (let attempt = 1; reply === undefined; attempt++) {
       if (this.#destroyed) throw new ClosedError('PoloClient');
@@ -368,7 +383,7 @@ export class PoloClient {
       throw new RemoteError(typeof reason === 'string' ? reason : JSON.stringify(reason));
     }
     if (!Object.hasOwn(reply, 'OK')) throw new UnexpectedReplyError(`polod's reply to ${command} has neither OK nor Error: ${short(reply)}`);
-    return reply['OK'] as Json;
+    return reply;
   }
 
   /** The open connection, or a new one. */

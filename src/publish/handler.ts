@@ -20,9 +20,11 @@ import { DEFAULT_USER_DIR, splitUserId } from '../registry/userId.js';
 import type { UserDirectory, UserInfo } from '../system/userDb.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { PublishErrors, PublishRefusal } from './errors.js';
+import { LIST_PAGE_ENTRIES, pageOf } from './listing.js';
 import {
   checkPublishedId,
   parseEnvelope,
+  parseListArgs,
   parsePublishArgs,
   parseRequestTokenArgs,
   parseUnpublishArgs,
@@ -32,8 +34,14 @@ import {
 } from './requests.js';
 import type { ServiceStore } from './store.js';
 
-/** A reply: `{"OK": …}` or `{"Error": "<reason>"}`. */
-export type PublishReply = { OK: Json } | { Error: string };
+/** A reply: `{"OK": …}` (List pages add `"Next"`, see listing.ts) or `{"Error": "<reason>"}`. */
+export type PublishReply = { OK: Json; Next?: number } | { Error: string };
+
+/** What the kernel told about the connected peer (server.ts); empty when it could not. */
+export interface PeerInfo {
+  /** The uid owning the peer's socket. */
+  uid?: number;
+}
 
 /** Writes `token` into the user's token file (default: writeTokenFile). */
 export type TokenWriter = (user: UserInfo, token: string, userDirName: string) => Promise<'created' | 'existed'>;
@@ -72,18 +80,18 @@ export class PublishHandler {
    * The reply to one request (the bytes of one frame). Never throws: a refused request gets its
    * reason, an unexpected failure (a user lookup, a disk) is logged and gets "Internal error".
    */
-  async handle(frame: Uint8Array): Promise<PublishReply> {
+  async handle(frame: Uint8Array, peer: PeerInfo = {}): Promise<PublishReply> {
     try {
       const envelope = parseEnvelope(frame);
       switch (envelope.command) {
         case 'Publish':
-          return { OK: await this.publish(envelope) };
+          return { OK: await this.publish(envelope, peer) };
         case 'Unpublish':
-          return { OK: await this.unpublish(envelope) };
+          return { OK: await this.unpublish(envelope, peer) };
         case 'Request-token':
           return { OK: await this.requestToken(envelope) };
         case 'List':
-          return { OK: this.list() };
+          return await this.list(envelope);
       }
     } catch (err) {
       if (err instanceof PublishRefusal) return { Error: err.reason };
@@ -93,11 +101,14 @@ export class PublishHandler {
   }
 
   /** The user a token proves, or a refusal ("Need a token", "Bad token", …). */
-  private async authenticate(args: JsonObject): Promise<UserInfo> {
+  private async authenticate(args: JsonObject, peer: PeerInfo): Promise<UserInfo> {
     const token = tokenOf(args);
     if (token === undefined) throw new PublishRefusal(PublishErrors.needToken);
     const verified = verifyToken(this.options.secret, token);
-    if (!verified.ok) throw new PublishRefusal(PublishErrors.badToken);
+    if (!verified.ok) {
+      await this.refreshToken(peer);
+      throw new PublishRefusal(PublishErrors.badToken);
+    }
     const user = await this.options.users.lookupUid(verified.uid);
     if (!user) throw new PublishRefusal(PublishErrors.badTokenUser);
     if (verified.legacy) await this.replaceLegacyToken(user);
@@ -119,8 +130,8 @@ export class PublishHandler {
   }
 
   /** Publish/Register: returns the wire id (`id` for root services, `user:id` otherwise). */
-  private async publish(envelope: Envelope): Promise<string> {
-    const caller = await this.authenticate(envelope.args);
+  private async publish(envelope: Envelope, peer: PeerInfo): Promise<string> {
+    const caller = await this.authenticate(envelope.args, peer);
     const args = parsePublishArgs(envelope.args, this.rules);
     if (args.root && !(await this.options.users.isSuperuser(caller))) {
       throw new PublishRefusal(PublishErrors.permissionDenied);
@@ -144,8 +155,8 @@ export class PublishHandler {
   }
 
   /** Unpublish: `id` is a root service, `user:id` a user's. Returns 0. */
-  private async unpublish(envelope: Envelope): Promise<number> {
-    const caller = await this.authenticate(envelope.args);
+  private async unpublish(envelope: Envelope, peer: PeerInfo): Promise<number> {
+    const caller = await this.authenticate(envelope.args, peer);
     const args = parseUnpublishArgs(envelope.args, this.rules);
     const split = splitUserId(args.service, this.options.verifyRegexp);
     const plan = { wireId: args.service, groups: args.groups, deleteFile: args.deleteFile };
@@ -190,12 +201,35 @@ export class PublishHandler {
   }
 
   /**
-   * List (this project's extension): every service this node offers, with its groups. No token:
-   * it is read-only, and it shows what the node answers to anyone on the LAN who asks (user
-   * services included: their ids are not secrets, only their ownership is protected).
+   * A refused token from a peer the kernel identified is most likely a stale token file (polod's
+   * secret was replaced, or it holds a reference AES token): the peer's own token file is
+   * rewritten, so their binding, which reads the file on each call, succeeds next time. It is
+   * what Request-token for their own uid would do (and anyone may ask that for anyone); the
+   * reply stays "Bad token". Failures are logged only: the refusal is the answer either way.
    */
-  private list(): Json {
-    return this.options.store.list().map((s) => ({
+  private async refreshToken(peer: PeerInfo): Promise<void> {
+    if (peer.uid === undefined) return;
+    try {
+      const user = await this.options.users.lookupUid(peer.uid);
+      if (!user) return;
+      const outcome = await this.writeToken(user, issueToken(this.options.secret, peer.uid), this.userDirName);
+      if (outcome === 'created') this.log.info({ user: user.name }, 'bad token from this user: their token file was rewritten');
+    } catch (err) {
+      this.log.warn({ err, uid: peer.uid }, 'bad token: could not rewrite the token file of the peer');
+    }
+  }
+
+  /**
+   * List (this project's extension): every service this node offers, with its groups, one page
+   * at a time (listing.ts). No token: it is read-only, and it shows what the node answers to
+   * anyone on the LAN who asks (user services included: their ids are not secrets, only their
+   * ownership is protected).
+   */
+  private async list(envelope: Envelope): Promise<PublishReply> {
+    const request = parseListArgs(envelope.args, LIST_PAGE_ENTRIES);
+    const store = this.options.store;
+    const page = store.listPage ? await store.listPage(request) : pageOf(store.list(), request);
+    const entries: Json = page.entries.map((s) => ({
       id: s.id,
       owner: s.owner,
       groups: [...s.groups],
@@ -204,5 +238,6 @@ export class PublishHandler {
       root: s.root,
       ...(s.check ? { check: { target: s.check.target, state: s.check.state, failures: s.check.failures } } : {}),
     }));
+    return page.next === undefined ? { OK: entries } : { OK: entries, Next: page.next };
   }
 }

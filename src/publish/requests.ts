@@ -139,6 +139,22 @@ export function parseUnpublishArgs(args: JsonObject, rules: RequestRules): Unpub
   return { service, groups, deleteFile };
 }
 
+/**
+ * Checks List Args: `offset` (entries to skip, default 0) and `limit` (entries per page, 1 to
+ * `maxLimit`, default `maxLimit`). @throws PublishRefusal naming the field.
+ */
+export function parseListArgs(args: JsonObject, maxLimit: number): { offset: number; limit: number } {
+  const count = (field: string, min: number, max: number, fallback: number): number => {
+    const value = own(args, field);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new PublishRefusal(mustBe(field, `an integer between ${min} and ${max}`));
+    }
+    return value;
+  };
+  return { offset: count('offset', 0, Number.MAX_SAFE_INTEGER, 0), limit: count('limit', 1, maxLimit, maxLimit) };
+}
+
 /** Checks Request-token Args. @throws PublishRefusal. */
 export function parseRequestTokenArgs(args: JsonObject): RequestTokenArgs {
   const uid = own(args, 'uid');

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -52,6 +52,8 @@ interface Setup {
 
 async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Promise<Setup> {
   const base = await mkdtemp(path.join(tmpdir(), 'mp-pubh-'));
+  // Users must reach their homes, as on a real system: polod creates ~/.polo as the user.
+  await chmod(base, 0o711);
   const servicesDir = path.join(base, 'services');
   const home = (name: keyof typeof UIDS): string => path.join(base, 'home', name);
   const accounts: FakeUser[] = [];
