@@ -80,6 +80,11 @@ export interface PublishOptions {
    * `http://127.0.0.1:PORT/PATH`, with optional interval (ms) and consecutive failures.
    */
   readonly check?: { readonly target: string; readonly intervalMs?: number; readonly failures?: number };
+  /**
+   * Ties the service to this client's connection: polod withdraws it when the connection closes
+   * (close(), destroy(), the program's exit or crash). Not with `permanent`. See sessionEnded().
+   */
+  readonly session?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -138,6 +143,8 @@ export class PoloClient {
   /** The per-user folder holding the token (`.polo`). */
   readonly userDirName: string;
   #connection: PolodConnection | undefined;
+  #endSession: () => void = () => {};
+  readonly #sessionEnded = new Promise<void>((resolve) => (this.#endSession = resolve));
   /** Settles when every call queued so far is finished: calls run in order, one at a time. */
   #tail: Promise<void> = Promise.resolve();
   /** Public calls not finished yet (close() waits for them, token reads included). */
@@ -185,11 +192,13 @@ export class PoloClient {
     const permanent = checkBool(opts.permanent, 'permanent');
     const root = checkBool(opts.root, 'root');
     const check = checkHealthCheck(opts.check);
+    const session = checkBool(opts.session, 'session');
+    if (session && permanent) throw new InvalidArgumentError('a session service cannot be permanent');
     return this.#run('Publish', opts.signal, async (signal) => {
       const ok = await this.#withToken(signal, (token) =>
         this.#send(
           'Publish',
-          { service: id, token, params, multicast_groups: groups, permanent, root, ...(check ? { check } : {}) },
+          { service: id, token, params, multicast_groups: groups, permanent, root, ...(check ? { check } : {}), ...(session ? { session } : {}) },
           signal,
         ),
       );
@@ -362,6 +371,15 @@ export class PoloClient {
     return (await this.#exchange(command, args, signal))['OK'] as Json;
   }
 
+  /**
+   * Resolves when a connection that holds session services (publishService with `session`) has
+   * closed, so at least one of them is withdrawn: polod stopped or restarted, or the connection
+   * broke. Never resolves while no session service was published.
+   */
+  sessionEnded(): Promise<void> {
+    return this.#sessionEnded;
+  }
+
   /** As #send, but the whole reply object (with `OK`, and `Next` for List pages). */
   async #exchange(command: Command, args: JsonObject, signal: AbortSignal): Promise<JsonObject> {
     let reply: JsonObject | undefined;
@@ -371,6 +389,7 @@ export class PoloClient {
       const reused = connection.answered > 0;
       try {
         reply = await connection.request({ Command: command, Args: args }, signal);
+        if (command === 'Publish' && args['session'] === true && Object.hasOwn(reply, 'OK')) void connection.closed.then(this.#endSession);
       } catch (err) {
         if (this.#connection === connection && !connection.usable) this.#connection = undefined;
         const resendable = err instanceof ConnectionLostError && (err.notSent || IDEMPOTENT.has(command));

@@ -32,7 +32,14 @@ import {
   type Envelope,
   type RequestRules,
 } from './requests.js';
+import type { Session } from './session.js';
 import type { ServiceStore } from './store.js';
+
+/** The session of the connection a request came on; a session publish needs one. */
+function sessionOf(peer: PeerInfo): Session {
+  if (!peer.session) throw new PublishRefusal('Sessions need a connection that stays open (not available here)');
+  return peer.session;
+}
 
 /** A reply: `{"OK": …}` (List pages add `"Next"`, see listing.ts) or `{"Error": "<reason>"}`. */
 export type PublishReply = { OK: Json; Next?: number } | { Error: string };
@@ -41,6 +48,8 @@ export type PublishReply = { OK: Json; Next?: number } | { Error: string };
 export interface PeerInfo {
   /** The uid owning the peer's socket. */
   uid?: number;
+  /** The connection's session: what it publishes with `"session": true` lives as long as it. */
+  session?: Session;
 }
 
 /** Writes `token` into the user's token file (default: writeTokenFile). */
@@ -146,9 +155,10 @@ export class PublishHandler {
       groups: args.groups,
       permanent: args.permanent,
       ...(args.check ? { check: args.check } : {}),
+      ...(args.session ? { session: sessionOf(peer) } : {}),
     });
     this.log.info(
-      { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent },
+      { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent, session: args.session },
       'service published',
     );
     return wireId;

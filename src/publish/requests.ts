@@ -53,6 +53,8 @@ export interface PublishArgs {
   readonly root: boolean;
   /** A health check (this project's extension): offered only while it passes. */
   readonly check?: HealthCheck;
+  /** Tied to the connection (this project's extension): withdrawn when it closes. */
+  readonly session: boolean;
 }
 
 /** Unpublish Args, checked. */
@@ -118,7 +120,9 @@ export function parsePublishArgs(args: JsonObject, rules: RequestRules): Publish
   const root = bool(args, 'root');
   const params = paramsOf(own(args, 'params'));
   const check = checkOf(own(args, 'check'));
-  return { service, params, groups, permanent, root, ...(check ? { check } : {}) };
+  const session = bool(args, 'session');
+  if (session && permanent) throw new PublishRefusal('A session service cannot be permanent: it ends with its connection');
+  return { service, params, groups, permanent, root, session, ...(check ? { check } : {}) };
 }
 
 /** The optional `check` of Publish: a target string or `{"target", "interval_ms", "failures"}`. */

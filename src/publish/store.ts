@@ -19,6 +19,7 @@ import path from 'node:path';
 import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { checkToJson, type HealthCheck } from '../health/check.js';
+import type { Session } from './session.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import type { Service } from '../registry/service.js';
 import { listServices, type CheckStatusOf, type ListedService } from '../registry/listing.js';
@@ -58,6 +59,8 @@ export interface PublishPlan {
   readonly permanent: boolean;
   /** A health check: offered only while it passes (written to the file of a permanent one). */
   readonly check?: HealthCheck;
+  /** The session it lives in: withdrawn when its connection closes. */
+  readonly session?: Session;
 }
 
 /** An unpublish, authorised and validated. */
@@ -151,7 +154,24 @@ export class DaemonServiceStore implements ServiceStore {
         ...(plan.check ? { check: plan.check } : {}),
       };
       registry.add(service, groups, user?.name, 'publish');
+      plan.session?.hold(() => void this.endSession(service, groups, user?.name));
     });
+  }
+
+  /**
+   * Withdraws a session's service when its connection closed: from the groups where this very
+   * service still is (unpublished meanwhile, or published again by another call, it stays).
+   */
+  private endSession(service: Service, groups: readonly string[], user: string | undefined): Promise<void> {
+    const registry = this.registry;
+    return registry
+      .exclusive(async () => {
+        const still = groups.filter((g) => sameService(registry.get(g, user, service.id), service));
+        if (still.length === 0) return;
+        registry.remove(service.id, still, user, 'session');
+        this.log.info({ service: user === undefined ? service.id : `${user}:${service.id}` }, 'session ended; service withdrawn');
+      })
+      .catch((err: unknown) => this.log.debug({ err: String(err) }, 'session end after stop'));
   }
 
   /** {@inheritDoc ServiceStore.unpublish} */
@@ -295,6 +315,14 @@ export class DaemonServiceStore implements ServiceStore {
     const next = { ...doc, groups: [...groups] };
     await writeFileAtomic(full, `${JSON.stringify(next)}\n`, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
   }
+}
+
+/**
+ * True when `current` is `published` or a copy of it the registry made (a health check holds a
+ * service back as a copy with the same params object); a service published again has new params.
+ */
+function sameService(current: Service | undefined, published: Service): boolean {
+  return current !== undefined && current.params === published.params && current.origin === published.origin;
 }
 
 /** A short reason for a reply; the full error goes to the log. */
