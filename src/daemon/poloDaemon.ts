@@ -2,10 +2,13 @@
  * polod's composition root: one Polo per served group (each with its own service lists, as in
  * the reference), the unicast listeners, reload and stop. Signals and flags live in the CLI.
  */
+import { GroupPresence } from '../membership/presence.js';
+import type { PresenceTiming } from '../membership/timing.js';
 import type { JsonObject } from '../protocol/json.js';
+import { ServiceChangeEmitter } from '../registry/events.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import type { ServiceLoader, UserLookup } from '../responder/ports.js';
-import type { Service } from '../responder/service.js';
+import { servedIn, type Service } from '../responder/service.js';
 import { sharedLoader } from '../responder/sharedLoader.js';
 import { UnicastResponder } from '../responder/unicast.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
@@ -39,13 +42,26 @@ export class PoloDaemon {
   private unicastAttempts = 0;
   private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
+  /** Live discovery: one presence per group (announcements, membership view, Members hint). */
+  readonly presences = new Map<string, GroupPresence>();
+  /**
+   * Service changes per group. Fired after every reload and publish-API change (they all run
+   * through `exclusive`); the service registry takes this role over (src/registry/events.ts).
+   */
+  readonly serviceChanges = new ServiceChangeEmitter();
   private stopped = false;
   /** Tail of the queue of `exclusive` tasks. */
   private exclusiveTail: Promise<void> = Promise.resolve();
 
   constructor(
     readonly settings: PoloDaemonSettings,
-    private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
+    private readonly deps: {
+      logger: Logger;
+      loadServices: ServiceLoader;
+      users: UserLookup;
+      transport?: Transport;
+      presenceTiming?: PresenceTiming;
+    },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
     const loadServices = sharedLoader(deps.loadServices);
@@ -70,8 +86,34 @@ export class PoloDaemon {
         users: deps.users,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
+        poloReply: () => this.presences.get(group)?.poloReply(),
       });
     });
+    for (const group of settings.groups) {
+      const presence = new GroupPresence({
+        transport: this.transport,
+        group,
+        port: settings.port,
+        interfaces: settings.interfaces,
+        ttl: settings.ttl,
+        nodeParams: settings.nodeParams,
+        services: () => this.servicesOf(group),
+        changes: this.serviceChanges,
+        logger: deps.logger,
+        ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
+      });
+      this.presences.set(group, presence);
+    }
+  }
+
+  /** The services offered in `group` (root, then loaded users' as `user:id`), as announced. */
+  private servicesOf(group: string): Array<{ id: string; params: JsonObject }> {
+    const list = (this.offeredServices.get(group) ?? []).filter((s) => servedIn(s, group));
+    const out = list.map((s) => ({ id: s.id, params: s.params }));
+    for (const [user, services] of this.userServices.get(group) ?? []) {
+      for (const s of services) if (servedIn(s, group)) out.push({ id: `${user}:${s.id}`, params: s.params });
+    }
+    return out;
   }
 
   /**
@@ -85,6 +127,8 @@ export class PoloDaemon {
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
+    // Live discovery once the responders answer: a node that announces itself can be asked.
+    await Promise.all([...this.presences.values()].map((p) => p.start()));
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
       'polod started',
@@ -133,7 +177,9 @@ export class PoloDaemon {
    * in between would be dropped from memory by the swap, though acknowledged and on disk.
    */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.exclusiveTail.then(task);
+    const run = this.exclusiveTail.then(task).finally(() => {
+      for (const group of this.settings.groups) this.serviceChanges.emit({ group });
+    });
     this.exclusiveTail = run.then(
       () => undefined,
       () => undefined,
@@ -155,6 +201,8 @@ export class PoloDaemon {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.unicastTimer);
+    // Goodbyes first, while the responders still answer: watchers see the node leave at once.
+    await Promise.all([...this.presences.values()].map((p) => p.stop()));
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }
 }

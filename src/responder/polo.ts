@@ -68,6 +68,11 @@ export interface PoloOptions {
   /** Join retry back-off. */
   readonly joinRetry?: JoinRetryPolicy;
   readonly logger?: Logger;
+  /**
+   * The encoded Polo reply to send instead of the plain one: polod's reply carries the Members
+   * hint of live discovery (src/membership/presence.ts).
+   */
+  readonly poloReply?: () => Uint8Array | undefined;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -181,6 +186,11 @@ export class Polo {
 
   /** Replies to Marco (and its alias Discover) with the node params. */
   polo(_command: string, address: RemoteInfo): void {
+    const hinted = this.options.poloReply?.();
+    if (hinted !== undefined) {
+      if (this.socket && this.state === 'started') this.socket.post(hinted, address.port, address.address, this.afterSend);
+      return;
+    }
     this.act(answer(MARCO_QUERY, this.context), address);
   }
 
