@@ -120,6 +120,7 @@ export class MembershipView {
     const known = this.ours.get(address);
     if (!known || (known.instance !== undefined && known.instance !== instance)) return;
     this.ours.delete(address);
+    this.inherit(known.refs);
     this.reconcileRefs();
     this.emit({ event: 'down', member: known.member, reason: 'goodbye' });
   }
@@ -169,6 +170,7 @@ export class MembershipView {
     for (const [address, o] of this.ours) {
       if (o.expiresAt <= now) {
         this.ours.delete(address);
+        this.inherit(o.refs);
         expired.push(o.member);
       }
     }
@@ -191,6 +193,17 @@ export class MembershipView {
     this.ours.clear();
     this.directRefs.clear();
     this.refs.clear();
+  }
+
+  /**
+   * The reference nodes a departed announcer reported stay, as if seen now: they leave by this
+   * view's own queries (misses) or their age, not because their reporter left.
+   */
+  private inherit(refs: readonly RefEntry[]): void {
+    const now = this.now();
+    for (const r of refs) {
+      if (!this.directRefs.has(r.address)) this.directRefs.set(r.address, { params: r.params, lastSeen: now, misses: 0 });
+    }
   }
 
   /** Recomputes the reference members from direct sightings and announcers' reports; emits the differences. */
