@@ -194,12 +194,16 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     );
     try {
       await socket.send(encodeFrame({ Command: 'Request-For', Params: service }), this.plan.port, this.plan.group);
+      // The window of the query, cut short by the watch's end.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.timing.queryWindowMs).unref();
-        this.plan.signal?.addEventListener('abort', () => {
+        const signal = this.plan.signal;
+        const finish = (): void => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', finish);
           resolve();
-        }, { once: true });
+        };
+        const timer = setTimeout(finish, this.timing.queryWindowMs).unref();
+        signal?.addEventListener('abort', finish, { once: true });
       });
     } finally {
       await socket.close();

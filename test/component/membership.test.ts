@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
+import { main as marcoMain } from '../../src/cli/marco.js';
 import { Marco } from '../../src/discovery/marco.js';
 import { FAST_TIMING } from '../../src/membership/timing.js';
 import type { WatchEvent } from '../../src/membership/watch.js';
@@ -164,5 +165,38 @@ describe('membership', () => {
     assert.deepEqual([web[3]?.event, web[3]?.address, web[3]?.reason], ['down', '10.0.0.1', 'goodbye']);
     controller.abort();
     await reference.close();
+  });
+
+  it('marco watch --json prints one object per event, and ends with exit 0 when stopped', async () => {
+    const net = new MemoryNetwork();
+    const a = await daemon(net, '10.0.0.1');
+    let stdout = '';
+    let stderr = '';
+    const io = { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } };
+    const controller = new AbortController();
+    const exit = marcoMain(['watch', '--json'], io, { transport: net.host('10.0.0.50'), signal: controller.signal });
+    const lines = (): Array<Record<string, unknown>> =>
+      stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    await waitFor(() => lines().length === 1, { what: 'the up event of a' });
+    await a.stop();
+    await waitFor(() => lines().length === 2, { what: 'the down event of a' });
+    assert.deepEqual(
+      lines().map((e) => [e['event'], e['address'], e['params'], e['reason'], typeof e['time']]),
+      [
+        ['up', '10.0.0.1', { hostname: '10.0.0.1' }, null, 'string'],
+        ['down', '10.0.0.1', { hostname: '10.0.0.1' }, 'goodbye', 'string'],
+      ],
+    );
+    controller.abort();
+    assert.equal(await exit, 0);
+    assert.equal(stderr, '');
+  });
+
+  it('marco watch refuses an empty --service with exit 2 and one line', async () => {
+    let stderr = '';
+    const io = { stdout: { write: () => undefined }, stderr: { write: (t: string) => (stderr += t) } };
+    const code = await marcoMain(['watch', '--service', ''], io, { transport: new MemoryNetwork().host('10.0.0.50'), signal: AbortSignal.abort() });
+    assert.equal(code, 2);
+    assert.match(stderr.split('\n')[0] ?? '', /service/);
   });
 });
