@@ -34,6 +34,7 @@ interface MarcodFlags {
   frameSize?: number;
   maxRequests?: number;
   logLevel?: string;
+  watchSocket?: string;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
@@ -65,6 +66,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
+    .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .addOption(logLevelOption())
     .addHelpText('after', EXIT_CODES)
@@ -80,7 +82,10 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     const config = loadMarcoConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
     return flags.frameSize === undefined ? config : { ...config, frameSize: flags.frameSize };
   };
-  const deps = flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests };
+  const deps = {
+    ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
+    ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
+  };
   return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
 }
 

@@ -33,6 +33,8 @@ export interface MarcoOptions extends QueryOptions {
 export interface WatchOptions extends Pick<QueryOptions, 'group' | 'port' | 'interface' | 'ttl' | 'signal'> {
   /** Watch the providers of this service id instead of the nodes. */
   service?: string;
+  /** False: keep no events, only the view (`watch.view`); marcod's warm view does this. */
+  queueEvents?: boolean;
 }
 
 /**
@@ -129,6 +131,7 @@ export class Marco {
       ttl: query.ttl,
       service,
       signal,
+      ...(options.queueEvents === undefined ? {} : { queueEvents: options.queueEvents }),
       ...(this.timing === undefined ? {} : { timing: this.timing }),
     });
   }

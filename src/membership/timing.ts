@@ -54,7 +54,7 @@ export const DEFAULT_TIMING: PresenceTiming = Object.freeze({
   firstQueryMaxMs: 500,
   queryWindowMs: 1000,
   queryActiveMs: 5000,
-  queryIdleMs: 30_000,
+  queryIdleMs: 10_000,
   refMisses: 2,
   sweepMs: 100,
   graceMs: 3,

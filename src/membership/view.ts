@@ -34,6 +34,8 @@ interface Ours {
   rev: number | undefined;
   expiresAt: number;
   refs: readonly RefEntry[];
+  /** The Members count of its last announcement (0: none heard yet). */
+  members: number;
 }
 
 interface DirectRef {
@@ -84,6 +86,16 @@ export class MembershipView {
     return this.ours.get(address)?.member ?? this.refs.get(address);
   }
 
+  /**
+   * The largest grid size our members report (their announcements' Members, themselves
+   * included); 0 before any announcement. More than this view counts means it misses a node.
+   */
+  get reportedSize(): number {
+    let max = 0;
+    for (const o of this.ours.values()) if (o.members > max) max = o.members;
+    return max;
+  }
+
   /** True once a reference node is known (membership queries are then more frequent). */
   get hasReferences(): boolean {
     return this.refs.size > 0;
@@ -101,10 +113,11 @@ export class MembershipView {
     const known = this.ours.get(address);
     if (known && known.instance === a.instance && known.rev === a.rev) {
       known.expiresAt = Math.max(known.expiresAt, expiresAt);
+      known.members = a.members;
       return;
     }
     const member: Member = { address, kind: 'announcing', params: a.params, services: a.services };
-    this.ours.set(address, { member, instance: a.instance, rev: a.rev, expiresAt, refs: a.refs });
+    this.ours.set(address, { member, instance: a.instance, rev: a.rev, expiresAt, refs: a.refs, members: a.members });
     if (this.directRefs.delete(address)) this.reconcileRefs();
     if (!known) {
       this.reconcileRefs();
@@ -120,6 +133,7 @@ export class MembershipView {
     const known = this.ours.get(address);
     if (!known || (known.instance !== undefined && known.instance !== instance)) return;
     this.ours.delete(address);
+    this.departed();
     this.inherit(known.refs);
     this.reconcileRefs();
     this.emit({ event: 'down', member: known.member, reason: 'goodbye' });
@@ -140,7 +154,7 @@ export class MembershipView {
         return;
       }
       const member: Member = { address, kind: 'announcing', params, services: undefined };
-      this.ours.set(address, { member, instance: undefined, rev: undefined, expiresAt, refs: [] });
+      this.ours.set(address, { member, instance: undefined, rev: undefined, expiresAt, refs: [], members: 0 });
       this.reconcileRefs();
       this.emit({ event: 'up', member });
       return;
@@ -170,6 +184,7 @@ export class MembershipView {
     for (const [address, o] of this.ours) {
       if (o.expiresAt <= now) {
         this.ours.delete(address);
+        this.departed();
         this.inherit(o.refs);
         expired.push(o.member);
       }
@@ -193,6 +208,11 @@ export class MembershipView {
     this.ours.clear();
     this.directRefs.clear();
     this.refs.clear();
+  }
+
+  /** The others counted the node that left: their counts drop with it until they announce again. */
+  private departed(): void {
+    for (const o of this.ours.values()) if (o.members > 0) o.members--;
   }
 
   /**

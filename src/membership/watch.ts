@@ -42,6 +42,8 @@ export interface WatchPlan {
   readonly service?: string | undefined;
   readonly timing?: PresenceTiming;
   readonly signal?: AbortSignal | undefined;
+  /** False for a watch read only through its view (marcod's warm view): events are not kept. */
+  readonly queueEvents?: boolean;
 }
 
 /** Unread events a watch keeps; a reader that far behind loses the oldest. */
@@ -55,6 +57,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   readonly view: MembershipView;
   /** Queries this watch sent (it follows announcements; queries are occasional). */
   queries = 0;
+  /** True once the first query (the current state) has ended: the view is then complete. */
+  warm = false;
   private readonly timing: PresenceTiming;
   private readonly queue: WatchEvent[] = [];
   private readonly waiters: Array<() => void> = [];
@@ -77,13 +81,14 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       return;
     }
     plan.signal?.addEventListener('abort', this.abort, { once: true });
-    this.started = this.start().catch((err: unknown) => {
+    this.started = this.start();
+    this.started.catch((err: unknown) => {
       this.failure = err instanceof Error ? err : new Error(String(err));
       void this.close();
     });
   }
 
-  /** Resolves once the watch listens (its initial query is under way). */
+  /** Resolves once the watch listens (its initial query is under way); rejects if it cannot. */
   ready(): Promise<void> {
     return this.started;
   }
@@ -169,6 +174,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     const replies = await marco;
     if (this.closed) return;
     this.view.queryDone(new Set(replies.map((r) => r.address)));
+    this.warm = true;
     if (offers !== undefined) this.referenceOffers(offers);
     const every = this.view.hasReferences ? this.timing.queryActiveMs : this.timing.watchQueryMs;
     this.queryTimer = setTimeout(() => void this.query(), Math.round(every * (1 + Math.random() / 2))).unref();
@@ -255,7 +261,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   }
 
   private push(event: WatchEvent['event'], address: string, params: JsonObject, reason: WatchDownReason | undefined): void {
-    if (this.closed) return;
+    if (this.closed || this.plan.queueEvents === false) return;
     const time = new Date().toISOString();
     this.queue.push(reason === undefined ? { event, address, params, time } : { event, address, params, reason, time });
     if (this.queue.length > QUEUE_LIMIT) this.queue.shift();
