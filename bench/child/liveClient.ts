@@ -32,6 +32,8 @@ export interface LiveClientConfig {
   readonly polodAddress?: string;
   readonly servicesDir?: string;
   readonly watchRuns?: number;
+  /** marcod in this namespace, warm view and all; its rounds run when given. */
+  readonly marcod?: { readonly address: string; readonly port: number; readonly service: string };
 }
 
 export interface LiveClientResult {
@@ -40,6 +42,8 @@ export interface LiveClientResult {
   untilComplete: number[];
   failures: { raw: number; maxNodes: number; untilComplete: number };
   watch: { up: number[]; update: number[]; down: number[]; failures: number };
+  /** Request-For of every provider: through marcod's warm view, with fresh: true, in-process. */
+  marcod: { warm: number[]; fresh: number[]; inProcess: number[]; failures: number; wrong: number };
 }
 
 interface WatchEvent {
@@ -49,6 +53,7 @@ interface WatchEvent {
 }
 interface MarcoClient {
   marco(options: Record<string, unknown>): Promise<unknown[]>;
+  requestFor(service: string, options: Record<string, unknown>): Promise<unknown[]>;
   watch(options: Record<string, unknown>): AsyncIterableIterator<WatchEvent> & { ready(): Promise<void> };
 }
 
@@ -164,6 +169,76 @@ async function watchRounds(marco: MarcoClient, result: LiveClientResult): Promis
   controller.abort();
 }
 
+/** One request to marcod from a fresh socket; resolves with the reply's addresses (undefined: none). */
+function marcodRequest(payload: Buffer, address: string, port: number): Promise<string[] | undefined> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    const done = (value: string[] | undefined): void => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(value);
+    };
+    const timer = setTimeout(() => done(undefined), config.timeoutMs * 2);
+    socket.on('message', (msg) => {
+      try {
+        const list = JSON.parse(msg.toString()) as Array<{ Address: string }>;
+        done(Array.isArray(list) ? list.map((n) => n.Address) : undefined);
+      } catch {
+        done(undefined);
+      }
+    });
+    socket.bind(0, () => socket.send(payload, port, address));
+  });
+}
+
+async function marcodRounds(marco: MarcoClient, result: LiveClientResult): Promise<void> {
+  const m = config.marcod;
+  if (m === undefined) return;
+  const n = config.nodes;
+  const warm = Buffer.from(JSON.stringify({ Command: 'Request-For', Params: m.service, timeout: config.timeoutMs }));
+  const fresh = Buffer.from(JSON.stringify({ Command: 'Request-For', Params: m.service, timeout: config.timeoutMs, max_nodes: n, fresh: true }));
+  const timedRequest = async (payload: Buffer): Promise<{ ms: number; nodes: string[] | undefined }> => {
+    const t0 = performance.now();
+    const nodes = await marcodRequest(payload, m.address, m.port);
+    return { ms: performance.now() - t0, nodes };
+  };
+  // Warm: every provider, answered well before any query could have ended.
+  const deadline = performance.now() + config.readyTimeoutMs;
+  for (;;) {
+    const r = await timedRequest(warm);
+    if (r.nodes?.length === n && r.ms < 50) break;
+    if (performance.now() > deadline) throw new Error(`marcod's view did not become warm within ${config.readyTimeoutMs} ms`);
+  }
+  let measured = false;
+  const record = (list: number[], ms: number, nodes: number): void => {
+    if (!measured) return;
+    if (nodes === n) list.push(ms);
+    else result.marcod.failures++;
+  };
+  const kinds = [
+    async (): Promise<void> => {
+      const r = await timedRequest(warm);
+      // Never a node that has left, never a missing one: exactly the n providers.
+      if (measured && r.nodes !== undefined && new Set(r.nodes).size !== r.nodes.length) result.marcod.wrong++;
+      record(result.marcod.warm, r.ms, r.nodes?.length ?? 0);
+    },
+    async (): Promise<void> => {
+      const r = await timedRequest(fresh);
+      record(result.marcod.fresh, r.ms, r.nodes?.length ?? 0);
+    },
+    async (): Promise<void> => {
+      const t0 = performance.now();
+      const nodes = await marco.requestFor(m.service, { group: config.group, port: config.port, timeout: config.timeoutMs, interface: config.iface, maxNodes: n });
+      record(result.marcod.inProcess, performance.now() - t0, nodes.length);
+    },
+  ];
+  for (let round = -config.warmup * 10; round < config.runs; round++) {
+    measured = round >= 0;
+    const start = ((round % 3) + 3) % 3;
+    for (let k = 0; k < 3; k++) await kinds[(start + k) % 3]?.();
+  }
+}
+
 async function main(): Promise<LiveClientResult> {
   const mod = (await import(pathToFileURL(config.discoveryModule).href)) as { Marco: new () => MarcoClient };
   const marco = new mod.Marco();
@@ -173,8 +248,10 @@ async function main(): Promise<LiveClientResult> {
     untilComplete: [],
     failures: { raw: 0, maxNodes: 0, untilComplete: 0 },
     watch: { up: [], update: [], down: [], failures: 0 },
+    marcod: { warm: [], fresh: [], inProcess: [], failures: 0, wrong: 0 },
   };
   await discoverRounds(marco, result);
+  await marcodRounds(marco, result);
   await watchRounds(marco, result);
   return result;
 }
