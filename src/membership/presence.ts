@@ -84,10 +84,19 @@ export class GroupPresence {
     });
   }
 
-  /** The Polo reply with the Members hint (cached while the count is unchanged). */
-  poloReply(): Uint8Array {
+  /**
+   * The Polo reply with the Members hint (cached while the count is unchanged); undefined when
+   * it would not fit one datagram (the responder then handles the plain reply as before).
+   */
+  poloReply(): Uint8Array | undefined {
     const size = this.view.size;
-    if (this.hinted?.size !== size) this.hinted = { size, bytes: encodeHintedPolo(this.options.nodeParams, size) };
+    if (this.hinted?.size !== size) {
+      try {
+        this.hinted = { size, bytes: encodeHintedPolo(this.options.nodeParams, size) };
+      } catch {
+        return undefined;
+      }
+    }
     return this.hinted.bytes;
   }
 
