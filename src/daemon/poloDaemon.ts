@@ -70,6 +70,19 @@ export class PoloDaemon {
       const users = new Map<string, Service[]>();
       this.offeredServices.set(group, offered);
       this.userServices.set(group, users);
+      const presence = new GroupPresence({
+        transport: this.transport,
+        group,
+        port: settings.port,
+        interfaces: settings.interfaces,
+        ttl: settings.ttl,
+        nodeParams: settings.nodeParams,
+        services: () => this.servicesOf(group),
+        changes: this.serviceChanges,
+        logger: deps.logger,
+        ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
+      });
+      this.presences.set(group, presence);
       return new Polo({
         offeredServices: offered,
         userServices: users,
@@ -86,24 +99,11 @@ export class PoloDaemon {
         users: deps.users,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
-        poloReply: () => this.presences.get(group)?.poloReply(),
+        // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
+        poloReply: () => presence.poloReply(),
+        tap: presence.tap,
       });
     });
-    for (const group of settings.groups) {
-      const presence = new GroupPresence({
-        transport: this.transport,
-        group,
-        port: settings.port,
-        interfaces: settings.interfaces,
-        ttl: settings.ttl,
-        nodeParams: settings.nodeParams,
-        services: () => this.servicesOf(group),
-        changes: this.serviceChanges,
-        logger: deps.logger,
-        ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
-      });
-      this.presences.set(group, presence);
-    }
   }
 
   /** The services offered in `group` (root, then loaded users' as `user:id`), as announced. */

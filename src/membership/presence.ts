@@ -5,15 +5,16 @@
  * Members hint polod adds to its Polo replies. docs/protocol.md, "Announcements and membership",
  * documents the messages and the timing bounds.
  *
- * It listens on its own socket bound to group:port (address reuse, like the responder's), so the
- * responder is untouched but for the hinted Polo reply (src/daemon/poloDaemon.ts).
+ * It hears the group through the responder's socket (the Polo `tap` option: a byte test per
+ * datagram, so Request-For floods cost nothing more) and sends from a socket of its own, on the
+ * first configured interface; the responder sends the hinted Polo reply (src/daemon/poloDaemon.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
 import type { ServiceChangeSource } from '../registry/events.js';
-import type { GroupSocket, RemoteInfo, Transport } from '../transport/transport.js';
+import type { DatagramSocket, RemoteInfo, Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import { viewQuery } from './query.js';
 import { DEFAULT_TIMING, heartbeatInterval, jittered, type PresenceTiming } from './timing.js';
@@ -26,6 +27,13 @@ import {
   readPresence,
   type Announcement,
 } from './wire.js';
+
+/** `{"Command":"` is 12 bytes: in our encoding the command's first letter follows. */
+const COMMAND_INITIAL = 12;
+const OPEN_BRACE = 0x7b;
+const A = 0x41; // Announce
+const G = 0x47; // Goodbye
+const M = 0x4d; // Marco (a membership query carries "Membership")
 
 export interface PresenceOptions {
   readonly transport: Transport;
@@ -55,7 +63,7 @@ export class GroupPresence {
   private readonly timing: PresenceTiming;
   private readonly random: () => number;
   private readonly log: Logger;
-  private socket: GroupSocket | undefined;
+  private socket: DatagramSocket | undefined;
   private state: State = 'new';
   private rev = 0;
   private lastContent = '';
@@ -66,7 +74,6 @@ export class GroupPresence {
   private querying = false;
   private unsubscribe: (() => void) | undefined;
   private hinted: { size: number; bytes: Uint8Array } | undefined;
-  private readonly unjoined = new Set<string>();
 
   constructor(private readonly options: PresenceOptions) {
     this.timing = options.timing ?? DEFAULT_TIMING;
@@ -100,15 +107,14 @@ export class GroupPresence {
     return this.hinted.bytes;
   }
 
-  /** Binds, joins, announces and starts the heartbeat and the first membership query. */
+  /** Opens the sending socket, announces and starts the heartbeat and the first membership query. */
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'started';
-    const { transport, group, port } = this.options;
-    this.socket = await transport.bindGroup(group, port, (data, from) => this.heard(data, from));
-    this.socket.setTtl(this.options.ttl);
-    for (const iface of this.options.interfaces.length > 0 ? this.options.interfaces : ['']) this.unjoined.add(iface);
-    this.joinPending();
+    const { transport, group, ttl } = this.options;
+    const iface = this.options.interfaces[0];
+    // Replies never come to this socket: it only sends (announcements, goodbye).
+    this.socket = await transport.openQuerySocket(iface === undefined ? { ttl } : { ttl, iface }, () => undefined);
     this.unsubscribe = this.options.changes?.onChange((c) => {
       if (c.group === group) this.scheduleAnnounce();
     });
@@ -155,7 +161,6 @@ export class GroupPresence {
 
   private heartbeat(): void {
     if (this.state !== 'started') return;
-    this.joinPending();
     this.announce();
     const interval = heartbeatInterval(this.view.size, this.timing);
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), jittered(interval, this.timing.jitter, this.random)).unref();
@@ -180,36 +185,47 @@ export class GroupPresence {
       services,
       refs,
     };
-    socket.post(encodeAnnouncement(a), this.options.port, this.options.group, (err) => {
-      if (err) this.log.debug({ err }, 'announcement not sent');
-      else this.sent.announce++;
-    });
+    socket.send(encodeAnnouncement(a), this.options.port, this.options.group).then(
+      () => this.sent.announce++,
+      (err: unknown) => this.log.debug({ err }, 'announcement not sent'),
+    );
   }
 
-  private heard(data: Uint8Array, from: RemoteInfo): void {
+  /**
+   * The responder's tap (PoloOptions.tap): consumes Announce and Goodbye, notes membership
+   * queries (and lets the responder answer them), and leaves everything else alone. Only our
+   * own compact encoding is recognised (`{"Command":"` then the name at byte 12), so the test
+   * costs two byte reads for the queries that make up the hot path.
+   */
+  readonly tap = (data: Uint8Array, from: RemoteInfo): boolean => {
+    if (this.state !== 'started' || data.byteLength < 20 || data[0] !== OPEN_BRACE) return false;
+    const initial = data[COMMAND_INITIAL];
+    if (initial !== A && initial !== G && initial !== M) return false;
     let msg: JsonObject;
     try {
       msg = decodeObject(data);
     } catch {
-      return; // the responder counts and logs bad datagrams
+      return false; // the responder counts and logs bad datagrams
     }
     const m = readPresence(msg);
-    if (!m) return;
-    switch (m.kind) {
+    switch (m?.kind) {
       case 'announce':
         this.view.hearAnnouncement(from.address, m.announcement);
-        return;
+        return true;
       case 'goodbye':
         this.view.hearGoodbye(from.address, m.instance);
-        return;
+        return true;
       case 'marco':
         // Another polod is refreshing its view (and will report the references it finds):
         // this one skips its own next query.
         if (m.membership && !this.querying && !this.options.transport.localAddresses().includes(from.address)) {
           this.scheduleQuery();
         }
+        return false;
+      default:
+        return false;
     }
-  }
+  };
 
   private scheduleQuery(): void {
     if (this.state !== 'started') return;
@@ -241,18 +257,5 @@ export class GroupPresence {
     if (this.state !== 'started') return;
     this.view.queryDone(new Set(replies.map((r) => r.address)));
     this.scheduleQuery();
-  }
-
-  private joinPending(): void {
-    const socket = this.socket;
-    if (!socket) return;
-    for (const iface of [...this.unjoined]) {
-      try {
-        socket.join(iface === '' ? undefined : iface);
-        this.unjoined.delete(iface);
-      } catch {
-        // Retried at each heartbeat; the responder logs the join failures of the same group.
-      }
-    }
   }
 }

@@ -73,6 +73,12 @@ export interface PoloOptions {
    * hint of live discovery (src/membership/presence.ts).
    */
   readonly poloReply?: () => Uint8Array | undefined;
+  /**
+   * Sees every datagram first; returning true consumes it (not counted, not answered). polod's
+   * presence reads the live-discovery messages here (src/membership/presence.ts): one function
+   * call and a byte test on the hot path, instead of a second socket receiving every query.
+   */
+  readonly tap?: (datagram: Uint8Array, from: RemoteInfo) => boolean;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -166,6 +172,7 @@ export class Polo {
    * service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
+    if (this.options.tap?.(datagram, address) === true) return;
     const query = ingest(datagram, address, this.stats, this.log);
     if (!query) return;
     try {
