@@ -19,6 +19,8 @@ export const MAX_WARM_GROUPS = 16;
 export class WarmViews {
   private readonly watches = new Map<string, Watch>();
   private readonly controller = new AbortController();
+  /** Groups whose view failed to start, logged once each. */
+  private readonly warned = new Set<string>();
   /** Requests answered from a view, and by query because the view could not. */
   readonly stats = { fromView: 0, notSure: 0 };
 
@@ -48,19 +50,33 @@ export class WarmViews {
 
   private watch(group: string): Watch | undefined {
     let watch = this.watches.get(group);
+    // A watch that failed (its interface address not there yet…) is made again on a later request.
+    if (watch?.ended === true) {
+      this.watches.delete(group);
+      watch = undefined;
+    }
     if (watch === undefined && this.watches.size < MAX_WARM_GROUPS && !this.controller.signal.aborted) {
-      watch = this.marco.watch({
-        group,
-        signal: this.controller.signal,
-        queueEvents: false,
-        ...(this.options.iface === undefined ? {} : { interface: this.options.iface }),
-      });
+      try {
+        watch = this.marco.watch({
+          group,
+          signal: this.controller.signal,
+          queueEvents: false,
+          ...(this.options.iface === undefined ? {} : { interface: this.options.iface }),
+        });
+      } catch {
+        // The query path reports the problem (an interface that is not an address of this host).
+        return undefined;
+      }
       this.watches.set(group, watch);
       const started = watch;
       // A group whose socket fails (port taken without address reuse…) is answered by query.
       started.ready().then(
         () => undefined,
-        (err: unknown) => this.options.logger.warn({ group, err }, 'no warm view of this group; answering by query'),
+        (err: unknown) => {
+          if (this.warned.has(group)) return;
+          this.warned.add(group);
+          this.options.logger.warn({ group, err }, 'no warm view of this group (yet); answering by query');
+        },
       );
     }
     return watch;

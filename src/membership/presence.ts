@@ -71,6 +71,7 @@ export class GroupPresence {
   private queryTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private announcePending = false;
+  private opening = false;
   private querying = false;
   private unsubscribe: (() => void) | undefined;
   private hinted: { size: number; bytes: Uint8Array } | undefined;
@@ -111,10 +112,8 @@ export class GroupPresence {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'started';
-    const { transport, group, ttl } = this.options;
-    const iface = this.options.interfaces[0];
-    // Replies never come to this socket: it only sends (announcements, goodbye).
-    this.socket = await transport.openQuerySocket(iface === undefined ? { ttl } : { ttl, iface }, () => undefined);
+    const { group } = this.options;
+    await this.openSocket();
     this.unsubscribe = this.options.changes?.onChange((c) => {
       if (c.group === group) this.scheduleAnnounce();
     });
@@ -159,9 +158,31 @@ export class GroupPresence {
     });
   }
 
+  /**
+   * Opens the sending socket if it is not open yet. Its interface address may not exist yet (as
+   * a group join may fail): then it is tried again at each heartbeat, and nothing is sent meanwhile.
+   */
+  private async openSocket(): Promise<void> {
+    if (this.socket !== undefined || this.opening) return;
+    this.opening = true;
+    const { transport, ttl } = this.options;
+    const iface = this.options.interfaces[0];
+    try {
+      // Replies never come to this socket: it only sends (announcements, goodbye).
+      const socket = await transport.openQuerySocket(iface === undefined ? { ttl } : { ttl, iface }, () => undefined);
+      if (this.state === 'started') this.socket = socket;
+      else await socket.close();
+    } catch (err) {
+      this.log.debug({ iface, err }, 'cannot announce from this interface yet; will retry');
+    } finally {
+      this.opening = false;
+    }
+  }
+
   private heartbeat(): void {
     if (this.state !== 'started') return;
-    this.announce();
+    if (this.socket === undefined) void this.openSocket().then(() => this.announce());
+    else this.announce();
     const interval = heartbeatInterval(this.view.size, this.timing);
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), jittered(interval, this.timing.jitter, this.random)).unref();
   }

@@ -88,6 +88,11 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     });
   }
 
+  /** True once the watch has ended (closed, aborted, or failed). */
+  get ended(): boolean {
+    return this.closed;
+  }
+
   /** Resolves once the watch listens (its initial query is under way); rejects if it cannot. */
   ready(): Promise<void> {
     return this.started;
