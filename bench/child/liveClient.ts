@@ -96,11 +96,37 @@ async function timed(marco: MarcoClient, maxNodes: number | undefined): Promise<
   return nodes.length >= config.nodes ? ms : undefined;
 }
 
+/** The largest Members hint in the replies to one Marco query (0: none). */
+function largestHint(): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    let max = 0;
+    const timer = setTimeout(() => {
+      socket.close();
+      resolve(max);
+    }, 200);
+    timer.unref();
+    socket.on('message', (msg) => {
+      try {
+        const members = (JSON.parse(msg.toString()) as { Members?: unknown }).Members;
+        if (typeof members === 'number' && members > max) max = members;
+      } catch {
+        // not a reply
+      }
+    });
+    socket.bind(0, () => {
+      socket.setMulticastInterface(config.iface);
+      socket.send(query, config.port, config.group);
+    });
+  });
+}
+
 async function discoverRounds(marco: MarcoClient, result: LiveClientResult): Promise<void> {
-  // Ready: every node answers and the grid's hints are complete (a query ends before its deadline).
+  // Ready: the polods' views count every node (a reference-like node is found by their
+  // membership queries, within 15 s of its start), and a query finds them all early.
   const deadline = performance.now() + config.readyTimeoutMs;
   for (;;) {
-    const ms = await timed(marco, undefined);
+    const ms = (await largestHint()) >= config.nodes ? await timed(marco, undefined) : undefined;
     if (ms !== undefined && ms < config.timeoutMs / 2) break;
     if (performance.now() > deadline) throw new Error(`the ${config.nodes} nodes were not all found early within ${config.readyTimeoutMs} ms`);
   }
