@@ -10,6 +10,7 @@
  * first configured interface; the responder sends the hinted Polo reply (src/daemon/poloDaemon.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { ClosedError } from '../errors.js';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
@@ -110,6 +111,7 @@ export class GroupPresence {
 
   /** Opens the sending socket, announces and starts the heartbeat and the first membership query. */
   async start(): Promise<void> {
+    if (this.state === 'stopped') throw new ClosedError('presence');
     if (this.state !== 'new') return;
     this.state = 'started';
     const { group } = this.options;

@@ -8,6 +8,8 @@ import { after, describe, it } from 'node:test';
 import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
 import { main as marcoMain } from '../../src/cli/marco.js';
 import { Marco } from '../../src/discovery/marco.js';
+import { ClosedError } from '../../src/errors.js';
+import { GroupPresence } from '../../src/membership/presence.js';
 import { FAST_TIMING } from '../../src/membership/timing.js';
 import type { WatchEvent } from '../../src/membership/watch.js';
 import { encodeAnnouncement } from '../../src/membership/wire.js';
@@ -198,5 +200,29 @@ describe('membership', () => {
     const code = await marcoMain(['watch', '--service', ''], io, { transport: new MemoryNetwork().host('10.0.0.50'), signal: AbortSignal.abort() });
     assert.equal(code, 2);
     assert.match(stderr.split('\n')[0] ?? '', /service/);
+  });
+
+  it('a presence follows the lifecycle contract: start and stop twice are harmless, start after stop throws', async () => {
+    const net = new MemoryNetwork();
+    const make = () =>
+      new GroupPresence({
+        transport: net.host('10.0.0.1'), group: G, port: 1337, interfaces: [], ttl: 1, nodeParams: {},
+        services: () => [], logger: silentLogger, timing: FAST_TIMING,
+      });
+    const early = make();
+    await early.stop();
+    await early.stop();
+    await assert.rejects(early.start(), ClosedError);
+    const p = make();
+    await p.start();
+    await p.start();
+    // Announced as it started: the datagram is on the network when start() resolves.
+    const announces = () =>
+      net.sent.filter((d) => d.to.address === G && new TextDecoder().decode(d.data).startsWith('{"Command":"Announce"'));
+    assert.equal(announces().length, 1);
+    await p.stop();
+    await p.stop();
+    assert.equal(p.sent.goodbye, 1, 'one goodbye, however often stopped');
+    await assert.rejects(p.start(), ClosedError);
   });
 });
