@@ -156,7 +156,7 @@ export class GroupPresence {
     this.announcePending = true;
     setImmediate(() => {
       this.announcePending = false;
-      this.announce();
+      this.announce(true);
     });
   }
 
@@ -189,7 +189,11 @@ export class GroupPresence {
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), jittered(interval, this.timing.jitter, this.random)).unref();
   }
 
-  private announce(): void {
+  /**
+   * Sends the announcement. `onlyIfChanged`: a change report that changed nothing (a reload of
+   * the same files, a refused publish) sends nothing, so local API calls cannot make a node chatty.
+   */
+  private announce(onlyIfChanged = false): void {
     const socket = this.socket;
     if (!socket || this.state !== 'started') return;
     const services = this.options.services().map((s) => ({ id: s.id, params: s.params }));
@@ -198,6 +202,8 @@ export class GroupPresence {
     if (content !== this.lastContent) {
       this.lastContent = content;
       this.rev++;
+    } else if (onlyIfChanged) {
+      return;
     }
     const a: Announcement = {
       instance: this.instance,
