@@ -225,4 +225,27 @@ describe('membership', () => {
     assert.equal(p.sent.goodbye, 1, 'one goodbye, however often stopped');
     await assert.rejects(p.start(), ClosedError);
   });
+
+  it("skips its own membership query when another node's was just seen", async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const net = new MemoryNetwork();
+    const make = (address: string) =>
+      new GroupPresence({
+        transport: net.host(address), group: G, port: 1337, interfaces: [], ttl: 1, nodeParams: {},
+        services: () => [], logger: silentLogger, timing: FAST_TIMING, random: () => 1,
+      });
+    const alone = make('10.0.0.1');
+    const other = make('10.0.0.2');
+    running.push(alone, other);
+    await alone.start();
+    await other.start();
+    // Another node's membership query reaches `other` (through the responder's tap) first.
+    const membership = new TextEncoder().encode('{"Command":"Marco","Membership":true}');
+    assert.equal(other.tap(membership, { address: '10.0.0.9', port: 40000 }), false, 'the responder still answers it');
+    t.mock.timers.tick(FAST_TIMING.firstQueryMaxMs);
+    assert.equal(alone.sent.query, 1, 'the first query at start');
+    assert.equal(other.sent.query, 0, 'skipped: someone else just asked');
+    t.mock.timers.tick(Math.round(FAST_TIMING.queryIdleMs * 1.5));
+    assert.equal(other.sent.query, 1, 'its own query comes later');
+  });
 });
