@@ -35,6 +35,7 @@ interface MarcodFlags {
   maxRequests?: number;
   maxRequestsPerClient?: number;
   logLevel?: string;
+  watchSocket?: string;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
@@ -66,6 +67,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
+    .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
       '--max-requests-per-client <n>',
@@ -89,6 +91,7 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
   const deps = {
     ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
     ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
+    ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
   return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
 }

@@ -7,6 +7,8 @@ import { ClosedError } from '../errors.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceLoader, UserLookup } from '../registry/ports.js';
 import { HealthMonitor } from '../health/monitor.js';
+import { GroupPresence } from '../membership/presence.js';
+import type { PresenceTiming } from '../membership/timing.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import { UserRecord } from '../registry/userRecord.js';
 import type { Service } from '../registry/service.js';
@@ -55,12 +57,20 @@ export class PoloDaemon {
   private unicastAttempts = 0;
   private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
+  /** Live discovery: one presence per group (announcements, membership view, Members hint). */
+  readonly presences = new Map<string, GroupPresence>();
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
 
   constructor(
     readonly settings: PoloDaemonSettings,
-    private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
+    private readonly deps: {
+      logger: Logger;
+      loadServices: ServiceLoader;
+      users: UserLookup;
+      transport?: Transport;
+      presenceTiming?: PresenceTiming;
+    },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
     this.userRecord = settings.usersFile === undefined ? undefined : new UserRecord(settings.usersFile, { logger: deps.logger });
@@ -78,6 +88,21 @@ export class PoloDaemon {
     this.polos = settings.groups.map((group) => {
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
+      const view = this.registry.view(group);
+      const presence = new GroupPresence({
+        transport: this.transport,
+        group,
+        port: settings.port,
+        interfaces: settings.interfaces,
+        ttl: settings.ttl,
+        nodeParams: settings.nodeParams,
+        // What the group offers, as Services lists it (root, then loaded users' as user:id).
+        services: () => [...(view?.listing() ?? [])],
+        changes: this.registry,
+        logger: deps.logger,
+        ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
+      });
+      this.presences.set(group, presence);
       return new Polo({
         registry: this.registry,
         multicastGroup: group,
@@ -88,6 +113,9 @@ export class PoloDaemon {
         nodeParams: settings.nodeParams,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
+        // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
+        poloReply: () => presence.poloReply(),
+        tap: presence.tap,
       });
     });
   }
@@ -118,6 +146,8 @@ export class PoloDaemon {
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
+    // Live discovery once the responders answer: a node that announces itself can be asked.
+    await Promise.all([...this.presences.values()].map((p) => p.start()));
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
       'polod started',
@@ -183,9 +213,11 @@ export class PoloDaemon {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    clearTimeout(this.unicastTimer);
+    // Goodbyes first, while the responders still answer: watchers see the node leave at once.
+    await Promise.all([...this.presences.values()].map((p) => p.stop()));
     this.registry.close();
     await this.health.stop();
-    clearTimeout(this.unicastTimer);
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }
 }

@@ -15,7 +15,7 @@ import type { ErrorValue } from './request.js';
 /** What marcod answers to one request, before encoding. */
 export type MarcodReply =
   /** Marco and Request-For: `[{"Address": …, "Params": {…}}, …]`, `[]` when nobody answered. */
-  | { readonly kind: 'nodes'; readonly nodes: readonly NodeResult[] }
+  | { readonly kind: 'nodes'; readonly nodes: readonly NodeResult[]; readonly fromView?: boolean }
   /**
    * Services: the bare array `[{"id": …, "params": {…}}, …]` (`[]` when the node did not answer),
    * or with `envelope` `{"Address": "<ip>" | null, "Services": […], "Truncated"?: true}`.

@@ -24,6 +24,8 @@ import { BUSY, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT, MAX_PENDING_REPLIES } fr
 import { encodeMarcodReply, type MarcodReply } from './reply.js';
 import { parseRequest, type MarcodRequest } from './request.js';
 import { bindApiSocket, type ApiBinder } from './socket.js';
+import { WarmViews } from './warmView.js';
+import { WatchSocketServer } from './watchSocket.js';
 
 /** The part of marcod's configuration the server uses (see src/config/marcoConfig.ts). */
 export type MarcodSettings = Pick<
@@ -46,6 +48,10 @@ export interface MarcodDeps {
   readonly maxInFlightPerClient?: number;
   /** Who sent a request (default: the kernel's owner of the sending socket). */
   readonly clients?: ClientIdentifier;
+  /** Path of the watch stream's Unix socket (src/marcod/watchSocket.ts); none when undefined. */
+  readonly watchSocket?: string;
+  /** Keep warm views of the grids and answer from them (src/marcod/warmView.ts); the marcod command does. */
+  readonly warmViews?: boolean;
 }
 
 /** Counters since start; every request is counted once in `requests`. */
@@ -77,7 +83,10 @@ export class MarcodServer {
   /** Requests in progress per client key. */
   private readonly perClient = new Map<string, number>();
   private readonly context: AnswerContext;
+  /** Live views of the grids (one interface at most: a view is joined on one). */
+  readonly warm: WarmViews | undefined;
   private readonly abort = new AbortController();
+  private readonly watchServer: WatchSocketServer | undefined;
   private readonly tasks = new Set<Promise<void>>();
   private socket: DatagramSocket | undefined;
   private pendingReplies = 0;
@@ -104,11 +113,21 @@ export class MarcodServer {
       port: settings.poloPort,
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
     });
+    const warm =
+      deps.warmViews === true && settings.interfaces.length <= 1
+        ? new WarmViews(marco, { defaultGroup: settings.group, iface: settings.interfaces[0], logger: this.logger })
+        : undefined;
+    this.warm = warm;
+    this.watchServer =
+      deps.watchSocket === undefined
+        ? undefined
+        : new WatchSocketServer({ path: deps.watchSocket, marco, defaultGroup: settings.group, iface: settings.interfaces[0], logger: this.logger });
     this.context = {
       marco,
       // marco.cfg allows a fractional timeout ("1000.0" in the reference's file); queries take whole ms.
       defaults: { group: settings.group, timeoutMs: Math.ceil(settings.timeoutMs), interfaces: settings.interfaces },
       signal: this.abort.signal,
+      ...(warm === undefined ? {} : { warm: (request) => warm.answer(request) }),
     };
   }
 
@@ -139,6 +158,8 @@ export class MarcodServer {
       await this.starting?.catch(() => undefined);
       this.state = 'stopped';
       this.abort.abort();
+      this.warm?.close();
+      await this.watchServer?.stop();
       await Promise.all([...this.tasks]);
       if (this.socket === undefined) return;
       await this.socket.close();
@@ -159,8 +180,15 @@ export class MarcodServer {
       await socket.close();
       throw new ClosedError('marcod');
     }
+    try {
+      await this.watchServer?.start();
+    } catch (err) {
+      await socket.close();
+      throw err;
+    }
     this.socket = socket;
     this.state = 'running';
+    this.warm?.start();
     this.logger.info(
       {
         bind: bindAddress,
@@ -232,7 +260,7 @@ export class MarcodServer {
         from,
         request: what,
         ms: Math.round(performance.now() - started),
-        ...(reply.kind === 'nodes' && { nodes: reply.nodes.length }),
+        ...(reply.kind === 'nodes' && { nodes: reply.nodes.length, source: reply.fromView === true ? 'view' : 'query' }),
         ...(reply.kind === 'error' && { error: reply.error }),
       },
       'request answered',

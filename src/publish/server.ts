@@ -13,13 +13,12 @@
  * TCP socket (src/system/socketOwner.ts); Unix-socket peers cannot be identified (Node has no
  * SO_PEERCRED) and are bounded by the global limit and the idle rules only.
  */
-import { constants as fsc } from 'node:fs';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import path from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
 import { ClosedError, IoError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { prepareSocketPath } from '../util/unixSocket.js';
 import { Connection, type ConnectionStats } from './connection.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/jsonStream.js';
 import type { PeerInfo, PublishReply } from './handler.js';
@@ -163,7 +162,7 @@ export class PublishServer {
       }
       if (this.options.socketPath !== undefined) {
         const file = this.options.socketPath;
-        await prepareSocketPath(file);
+        await prepareSocketPath(file, 'publish API', 'is another polod running?');
         const server = net.createServer({ allowHalfOpen: true }, (raw) => this.accept(raw, false));
         this.servers.push(server);
         await listen(server, { path: file }, file);
@@ -323,41 +322,5 @@ function listen(server: Server, options: net.ListenOptions, where: string): Prom
       server.on('error', () => undefined);
       resolve();
     });
-  });
-}
-
-/**
- * Makes the socket's folder and clears the way: a socket file nobody listens on (left by a
- * polod that was killed) is removed; one a live process answers on is not (two polods would
- * steal each other's clients); anything that is not a socket is never removed.
- */
-async function prepareSocketPath(file: string): Promise<void> {
-  try {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-  } catch (err) {
-    throw new IoError(`publish API: cannot create the folder of ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  let st;
-  try {
-    st = await lstat(file);
-  } catch {
-    return; // nothing there
-  }
-  if ((st.mode & fsc.S_IFMT) !== fsc.S_IFSOCK) {
-    throw new IoError(`publish API: ${file} exists and is not a socket; remove it or choose another state folder`);
-  }
-  if (await answers(file)) throw new IoError(`publish API: another process is listening on ${file} (is another polod running?)`);
-  await unlink(file).catch(() => undefined);
-}
-
-/** Whether something accepts connections on the Unix socket `file`. */
-function answers(file: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.connect({ path: file });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
   });
 }

@@ -71,6 +71,17 @@ export interface PoloOptions {
    * itself). Without one, the Polo makes its own from the options above and reloads it on start.
    */
   readonly registry?: ServiceRegistry;
+  /**
+   * The encoded Polo reply to send instead of the plain one: polod's reply carries the Members
+   * hint of live discovery (src/membership/presence.ts).
+   */
+  readonly poloReply?: () => Uint8Array | undefined;
+  /**
+   * Sees every datagram first; returning true consumes it (not counted, not answered). polod's
+   * presence reads the live-discovery messages here (src/membership/presence.ts): one function
+   * call and a byte test on the hot path, instead of a second socket receiving every query.
+   */
+  readonly tap?: (datagram: Uint8Array, from: RemoteInfo) => boolean;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -99,6 +110,8 @@ export class Polo {
   private readonly context: AnswerContext;
   private readonly joinRetry: JoinRetryPolicy;
   private readonly ownsRegistry: boolean;
+  private readonly poloReply: (() => Uint8Array | undefined) | undefined;
+  private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
   private socket: GroupSocket | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
@@ -132,6 +145,8 @@ export class Polo {
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
+    this.poloReply = options.poloReply;
+    this.tap = options.tap;
     const services = this.registry.view(this.multicastGroup);
     if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
     this.context = { nodeParams: this.nodeParams, services };
@@ -177,6 +192,7 @@ export class Polo {
    * promise); only a user service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
+    if (this.tap?.(datagram, address) === true) return;
     const query = ingest(datagram, address, this.stats, this.log);
     if (!query) return;
     try {
@@ -323,7 +339,9 @@ export class Polo {
       }
       return;
     }
-    const bytes = this.encode(decision.reply);
+    // polod's Polo reply carries the Members hint (live discovery); else the plain reply.
+    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
+    const bytes = hinted ?? this.encode(decision.reply);
     const socket = this.socket;
     if (!bytes || !socket || this.state !== 'started') return;
     socket.post(bytes, to.port, to.address, this.afterSend);
