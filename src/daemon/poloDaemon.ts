@@ -98,6 +98,7 @@ export class PoloDaemon {
         nodeParams: settings.nodeParams,
         // What the group offers, as Services lists it (root, then loaded users' as user:id).
         services: () => [...(view?.listing() ?? [])],
+        failing: () => this.registry.failingChecks(group),
         changes: this.registry,
         logger: deps.logger,
         ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),

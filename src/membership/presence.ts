@@ -47,6 +47,8 @@ export interface PresenceOptions {
   readonly nodeParams: JsonObject;
   /** The services this node offers in the group right now. */
   readonly services: () => readonly ServiceEntry[];
+  /** Ids of its services held back by a failing health check (announced as `Failing`). */
+  readonly failing?: () => readonly string[];
   /** Reports service changes, announced at once. */
   readonly changes?: ServiceChangeSource;
   readonly timing?: PresenceTiming;
@@ -198,7 +200,8 @@ export class GroupPresence {
     if (!socket || this.state !== 'started') return;
     const services = this.options.services().map((s) => ({ id: s.id, params: s.params }));
     const refs = this.view.directReferences();
-    const content = JSON.stringify([this.options.nodeParams, services, refs]);
+    const failing = this.options.failing?.() ?? [];
+    const content = JSON.stringify([this.options.nodeParams, services, refs, failing]);
     if (content !== this.lastContent) {
       this.lastContent = content;
       this.rev++;
@@ -213,6 +216,7 @@ export class GroupPresence {
       params: this.options.nodeParams,
       services,
       refs,
+      failing,
     };
     socket.send(encodeAnnouncement(a), this.options.port, this.options.group).then(
       () => this.sent.announce++,

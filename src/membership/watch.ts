@@ -248,7 +248,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     if (member.services === undefined) return;
     const offered = member.services.find((s) => s.id === service);
     if (offered) this.provider(member.address, offered.params);
-    else this.providerDown(member.address, 'unpublished');
+    else this.providerDown(member.address, member.failing?.includes(service) ? 'check failed' : 'unpublished');
   }
 
   private provider(address: string, params: JsonObject): void {

@@ -44,6 +44,8 @@ export interface Announcement {
   readonly services: readonly ServiceEntry[] | undefined;
   /** Reference nodes the sender found by its own queries. */
   readonly refs: readonly RefEntry[];
+  /** Ids of its services held back by a health check that does not pass (watchers: `check failed`). */
+  readonly failing?: readonly string[];
 }
 
 /** A decoded extension message; undefined for anything else. */
@@ -66,7 +68,9 @@ export function encodeAnnouncement(a: Announcement, limit = MAX_DATAGRAM): Uint8
     Params: a.params,
   };
   const services: Json[] = (a.services ?? []).map((s) => ({ id: s.id, params: s.params }));
+  const failing: JsonObject = a.failing && a.failing.length > 0 ? { Failing: [...a.failing] } : {};
   const attempts: JsonObject[] = [
+    { ...base, Services: services, ...failing, Refs: a.refs.map((r) => ({ Address: r.address, Params: r.params })) },
     { ...base, Services: services, Refs: a.refs.map((r) => ({ Address: r.address, Params: r.params })) },
     { ...base, Services: services, Refs: a.refs.map((r) => ({ Address: r.address })) },
     { ...base, Services: services },
@@ -126,6 +130,8 @@ export function readPresence(msg: JsonObject): PresenceMessage | undefined {
   const services = Array.isArray(list) && msg['Truncated'] !== true ? list.flatMap(serviceEntry) : undefined;
   const refsList = msg['Refs'];
   const refs = Array.isArray(refsList) ? refsList.flatMap(refEntry) : [];
+  const failingList = msg['Failing'];
+  const failing = Array.isArray(failingList) ? failingList.filter((id): id is string => typeof id === 'string') : [];
   return {
     kind: 'announce',
     announcement: {
@@ -136,6 +142,7 @@ export function readPresence(msg: JsonObject): PresenceMessage | undefined {
       params,
       services,
       refs,
+      ...(failing.length > 0 ? { failing } : {}),
     },
   };
 }

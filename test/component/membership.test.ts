@@ -149,14 +149,10 @@ describe('membership', () => {
     assert.deepEqual([web[0]?.event, web[0]?.address, web[0]?.params], ['up', '10.0.0.1', { port: 80 }]);
 
     // b publishes web: the change is announced, and the service watch sees a second provider.
-    await b.exclusive(async () => {
-      b.offeredServices.get(G)?.push(publishedService('web', { port: 81 }));
-    });
+    b.registry.add(publishedService('web', { port: 81 }), [G], undefined, 'publish');
     await waitFor(() => web.length === 2, { what: 'b as a provider of web' });
     assert.deepEqual([web[1]?.event, web[1]?.address, web[1]?.params], ['up', '10.0.0.2', { port: 81 }]);
-    await b.exclusive(async () => {
-      b.offeredServices.get(G)?.splice(0);
-    });
+    b.registry.remove('web', [G], undefined, 'unpublish');
     await waitFor(() => web.length === 3, { what: 'b withdrawing web' });
     assert.deepEqual([web[2]?.event, web[2]?.address, web[2]?.reason], ['down', '10.0.0.2', 'unpublished']);
 
@@ -167,6 +163,24 @@ describe('membership', () => {
     assert.deepEqual([web[3]?.event, web[3]?.address, web[3]?.reason], ['down', '10.0.0.1', 'goodbye']);
     controller.abort();
     await reference.close();
+  });
+
+  it('a service watch says "check failed" when a provider withdraws a service whose health check fails', async () => {
+    const net = new MemoryNetwork();
+    const a = await daemon(net, '10.0.0.1', []);
+    const marco = new Marco({ transport: net.host('10.0.0.50'), timing: FAST_TIMING });
+    const controller = new AbortController();
+    const db = collect(marco.watch({ signal: controller.signal, service: 'db' }));
+    // A check whose monitor never decides on its own within the test (one run a day, 1000
+    // failures to fail): the test plays the monitor's verdicts through the registry.
+    const check = { kind: 'tcp' as const, target: 'tcp:1', intervalMs: 86_400_000, failures: 1000 };
+    a.registry.add(publishedService('db', { port: 5432 }, { check }), [G], undefined, 'publish');
+    a.registry.setHealth('db', undefined, true);
+    await waitFor(() => db.length === 1, { what: 'db up once its check passes' });
+    a.registry.setHealth('db', undefined, false);
+    await waitFor(() => db.length === 2, { what: 'db down once its check fails' });
+    assert.deepEqual([db[1]?.event, db[1]?.address, db[1]?.reason], ['down', '10.0.0.1', 'check failed']);
+    controller.abort();
   });
 
   it('marco watch --json prints one object per event, and ends with exit 0 when stopped', async () => {
