@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge) and the
-# user-management tools (useradd/groupadd) for the local-API tests. Installs only what is missing.
+# user-management tools (useradd/groupadd) for the local-API tests, and setpriv (util-linux) to run
+# a test program as one of those users. Installs only what is missing.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)

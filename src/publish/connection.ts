@@ -84,8 +84,12 @@ export class Connection {
     this.armIdle();
   }
 
-  /** Nothing in progress: no request being read, queued or answered, not closing. */
+  /**
+   * Nothing in progress: no request being read, queued or answered, not closing, and no session
+   * services held (a session's connection is its service's life: never closed as idle).
+   */
   get idle(): boolean {
+    if (this.peer.session?.holding) return false;
     return !this.busy && this.queue.length === 0 && !this.splitter.partial && !this.finishing && !this.socket.destroyed;
   }
 

@@ -13,8 +13,8 @@
  * The check runs inside the store's exclusive section (store.ts), so two publishes of one user
  * cannot both pass on the same remaining room.
  */
-import type { Polo } from '../responder/polo.js';
-import type { Service } from '../responder/service.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+import type { Service } from '../registry/service.js';
 import type { UserInfo } from '../system/userDb.js';
 import { PublishRefusal } from './errors.js';
 
@@ -52,8 +52,8 @@ function sizeOf(s: Service): number {
   return size;
 }
 
-/** What `user` holds in `polos` now (see the module comment). */
-export function usageOf(polos: readonly Polo[], user: string): Usage {
+/** What `user` holds in the registry now (see the module comment). */
+export function usageOf(registry: ServiceRegistry, user: string): Usage {
   const seen = new Set<string>();
   const usage: Usage = { services: 0, bytes: 0 };
   const count = (s: Service, key: string): void => {
@@ -62,9 +62,9 @@ export function usageOf(polos: readonly Polo[], user: string): Usage {
     usage.services++;
     usage.bytes += sizeOf(s);
   };
-  for (const polo of polos) {
-    for (const s of polo.userServices.get(user) ?? []) count(s, `u\0${s.id}`);
-    for (const s of polo.offeredServices) if (s.owner === user) count(s, `r\0${s.id}`);
+  for (const group of registry.groups) {
+    for (const s of registry.userServices(group).get(user) ?? []) count(s, `u\0${s.id}`);
+    for (const s of registry.rootServices(group)) if (s.owner === user) count(s, `r\0${s.id}`);
   }
   return usage;
 }
@@ -73,9 +73,9 @@ export function usageOf(polos: readonly Polo[], user: string): Usage {
  * Refuses a publish that would take `user` past `limits`.
  * @throws PublishRefusal naming the limit, what the user holds, and what to do.
  */
-export function checkQuota(limits: QuotaLimits, polos: readonly Polo[], user: UserInfo, id: string, params: unknown): void {
+export function checkQuota(limits: QuotaLimits, registry: ServiceRegistry, user: UserInfo, id: string, params: unknown): void {
   if (user.uid === 0) return;
-  const usage = usageOf(polos, user.name);
+  const usage = usageOf(registry, user.name);
   if (usage.services + 1 > limits.maxServices) {
     throw new PublishRefusal(
       `Quota exceeded: ${user.name} already has ${usage.services} services, the limit is ${limits.maxServices} (unpublish some first)`,

@@ -23,6 +23,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { Connection, type ConnectionStats } from './connection.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/jsonStream.js';
 import type { PeerInfo, PublishReply } from './handler.js';
+import { Session } from './session.js';
 import { tcpPeerUid } from '../system/socketOwner.js';
 
 /** The limits that keep polod's memory and sockets bounded. */
@@ -290,6 +291,7 @@ export class PublishServer {
       return this.options.handle(frame, peer);
     };
     const connection = new Connection(socket, handle, this.limits, this.stats, this.log, peer);
+    peer.session = new Session(connection.closed);
     slot.connection = connection;
     this.connections.add(connection);
     void connection.closed.then(() => this.connections.delete(connection));

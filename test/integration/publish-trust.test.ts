@@ -326,7 +326,7 @@ describe('publish API trust: hostile local users', () => {
     for (const id of acked) assert.ok(listed.has(id), `${id} missing after the restart`);
     for (const id of acked) assert.deepEqual(await requestFor(lan!.host(2), id), [{ address: lan!.host(1).address, params: { service: id } }]);
     // The next write polod makes in alice's folder sweeps the leftover.
-    assert.deepEqual(await overTlsAs(alice, [{ Command: 'Request-token', Args: { uid: alice.uid } }]), [{ OK: 1 }]);
+    assert.deepEqual(await overTlsAs(alice, [{ Command: 'Request-token', Args: { uid: alice.uid } }]), [{ OK: 'existed' }]);
     await assert.rejects(stat(leftover), { code: 'ENOENT' });
   });
 
@@ -376,7 +376,7 @@ describe('publish API trust: hostile local users', () => {
           { Command: 'Request-token', Args: { uid: bob.uid } },
           { Command: 'Publish', Args: { token: tokenOf(bob), service: 'free', params: {}, multicast_groups: [G1] } },
         ]),
-        [{ OK: 0 }, { OK: `${bob.name}:free` }],
+        [{ OK: 'created' }, { OK: `${bob.name}:free` }],
       );
       for (const c of idle) c.close();
     } finally {

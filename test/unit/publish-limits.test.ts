@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LIST_PAGE_BYTES, LIST_PAGE_ENTRIES, listPolos, pageOf } from '../../src/publish/listing.js';
+import { LIST_PAGE_BYTES, LIST_PAGE_ENTRIES, listRegistry, pageOf } from '../../src/publish/listing.js';
 import { checkQuota, usageOf } from '../../src/publish/quota.js';
 import { parseListArgs } from '../../src/publish/requests.js';
 import { skippedBecause } from '../../src/publish/storableId.js';
-import type { ListedService } from '../../src/publish/store.js';
-import type { Polo } from '../../src/responder/polo.js';
-import type { Service } from '../../src/responder/service.js';
+import type { ListedService } from '../../src/registry/listing.js';
+import { ServiceRegistry } from '../../src/registry/registry.js';
+import type { Service } from '../../src/registry/service.js';
 import { fileNameForId } from '../../src/util/safePath.js';
 
 const entry = (i: number, pad = 0): ListedService => ({
@@ -32,8 +32,12 @@ const service = (id: string, params: Service['params'] = {}, extra: Partial<Serv
 });
 
 /** Just what listing and quotas read of a Polo. */
-function fakePolo(group: string, offered: Service[], users: Record<string, Service[]>): Polo {
-  return { multicastGroup: group, offeredServices: offered, userServices: new Map(Object.entries(users)) } as unknown as Polo;
+/** A registry holding these lists, group by group. */
+function registryOf(groups: [group: string, offered: Service[], users: Record<string, Service[]>][]): ServiceRegistry {
+  return new ServiceRegistry({
+    groups: groups.map(([g]) => g),
+    lists: new Map(groups.map(([g, root, users]) => [g, { root, users: new Map(Object.entries(users)) }])),
+  });
 }
 
 describe('List pages', () => {
@@ -59,11 +63,11 @@ describe('List pages', () => {
 
   it('lists a service offered in two groups once, with both groups, roots before users', async () => {
     const shared = service('web', { port: 80 });
-    const polos = [
-      fakePolo('224.0.0.112', [shared], { alice: [service('db')] }),
-      fakePolo('224.0.0.113', [shared, service('only13')], {}),
-    ];
-    const page = await listPolos(polos, { offset: 0, limit: 10 });
+    const polos = registryOf([
+      ['224.0.0.112', [shared], { alice: [service('db')] }],
+      ['224.0.0.113', [shared, service('only13')], {}],
+    ]);
+    const page = await listRegistry(polos, { offset: 0, limit: 10 });
     assert.deepEqual(
       page.entries.map((e) => [e.id, e.groups]),
       [
@@ -96,15 +100,15 @@ describe('per-user quotas', () => {
 
   it('counts user services and the root services a user published, once across groups', () => {
     const mine = service('svc', { a: 1 });
-    const polos = [
-      fakePolo('224.0.0.112', [service('sys', {}, { owner: 'alice' }), service('other', {}, { owner: 'bob' })], { alice: [mine] }),
-      fakePolo('224.0.0.113', [], { alice: [mine] }),
-    ];
+    const polos = registryOf([
+      ['224.0.0.112', [service('sys', {}, { owner: 'alice' }), service('other', {}, { owner: 'bob' })], { alice: [mine] }],
+      ['224.0.0.113', [], { alice: [mine] }],
+    ]);
     assert.deepEqual(usageOf(polos, 'alice'), { services: 2, bytes: 'svc'.length + '{"a":1}'.length + 'sys'.length + 2 });
   });
 
   it('refuses past the count or the bytes, naming the limit; never root', () => {
-    const polos = [fakePolo('224.0.0.112', [], { alice: [service('a'), service('b')] })];
+    const polos = registryOf([['224.0.0.112', [], { alice: [service('a'), service('b')] }]]);
     assert.throws(() => checkQuota({ maxServices: 2, maxBytes: 1e6 }, polos, alice, 'c', {}), {
       reason: 'Quota exceeded: alice already has 2 services, the limit is 2 (unpublish some first)',
     });
