@@ -33,6 +33,7 @@ import {
   type RequestRules,
 } from './requests.js';
 import type { Session } from './session.js';
+import { SessionLimit } from './sessionLimit.js';
 import type { ServiceStore } from './store.js';
 
 /** The session of the connection a request came on; a session publish needs one. */
@@ -69,7 +70,12 @@ export interface PublishHandlerOptions {
   /** How Request-token writes the token file (tests may replace it). */
   readonly writeToken?: TokenWriter;
   readonly logger?: Logger;
+  /** Most session connections of one user (sessionLimit.ts); default DEFAULT_SESSION_CONNECTIONS. */
+  readonly maxSessionConnectionsPerUser?: number;
 }
+
+/** Session connections one user may hold by default: as many as connections over TLS. */
+export const DEFAULT_SESSION_CONNECTIONS = 32;
 
 /** Decides the reply to each request of the publish API. */
 export class PublishHandler {
@@ -77,9 +83,11 @@ export class PublishHandler {
   private readonly rules: RequestRules;
   private readonly writeToken: TokenWriter;
   private readonly userDirName: string;
+  private readonly sessions: SessionLimit;
 
   constructor(private readonly options: PublishHandlerOptions) {
     this.log = options.logger ?? silentLogger;
+    this.sessions = new SessionLimit(options.maxSessionConnectionsPerUser ?? DEFAULT_SESSION_CONNECTIONS);
     this.rules = { servedGroups: options.store.servedGroups, verifyRegexp: options.verifyRegexp };
     this.writeToken = options.writeToken ?? writeTokenFile;
     this.userDirName = options.userDirName ?? DEFAULT_USER_DIR;
@@ -146,17 +154,24 @@ export class PublishHandler {
       throw new PublishRefusal(PublishErrors.permissionDenied);
     }
     const wireId = checkPublishedId(args.service, args.root ? undefined : caller.name, this.options.verifyRegexp);
-    await this.options.store.publish({
-      id: args.service,
-      wireId,
-      publisher: caller,
-      root: args.root,
-      params: args.params,
-      groups: args.groups,
-      permanent: args.permanent,
-      ...(args.check ? { check: args.check } : {}),
-      ...(args.session ? { session: sessionOf(peer) } : {}),
-    });
+    const session = args.session ? sessionOf(peer) : undefined;
+    const unadmit = session ? this.sessions.admit(caller, session) : undefined;
+    try {
+      await this.options.store.publish({
+        id: args.service,
+        wireId,
+        publisher: caller,
+        root: args.root,
+        params: args.params,
+        groups: args.groups,
+        permanent: args.permanent,
+        ...(args.check ? { check: args.check } : {}),
+        ...(session ? { session } : {}),
+      });
+    } catch (err) {
+      unadmit?.();
+      throw err;
+    }
     this.log.info(
       { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent, session: args.session },
       'service published',
