@@ -5,12 +5,13 @@
  * together are one client, whatever ports they send from; an unidentified sender is one client
  * per socket.
  *
- * Answers are remembered for a second per source address and port (at most CACHE_ENTRIES), so a
- * burst of requests costs one read of the socket table rather than one each. A port reused by
- * another user within that second is counted for the first one: this only decides who waits for
- * a slot, never who gets which reply.
+ * The socket table is read at most once at a time: requests that arrive while it is being read
+ * wait for the next reading, which answers all of them, so a flood of requests costs a bounded
+ * number of readings rather than one each. Answers are also remembered for a second per source
+ * address and port (at most CACHE_ENTRIES). A port reused by another user within that second is
+ * counted for the first one: this only decides who waits for a slot, never who gets which reply.
  */
-import { udpPeerUid } from '../system/socketOwner.js';
+import { readUdpOwners, type UdpOwners } from '../system/socketOwner.js';
 import type { RemoteInfo } from '../transport/transport.js';
 
 const CACHE_MS = 1000;
@@ -19,8 +20,30 @@ const CACHE_ENTRIES = 4096;
 /** Looks up (and briefly remembers) the client key of a request's source. */
 export class ClientIdentifier {
   private readonly cache = new Map<string, { key: string; at: number }>();
+  /** The reading in progress, if any. */
+  private reading: Promise<UdpOwners> | undefined;
+  /** The next reading, shared by everyone who arrived while `reading` ran. */
+  private next: Promise<UdpOwners> | undefined;
 
-  constructor(private readonly lookup: (from: RemoteInfo) => Promise<number | undefined> = udpPeerUid) {}
+  constructor(private readonly readOwners: () => Promise<UdpOwners> = readUdpOwners) {}
+
+  /** A reading of the table that starts after this call (a sender that exists now is in it). */
+  private freshOwners(): Promise<UdpOwners> {
+    if (this.reading === undefined) {
+      const mine = this.readOwners().finally(() => {
+        if (this.reading === mine) this.reading = undefined;
+      });
+      this.reading = mine;
+      return mine;
+    }
+    this.next ??= this.reading
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.freshOwners();
+      });
+    return this.next;
+  }
 
   /** `uid:<n>`, or `addr:<address>:<port>` when the kernel does not tell. Never rejects. */
   async keyOf(from: RemoteInfo): Promise<string> {
@@ -30,7 +53,7 @@ export class ClientIdentifier {
     if (known && now - known.at < CACHE_MS) return known.key;
     let uid: number | undefined;
     try {
-      uid = await this.lookup(from);
+      uid = (await this.freshOwners())(from);
     } catch {
       uid = undefined;
     }

@@ -88,6 +88,7 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     verifyRegexp: settings.verifyRegexp,
     userDirName: settings.userDir,
     logger,
+    maxSessionConnectionsPerUser: settings.publishMaxConnectionsPerUser,
   });
   const server = new PublishServer({
     handle: (frame, peer) => handler.handle(frame, peer),

@@ -204,6 +204,7 @@ export class Connection {
         this.busy = false;
         this.lastActive = performance.now();
         if (this.queue.length > 0 && !this.socket.destroyed) this.drain();
+        else if (this.finishing && !this.socket.writableEnded) this.close();
         else this.armIdle();
       });
   }
@@ -239,10 +240,20 @@ export class Connection {
     if (this.finishing) this.close();
   }
 
-  /** Resolves when the socket can take more, or is gone. */
+  /**
+   * Resolves when the socket can take more, or is gone. A peer that does not take a reply within
+   * requestTimeoutMs (asks for a large List page and never reads it) is cut off: its connection
+   * is not idle, so without this deadline it would hold its slot for ever.
+   */
   private writable(): Promise<void> {
     return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.stats.timedOut++;
+        this.log.debug({ uid: this.peer.uid }, 'publish API peer did not read its reply; connection closed');
+        this.socket.destroy();
+      }, this.limits.requestTimeoutMs);
       const done = (): void => {
+        clearTimeout(timer);
         this.socket.off('drain', done);
         this.socket.off('close', done);
         resolve();

@@ -33,6 +33,7 @@ import {
   type RequestRules,
 } from './requests.js';
 import type { Session } from './session.js';
+import { SessionLimit } from './sessionLimit.js';
 import type { ServiceStore } from './store.js';
 
 /** The session of the connection a request came on; a session publish needs one. */
@@ -69,7 +70,12 @@ export interface PublishHandlerOptions {
   /** How Request-token writes the token file (tests may replace it). */
   readonly writeToken?: TokenWriter;
   readonly logger?: Logger;
+  /** Most session connections of one user (sessionLimit.ts); default DEFAULT_SESSION_CONNECTIONS. */
+  readonly maxSessionConnectionsPerUser?: number;
 }
+
+/** Session connections one user may hold by default: as many as connections over TLS. */
+export const DEFAULT_SESSION_CONNECTIONS = 32;
 
 /** Decides the reply to each request of the publish API. */
 export class PublishHandler {
@@ -77,9 +83,11 @@ export class PublishHandler {
   private readonly rules: RequestRules;
   private readonly writeToken: TokenWriter;
   private readonly userDirName: string;
+  private readonly sessions: SessionLimit;
 
   constructor(private readonly options: PublishHandlerOptions) {
     this.log = options.logger ?? silentLogger;
+    this.sessions = new SessionLimit(options.maxSessionConnectionsPerUser ?? DEFAULT_SESSION_CONNECTIONS);
     this.rules = { servedGroups: options.store.servedGroups, verifyRegexp: options.verifyRegexp };
     this.writeToken = options.writeToken ?? writeTokenFile;
     this.userDirName = options.userDirName ?? DEFAULT_USER_DIR;
@@ -146,17 +154,24 @@ export class PublishHandler {
       throw new PublishRefusal(PublishErrors.permissionDenied);
     }
     const wireId = checkPublishedId(args.service, args.root ? undefined : caller.name, this.options.verifyRegexp);
-    await this.options.store.publish({
-      id: args.service,
-      wireId,
-      publisher: caller,
-      root: args.root,
-      params: args.params,
-      groups: args.groups,
-      permanent: args.permanent,
-      ...(args.check ? { check: args.check } : {}),
-      ...(args.session ? { session: sessionOf(peer) } : {}),
-    });
+    const session = args.session ? sessionOf(peer) : undefined;
+    const unadmit = session ? this.sessions.admit(caller, session) : undefined;
+    try {
+      await this.options.store.publish({
+        id: args.service,
+        wireId,
+        publisher: caller,
+        root: args.root,
+        params: args.params,
+        groups: args.groups,
+        permanent: args.permanent,
+        ...(args.check ? { check: args.check } : {}),
+        ...(session ? { session } : {}),
+      });
+    } catch (err) {
+      unadmit?.();
+      throw err;
+    }
     this.log.info(
       { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent, session: args.session },
       'service published',
@@ -215,7 +230,8 @@ export class PublishHandler {
    * secret was replaced, or it holds a reference AES token): the peer's own token file is
    * rewritten, so their binding, which reads the file on each call, succeeds next time. It is
    * what Request-token for their own uid would do (and anyone may ask that for anyone); the
-   * reply stays "Bad token". Failures are logged only: the refusal is the answer either way.
+   * reply stays "Bad token". Failures are logged at debug only (a peer sending bad tokens in a
+   * loop must not flood the log): the refusal is the answer either way.
    */
   private async refreshToken(peer: PeerInfo): Promise<void> {
     if (peer.uid === undefined) return;
@@ -225,7 +241,7 @@ export class PublishHandler {
       const outcome = await this.writeToken(user, issueToken(this.options.secret, peer.uid), this.userDirName);
       if (outcome === 'created') this.log.info({ user: user.name }, 'bad token from this user: their token file was rewritten');
     } catch (err) {
-      this.log.warn({ err, uid: peer.uid }, 'bad token: could not rewrite the token file of the peer');
+      this.log.debug({ err, uid: peer.uid }, 'bad token: could not rewrite the token file of the peer');
     }
   }
 

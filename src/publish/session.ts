@@ -7,6 +7,8 @@
 /** The session of one publish API connection. */
 export class Session {
   private readonly ends: (() => void)[] = [];
+  /** Bookkeeping to run at the end, which does not count as holding (sessionLimit.ts). */
+  private readonly watchers: (() => void)[] = [];
   private ended = false;
 
   /** @param closed resolves when the connection is closed. */
@@ -25,9 +27,16 @@ export class Session {
     else this.ends.push(withdraw);
   }
 
+  /** Runs `fn` when the connection closes (at once if it already has); not a hold. */
+  whenEnded(fn: () => void): void {
+    if (this.ended) fn();
+    else this.watchers.push(fn);
+  }
+
   private end(): void {
     if (this.ended) return;
     this.ended = true;
     for (const withdraw of this.ends.splice(0)) withdraw();
+    for (const fn of this.watchers.splice(0)) fn();
   }
 }

@@ -55,12 +55,35 @@ function port4(port: number): string {
   return port.toString(16).padStart(4, '0').toUpperCase();
 }
 
+/** One line of a socket table: local end, remote end (as the kernel prints them) and uid. */
+interface TableLine {
+  readonly local: string;
+  readonly remote: string;
+  readonly uid: number;
+}
+
+/** Reads and parses a table's IPv4 and IPv6 files. */
+async function readLines(table: Table): Promise<TableLine[]> {
+  const lines: TableLine[] = [];
+  for (const file of [`/proc/net/${table}`, `/proc/net/${table}6`]) {
+    const text = await readTable(file);
+    for (const line of text.split('\n')) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[1] === undefined || f[2] === undefined) continue;
+      const uid = Number(f[7]);
+      if (Number.isInteger(uid) && uid >= 0) lines.push({ local: f[1], remote: f[2], uid });
+    }
+  }
+  return lines;
+}
+
 /**
- * The uids of the sockets whose local end is `local` and, when given, whose remote end is
- * `remote`, in the table's IPv4 and IPv6 files. `anyLocal` also matches a socket bound to the
- * wildcard address on that port (unconnected UDP clients).
+ * The uids of the sockets in `lines` whose local end is `local` and, when given, whose remote
+ * end is `remote`. `anyLocal` also matches a socket bound to the wildcard address on that port
+ * (unconnected UDP clients).
  */
-async function uidsOf(table: Table, local: SocketEnd, remote: SocketEnd | undefined, anyLocal: boolean): Promise<number[]> {
+function uidsIn(lines: readonly TableLine[], local: SocketEnd, remote: SocketEnd | undefined, anyLocal: boolean): number[] {
   const l4 = hex4(local.address);
   const r4 = remote === undefined ? undefined : hex4(remote.address);
   if (l4 === undefined || (remote !== undefined && r4 === undefined)) return [];
@@ -72,19 +95,7 @@ async function uidsOf(table: Table, local: SocketEnd, remote: SocketEnd | undefi
   }
   const remotes =
     remote === undefined || r4 === undefined ? undefined : new Set([`${r4}:${port4(remote.port)}`, `${hex6(r4)}:${port4(remote.port)}`]);
-  const uids: number[] = [];
-  for (const file of [`/proc/net/${table}`, `/proc/net/${table}6`]) {
-    const text = await readTable(file);
-    for (const line of text.split('\n')) {
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[1] === undefined || !locals.has(f[1])) continue;
-      if (remotes !== undefined && (f[2] === undefined || !remotes.has(f[2]))) continue;
-      const uid = Number(f[7]);
-      if (Number.isInteger(uid) && uid >= 0) uids.push(uid);
-    }
-  }
-  return uids;
+  return lines.filter((l) => locals.has(l.local) && (remotes === undefined || remotes.has(l.remote))).map((l) => l.uid);
 }
 
 /** The single uid among `uids`, or undefined (none, or an ambiguous match). */
@@ -98,13 +109,23 @@ function single(uids: number[]): number | undefined {
  * `peer` is the socket's remote end), or undefined when the kernel does not tell.
  */
 export async function tcpPeerUid(server: SocketEnd, peer: SocketEnd): Promise<number | undefined> {
-  return single(await uidsOf('tcp', peer, server, false));
+  return single(uidsIn(await readLines('tcp'), peer, server, false));
 }
 
+/** Who owns UDP senders, from one reading of the UDP socket table. */
+export type UdpOwners = (peer: SocketEnd) => number | undefined;
+
 /**
- * The uid owning the UDP socket that sent from `peer` (unconnected, so matched by its local
- * address or the wildcard, and its port), or undefined when the kernel does not tell.
+ * Reads the UDP socket table once; the function returned names the uid owning the socket that
+ * sent from `peer` (unconnected, so matched by its local address or the wildcard, and its port),
+ * or undefined when the table does not tell. Valid for senders that existed when it was read.
  */
+export async function readUdpOwners(): Promise<UdpOwners> {
+  const lines = await readLines('udp');
+  return (peer) => single(uidsIn(lines, peer, undefined, true));
+}
+
+/** The uid owning the UDP socket that sent from `peer`, or undefined (see readUdpOwners). */
 export async function udpPeerUid(peer: SocketEnd): Promise<number | undefined> {
-  return single(await uidsOf('udp', peer, undefined, true));
+  return (await readUdpOwners())(peer);
 }

@@ -52,7 +52,7 @@ interface Setup {
   restart(): Promise<void>;
 }
 
-async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Promise<Setup> {
+async function setup(t: TestContext, options: { realTokens?: boolean; maxSessionConnectionsPerUser?: number } = {}): Promise<Setup> {
   const base = await mkdtemp(path.join(tmpdir(), 'mp-pubh-'));
   // Users must reach their homes, as on a real system: polod creates ~/.polo as the user.
   await chmod(base, 0o711);
@@ -100,6 +100,7 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
       store,
       verifyRegexp: DEFAULT_VERIFY_REGEXP,
       ...(options.realTokens === true ? {} : { writeToken: fakeWriter }),
+      ...(options.maxSessionConnectionsPerUser === undefined ? {} : { maxSessionConnectionsPerUser: options.maxSessionConnectionsPerUser }),
     });
     return { daemon, handler };
   };
@@ -567,6 +568,27 @@ describe('publish handler: sessions and health checks', () => {
     b.close();
     await s.daemon.registry.exclusive(async () => {});
     assert.deepEqual(await s.answered(G1, 'alice:db'), { again: true });
+  });
+
+  it("bounds one user's session connections (never idle, so never closed for room), not root's", async (t) => {
+    const s = await setup(t, { maxSessionConnectionsPerUser: 2 });
+    const [a, b, c] = [session(), session(), session()];
+    const publishOn = (conn: ReturnType<typeof session>, token: string, id: string): Promise<unknown> =>
+      s.handler.handle(frame({ ...publishArgs(token, id), session: true }), conn.peer);
+    assert.deepEqual(await publishOn(a, s.token('alice'), 'a1'), { OK: 'alice:a1' });
+    assert.deepEqual(await publishOn(a, s.token('alice'), 'a2'), { OK: 'alice:a2' });
+    assert.deepEqual(await publishOn(b, s.token('alice'), 'b1'), { OK: 'alice:b1' });
+    assert.deepEqual(await publishOn(c, s.token('alice'), 'c1'), {
+      Error: 'Too many session connections: alice holds 2, the limit is 2 (publish several services on one connection)',
+    });
+    assert.equal(c.peer.session.holding, false);
+    // A refused publish leaves no count behind; bob and root have their own.
+    assert.deepEqual(await publishOn(c, s.token('bob'), 'c1'), { OK: 'bob:c1' });
+    a.close();
+    await waitFor(async () => (await s.answered(G1, 'alice:a1')) === undefined, { what: "a's services withdrawn" });
+    const d = session();
+    assert.deepEqual(await publishOn(d, s.token('alice'), 'd1'), { OK: 'alice:d1' });
+    for (const conn of [b, c, d]) conn.close();
   });
 
   it('refuses a permanent session service, and a session without a connection', async (t) => {

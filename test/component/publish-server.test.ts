@@ -45,6 +45,7 @@ class EchoHandler {
     if (typeof doc['wait'] === 'string') await this.gate(doc['wait']);
     // A reply JSON.stringify cannot encode, as an oversized List once was.
     if (doc['unencodable'] === true) return { OK: 1n as unknown as null };
+    if (typeof doc['big'] === 'number') return { OK: 'x'.repeat(doc['big']) };
     return { OK: (doc['n'] as number | undefined) ?? null };
   };
 
@@ -299,6 +300,17 @@ describe('PublishServer limits', () => {
     assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
     await c.closed;
     assert.equal(server.stats.idleClosed, 1);
+  });
+
+  it('cuts off a peer that does not read its reply, which would otherwise hold its slot for ever', async (t) => {
+    const { socketPath, server } = await start(t, { requestTimeoutMs: 300 });
+    const reader = await Client.unix(socketPath);
+    reader.socket.pause();
+    reader.send('{"big":16000000}\n');
+    // A paused client does not see the close until it reads again: watch the server instead.
+    await waitFor(() => server.connectionCount === 0, { what: 'polod to cut off the peer that does not read' });
+    assert.equal(server.stats.timedOut, 1);
+    reader.close();
   });
 
   it('closes only the connection whose reply cannot be written, and keeps serving', async (t) => {
