@@ -28,8 +28,9 @@ test('one user parking long requests gets busy past their share; another user is
   await startPolod(fixture, lan.host(1), { groups: [GROUP_112] });
   // Room for 12 requests in all: without shares, the hog alone would fill it.
   const marcod = await startMarcod(fixture, lan.host(2), { args: ['--max-requests', '12', '--max-requests-per-client', String(SHARE)] });
-  // Nobody offers this service: each request stays in flight until its deadline.
-  const parked = json({ Command: 'Request-For', Params: 'nobody-offers-this', timeout: 4000 });
+  // Nobody offers this service: each request stays in flight until its deadline (`fresh`: a
+  // network query every time, never an instant answer from marcod's warm view).
+  const parked = json({ Command: 'Request-For', Params: 'nobody-offers-this', timeout: 4000, fresh: true });
   const hogging = rawRequests(marcod.host, Array.from({ length: 20 }, () => parked), { barrier: false, prefix: asUser(hog) });
   await waitFor(() => marcod.logs(logIs('request received', { request: 'Request-For "nobody-offers-this"' })).length >= SHARE, {
     what: "the hog's share of requests to be in flight",
