@@ -2,11 +2,14 @@
  * Plumbing shared by the commands (marco, polod, …): exit codes, the `main(argv, io)` runner
  * around commander, one-line error reporting, flag parsers that throw, and terminal-safe output.
  * Nothing here knows a particular command.
+ *
+ * commander is imported for its types only: `marco` parses its flags without it (src/cli/args.ts)
+ * to start quickly, so nothing on its path may load commander (about 10 ms).
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { CommanderError, InvalidArgumentError as FlagError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
 
@@ -41,9 +44,27 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/**
+ * A flag value a parser refused. The code is commander's own, so commander words it as
+ * "option '--x <v>' argument 'y' is invalid. <reason>" (it matches errors by code, not class);
+ * src/cli/args.ts words it the same way.
+ */
+export class FlagError extends Error {
+  override name = 'FlagError';
+  readonly code = 'commander.invalidArgument';
+  readonly exitCode = ExitCode.USAGE;
+}
+
+/** commander's own errors (help shown, unknown option…), recognised without loading commander. */
+function isCommanderError(err: unknown): err is Error & { code: string; exitCode: number } {
+  const { code, exitCode } = err as { code?: unknown; exitCode?: unknown };
+  return err instanceof Error && typeof code === 'string' && code.startsWith('commander.') && typeof exitCode === 'number';
+}
+
 /** The exit code an error maps to: invalid values and usage are 2, everything else 3. */
 export function exitCodeFor(err: unknown): ExitCodeValue {
-  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  if (isCommanderError(err)) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  if (err instanceof FlagError) return ExitCode.USAGE;
   if (err instanceof UsageError) return ExitCode.USAGE;
   if (err instanceof MarcoPoloError && (err.code === 'MP_ERR_INVALID_ARG' || err.code === 'MP_ERR_CONFIG')) {
     return ExitCode.USAGE;
@@ -89,7 +110,7 @@ export async function runProgram(program: Command, argv: readonly string[], io: 
   } catch (err) {
     const code = exitCodeFor(err);
     // Help and help-on-error were already written by commander; nothing more to say.
-    if (err instanceof CommanderError && err.code.startsWith('commander.help')) return code;
+    if (isCommanderError(err) && (err.code.startsWith('commander.help') || err.code === 'commander.version')) return code;
     io.stderr.write(`${program.name()}: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
     if (code === ExitCode.USAGE) io.stderr.write(shortUsage(program, active));
     return code;
@@ -123,7 +144,19 @@ export async function runIfMain(
       throw err;
     });
   }
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+  // Exit now rather than when the event loop drains: a host-name lookup the deadline gave up on
+  // still runs in libuv's thread pool (getaddrinfo cannot be cancelled) and would keep the
+  // process alive for the resolver's own timeouts. stdout and stderr are synchronous on Linux
+  // for files, pipes and terminals, so nothing written is lost.
+  process.exit(code);
+}
+
+/** The package's version (package.json, two folders above the compiled dist/src/cli/). */
+export function packageVersion(): string {
+  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  const { version } = JSON.parse(text) as { version?: unknown };
+  return typeof version === 'string' ? version : 'unknown';
 }
 
 /** True when the module at `moduleUrl` is the script node was started with (not imported). */
