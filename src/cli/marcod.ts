@@ -2,7 +2,7 @@
 /**
  * `marcod`: the Marco daemon, a local resolver. Bindings in any language send it one UDP
  * request (127.0.1.1:1338 by default) and get one reply with the nodes it found on the network
- * (PROTOCOL.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
+ * (docs/protocol.md, "marcod"). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
 import { MAX_IN_FLIGHT } from '../marcod/limits.js';
@@ -11,6 +11,7 @@ import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
+  packageVersion,
   runIfMain,
   parseIPv4,
   parseMulticastGroup,
@@ -21,7 +22,8 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
-import { logLevelOption, serveDaemon } from './daemonCommand.js';
+import { logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import type { LogFormat } from '../util/log.js';
 
 interface MarcodFlags {
   config?: string;
@@ -34,13 +36,14 @@ interface MarcodFlags {
   frameSize?: number;
   maxRequests?: number;
   logLevel?: string;
+  logFormat?: LogFormat;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
 const FRAME_SIZE_RANGE = [64, 65507] as const;
 
 const EXIT_CODES = `
-Requests and replies: see PROTOCOL.md §4. Every request gets exactly one reply datagram:
+Requests and replies: see docs/protocol.md, section "marcod" (in the package: README.md, "marcod"). Every request gets exactly one reply datagram:
   [{"Address": ..., "Params": {...}}, ...] for Marco and Request-For ([] when nobody answered),
   [{"id": ..., "params": {...}}, ...] for Services, {"Error": true} for a missing or unknown
   Command, and {"Error": "<reason>"} for anything else that went wrong (a bad value, "busy").
@@ -56,6 +59,7 @@ Exit codes:
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
   const program = prepareProgram(new Command('marcod'), io)
+    .version(packageVersion())
     .description('Resolve MarcoPolo discovery requests from local applications (the Marco daemon).')
     .option('--config <file>', 'configuration file (default /etc/marcopolo/marco/marco.cfg, if present)')
     .option('--bind <addr>', 'address of the local API (default 127.0.1.1; 0.0.0.0 exposes it to the network)', parseIPv4)
@@ -67,6 +71,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
       exit = await serve(flags, io);
@@ -81,7 +86,7 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     return flags.frameSize === undefined ? config : { ...config, frameSize: flags.frameSize };
   };
   const deps = flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests };
-  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
+  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps), flags.logFormat);
 }
 
 function overrides(flags: MarcodFlags): MarcoOverrides {

@@ -12,6 +12,7 @@ import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import {
   displayValue,
   ExitCode,
+  packageVersion,
   formatTable,
   runIfMain,
   oneLine,
@@ -91,6 +92,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     };
 
   const program = prepareProgram(new Command('polo'), io)
+    .version(packageVersion())
     .configureHelp({ showGlobalOptions: true })
     .description('Publish and unpublish MarcoPolo services through the local polod.')
     .addOption(

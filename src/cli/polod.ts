@@ -10,6 +10,7 @@ import type { JsonObject } from '../protocol/json.js';
 import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
+  packageVersion,
   runIfMain,
   parseIPv4,
   parseMulticastGroup,
@@ -19,7 +20,8 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
-import { logLevelOption, serveDaemon } from './daemonCommand.js';
+import { logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import type { LogFormat } from '../util/log.js';
 
 interface PolodFlags {
   config?: string;
@@ -31,6 +33,7 @@ interface PolodFlags {
   params?: JsonObject;
   hostname?: string;
   logLevel?: string;
+  logFormat?: LogFormat;
   stateDir?: string;
 }
 
@@ -46,6 +49,7 @@ Signals: SIGUSR1 or SIGHUP re-read the service files (services published at run 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
   const program = prepareProgram(new Command('polod'), io)
+    .version(packageVersion())
     .description('Answer MarcoPolo discovery queries for the services this node offers.')
     .option('--config <file>', 'configuration file (default /etc/marcopolo/polo/polo.cfg, if present)')
     .option('--services-dir <dir>', 'folder of service files')
@@ -56,6 +60,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .option(
       '--state-dir <dir>',
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
@@ -74,6 +79,7 @@ function serve(flags: PolodFlags, io: CliIo): Promise<number> {
     io,
     (warn) => loadPoloConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn }),
     runPolod,
+    flags.logFormat,
   );
 }
 
