@@ -51,7 +51,7 @@ test('on a terminal: a coloured text line per event, level and message first', a
   const host = (await fixture.lan()).host(1);
   const out = await polodOnTerminal(host, []);
   const ready = out.split(/\r?\n/).find((l) => l.includes('polod ready')) ?? '';
-  assert.match(ready, /^\u001b\[32mINFO \u001b\[0m polod ready time=\d{4}-/, JSON.stringify(ready));
+  assert.ok(ready.startsWith('\u001b[32mINFO \u001b[0m polod ready time='), JSON.stringify(ready));
 });
 
 test('on a terminal with NO_COLOR: text without colour; with --log-format json: JSON', async (t) => {
@@ -59,7 +59,7 @@ test('on a terminal with NO_COLOR: text without colour; with --log-format json: 
   const host = (await fixture.lan()).host(1);
   const plain = await polodOnTerminal(host, [], { NO_COLOR: '1' });
   assert.ok(!plain.includes('\u001b'), 'no escape sequence at all');
-  assert.match(plain, /^INFO  polod ready time=/m);
+  assert.match(plain, /^INFO {2}polod ready time=/m);
   const json = await polodOnTerminal(host, ['--log-format', 'json']);
   const line = json.split(/\r?\n/).find((l) => l.includes('polod ready')) ?? '';
   assert.equal((JSON.parse(line) as { msg: string }).msg, 'polod ready');
