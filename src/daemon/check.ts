@@ -55,6 +55,7 @@ export async function checkPolod(config: PoloConfig, warnings: readonly string[]
       ...base,
       userService: true,
       owner: user.uid,
+      ownerName: user.name,
       skip: (name) => name === 'token',
       missingOk: true,
     });
