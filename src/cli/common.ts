@@ -6,8 +6,7 @@
  * commander is imported for its types only: `marco` parses its flags without it (src/cli/args.ts)
  * to start quickly, so nothing on its path may load commander (about 10 ms).
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../util/ipv4.js';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
@@ -154,9 +153,17 @@ export async function runIfMain(
 
 /** The package's version (package.json, two folders above the compiled dist/src/cli/). */
 export function packageVersion(): string {
-  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  const text = builtinFs().readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
   const { version } = JSON.parse(text) as { version?: unknown };
   return typeof version === 'string' ? version : 'unknown';
+}
+
+/**
+ * node:fs without an ESM import: importing it as a module evaluates every export, `promises`
+ * included, which loads Node's stream stack (about 30 internal modules) that `marco` never uses.
+ */
+function builtinFs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
 }
 
 /** True when the module at `moduleUrl` is the script node was started with (not imported). */
@@ -165,6 +172,7 @@ export function isMainModule(moduleUrl: string): boolean {
   if (script === undefined) return false;
   try {
     // realpath: an npm bin is a symlink to the compiled file.
+    const { realpathSync } = builtinFs();
     return realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
   } catch {
     return false;

@@ -2,7 +2,7 @@
  * Turning the `node` of a Services query (an IPv4 address or a host name) into an address,
  * within the call's deadline and abort signals.
  */
-import { isIP, isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { AbortedError, InvalidArgumentError, MarcoPoloError } from '../errors.js';
 
 /** Resolves a host name to one IPv4 address. Injectable for tests; the default asks the system resolver. */
@@ -35,7 +35,7 @@ export async function resolveNode(
     throw new InvalidArgumentError('invalid node: expected an IPv4 address or a host name');
   }
   if (isIPv4(node)) return node;
-  if (isIP(node) === 6) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
+  if (isIPv6(node)) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
   const aborted = signals.find((s) => s.aborted);
   if (aborted !== undefined) throw new AbortedError({ cause: aborted.reason });
 

@@ -4,8 +4,8 @@
  * listeners bind to interface addresses, never the wildcard, so group traffic arrives once.
  */
 import dgram from 'node:dgram';
-import dns from 'node:dns';
-import { isIPv4 } from 'node:net';
+import type dns from 'node:dns';
+import { isIPv4 } from '../util/ipv4.js';
 import os from 'node:os';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
@@ -67,7 +67,8 @@ function lookupLiteral(
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
   if (isIPv4(hostname)) callback(null, hostname, 4);
-  else dns.lookup(hostname, options, callback);
+  // node:dns only for a host name: queries name literal addresses, and marco starts faster.
+  else process.getBuiltinModule('node:dns').lookup(hostname, options, callback);
 }
 
 function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {

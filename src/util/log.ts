@@ -7,7 +7,6 @@
  * logger is created, not when this module is imported: the client library and the `marco`
  * command never load it (about 20 ms of start-up and several MB of memory).
  */
-import { fstatSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Pino from 'pino';
 import type { DestinationStream, LevelWithSilent } from 'pino';
@@ -70,7 +69,7 @@ export function detectStderr(env: NodeJS.ProcessEnv = process.env): StderrKind {
   const stream = env['JOURNAL_STREAM'];
   if (stream !== undefined && stream !== '') {
     try {
-      const st = fstatSync(2);
+      const st = process.getBuiltinModule('node:fs').fstatSync(2);
       journald = stream === `${st.dev}:${st.ino}`;
     } catch {
       journald = false;
@@ -101,6 +100,7 @@ export function createLogger(
   const style = chooseLogStyle(options.format ?? 'auto', detectStderr());
   const settings = { level, base, ...(style.timestamps ? {} : { timestamp: false }) };
   if (style.format === 'json') return pino(settings, pino.destination({ dest: 2, sync: true }));
+  const { writeSync } = process.getBuiltinModule('node:fs');
   return pino(settings, { write: (line: string) => void writeSync(2, formatLogLine(line, style.colour)) });
 }
 
