@@ -6,7 +6,6 @@
 import dgram from 'node:dgram';
 import type dns from 'node:dns';
 import { isIPv4 } from '../util/ipv4.js';
-import os from 'node:os';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
 
@@ -126,7 +125,8 @@ export class UdpTransport implements Transport {
   }
 
   localAddresses(): string[] {
-    return Object.values(os.networkInterfaces())
+    // node:os on first use: a query that names no interface never needs it.
+    return Object.values(process.getBuiltinModule('node:os').networkInterfaces())
       .flatMap((list) => list ?? [])
       .filter((a) => a.family === 'IPv4')
       .map((a) => a.address);

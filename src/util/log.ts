@@ -7,7 +7,6 @@
  * logger is created, not when this module is imported: the client library and the `marco`
  * command never load it (about 20 ms of start-up and several MB of memory).
  */
-import { createRequire } from 'node:module';
 import type * as Pino from 'pino';
 import type { DestinationStream, LevelWithSilent } from 'pino';
 
@@ -39,7 +38,6 @@ export function parseLogLevel(value: string): LevelWithSilent | undefined {
   return (LOG_LEVELS as readonly string[]).includes(mapped) ? (mapped as LevelWithSilent) : undefined;
 }
 
-const require = createRequire(import.meta.url);
 
 /** `--log-format`: `auto` is text on a terminal or under journald, JSON otherwise. */
 export type LogFormat = 'auto' | 'json' | 'text';
@@ -93,6 +91,7 @@ export function createLogger(
   options: { level?: LevelWithSilent; name?: string; format?: LogFormat } = {},
   destination?: DestinationStream,
 ): Logger {
+  const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
   const { pino } = require('pino') as typeof Pino;
   const base = options.name === undefined ? { pid: process.pid } : { pid: process.pid, name: options.name };
   const level = options.level ?? 'info';
