@@ -151,11 +151,23 @@ export async function runIfMain(
   process.exit(code);
 }
 
-/** The package's version (package.json, two folders above the compiled dist/src/cli/). */
+/**
+ * The package's version, from the nearest package.json above this file named `marcopolo`: the
+ * compiled file sits in dist/src/cli/, the bundled `marco` in dist/bin/ (scripts/bundle-marco.mjs).
+ */
 export function packageVersion(): string {
-  const text = builtinFs().readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
-  const { version } = JSON.parse(text) as { version?: unknown };
-  return typeof version === 'string' ? version : 'unknown';
+  const fs = builtinFs();
+  let dir = new URL('.', import.meta.url);
+  for (let depth = 0; depth < 6; depth++) {
+    try {
+      const doc = JSON.parse(fs.readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      if (doc.name === 'marcopolo' && typeof doc.version === 'string') return doc.version;
+    } catch {
+      // no package.json at this level: look one folder up
+    }
+    dir = new URL('..', dir);
+  }
+  return 'unknown';
 }
 
 /**
