@@ -129,26 +129,45 @@ export function shortUsage(program: Command, command: Command = program): string
 
 /**
  * Runs a command's `main` when its module is the script node was started with (not when a test
- * imports it), on the process's streams, and sets the exit code. A reader that goes away
- * (`marco discover | head -1`) ends the command quietly instead of with an EPIPE stack trace.
+ * imports it), writing to file descriptors 1 and 2, and exits with its code. A reader that goes
+ * away (`marco discover | head -1`) ends the command quietly instead of with an EPIPE stack trace.
  */
 export async function runIfMain(
   moduleUrl: string,
   main: (argv: readonly string[], io: CliIo) => Promise<number>,
 ): Promise<void> {
   if (!isMainModule(moduleUrl)) return;
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw err;
-    });
-  }
-  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+  const code = await main(process.argv.slice(2), { stdout: fdSink(1), stderr: fdSink(2) });
   // Exit now rather than when the event loop drains: a host-name lookup the deadline gave up on
   // still runs in libuv's thread pool (getaddrinfo cannot be cancelled) and would keep the
-  // process alive for the resolver's own timeouts. stdout and stderr are synchronous on Linux
-  // for files, pipes and terminals, so nothing written is lost.
+  // process alive for the resolver's own timeouts. Everything was written synchronously.
   process.exit(code);
+}
+
+/**
+ * Writes to file descriptor `fd` synchronously. Not process.stdout/stderr: creating those
+ * streams loads Node's net, tty and stream modules (about 40 internal modules, a third of
+ * `marco`'s start-up) to write a few lines. A pipe left non-blocking by the reader (EAGAIN) is
+ * waited on; a reader gone (EPIPE) ends the command quietly with its exit code so far.
+ */
+export function fdSink(fd: number): TextSink {
+  const { writeSync } = builtinFs();
+  return {
+    write(chunk: string): boolean {
+      let bytes = Buffer.from(chunk);
+      while (bytes.length > 0) {
+        try {
+          bytes = bytes.subarray(writeSync(fd, bytes));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+          if (code !== 'EAGAIN') throw err;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        }
+      }
+      return true;
+    },
+  };
 }
 
 /**
