@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = (name: string): string => path.join(root, 'dist', 'src', 'cli', `${name}.js`);
 /** The commands run from the checkout's root, so the line printed is the line run. */
-const MARCO = path.join('dist', 'bin', 'marco.js');
+const MARCO = path.join('dist', 'bin', 'marco.cjs');
 const PORT = '41337';
 const LOOPBACK = '127.0.0.1';
 /** Bold only on a terminal, never with NO_COLOR (no-color.org): a log file gets plain text. */

@@ -25,7 +25,7 @@ export function distFile(relative: string): string {
 /** The polod command, as compiled by `npm run build`. */
 export const POLOD_JS = distFile('src/cli/polod.js');
 /** The marco command, as compiled by `npm run build`. */
-export const MARCO_JS = distFile('bin/marco.js');
+export const MARCO_JS = distFile('bin/marco.cjs');
 
 /** A child program of the benchmarks (bench/child/<name>.ts), compiled. */
 export function childScript(name: string): string {

@@ -5,7 +5,8 @@
  * return a documented exit code (see EXIT_CODES_HELP).
  *
  * Start-up is most of a query's run time, so this file loads only what a query needs: flags are
- * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for.
+ * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for. The
+ * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
 import { Marco } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
@@ -330,4 +331,6 @@ function formatParams(params: JsonObject): string {
   return pairs.length > 0 ? pairs.join(' ') : '-';
 }
 
-await runIfMain(import.meta.url, programMain);
+// Not awaited at the top level: the command also ships as one CommonJS file
+// (scripts/bundle-marco.mjs), which has no top-level await.
+void runIfMain(import.meta.url, programMain);

@@ -24,9 +24,9 @@ test('the demo shows the exact commands it runs, and no escape sequences on a pi
   const shown = lines.filter((l) => l.startsWith('$ '));
   assert.equal(shown.length, 6);
   for (const line of shown) {
-    assert.match(line, /^\$ node dist\/bin\/marco\.js (discover|request-for|services) .*--interface 127\.0\.0\.1 --port 41337 --timeout 500$/);
+    assert.match(line, /^\$ node dist\/bin\/marco\.cjs (discover|request-for|services) .*--interface 127\.0\.0\.1 --port 41337 --timeout 500$/);
   }
-  const discover = lines.indexOf('$ node dist/bin/marco.js discover --interface 127.0.0.1 --port 41337 --timeout 500');
+  const discover = lines.indexOf('$ node dist/bin/marco.cjs discover --interface 127.0.0.1 --port 41337 --timeout 500');
   assert.ok(discover >= 0);
   assert.equal(lines[discover + 1], 'ADDRESS    PARAMS');
   assert.match(lines[discover + 2] ?? '', /^127\.0\.0\.1 +role=demo hostname=demo-node$/);
