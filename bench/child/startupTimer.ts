@@ -19,6 +19,12 @@ export interface StartupTimerConfig {
 /** Wall times in ms, by command name, one per run, in run order. */
 export interface StartupTimerResult {
   readonly ms: Record<string, number[]>;
+  /**
+   * CPU time (user + system) per run in ms, by command name: the mean over `runs` runs, from
+   * bash's `times` (its children's totals, to the millisecond). Less sensitive than wall time
+   * to other work sharing the machine.
+   */
+  readonly cpuMs: Record<string, number>;
   /** Runs that did not exit 0, by command name (their times are still recorded). */
   readonly failures: Record<string, number>;
 }
@@ -40,7 +46,17 @@ function main(): void {
       if (res.status !== 0) failures[name] = (failures[name] ?? 0) + 1;
     }
   }
-  process.stdout.write(`${JSON.stringify({ ms, failures } satisfies StartupTimerResult)}\n`);
+  const cpuMs: Record<string, number> = {};
+  for (const name of names) {
+    const argv = config.commands[name] ?? [];
+    const script = `for ((i = 0; i < ${config.runs}; i++)); do "$@" >/dev/null 2>&1; done; times`;
+    const out = spawnSync('bash', ['-c', script, 'bash', ...argv], { encoding: 'utf8' }).stdout;
+    // `times` prints the shell's own user/sys, then its children's: "0m1.234s 0m0.567s".
+    const children = out.trim().split('\n')[1] ?? '';
+    const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
+    cpuMs[name] = (seconds * 1000) / config.runs;
+  }
+  process.stdout.write(`${JSON.stringify({ ms, cpuMs, failures } satisfies StartupTimerResult)}\n`);
 }
 
 main();

@@ -1,7 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * `polod`: the Polo daemon. Reads polo.cfg (flags win), serves every configured group, reloads
  * the service files on SIGUSR1 or SIGHUP, and stops cleanly on SIGTERM or SIGINT.
+ *
+ * The installed command runs with V8's young generation capped at 1 MB per semi-space (the line
+ * above): polod allocates little per query, and the default 8 MB semi-spaces were a third of
+ * its private memory (RssAnon) with a few services. See BENCHMARKS.md, "polod memory".
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
