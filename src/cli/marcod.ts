@@ -37,6 +37,7 @@ interface MarcodFlags {
   maxRequests?: number;
   maxRequestsPerClient?: number;
   logLevel?: string;
+  metrics?: string;
   watchSocket?: string;
   logFormat?: LogFormat;
 }
@@ -72,6 +73,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
       '--max-requests-per-client <n>',
@@ -111,6 +113,7 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.interface && { interfaces: flags.interface }),
     ...(flags.timeout !== undefined && { timeoutMs: flags.timeout }),
     ...(level !== undefined && { logLevel: level }),
+    ...(flags.metrics !== undefined && { metrics: flags.metrics }),
   };
 }
 

@@ -43,6 +43,13 @@ export class WarmViews {
     return found;
   }
 
+  /** Members of each group's view, for the groups whose view is warm (marcod's metrics). */
+  members(): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.size);
+    return sizes;
+  }
+
   close(): void {
     this.controller.abort();
     this.watches.clear();
