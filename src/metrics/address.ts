@@ -17,10 +17,19 @@ export function parseMetricsAddress(value: string, where: string): MetricsAddres
   if (colon <= 0 || colon === text.length - 1) {
     throw valueError(where, value, 'is not an address and port (e.g. 127.0.0.1:9464)');
   }
-  // 0.0.0.0 is allowed, as for marcod --bind: exposing the metrics is the admin's choice.
-  const host = parseIPv4(text.slice(0, colon), where, { allowAny: true });
-  const port = parsePort(text.slice(colon + 1), where);
-  return { host, port };
+  // The message quotes the whole value, as given, whichever half is wrong.
+  let host: string;
+  try {
+    // 0.0.0.0 is allowed, as for marcod --bind: exposing the metrics is the admin's choice.
+    host = parseIPv4(text.slice(0, colon), where, { allowAny: true });
+  } catch {
+    throw valueError(where, value, 'does not start with an IPv4 address (e.g. 127.0.0.1:9464)');
+  }
+  try {
+    return { host, port: parsePort(text.slice(colon + 1), where) };
+  } catch {
+    throw valueError(where, value, 'does not end with a port from 1 to 65535 (e.g. 127.0.0.1:9464)');
+  }
 }
 
 /** `HOST:PORT` for log lines and messages. */

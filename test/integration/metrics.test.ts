@@ -7,10 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, marcoNodes, startPolod } from '../helpers/lan-daemons.js';
-import { json, rawRequests, startMarcod } from '../helpers/marcod-lan.js';
+import { json, MARCOD, rawRequests, startMarcod } from '../helpers/marcod-lan.js';
 import { runProc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -148,4 +149,13 @@ test('polod and marcod serve metrics that count real queries, publishes and grid
   assert.ok((sample(m, 'marcopolo_marcod_request_duration_seconds_count', { command: 'Marco', outcome: 'nodes' }) ?? 0) >= 1);
   assert.ok((sample(m, 'marcopolo_marcod_request_duration_seconds_count', { command: 'invalid', outcome: 'error' }) ?? 0) >= 1);
   assert.ok((sample(m, 'marcopolo_marcod_error_replies_total') ?? 0) >= 1);
+
+  // An address in use (polod's, in h1): the daemon does not start; one line names --metrics, exit 3.
+  const cfg = path.join(await fixture.tmpDir(), 'marco.cfg');
+  await writeFile(cfg, '[marco]\n');
+  const clash = await h1.run([process.execPath, MARCOD, '--config', cfg, '--interface', h1.address, '--log-level', 'error', '--metrics', POLOD_METRICS], {
+    timeoutMs: 20_000,
+  });
+  assert.equal(clash.code, 3, clash.stderr);
+  assert.match(clash.stderr, /^marcod: --metrics 127\.0\.0\.1:9464: cannot listen \(EADDRINUSE\)\n$/);
 });
