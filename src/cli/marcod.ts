@@ -56,7 +56,7 @@ Requests and replies: see docs/protocol.md §4. Every request gets exactly one r
 Exit codes:
   0  stopped by SIGTERM or SIGINT
   2  usage, or a bad value in a flag or the configuration file (one line names it)
-  3  runtime failure (the API address cannot be bound: in use, or not an address of this host)`;
+  3  runtime failure (the API or --metrics address cannot be bound: in use, or not an address of this host)`;
 
 /** Runs marcod with `argv` (the arguments after the command name); resolves when it stops. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
