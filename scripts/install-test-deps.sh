@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge) and the
-# user-management tools (useradd/groupadd) for the local-API tests. Installs only what is missing.
+# user-management tools (useradd/groupadd) for the local-API tests, and setpriv (util-linux) to run
+# a test program as one of those users. Installs only what is missing.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 command -v getent >/dev/null 2>&1 || need+=(libc-bin)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2

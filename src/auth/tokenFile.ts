@@ -1,5 +1,5 @@
 /**
- * The per-user token file `~user/.polo/token` (PROTOCOL.md §5).
+ * The per-user token file `~user/.polo/token` (docs/protocol.md §5).
  *
  * polod runs as root and writes into a home folder the user controls, so everything here
  * assumes the user is hostile: they may plant symlinks (`~/.polo -> /etc`), FIFOs or hard links,
@@ -17,9 +17,10 @@ import type { UserInfo } from '../system/userDb.js';
 import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
 import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../util/safePath.js';
 import { formatMode } from './secret.js';
+import { DEFAULT_USER_DIR } from '../registry/userId.js';
 
 /** The folder in a user's home that holds the token and the user's service files. */
-export const DEFAULT_USER_DIR = '.polo';
+export { DEFAULT_USER_DIR };
 /** Name of the token file inside that folder. */
 export const TOKEN_FILE_NAME = 'token';
 /** Largest token file read; real tokens are under 60 bytes. */

@@ -2,7 +2,7 @@
 /**
  * `marcod`: the Marco daemon, a local resolver. Bindings in any language send it one UDP
  * request (127.0.1.1:1338 by default) and get one reply with the nodes it found on the network
- * (PROTOCOL.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
+ * (docs/protocol.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
 import { MAX_IN_FLIGHT } from '../marcod/limits.js';
@@ -41,7 +41,7 @@ interface MarcodFlags {
 const FRAME_SIZE_RANGE = [64, 65507] as const;
 
 const EXIT_CODES = `
-Requests and replies: see PROTOCOL.md §4. Every request gets exactly one reply datagram:
+Requests and replies: see docs/protocol.md §4. Every request gets exactly one reply datagram:
   [{"Address": ..., "Params": {...}}, ...] for Marco and Request-For ([] when nobody answered),
   [{"id": ..., "params": {...}}, ...] for Services, {"Error": true} for a missing or unknown
   Command, and {"Error": "<reason>"} for anything else that went wrong (a bad value, "busy").
@@ -65,7 +65,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--group <addr>', 'group of requests that name none (default 224.0.0.112)', parseMulticastGroup)
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
-    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
+    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .addOption(logLevelOption())

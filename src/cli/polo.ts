@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `polo`: publish and unpublish services at run time through the local polod's publish API
- * (PROTOCOL.md §5). A thin shell over PoloClient: parse flags, send one request, print the
+ * (docs/protocol.md §5). A thin shell over PoloClient: parse flags, send one request, print the
  * result or JSON, return a documented exit code (see EXIT_CODES_HELP).
  */
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
@@ -60,6 +60,9 @@ interface Flags {
   group?: string[];
   permanent?: boolean;
   root?: boolean;
+  check?: string;
+  checkInterval?: number;
+  checkFailures?: number;
   // unpublish
   deleteFile?: boolean;
 }
@@ -117,6 +120,9 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     .option('--group <addr>', 'publish in this multicast group only (repeatable; default: every group polod serves)', repeatable(parseMulticastGroup))
     .option('--permanent', 'also write a service file, so the service outlives a polod restart')
     .option('--root', 'a root (system) service; needs root or the marcopolo group')
+    .option('--check <target>', 'offer it only while this check passes: tcp:PORT or http://127.0.0.1:PORT/PATH (run by polod)')
+    .option('--check-interval <ms>', 'time between two checks (default 5000)', parseNonNegativeInt)
+    .option('--check-failures <n>', 'consecutive failures that withdraw it (default 3)', parseNonNegativeInt)
     .option('--json', 'print {"id": "..."} instead of the bare id')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(
@@ -127,6 +133,13 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
           ...(flags.group && { groups: flags.group }),
           permanent: flags.permanent === true,
           root: flags.root === true,
+          ...(flags.check !== undefined && {
+            check: {
+              target: flags.check,
+              ...(flags.checkInterval !== undefined && { intervalMs: flags.checkInterval }),
+              ...(flags.checkFailures !== undefined && { failures: flags.checkFailures }),
+            },
+          }),
         });
         io.stdout.write(flags.json === true ? `${JSON.stringify({ id: published })}\n` : `${terminalSafe(published)}\n`);
       }),
@@ -197,14 +210,18 @@ function printList(services: readonly PublishedService[], flags: Flags, io: CliI
     io.stderr.write('polo: polod offers no services\n');
     return;
   }
+  // The CHECK column appears only when some service has a health check.
+  const checks = services.some((s) => s.check !== undefined);
   const rows = services.map((s) => [
     displayValue(s.id),
     displayValue(s.owner),
     s.groups.length > 0 ? s.groups.map((g) => displayValue(g)).join(',') : '-',
     s.permanent ? 'yes' : 'no',
+    ...(checks ? [s.check ? `${displayValue(s.check.target)} ${displayValue(s.check.state)}` : '-'] : []),
     formatParams(s.params),
   ]);
-  io.stdout.write(formatTable([['ID', 'OWNER', 'GROUPS', 'PERMANENT', 'PARAMS'], ...rows]));
+  const header = ['ID', 'OWNER', 'GROUPS', 'PERMANENT', ...(checks ? ['CHECK'] : []), 'PARAMS'];
+  io.stdout.write(formatTable([header, ...rows]));
 }
 
 /** Params as compact `key=value` pairs, values shown as displayValue does; `-` when empty. */

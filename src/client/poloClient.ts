@@ -1,7 +1,7 @@
 /**
- * The Polo binding: publish and unpublish services through polod's publish API (PROTOCOL.md §5),
+ * The Polo binding: publish and unpublish services through polod's publish API (docs/protocol.md §5),
  * the TypeScript counterpart of the reference's Python `marcopolo.bindings.polo.Polo`
- * (marcopolo-reference.md §3.1).
+ * (docs/reference-bindings.md).
  *
  * What it keeps from the reference: the commands and their Args, the 4000 ms default timeout,
  * the token flow (read `~/.polo/token`; when it is missing, send `Request-token` for our uid
@@ -14,7 +14,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { isIPv4 } from 'node:net';
 import { readTokenFile, DEFAULT_USER_DIR, TOKEN_FILE_NAME } from '../auth/tokenFile.js';
 import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
@@ -27,6 +26,9 @@ import {
   polodSocketPath,
   type PolodEndpoint,
 } from './polodEndpoint.js';
+import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { onAnyAbort, untilAborted } from '../util/abort.js';
+import { checkFromJson, checkToJson } from '../health/check.js';
 
 export { ConnectionLostError, UnexpectedReplyError } from './polodConnection.js';
 export { PolodUnavailableError, polodSocketPath, type PolodEndpoint } from './polodEndpoint.js';
@@ -73,6 +75,11 @@ export interface PublishOptions {
   readonly permanent?: boolean;
   /** A root (system) service rather than a user service `user:id` (default false). */
   readonly root?: boolean;
+  /**
+   * A health check run by polod: the service is offered only while it passes. `tcp:PORT` or
+   * `http://127.0.0.1:PORT/PATH`, with optional interval (ms) and consecutive failures.
+   */
+  readonly check?: { readonly target: string; readonly intervalMs?: number; readonly failures?: number };
   readonly signal?: AbortSignal;
 }
 
@@ -103,6 +110,8 @@ export interface PublishedService {
   readonly params: JsonObject;
   /** A root service (as opposed to a user service). */
   readonly root: boolean;
+  /** Its health check: target, `pending`/`passing`/`failing`, consecutive failures. */
+  readonly check?: { readonly target: string; readonly state: string; readonly failures: number };
 }
 
 /** The publish API's command names this client sends. */
@@ -175,11 +184,12 @@ export class PoloClient {
     const params = checkParams(opts.params);
     const permanent = checkBool(opts.permanent, 'permanent');
     const root = checkBool(opts.root, 'root');
+    const check = checkHealthCheck(opts.check);
     return this.#run('Publish', opts.signal, async (signal) => {
       const ok = await this.#withToken(signal, (token) =>
         this.#send(
           'Publish',
-          { service: id, token, params, multicast_groups: groups, permanent, root },
+          { service: id, token, params, multicast_groups: groups, permanent, root, ...(check ? { check } : {}) },
           signal,
         ),
       );
@@ -266,8 +276,7 @@ export class PoloClient {
   async #deadline<T>(command: Command, callerSignal: AbortSignal | undefined, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (callerSignal?.aborted) throw new AbortedError({ cause: callerSignal.reason });
     const controller = new AbortController();
-    const onAbort = (): void => controller.abort(new AbortedError({ cause: callerSignal?.reason }));
-    callerSignal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = onAnyAbort(callerSignal ? [callerSignal] : [], (signal) => controller.abort(new AbortedError({ cause: signal.reason })));
     let timer: NodeJS.Timeout | undefined;
     if (this.timeout > 0 && Number.isFinite(this.timeout)) {
       const err = new TimeoutError(`polod at ${describeEndpoint(this.endpoint)} did not answer ${command} within ${this.timeout} ms`);
@@ -280,7 +289,7 @@ export class PoloClient {
       return await this.#exclusive(controller.signal, () => task(controller.signal));
     } finally {
       clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', onAbort);
+      stopListening();
     }
   }
 
@@ -328,9 +337,10 @@ export class PoloClient {
 
   async #requestToken(signal: AbortSignal): Promise<'created' | 'existed'> {
     const ok = await this.#send('Request-token', { uid: this.uid }, signal);
-    if (ok === 0) return 'created';
-    if (ok === 1) return 'existed';
-    throw new UnexpectedReplyError(`polod's reply to Request-token is neither 0 nor 1: ${short(ok)}`);
+    // Our polod answers the words; a reference polod answers 0 or 1.
+    if (ok === 'created' || ok === 0) return 'created';
+    if (ok === 'existed' || ok === 1) return 'existed';
+    throw new UnexpectedReplyError(`polod's reply to Request-token is neither "created" nor "existed" (nor 0 or 1): ${short(ok)}`);
   }
 
   /**
@@ -392,19 +402,6 @@ export class PoloClient {
   }
 }
 
-/** `promise`, or a rejection with `signal.reason` as soon as the signal fires. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
-}
-
 function endpointOf(options: PoloClientOptions): PolodEndpoint {
   if (options.tls !== undefined) {
     if (options.socketPath !== undefined || options.stateDir !== undefined) {
@@ -449,16 +446,28 @@ function checkId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('the service id must be a non-empty string');
 }
 
+/** A check as sent (`{"target", "interval_ms", "failures"}`), validated as polod will. */
+function checkHealthCheck(check: PublishOptions['check']): JsonObject | undefined {
+  if (check === undefined) return undefined;
+  const json: JsonObject = { target: check.target };
+  if (check.intervalMs !== undefined) json['interval_ms'] = check.intervalMs;
+  if (check.failures !== undefined) json['failures'] = check.failures;
+  try {
+    return checkToJson(checkFromJson(json, 'check'));
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** Groups as sent: dotted-quad IPv4 multicast addresses, without duplicates; [] = all. */
 function checkGroups(groups: readonly string[] | undefined): string[] {
   if (groups === undefined) return [];
   if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be a list of multicast addresses');
   const out: string[] = [];
   for (const g of groups as unknown[]) {
-    const first = typeof g === 'string' ? Number(g.split('.')[0]) : NaN;
-    if (typeof g !== 'string' || !isIPv4(g) || !(first >= 224 && first <= 239)) {
+    if (typeof g !== 'string' || !isMulticastIPv4(g)) {
       throw new InvalidArgumentError(
-        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from 224.0.0.0 to 239.255.255.255`,
+        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from ${MULTICAST_IPV4_RANGE}`,
       );
     }
     if (!out.includes(g)) out.push(g);
@@ -504,10 +513,12 @@ function listedService(entry: Json): PublishedService {
     throw new UnexpectedReplyError(`polod's List reply has a malformed entry: ${short(entry)}`);
   };
   if (!isJsonObject(entry)) return bad();
-  const { id, owner, groups, permanent, params, root } = entry;
+  const { id, owner, groups, permanent, params, root, check } = entry;
   if (typeof id !== 'string' || typeof owner !== 'string' || typeof permanent !== 'boolean' || typeof root !== 'boolean') return bad();
   if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string') || !isJsonObject(params)) return bad();
-  return { id, owner, groups, permanent, params, root };
+  if (check === undefined) return { id, owner, groups, permanent, params, root };
+  if (!isJsonObject(check) || typeof check['target'] !== 'string' || typeof check['state'] !== 'string' || typeof check['failures'] !== 'number') return bad();
+  return { id, owner, groups, permanent, params, root, check: { target: check['target'], state: check['state'], failures: check['failures'] } };
 }
 
 /** A value as shown in an error: JSON, cut to 80 characters. */

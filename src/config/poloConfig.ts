@@ -25,6 +25,7 @@ import {
   showValue,
   valueError,
 } from './values.js';
+import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -43,7 +44,7 @@ export {
 /** Where polod looks for its config when no `--config` is given (the reference's path). */
 export const DEFAULT_POLO_CONFIG_FILE = '/etc/marcopolo/polo/polo.cfg';
 /** The reference's default verify_regexp: what makes an id a user service `user:service`. */
-export const DEFAULT_VERIFY_REGEXP = '^([\\d\\w]+):([\\d\\w]+)$';
+export const DEFAULT_VERIFY_REGEXP = DEFAULT_USER_PATTERN;
 
 /** Everything polod needs to start, validated. */
 export interface PoloConfig {
@@ -133,7 +134,7 @@ export function defaultPoloConfig(): PoloConfig {
     interfaces: [],
     nodeParams: { hostname: osHostname() },
     servicesDir: '/etc/marcopolo/polo/services',
-    userDir: '.polo',
+    userDir: DEFAULT_USER_DIR,
     verifyRegexp: new RegExp(DEFAULT_VERIFY_REGEXP),
     ttl: POLO_TTL,
     joinRetries: -10,

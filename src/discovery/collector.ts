@@ -7,6 +7,7 @@ import { AbortedError, MarcoPoloError } from '../errors.js';
 import type { DatagramSocket, QuerySocketOptions, RemoteInfo, Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
+import { onAnyAbort } from '../util/abort.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
 export const STREAM_QUEUE_LIMIT = 1024;
@@ -72,7 +73,7 @@ export class Collector<T> implements AsyncIterable<T> {
   private expected = 0;
   private completing = false;
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
-  private readonly abortListeners: Array<[AbortSignal, () => void]> = [];
+  private stopListening: () => void = () => {};
   private readonly waiters: Array<() => void> = [];
   private socket: DatagramSocket | undefined;
   private ended = false;
@@ -89,11 +90,7 @@ export class Collector<T> implements AsyncIterable<T> {
       this.finished = Promise.resolve();
       return;
     }
-    for (const signal of plan.signals) {
-      const listener = (): void => this.end(abortError(signal));
-      signal.addEventListener('abort', listener, { once: true });
-      this.abortListeners.push([signal, listener]);
-    }
+    this.stopListening = onAnyAbort(plan.signals, (signal) => this.end(abortError(signal)));
     // Absolute deadline, set once (bug B14: the reference's window restarted on every datagram).
     this.schedule(plan.timeout, () => this.end());
     // Real resends, spread over the deadline, only while nobody answered (bug B12).
@@ -176,7 +173,7 @@ export class Collector<T> implements AsyncIterable<T> {
     void this.send();
   }
 
-  /** The receive path: counts, classifies and queues one datagram. Never throws (STYLE.md §9). */
+  /** The receive path: counts, classifies and queues one datagram. Never throws. */
   private ingest(data: Uint8Array, from: RemoteInfo): void {
     if (this.ended) return;
     const stats = this.stats;
@@ -257,7 +254,7 @@ export class Collector<T> implements AsyncIterable<T> {
     this.ended = true;
     this.failure = error;
     for (const timer of this.timers) clearTimeout(timer);
-    for (const [signal, listener] of this.abortListeners) signal.removeEventListener('abort', listener);
+    this.stopListening();
     this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
     this.resolveEnded();
     this.wake();

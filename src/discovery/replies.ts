@@ -1,6 +1,6 @@
 /**
  * Which replies a query accepts. Pure functions from one datagram to a verdict: they parse
- * (never compare bytes, PROTOCOL.md §2), so the reference's `", "`-spaced, `\uXXXX`-escaped
+ * (never compare bytes, docs/protocol.md §2), so the reference's `", "`-spaced, `\uXXXX`-escaped
  * replies are accepted like our compact ones.
  */
 import { decodeObject, decodeReply } from '../protocol/codec.js';

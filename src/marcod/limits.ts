@@ -1,5 +1,5 @@
 /**
- * marcod's local API limits (PROTOCOL.md §4). Everything that grows with traffic is bounded
+ * marcod's local API limits (docs/protocol.md §4). Everything that grows with traffic is bounded
  * here, so a flood of requests costs a bounded number of sockets, timers and bytes.
  */
 

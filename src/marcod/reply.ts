@@ -1,9 +1,9 @@
 /**
- * marcod's replies (PROTOCOL.md §4), encoded as compact UTF-8 JSON that always fits one
+ * marcod's replies (docs/protocol.md §4), encoded as compact UTF-8 JSON that always fits one
  * datagram of `frame_size` bytes. Pure: no sockets, timers or logging.
  *
  * Oversize replies: a binding reads the reply into a fixed buffer (4096 bytes in Python, 2048 in
- * C++ and Java, research §2.1), so a longer datagram would reach it cut in the middle of the JSON.
+ * C++: docs/protocol.md §4), so a longer datagram would reach it cut in the middle of the JSON.
  * marcod never sends that: it keeps the longest prefix of whole entries (nodes in arrival order,
  * services in the node's order) that fits, and reports how many it dropped so the caller can log
  * it. The bare arrays cannot say they were cut; the Services envelope says `"Truncated": true`.

@@ -1,5 +1,5 @@
 /**
- * marcod's local API server (PROTOCOL.md §4): one request datagram in, exactly one reply
+ * marcod's local API server (docs/protocol.md §4): one request datagram in, exactly one reply
  * datagram out, errors included (bug B19: the reference went silent on any error, and the
  * binding saw only a timeout). It wires socket → parseRequest → answer → encode → send; what to
  * answer lives in answer.ts, the wire forms in request.ts and reply.ts.
@@ -187,7 +187,7 @@ export class MarcodServer {
     );
   }
 
-  /** The receive path: one datagram, one task, one reply. Never throws (STYLE.md §9). */
+  /** The receive path: one datagram, one task, one reply. Never throws. */
   private ingest(data: Uint8Array, from: RemoteInfo): void {
     if (this.state !== 'running') return;
     this.stats.requests++;

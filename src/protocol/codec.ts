@@ -48,7 +48,7 @@ const QUERY_CACHE_ENTRIES = 256;
 const queryCache = new Map<string, Query>();
 
 /**
- * Decodes a query sent to polod (PROTOCOL.md §2). Extra keys are ignored. The same few queries
+ * Decodes a query sent to polod (docs/protocol.md §2). Extra keys are ignored. The same few queries
  * arrive over and over (`{"Command": "Marco"}`…), so valid ones are memoised by their bytes:
  * a repeat costs a map lookup instead of UTF-8 validation and JSON.parse. Only valid queries
  * are kept, frozen, and the memo is bounded whatever arrives.
@@ -91,7 +91,7 @@ function parseQuery(data: Uint8Array): Query {
 /**
  * Decodes a reply received by a client. Both the reference's JSON styles are accepted (it is
  * parsed, never compared as bytes). A Services list is read from `Services` or, failing that,
- * from `Params` (PROTOCOL.md §6).
+ * from `Params` (docs/protocol.md §6).
  */
 export function decodeReply(data: Uint8Array): Reply {
   const msg = decodeObject(data);

@@ -1,6 +1,6 @@
 /**
  * polod's publish API, assembled: the token secret and TLS certificate (made at first start),
- * the store over the daemon's service lists, the handler and the two listeners.
+ * the store over the daemon's service registry, the handler and the two listeners.
  *
  * Paths follow the reference unless a state folder is given (`polod --state-dir DIR`), which
  * holds everything polod writes, so it runs unprivileged for tests and demos:
@@ -19,7 +19,9 @@ import type { UserDirectory } from '../system/userDb.js';
 import type { Logger } from '../util/log.js';
 import { PublishHandler } from './handler.js';
 import { PublishServer, type ServerLimits } from './server.js';
-import { DaemonServiceStore, type StoreTarget } from './store.js';
+import type { CheckStatusOf } from '../registry/listing.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+import { DaemonServiceStore } from './store.js';
 
 /** Where the reference kept its TLS key and certificate. */
 export const DEFAULT_CERT_DIR = '/etc/marcopolo/certs';
@@ -46,8 +48,10 @@ export function publishPaths(settings: { readonly stateDir?: string }): { certDi
 
 /** Collaborators of {@link startPublishApi}. */
 export interface PublishApiDeps {
-  /** The running daemon (PoloDaemon): its responders and its exclusive queue. */
-  readonly daemon: StoreTarget;
+  /** The services of the running daemon (PoloDaemon.registry). */
+  readonly registry: ServiceRegistry;
+  /** The state of each service's health check (PoloDaemon.health), for `List`. */
+  readonly checkStatus?: CheckStatusOf;
   readonly users: UserDirectory;
   readonly logger: Logger;
   readonly limits?: Partial<ServerLimits>;
@@ -63,10 +67,11 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
   const secret = await loadOrCreateSecret(settings.secretFile);
   const { certDir, socketPath } = publishPaths(settings);
   const { key, cert } = await loadOrCreateCertificate(certDir);
-  const store = new DaemonServiceStore(deps.daemon, {
+  const store = new DaemonServiceStore(deps.registry, {
     servicesDir: settings.servicesDir,
     userDirName: settings.userDir,
     logger,
+    ...(deps.checkStatus ? { checkStatus: deps.checkStatus } : {}),
   });
   const swept = await store.sweepTemporaryFiles();
   if (swept > 0) logger.info({ files: swept, dir: settings.servicesDir }, 'removed temporary files of interrupted writes');

@@ -1,5 +1,5 @@
 /**
- * What the publish API answers (PROTOCOL.md §5): one frame in, one reply out. Transport-free,
+ * What the publish API answers (docs/protocol.md §5): one frame in, one reply out. Transport-free,
  * so component tests drive it directly; the server (server.ts) only frames bytes and writes
  * replies. It authenticates by token, authorises, validates, and hands the change to a
  * ServiceStore.
@@ -16,7 +16,7 @@ import { issueToken, verifyToken } from '../auth/token.js';
 import { writeTokenFile } from '../auth/tokenFile.js';
 import { MarcoPoloError } from '../errors.js';
 import type { Json, JsonObject } from '../protocol/json.js';
-import { splitUserId } from '../responder/answer.js';
+import { DEFAULT_USER_DIR, splitUserId } from '../registry/userId.js';
 import type { UserDirectory, UserInfo } from '../system/userDb.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { PublishErrors, PublishRefusal } from './errors.js';
@@ -65,7 +65,7 @@ export class PublishHandler {
     this.log = options.logger ?? silentLogger;
     this.rules = { servedGroups: options.store.servedGroups, verifyRegexp: options.verifyRegexp };
     this.writeToken = options.writeToken ?? writeTokenFile;
-    this.userDirName = options.userDirName ?? '.polo';
+    this.userDirName = options.userDirName ?? DEFAULT_USER_DIR;
   }
 
   /**
@@ -100,7 +100,22 @@ export class PublishHandler {
     if (!verified.ok) throw new PublishRefusal(PublishErrors.badToken);
     const user = await this.options.users.lookupUid(verified.uid);
     if (!user) throw new PublishRefusal(PublishErrors.badTokenUser);
+    if (verified.legacy) await this.replaceLegacyToken(user);
     return user;
+  }
+
+  /**
+   * A first-format token (52 characters for uid 1000 and up, more than the C++ binding reads)
+   * was valid: the user's file gets the current token, so their next call, from any binding,
+   * carries it. Best effort: the request goes on whatever happens, and the old token still works.
+   */
+  private async replaceLegacyToken(user: UserInfo): Promise<void> {
+    try {
+      const outcome = await this.writeToken(user, issueToken(this.options.secret, user.uid), this.userDirName);
+      if (outcome === 'created') this.log.info({ user: user.name }, 'token file upgraded to the current format');
+    } catch (err) {
+      this.log.warn({ err, user: user.name }, 'could not upgrade a first-format token file');
+    }
   }
 
   /** Publish/Register: returns the wire id (`id` for root services, `user:id` otherwise). */
@@ -119,6 +134,7 @@ export class PublishHandler {
       params: args.params,
       groups: args.groups,
       permanent: args.permanent,
+      ...(args.check ? { check: args.check } : {}),
     });
     this.log.info(
       { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent },
@@ -152,9 +168,11 @@ export class PublishHandler {
 
   /**
    * Request-token: writes the token of `uid` into that user's token file; the token itself is
-   * never sent, so asking for anyone's token is harmless. 0 = created, 1 = it existed.
+   * never sent, so asking for anyone's token is harmless. Answers "created" or "existed": the
+   * reference answered 0 or 1, on which the C++ binding's GetString() aborts (B24); a non-empty
+   * string satisfies it, and the Python binding only looks for `Error`.
    */
-  private async requestToken(envelope: Envelope): Promise<number> {
+  private async requestToken(envelope: Envelope): Promise<'created' | 'existed'> {
     const { uid } = parseRequestTokenArgs(envelope.args);
     const user = await this.options.users.lookupUid(uid);
     if (!user) throw new PublishRefusal(PublishErrors.userNotFound);
@@ -168,7 +186,7 @@ export class PublishHandler {
       throw new PublishRefusal(`Could not write the token file: ${err.message.replace(/\s+/g, ' ').slice(0, 200)}`);
     }
     this.log.info({ user: user.name, outcome }, 'token file requested');
-    return outcome === 'created' ? 0 : 1;
+    return outcome;
   }
 
   /**
@@ -184,6 +202,7 @@ export class PublishHandler {
       permanent: s.permanent,
       params: s.params,
       root: s.root,
+      ...(s.check ? { check: { target: s.check.target, state: s.check.state, failures: s.check.failures } } : {}),
     }));
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Applies publish and unpublish to polod's service lists and files. The lists are the ones the
- * Polo responders answer from (shared by reference, as in the reference), so a published service
- * is answered by the next Request-For or Services query in its groups.
+ * Applies publish and unpublish to polod's services: the file half here, the in-memory half in
+ * the service registry (src/registry/registry.ts), which the responders answer from, so a
+ * published service is answered by the next Request-For or Services query in its groups.
  *
  * - Non-permanent services have origin 'published': a reload (SIGUSR1) keeps them (the reference
  *   dropped them, B7).
@@ -9,17 +9,19 @@
  *   `~user/.polo/`, owned by the user — atomically and durably (temp file, fsync, rename, folder
  *   fsync), and only then put in the lists, as origin 'file' with `file` set: a reload rebuilds
  *   them from disk without a duplicate warning, and a restart loads them again.
- * - Every change runs alone (`exclusive`), queued with reloads: a duplicate check and the insert
- *   that follows it cannot interleave with another publish, and a reload cannot drop a service
- *   written after it read the folder.
+ * - Every change runs alone (the registry's `exclusive`), queued with reloads: a duplicate check
+ *   and the insert that follows it cannot interleave with another publish, and a reload cannot
+ *   drop a service written after it read the folder.
  */
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
-import type { Polo } from '../responder/polo.js';
-import type { Service } from '../responder/service.js';
+import { checkToJson, type HealthCheck } from '../health/check.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+import type { Service } from '../registry/service.js';
+import { listServices, type CheckStatusOf, type ListedService } from '../registry/listing.js';
 import type { UserInfo } from '../system/userDb.js';
 import { isErrno, removeFile, writeFileAtomic } from '../util/atomicFile.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -51,6 +53,8 @@ export interface PublishPlan {
   readonly groups: readonly string[];
   /** Also write a service file, acknowledged only once it is on disk. */
   readonly permanent: boolean;
+  /** A health check: offered only while it passes (written to the file of a permanent one). */
+  readonly check?: HealthCheck;
 }
 
 /** An unpublish, authorised and validated. */
@@ -67,21 +71,7 @@ export interface UnpublishPlan {
   readonly deleteFile: boolean;
 }
 
-/** One service of the `List` reply. */
-export interface ListedService {
-  /** The id on the wire (`id` or `user:id`). */
-  readonly id: string;
-  /** The user who published it; `root` for root services of unknown origin (files). */
-  readonly owner: string;
-  /** The served groups it is offered in. */
-  readonly groups: string[];
-  /** Backed by a service file. */
-  readonly permanent: boolean;
-  /** What Request-For answers. */
-  readonly params: JsonObject;
-  /** A root service (as opposed to a user service `user:id`). */
-  readonly root: boolean;
-}
+export type { ListedService };
 
 /** What the publish handler needs from polod's services. */
 export interface ServiceStore {
@@ -98,14 +88,6 @@ export interface ServiceStore {
   list(): ListedService[];
 }
 
-/** The part of PoloDaemon the store works on. */
-export interface StoreTarget {
-  /** One responder per served group; their lists are changed in place. */
-  readonly polos: readonly Polo[];
-  /** Runs a task alone, queued with reloads (PoloDaemon.exclusive). */
-  exclusive<T>(task: () => Promise<T>): Promise<T>;
-}
-
 /** Options of {@link DaemonServiceStore}. */
 export interface DaemonServiceStoreOptions {
   /** Root service files (config services_dir). */
@@ -114,6 +96,8 @@ export interface DaemonServiceStoreOptions {
   readonly userDirName: string;
   /** Where file failures are logged in full (replies carry a short reason). */
   readonly logger?: Logger;
+  /** The state of each service's health check, for `List`. */
+  readonly checkStatus?: CheckStatusOf;
 }
 
 /** Mode of service files polod writes: configuration anyone may read, as the shipped ones. */
@@ -126,24 +110,25 @@ export class DaemonServiceStore implements ServiceStore {
   private readonly log: Logger;
 
   constructor(
-    private readonly target: StoreTarget,
+    private readonly registry: ServiceRegistry,
     private readonly options: DaemonServiceStoreOptions,
   ) {
-    this.servedGroups = target.polos.map((p) => p.multicastGroup);
+    this.servedGroups = registry.groups;
     this.log = options.logger ?? silentLogger;
   }
 
   /** {@inheritDoc ServiceStore.publish} */
   publish(plan: PublishPlan): Promise<void> {
-    return this.target.exclusive(async () => {
-      const polos = this.polosFor(plan.groups);
+    const registry = this.registry;
+    return registry.exclusive(async () => {
+      const groups = registry.groupsFor(plan.groups);
       const user = plan.root ? undefined : plan.publisher;
       // The user's file services first, so a published id cannot shadow (and later duplicate) one.
-      if (user) for (const polo of polos) await ensureUserLoaded(polo, user.name, plan.wireId);
+      if (user) await registry.loadUser(user.name);
       // Checked in every group before anything changes: all groups or none (the reference
       // could succeed in one group and fail in the next, B27).
-      for (const polo of polos) {
-        if (listOf(polo, user?.name).some((s) => s.id === plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
+      for (const group of groups) {
+        if (registry.get(group, user?.name, plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
       }
       const file = plan.permanent ? await this.writeServiceFile(plan, user) : undefined;
       const service: Service = {
@@ -155,21 +140,22 @@ export class DaemonServiceStore implements ServiceStore {
         origin: file === undefined ? 'published' : 'file',
         ...(file === undefined ? {} : { file }),
         owner: plan.publisher.name,
+        ...(plan.check ? { check: plan.check } : {}),
       };
-      for (const polo of polos) listOf(polo, user?.name, true).push(service);
+      registry.add(service, groups, user?.name, 'publish');
     });
   }
 
   /** {@inheritDoc ServiceStore.unpublish} */
   unpublish(plan: UnpublishPlan): Promise<void> {
-    return this.target.exclusive(async () => {
-      const polos = this.polosFor(plan.groups);
-      if (plan.owner) for (const polo of polos) await ensureUserLoaded(polo, plan.owner.name, plan.wireId);
-      const found: { list: Service[]; service: Service; group: string }[] = [];
-      for (const polo of polos) {
-        const list = listOf(polo, plan.owner?.name);
-        const service = list.find((s) => s.id === plan.id);
-        if (service) found.push({ list, service, group: polo.multicastGroup });
+    const registry = this.registry;
+    return registry.exclusive(async () => {
+      const owner = plan.owner?.name;
+      if (owner !== undefined) await registry.loadUser(owner);
+      const found: { service: Service; group: string }[] = [];
+      for (const group of registry.groupsFor(plan.groups)) {
+        const service = registry.get(group, owner, plan.id);
+        if (service) found.push({ service, group });
       }
       if (found.length === 0) throw new PublishRefusal(PublishErrors.notFound);
       if (plan.deleteFile) {
@@ -182,41 +168,18 @@ export class DaemonServiceStore implements ServiceStore {
           await this.dropFileGroups(service, groups, plan);
         }
       }
-      for (const { list, service } of found) {
-        const i = list.indexOf(service);
-        if (i !== -1) list.splice(i, 1);
-      }
+      registry.remove(
+        plan.id,
+        found.map((f) => f.group),
+        owner,
+        'unpublish',
+      );
     });
   }
 
   /** {@inheritDoc ServiceStore.list} */
   list(): ListedService[] {
-    const byKey = new Map<string, ListedService>();
-    const add = (s: Service, user: string | undefined, group: string): void => {
-      if (s.disabled) return;
-      const id = user === undefined ? s.id : `${user}:${s.id}`;
-      // One entry per service: published ones are one object in every group, file ones one
-      // object per group but the same file.
-      const key = `${id}\0${s.file ?? ''}\0${JSON.stringify(s.params)}`;
-      const entry = byKey.get(key);
-      if (entry) {
-        if (!entry.groups.includes(group)) entry.groups.push(group);
-        return;
-      }
-      byKey.set(key, {
-        id,
-        owner: user ?? s.owner ?? 'root',
-        groups: [group],
-        permanent: s.permanent,
-        params: s.params,
-        root: user === undefined,
-      });
-    };
-    for (const polo of this.target.polos) {
-      for (const s of polo.offeredServices) add(s, undefined, polo.multicastGroup);
-      for (const [user, list] of polo.userServices) for (const s of list) add(s, user, polo.multicastGroup);
-    }
-    return [...byKey.values()];
+    return listServices(this.registry, this.options.checkStatus);
   }
 
   /**
@@ -244,11 +207,6 @@ export class DaemonServiceStore implements ServiceStore {
     return removed;
   }
 
-  private polosFor(groups: readonly string[]): Polo[] {
-    const all = this.target.polos;
-    return groups.length === 0 ? [...all] : all.filter((p) => groups.includes(p.multicastGroup));
-  }
-
   /** Writes the service file of a permanent publish; returns its path as the loader names it. */
   private async writeServiceFile(plan: PublishPlan, user: UserInfo | undefined): Promise<string> {
     let name: string;
@@ -258,8 +216,9 @@ export class DaemonServiceStore implements ServiceStore {
       if (err instanceof InvalidArgumentError) throw new PublishRefusal(invalidServiceName(plan.id, 'it is too long to store as a file'));
       throw err;
     }
-    // The format of PROTOCOL.md §3; `groups: []` means every served group, now and later.
-    const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
+    // The format of docs/protocol.md §3; `groups: []` means every served group, now and later.
+    const doc = { id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false };
+    const content = `${JSON.stringify(plan.check ? { ...doc, check: checkToJson(plan.check) } : doc)}\n`;
     try {
       if (!user) {
         const dir = this.options.servicesDir;
@@ -338,28 +297,6 @@ export class DaemonServiceStore implements ServiceStore {
     const next = { ...doc, groups: [...groups] };
     await writeFileAtomic(full, `${JSON.stringify(next)}\n`, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
   }
-}
-
-/**
- * Makes sure `polo` has loaded `user`'s file services, the way a Request-For does: through
- * Polo.decide, which shares a lazy load already running for that user rather than racing it
- * (a second, concurrent load could swap in a list read before our file was written).
- */
-async function ensureUserLoaded(polo: Polo, user: string, wireId: string): Promise<void> {
-  if (polo.userServices.has(user)) return;
-  await polo.decide({ command: 'Request-For', service: wireId });
-}
-
-/** The list a service of `user` (or a root service) lives in, in this group. */
-function listOf(polo: Polo, user: string | undefined, create = false): Service[] {
-  if (user === undefined) return polo.offeredServices;
-  let list = polo.userServices.get(user);
-  if (!list) {
-    list = [];
-    // A user unknown to the responder's lookup still gets a list once they publish.
-    if (create) polo.userServices.set(user, list);
-  }
-  return list;
 }
 
 /** A short reason for a reply; the full error goes to the log. */

@@ -1,29 +1,49 @@
 /**
- * The one thing live discovery needs of the service registry: to hear that the services of a
- * group changed (added, changed, removed, enabled, disabled, whatever the cause). The announcer
- * (src/membership/presence.ts) depends on this interface only, never on the service lists.
+ * Change events of the service registry: one per service and group, whatever the cause, so
+ * announcements, watchers and metrics follow the services without polling.
  */
+import type { JsonObject } from '../protocol/json.js';
 
-/** A change of the services offered in one group. */
+/** What happened to a service in a group. */
+export type ServiceChangeKind =
+  /** Now offered, and neither offered nor disabled before. */
+  | 'added'
+  /** Still offered, with other params. */
+  | 'changed'
+  /** No longer offered, and gone. */
+  | 'removed'
+  /** Offered again after being disabled (file `disabled`, or a health check passing again). */
+  | 'enabled'
+  /** No longer offered, but still known (file `disabled: true`, or a failing health check). */
+  | 'disabled';
+
+/** Why it happened. */
+export type ServiceChangeCause =
+  /** A service folder was read (start, reload, or a user's first load). */
+  | 'file'
+  /** The publish API published it. */
+  | 'publish'
+  /** The publish API unpublished it. */
+  | 'unpublish'
+  /** The program that held its session ended. */
+  | 'session'
+  /** Its health check changed state. */
+  | 'check';
+
+/** One change of one service in one group. */
 export interface ServiceChange {
+  readonly kind: ServiceChangeKind;
+  /** The multicast group whose service list changed. */
   readonly group: string;
+  /** The wire id (`web`, or `alice:web` for a user service). */
+  readonly id: string;
+  /** The params offered now; absent when the service is no longer offered. */
+  readonly params?: JsonObject;
+  readonly cause: ServiceChangeCause;
 }
 
-/** Something that reports service changes; `onChange` returns the unsubscribe function. */
+/** Anything that reports changes of the services per group. */
 export interface ServiceChangeSource {
+  /** Calls `listener` after every change; returns the function that unsubscribes it. */
   onChange(listener: (change: ServiceChange) => void): () => void;
-}
-
-/** A minimal ServiceChangeSource: the owner calls `emit` after each change. */
-export class ServiceChangeEmitter implements ServiceChangeSource {
-  private readonly listeners = new Set<(change: ServiceChange) => void>();
-
-  onChange(listener: (change: ServiceChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  emit(change: ServiceChange): void {
-    for (const listener of [...this.listeners]) listener(change);
-  }
 }

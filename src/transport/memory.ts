@@ -11,6 +11,7 @@ import type {
   RemoteInfo,
   Transport,
 } from './transport.js';
+import { inMulticastRange } from '../protocol/address.js';
 
 interface Endpoint {
   host: MemoryHost;
@@ -22,10 +23,7 @@ interface Endpoint {
   closed: boolean;
 }
 
-function isMulticast(address: string): boolean {
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
+const isMulticast = inMulticastRange;
 
 /** A simulated LAN segment. */
 export class MemoryNetwork {

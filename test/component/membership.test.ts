@@ -43,7 +43,15 @@ after(async () => {
   for (const r of running) await r.stop();
 });
 
-async function daemon(net: MemoryNetwork, address: string, services = [fileService('web', { port: 80 })]): Promise<PoloDaemon> {
+/** Heartbeats too rare to matter within a test: what a watcher sees then comes from change announcements. */
+const RARE_BEATS = { ...FAST_TIMING, heartbeatMinMs: 600_000 };
+
+async function daemon(
+  net: MemoryNetwork,
+  address: string,
+  services = [fileService('web', { port: 80 })],
+  timing = FAST_TIMING,
+): Promise<PoloDaemon> {
   const folders = new FakeFolders();
   folders.dirs.set('/etc/services', services);
   const d = new PoloDaemon(settings(address), {
@@ -51,7 +59,7 @@ async function daemon(net: MemoryNetwork, address: string, services = [fileServi
     loadServices: folders.loader,
     users: new FakeUsers([]),
     transport: net.host(address),
-    presenceTiming: FAST_TIMING,
+    presenceTiming: timing,
   });
   await d.start();
   running.push(d);
@@ -137,7 +145,7 @@ describe('membership', () => {
   it('a watch starts with the current nodes, then follows service changes and goodbyes', async () => {
     const net = new MemoryNetwork();
     const a = await daemon(net, '10.0.0.1');
-    const b = await daemon(net, '10.0.0.2', []);
+    const b = await daemon(net, '10.0.0.2', [], RARE_BEATS);
     const reference = await FakePolo.start(net, '10.0.0.9', poloNode({ hostname: 'reference' }));
     const marco = new Marco({ transport: net.host('10.0.0.50'), timing: FAST_TIMING });
     const controller = new AbortController();
@@ -148,15 +156,12 @@ describe('membership', () => {
     await waitFor(() => web.length === 1, { what: 'the provider of web' });
     assert.deepEqual([web[0]?.event, web[0]?.address, web[0]?.params], ['up', '10.0.0.1', { port: 80 }]);
 
-    // b publishes web: the change is announced, and the service watch sees a second provider.
-    await b.exclusive(async () => {
-      b.offeredServices.get(G)?.push(publishedService('web', { port: 81 }));
-    });
+    // b publishes web: the registry's change is announced at once (b's heartbeats are too rare
+    // to carry it), and the service watch sees a second provider.
+    await b.exclusive(async () => b.registry.add(publishedService('web', { port: 81 }), [G], undefined, 'publish'));
     await waitFor(() => web.length === 2, { what: 'b as a provider of web' });
     assert.deepEqual([web[1]?.event, web[1]?.address, web[1]?.params], ['up', '10.0.0.2', { port: 81 }]);
-    await b.exclusive(async () => {
-      b.offeredServices.get(G)?.splice(0);
-    });
+    await b.exclusive(async () => b.registry.remove('web', [G], undefined, 'unpublish'));
     await waitFor(() => web.length === 3, { what: 'b withdrawing web' });
     assert.deepEqual([web[2]?.event, web[2]?.address, web[2]?.reason], ['down', '10.0.0.2', 'unpublished']);
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Polo, type PoloOptions } from '../../src/responder/polo.js';
-import type { Service } from '../../src/responder/service.js';
+import type { Service } from '../../src/registry/service.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { waitFor } from '../helpers/wait.js';
 import { bytes, FakeFolders, FakeUsers, fileService, publishedService, repliesTo } from '../helpers/fakes.js';

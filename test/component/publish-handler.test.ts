@@ -7,7 +7,7 @@
  * only; everything else runs anywhere.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -89,7 +89,7 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
       transport: net.host('10.0.0.1'),
     });
     await daemon.start();
-    const store = new DaemonServiceStore(daemon, { servicesDir, userDirName: '.polo' });
+    const store = new DaemonServiceStore(daemon.registry, { servicesDir, userDirName: '.polo' });
     const handler = new PublishHandler({
       secret,
       users,
@@ -131,6 +131,11 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
     },
   };
   return s;
+}
+
+/** A first-format token (`mp1.<uid>.<whole MAC>`), computed here from its definition. */
+function legacyToken(secret: Uint8Array, uid: number): string {
+  return `mp1.${uid}.${createHmac('sha256', secret).update(`mp1.${uid}`).digest('base64url')}`;
 }
 
 /** Publish Args as the Python binding sends them. */
@@ -267,7 +272,9 @@ describe('publish handler: identity', () => {
     const altered = `${good.slice(0, -1)}${good.endsWith('A') ? 'B' : 'A'}`;
     assert.deepEqual(await s.ask('Publish', args(altered)), { Error: 'Bad token' });
     // alice's MAC on bob's uid: the uid is not the one the MAC proves.
-    assert.deepEqual(await s.ask('Publish', args(good.replace(`.${UIDS.alice}.`, `.${UIDS.bob}.`))), { Error: 'Bad token' });
+    const asBob = good.replace(`.${UIDS.alice.toString(36)}.`, `.${UIDS.bob.toString(36)}.`);
+    assert.notEqual(asBob, good);
+    assert.deepEqual(await s.ask('Publish', args(asBob)), { Error: 'Bad token' });
     assert.deepEqual(await s.ask('Publish', args(issueToken(randomBytes(32), UIDS.alice))), { Error: 'Bad token' });
     assert.deepEqual(await s.ask('Publish', args(issueToken(s.secret, 62000))), { Error: 'Bad token. Could not find user' });
     // The token file's content is sent verbatim, trailing newline included.
@@ -424,11 +431,11 @@ describe('publish handler: permanence and reload', () => {
 describe('publish handler: Request-token and List', () => {
   it('writes the token for a uid and never returns it', async (t) => {
     const s = await setup(t);
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 0 });
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 1 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 'created' });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 'existed' });
     assert.deepEqual(s.tokenWrites.map((w) => [w.user, verifyToken(s.secret, w.token)]), [
-      ['bob', { ok: true, uid: UIDS.bob }],
-      ['bob', { ok: true, uid: UIDS.bob }],
+      ['bob', { ok: true, uid: UIDS.bob, legacy: false }],
+      ['bob', { ok: true, uid: UIDS.bob, legacy: false }],
     ]);
     assert.deepEqual(await s.ask('Request-token', { uid: 62000 }), { Error: 'User not found' });
     assert.deepEqual(await s.ask('Request-token', { uid: -1 }), { Error: 'uid must be an integer between 0 and 4294967294' });
@@ -437,13 +444,62 @@ describe('publish handler: Request-token and List', () => {
 
   it('writes a real token file 0600, owned by the user, that then authenticates them', { skip: rootOnly }, async (t) => {
     const s = await setup(t, { realTokens: true });
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 0 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 'created' });
     const file = path.join(s.home('alice'), '.polo', 'token');
     const st = await stat(file);
     assert.deepEqual([st.uid, st.mode & 0o777], [UIDS.alice, 0o600]);
     const token = await readFile(file, 'utf8');
     assert.deepEqual(await s.ask('Publish', publishArgs(token, 'web')), { OK: 'alice:web' });
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 1 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 'existed' });
+  });
+
+  it('accepts a first-format token, whole or cut to 49 characters, and writes the current token', async (t) => {
+    const s = await setup(t);
+    const whole = legacyToken(s.secret, UIDS.alice);
+    assert.equal(whole.length, 53);
+    assert.deepEqual(await s.ask('Publish', publishArgs(whole, 'web')), { OK: 'alice:web' });
+    // As the C++ binding reads the same file: fgets keeps 49 characters.
+    assert.deepEqual(await s.ask('Unpublish', { token: whole.slice(0, 49), service: 'alice:web' }), { OK: 0 });
+    assert.deepEqual(s.tokenWrites, [
+      { user: 'alice', token: s.token('alice') },
+      { user: 'alice', token: s.token('alice') },
+    ]);
+    // The current token asks for nothing.
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('alice'), 'web')), { OK: 'alice:web' });
+    assert.equal(s.tokenWrites.length, 2);
+    // Cut anywhere else, or under another secret, it proves nothing.
+    assert.deepEqual(await s.ask('Publish', publishArgs(whole.slice(0, 48), 'x')), { Error: 'Bad token' });
+    assert.deepEqual(await s.ask('Publish', publishArgs(legacyToken(randomBytes(32), UIDS.alice), 'x')), { Error: 'Bad token' });
+  });
+
+  it('replaces a first-format token file with the current token when it is used', { skip: rootOnly }, async (t) => {
+    const s = await setup(t, { realTokens: true });
+    const file = path.join(s.home('alice'), '.polo', 'token');
+    await mkdir(path.dirname(file), { mode: 0o700 });
+    await chown(path.dirname(file), UIDS.alice, UIDS.alice);
+    await writeFile(file, legacyToken(s.secret, UIDS.alice), { mode: 0o600 });
+    await chown(file, UIDS.alice, UIDS.alice);
+    assert.deepEqual(await s.ask('Publish', publishArgs(legacyToken(s.secret, UIDS.alice), 'web')), { OK: 'alice:web' });
+    assert.equal(await readFile(file, 'utf8'), s.token('alice'));
+    assert.ok(s.token('alice').length <= 44);
+    const st = await stat(file);
+    assert.deepEqual([st.uid, st.mode & 0o777], [UIDS.alice, 0o600]);
+  });
+
+  it('keeps serving a first-format token whose file cannot be replaced', async (t) => {
+    const s = await setup(t);
+    const failing: TokenWriter = async () => {
+      throw new Error('disk full');
+    };
+    const handler = new PublishHandler({
+      secret: s.secret,
+      users: fakeUserDirectory([{ name: 'alice', uid: UIDS.alice, gid: UIDS.alice, home: s.home('alice'), shell: '/bin/sh', groups: ['alice'] }]),
+      store: new DaemonServiceStore(s.daemon.registry, { servicesDir: s.servicesDir, userDirName: '.polo' }),
+      verifyRegexp: DEFAULT_VERIFY_REGEXP,
+      writeToken: failing,
+    });
+    const request = { Command: 'Publish', Args: publishArgs(legacyToken(s.secret, UIDS.alice), 'web') };
+    assert.deepEqual(await handler.handle(Buffer.from(JSON.stringify(request))), { OK: 'alice:web' });
   });
 
   it('lists what the node offers, per service with its groups, without a token', async (t) => {

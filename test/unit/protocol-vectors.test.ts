@@ -1,5 +1,5 @@
 /**
- * Every datagram quoted in PROTOCOL.md §2, as seen on the wire from the reference, is a test
+ * Every datagram quoted in docs/protocol.md §2.2, as seen on the wire from the reference, is a test
  * vector: queries decode to the right message, replies decode to the right result, and what we
  * encode is the compact form a reference peer parses to the same object.
  */
