@@ -2,7 +2,7 @@
  * polod's presence in one group: announces this node (at start, on every service change, as a
  * heartbeat whose rate adapts to the grid's size, and a goodbye at stop), keeps the group's
  * membership view from what it hears and from its own occasional Marco queries, and supplies the
- * Members hint polod adds to its Polo replies. docs/protocol.md, "Announcements and membership",
+ * Members hint polod adds to its Polo replies. docs/protocol.md §8,
  * documents the messages and the timing bounds.
  *
  * It hears the group through the responder's socket (the Polo `tap` option: a byte test per
@@ -76,6 +76,8 @@ export class GroupPresence {
   private querying = false;
   private unsubscribe: (() => void) | undefined;
   private hinted: { size: number; bytes: Uint8Array } | undefined;
+  /** Ids withdrawn because their health check fails, announced so watchers can say why. */
+  private readonly failing = new Set<string>();
 
   constructor(private readonly options: PresenceOptions) {
     this.timing = options.timing ?? DEFAULT_TIMING;
@@ -117,7 +119,10 @@ export class GroupPresence {
     const { group } = this.options;
     await this.openSocket();
     this.unsubscribe = this.options.changes?.onChange((c) => {
-      if (c.group === group) this.scheduleAnnounce();
+      if (c.group !== group) return;
+      if (c.kind === 'disabled' && c.cause === 'check') this.failing.add(c.id);
+      else this.failing.delete(c.id);
+      this.scheduleAnnounce();
     });
     this.announce();
     // One repeat soon after: a start announcement lost on a busy LAN would otherwise wait a heartbeat.
@@ -198,7 +203,8 @@ export class GroupPresence {
     if (!socket || this.state !== 'started') return;
     const services = this.options.services().map((s) => ({ id: s.id, params: s.params }));
     const refs = this.view.directReferences();
-    const content = JSON.stringify([this.options.nodeParams, services, refs]);
+    const failing = [...this.failing];
+    const content = JSON.stringify([this.options.nodeParams, services, refs, failing]);
     if (content !== this.lastContent) {
       this.lastContent = content;
       this.rev++;
@@ -213,6 +219,7 @@ export class GroupPresence {
       params: this.options.nodeParams,
       services,
       refs,
+      failing,
     };
     socket.send(encodeAnnouncement(a), this.options.port, this.options.group).then(
       () => this.sent.announce++,

@@ -1,5 +1,5 @@
 /**
- * The live discovery extension messages (docs/protocol.md, "Announcements and membership"):
+ * The live discovery extension messages (docs/protocol.md §8):
  * `Announce` and `Goodbye`, sent by our polods to group:1337, the `Members` hint of our Polo
  * replies and the `Membership` mark of polod's own Marco queries. Command names are never those a
  * reference polod answers (Marco, Discover, Request-For, Request-for, Services): a reference
@@ -44,6 +44,8 @@ export interface Announcement {
   readonly services: readonly ServiceEntry[] | undefined;
   /** Reference nodes the sender found by its own queries. */
   readonly refs: readonly RefEntry[];
+  /** Ids withdrawn because their health check fails (so watchers say `check failed`). */
+  readonly failing?: readonly string[];
 }
 
 /** A decoded extension message; undefined for anything else. */
@@ -66,6 +68,7 @@ export function encodeAnnouncement(a: Announcement, limit = MAX_DATAGRAM): Uint8
     Params: a.params,
   };
   const services: Json[] = (a.services ?? []).map((s) => ({ id: s.id, params: s.params }));
+  if (a.failing !== undefined && a.failing.length > 0) base['Failing'] = [...a.failing];
   const attempts: JsonObject[] = [
     { ...base, Services: services, Refs: a.refs.map((r) => ({ Address: r.address, Params: r.params })) },
     { ...base, Services: services, Refs: a.refs.map((r) => ({ Address: r.address })) },
@@ -126,6 +129,8 @@ export function readPresence(msg: JsonObject): PresenceMessage | undefined {
   const services = Array.isArray(list) && msg['Truncated'] !== true ? list.flatMap(serviceEntry) : undefined;
   const refsList = msg['Refs'];
   const refs = Array.isArray(refsList) ? refsList.flatMap(refEntry) : [];
+  const failingList = msg['Failing'];
+  const failing = Array.isArray(failingList) ? failingList.filter((id): id is string => typeof id === 'string') : [];
   return {
     kind: 'announce',
     announcement: {
@@ -136,6 +141,7 @@ export function readPresence(msg: JsonObject): PresenceMessage | undefined {
       params,
       services,
       refs,
+      ...(failing.length > 0 && { failing }),
     },
   };
 }

@@ -4,6 +4,7 @@
  * carry the Members hint that ends a Marco query once everyone answered, and watches see it all.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
 import { main as marcoMain } from '../../src/cli/marco.js';
@@ -252,5 +253,25 @@ describe('membership', () => {
     assert.equal(other.sent.query, 0, 'skipped: someone else just asked');
     t.mock.timers.tick(Math.round(FAST_TIMING.queryIdleMs * 1.5));
     assert.equal(other.sent.query, 1, 'its own query comes later');
+  });
+
+  it('a service withdrawn by its failing health check goes down with the reason "check failed"', async () => {
+    // The check: a TCP connect to a port this test listens on, then stops listening on.
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const network = new MemoryNetwork();
+    const check = { target: `tcp:${port}`, kind: 'tcp' as const, intervalMs: 20, failures: 1 };
+    await daemon(network, '10.0.0.1', [fileService('web', { port: 80 }, { check })], RARE_BEATS);
+    const controller = new AbortController();
+    const web = collect(new Marco({ transport: network.host('10.0.0.50'), timing: FAST_TIMING }).watch({ signal: controller.signal, service: 'web' }));
+    await waitFor(() => web.some((e) => e.event === 'up'), { what: 'web offered once its check passes' });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await waitFor(() => web.some((e) => e.event === 'down'), { what: 'web withdrawn by its failing check' });
+    assert.deepEqual(web.map((e) => [e.event, e.address, e.reason]), [
+      ['up', '10.0.0.1', undefined],
+      ['down', '10.0.0.1', 'check failed'],
+    ]);
+    controller.abort();
   });
 });
