@@ -7,6 +7,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 command -v getent >/dev/null 2>&1 || need+=(libc-bin)
+# setpriv runs test clients as the test users (trust tests).
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -5,7 +5,7 @@
  * (docs/protocol.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
-import { MAX_IN_FLIGHT } from '../marcod/limits.js';
+import { MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
@@ -33,6 +33,7 @@ interface MarcodFlags {
   timeout?: number;
   frameSize?: number;
   maxRequests?: number;
+  maxRequestsPerClient?: number;
   logLevel?: string;
   watchSocket?: string;
 }
@@ -68,6 +69,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
+    .option(
+      '--max-requests-per-client <n>',
+      `requests of one client (one uid) served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT_PER_CLIENT})`,
+      parseMaxRequests,
+    )
     .addOption(logLevelOption())
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
@@ -84,6 +90,7 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
   };
   const deps = {
     ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
+    ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
     ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
   return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));

@@ -7,7 +7,7 @@
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import { DEFAULT_POLO_TIMEOUT_MS, PoloClient, type PoloClientOptions, type PublishedService } from '../client/poloClient.js';
 import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_HOST, DEFAULT_TLS_PORT } from '../client/polodEndpoint.js';
-import { RemoteError } from '../errors.js';
+import { IoError, RemoteError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import {
   displayValue,
@@ -61,6 +61,7 @@ interface Flags {
   permanent?: boolean;
   root?: boolean;
   check?: string;
+  session?: boolean;
   checkInterval?: number;
   checkFailures?: number;
   // unpublish
@@ -120,6 +121,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     .option('--group <addr>', 'publish in this multicast group only (repeatable; default: every group polod serves)', repeatable(parseMulticastGroup))
     .option('--permanent', 'also write a service file, so the service outlives a polod restart')
     .option('--root', 'a root (system) service; needs root or the marcopolo group')
+    .option('--session', 'keep the service only while this command runs: it stays in the foreground, and Ctrl-C, SIGTERM, SIGKILL or a crash withdraw it')
     .option('--check <target>', 'offer it only while this check passes: tcp:PORT or http://127.0.0.1:PORT/PATH (run by polod)')
     .option('--check-interval <ms>', 'time between two checks (default 5000)', parseNonNegativeInt)
     .option('--check-failures <n>', 'consecutive failures that withdraw it (default 3)', parseNonNegativeInt)
@@ -133,6 +135,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
           ...(flags.group && { groups: flags.group }),
           permanent: flags.permanent === true,
           root: flags.root === true,
+          ...(flags.session === true && { session: true }),
           ...(flags.check !== undefined && {
             check: {
               target: flags.check,
@@ -142,6 +145,9 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
           }),
         });
         io.stdout.write(flags.json === true ? `${JSON.stringify({ id: published })}\n` : `${terminalSafe(published)}\n`);
+        if (flags.session === true && (await holdSession(client)) === 'lost') {
+          throw new IoError(`the connection to polod closed; ${published} is withdrawn`);
+        }
       }),
     );
 
@@ -188,6 +194,26 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     return ExitCode.USAGE;
   }
   return (await runProgram(program, argv, io)) ?? exitCode;
+}
+
+/**
+ * `polo publish --session`: stays until SIGINT or SIGTERM ('stopped': exit 0, the service is
+ * withdrawn as the connection closes) or until polod closes the connection ('lost').
+ */
+async function holdSession(client: PoloClient): Promise<'stopped' | 'lost'> {
+  // The connection's socket does not keep Node running (a finished program must exit): this does.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let onSignal: () => void = () => {};
+  const stopped = new Promise<'stopped'>((resolve) => (onSignal = () => resolve('stopped')));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await Promise.race([stopped, client.sessionEnded().then(() => 'lost' as const)]);
+  } finally {
+    clearInterval(keepAlive);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function clientOptions(flags: Flags, deps: PoloCliDeps): PoloClientOptions {

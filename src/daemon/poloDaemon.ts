@@ -69,7 +69,6 @@ export class PoloDaemon {
       loadServices: ServiceLoader;
       users: UserLookup;
       transport?: Transport;
-      /** Timings of live discovery (src/membership/timing.ts); component tests pass FAST_TIMING. */
       presenceTiming?: PresenceTiming;
     },
   ) {
@@ -89,6 +88,7 @@ export class PoloDaemon {
     this.polos = settings.groups.map((group) => {
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
+      const view = this.registry.view(group);
       const presence = new GroupPresence({
         transport: this.transport,
         group,
@@ -96,7 +96,9 @@ export class PoloDaemon {
         interfaces: settings.interfaces,
         ttl: settings.ttl,
         nodeParams: settings.nodeParams,
-        services: () => this.registry.view(group)?.listing() ?? [],
+        // What the group offers, as Services lists it (root, then loaded users' as user:id).
+        services: () => [...(view?.listing() ?? [])],
+        failing: () => this.registry.failingChecks(group),
         changes: this.registry,
         logger: deps.logger,
         ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
@@ -212,11 +214,11 @@ export class PoloDaemon {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    clearTimeout(this.unicastTimer);
     // Goodbyes first, while the responders still answer: watchers see the node leave at once.
     await Promise.all([...this.presences.values()].map((p) => p.stop()));
     this.registry.close();
     await this.health.stop();
-    clearTimeout(this.unicastTimer);
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * marcod's watch stream for programs in any language (docs/protocol.md §4.1): a Unix stream
+ * marcod's watch stream for programs in any language (docs/protocol.md §4.2): a Unix stream
  * socket; a client connects, sends one JSON line saying what to watch (`{}`,
  * `{"group": "224.0.0.113"}`, `{"service": "web"}`), and reads one JSON event per line
  * (`{"event","address","params","reason","time"}`, as `marco watch --json` prints them) until it

@@ -2,7 +2,7 @@
  * polod's presence in one group: announces this node (at start, on every service change, as a
  * heartbeat whose rate adapts to the grid's size, and a goodbye at stop), keeps the group's
  * membership view from what it hears and from its own occasional Marco queries, and supplies the
- * Members hint polod adds to its Polo replies. docs/protocol.md §8,
+ * Members hint polod adds to its Polo replies. docs/protocol.md, "Announcements and membership",
  * documents the messages and the timing bounds.
  *
  * It hears the group through the responder's socket (the Polo `tap` option: a byte test per
@@ -47,6 +47,8 @@ export interface PresenceOptions {
   readonly nodeParams: JsonObject;
   /** The services this node offers in the group right now. */
   readonly services: () => readonly ServiceEntry[];
+  /** Ids of its services held back by a failing health check (announced as `Failing`). */
+  readonly failing?: () => readonly string[];
   /** Reports service changes, announced at once. */
   readonly changes?: ServiceChangeSource;
   readonly timing?: PresenceTiming;
@@ -76,8 +78,6 @@ export class GroupPresence {
   private querying = false;
   private unsubscribe: (() => void) | undefined;
   private hinted: { size: number; bytes: Uint8Array } | undefined;
-  /** Ids withdrawn because their health check fails, announced so watchers can say why. */
-  private readonly failing = new Set<string>();
 
   constructor(private readonly options: PresenceOptions) {
     this.timing = options.timing ?? DEFAULT_TIMING;
@@ -119,10 +119,7 @@ export class GroupPresence {
     const { group } = this.options;
     await this.openSocket();
     this.unsubscribe = this.options.changes?.onChange((c) => {
-      if (c.group !== group) return;
-      if (c.kind === 'disabled' && c.cause === 'check') this.failing.add(c.id);
-      else this.failing.delete(c.id);
-      this.scheduleAnnounce();
+      if (c.group === group) this.scheduleAnnounce();
     });
     this.announce();
     // One repeat soon after: a start announcement lost on a busy LAN would otherwise wait a heartbeat.
@@ -203,7 +200,7 @@ export class GroupPresence {
     if (!socket || this.state !== 'started') return;
     const services = this.options.services().map((s) => ({ id: s.id, params: s.params }));
     const refs = this.view.directReferences();
-    const failing = [...this.failing];
+    const failing = this.options.failing?.() ?? [];
     const content = JSON.stringify([this.options.nodeParams, services, refs, failing]);
     if (content !== this.lastContent) {
       this.lastContent = content;

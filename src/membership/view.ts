@@ -20,7 +20,7 @@ export interface Member {
   readonly params: JsonObject;
   /** Services it offers in the group (announcing members whose list fitted the datagram). */
   readonly services: readonly ServiceEntry[] | undefined;
-  /** Ids it withdrew because their health check fails. */
+  /** Ids of its services held back by a failing health check. */
   readonly failing?: readonly string[];
 }
 
@@ -118,13 +118,7 @@ export class MembershipView {
       known.members = a.members;
       return;
     }
-    const member: Member = {
-      address,
-      kind: 'announcing',
-      params: a.params,
-      services: a.services,
-      ...(a.failing !== undefined && { failing: a.failing }),
-    };
+    const member: Member = { address, kind: 'announcing', params: a.params, services: a.services, ...(a.failing ? { failing: a.failing } : {}) };
     this.ours.set(address, { member, instance: a.instance, rev: a.rev, expiresAt, refs: a.refs, members: a.members });
     if (this.directRefs.delete(address)) this.reconcileRefs();
     if (!known) {

@@ -3,7 +3,7 @@
  * service. A watcher listens to the announcements on group:port (its own socket, address reuse,
  * so it runs next to a polod or on a host without one), starts with one Marco query (and one
  * Request-For for a service) for the current state, and afterwards queries only now and then,
- * for the reference nodes that never announce. docs/protocol.md §8.
+ * for the reference nodes that never announce. docs/protocol.md, "Announcements and membership".
  */
 import { decodeObject } from '../protocol/codec.js';
 import { encodeFrame } from '../protocol/codec.js';
@@ -14,7 +14,7 @@ import { DEFAULT_TIMING, type PresenceTiming } from './timing.js';
 import { MembershipView, type Member, type ViewEvent } from './view.js';
 import { readPresence } from './wire.js';
 
-/** Why a node or provider went down (`check failed`: the node withdrew it, its health check failing). */
+/** Why a node or provider went down. `check failed` is set by polods with health checks. */
 export type WatchDownReason = 'goodbye' | 'expired' | 'unpublished' | 'check failed';
 
 /** One event of a watch. */
@@ -248,7 +248,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     if (member.services === undefined) return;
     const offered = member.services.find((s) => s.id === service);
     if (offered) this.provider(member.address, offered.params);
-    else this.providerDown(member.address, member.failing?.includes(service) === true ? 'check failed' : 'unpublished');
+    else this.providerDown(member.address, member.failing?.includes(service) ? 'check failed' : 'unpublished');
   }
 
   private provider(address: string, params: JsonObject): void {

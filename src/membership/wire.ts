@@ -1,5 +1,5 @@
 /**
- * The live discovery extension messages (docs/protocol.md §8):
+ * The live discovery extension messages (docs/protocol.md, "Announcements and membership"):
  * `Announce` and `Goodbye`, sent by our polods to group:1337, the `Members` hint of our Polo
  * replies and the `Membership` mark of polod's own Marco queries. Command names are never those a
  * reference polod answers (Marco, Discover, Request-For, Request-for, Services): a reference
@@ -44,7 +44,7 @@ export interface Announcement {
   readonly services: readonly ServiceEntry[] | undefined;
   /** Reference nodes the sender found by its own queries. */
   readonly refs: readonly RefEntry[];
-  /** Ids withdrawn because their health check fails (so watchers say `check failed`). */
+  /** Ids of its services held back by a health check that does not pass (watchers: `check failed`). */
   readonly failing?: readonly string[];
 }
 
@@ -68,8 +68,9 @@ export function encodeAnnouncement(a: Announcement, limit = MAX_DATAGRAM): Uint8
     Params: a.params,
   };
   const services: Json[] = (a.services ?? []).map((s) => ({ id: s.id, params: s.params }));
-  if (a.failing !== undefined && a.failing.length > 0) base['Failing'] = [...a.failing];
+  const failing: JsonObject = a.failing && a.failing.length > 0 ? { Failing: [...a.failing] } : {};
   const attempts: JsonObject[] = [
+    { ...base, Services: services, ...failing, Refs: a.refs.map((r) => ({ Address: r.address, Params: r.params })) },
     { ...base, Services: services, Refs: a.refs.map((r) => ({ Address: r.address, Params: r.params })) },
     { ...base, Services: services, Refs: a.refs.map((r) => ({ Address: r.address })) },
     { ...base, Services: services },
@@ -141,7 +142,7 @@ export function readPresence(msg: JsonObject): PresenceMessage | undefined {
       params,
       services,
       refs,
-      ...(failing.length > 0 && { failing }),
+      ...(failing.length > 0 ? { failing } : {}),
     },
   };
 }

@@ -38,6 +38,11 @@ export interface PublishApiSettings {
   readonly userDir: string;
   readonly verifyRegexp: RegExp;
   readonly stateDir?: string;
+  readonly maxServicesPerUser: number;
+  readonly maxServiceBytesPerUser: number;
+  readonly publishMaxConnections: number;
+  readonly publishMaxConnectionsPerUser: number;
+  readonly publishIdleTimeoutMs: number;
 }
 
 /** The certificate folder and socket path for these settings (see the module comment). */
@@ -72,6 +77,7 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     userDirName: settings.userDir,
     logger,
     ...(deps.checkStatus ? { checkStatus: deps.checkStatus } : {}),
+    quota: { maxServices: settings.maxServicesPerUser, maxBytes: settings.maxServiceBytesPerUser },
   });
   const swept = await store.sweepTemporaryFiles();
   if (swept > 0) logger.info({ files: swept, dir: settings.servicesDir }, 'removed temporary files of interrupted writes');
@@ -82,12 +88,18 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     verifyRegexp: settings.verifyRegexp,
     userDirName: settings.userDir,
     logger,
+    maxSessionConnectionsPerUser: settings.publishMaxConnectionsPerUser,
   });
   const server = new PublishServer({
-    handle: (frame) => handler.handle(frame),
+    handle: (frame, peer) => handler.handle(frame, peer),
     tls: { host: BINDING_HOST, port: settings.bindingPort, key, cert },
     socketPath,
-    ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+    limits: {
+      maxConnections: settings.publishMaxConnections,
+      maxConnectionsPerUser: settings.publishMaxConnectionsPerUser,
+      idleTimeoutMs: settings.publishIdleTimeoutMs,
+      ...deps.limits,
+    },
     logger,
   });
   await server.start();

@@ -53,6 +53,8 @@ export interface PublishArgs {
   readonly root: boolean;
   /** A health check (this project's extension): offered only while it passes. */
   readonly check?: HealthCheck;
+  /** Tied to the connection (this project's extension): withdrawn when it closes. */
+  readonly session: boolean;
 }
 
 /** Unpublish Args, checked. */
@@ -118,7 +120,9 @@ export function parsePublishArgs(args: JsonObject, rules: RequestRules): Publish
   const root = bool(args, 'root');
   const params = paramsOf(own(args, 'params'));
   const check = checkOf(own(args, 'check'));
-  return { service, params, groups, permanent, root, ...(check ? { check } : {}) };
+  const session = bool(args, 'session');
+  if (session && permanent) throw new PublishRefusal('A session service cannot be permanent: it ends with its connection');
+  return { service, params, groups, permanent, root, session, ...(check ? { check } : {}) };
 }
 
 /** The optional `check` of Publish: a target string or `{"target", "interval_ms", "failures"}`. */
@@ -137,6 +141,22 @@ export function parseUnpublishArgs(args: JsonObject, rules: RequestRules): Unpub
   const groups = groupList(own(args, 'multicast_groups'), rules.servedGroups);
   const deleteFile = bool(args, 'delete_file');
   return { service, groups, deleteFile };
+}
+
+/**
+ * Checks List Args: `offset` (entries to skip, default 0) and `limit` (entries per page, 1 to
+ * `maxLimit`, default `maxLimit`). @throws PublishRefusal naming the field.
+ */
+export function parseListArgs(args: JsonObject, maxLimit: number): { offset: number; limit: number } {
+  const count = (field: string, min: number, max: number, fallback: number): number => {
+    const value = own(args, field);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new PublishRefusal(mustBe(field, `an integer between ${min} and ${max}`));
+    }
+    return value;
+  };
+  return { offset: count('offset', 0, Number.MAX_SAFE_INTEGER, 0), limit: count('limit', 1, maxLimit, maxLimit) };
 }
 
 /** Checks Request-token Args. @throws PublishRefusal. */

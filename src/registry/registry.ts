@@ -87,6 +87,8 @@ export class ServiceRegistry implements ServiceChangeSource {
   private closed = false;
   /** Checked services whose check passes, by wire id; the others are held disabled. */
   private readonly passing = new Set<string>();
+  /** Checked services whose check has failed (not merely not passed yet), by wire id. */
+  private readonly failed = new Set<string>();
 
   constructor(private readonly options: RegistryOptions) {
     this.groups = [...options.groups];
@@ -295,13 +297,33 @@ export class ServiceRegistry implements ServiceChangeSource {
    */
   setHealth(id: string, user: string | undefined, passing: boolean): void {
     const key = wireId(id, user);
-    if (passing) this.passing.add(key);
-    else this.passing.delete(key);
+    if (passing) {
+      this.passing.add(key);
+      this.failed.delete(key);
+    } else {
+      this.passing.delete(key);
+      this.failed.add(key);
+    }
     for (const group of this.groups) {
       const current = this.get(group, user, id);
       if (!current?.check || current.disabled === !passing) continue;
       this.replace(id, { ...current, disabled: !passing }, [group], user, 'check');
     }
+  }
+
+  /** Wire ids of `group`'s services held back by a health check that has failed. */
+  failingChecks(group: string): string[] {
+    const lists = this.group(group);
+    const out: string[] = [];
+    const visit = (list: readonly Service[], user: string | undefined): void => {
+      for (const s of list) {
+        const id = wireId(s.id, user);
+        if (s.check && s.disabled && this.failed.has(id)) out.push(id);
+      }
+    };
+    visit(lists.root, undefined);
+    for (const [user, list] of lists.users) visit(list, user);
+    return out;
   }
 
   /** Every checked service, once per wire id (the first group's copy), with its user. */
@@ -326,6 +348,7 @@ export class ServiceRegistry implements ServiceChangeSource {
   /** Forgets the health of a check that no longer runs (its service is gone). */
   forgetHealth(id: string, user: string | undefined): void {
     this.passing.delete(wireId(id, user));
+    this.failed.delete(wireId(id, user));
   }
 
   /** Refuses every later writer; readers keep working on the last lists. Idempotent. */

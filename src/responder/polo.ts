@@ -110,7 +110,6 @@ export class Polo {
   private readonly context: AnswerContext;
   private readonly joinRetry: JoinRetryPolicy;
   private readonly ownsRegistry: boolean;
-  /** Live discovery hooks (PoloOptions.poloReply, PoloOptions.tap). */
   private readonly poloReply: (() => Uint8Array | undefined) | undefined;
   private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
   private socket: GroupSocket | undefined;
@@ -126,8 +125,6 @@ export class Polo {
     this.verifyRegexp = typeof re === 'string' ? new RegExp(re) : re;
     this.log = (options.logger ?? silentLogger).child({ group: this.multicastGroup });
     this.ownsRegistry = options.registry === undefined;
-    this.poloReply = options.poloReply;
-    this.tap = options.tap;
     this.registry =
       options.registry ??
       new ServiceRegistry({
@@ -148,6 +145,8 @@ export class Polo {
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
+    this.poloReply = options.poloReply;
+    this.tap = options.tap;
     const services = this.registry.view(this.multicastGroup);
     if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
     this.context = { nodeParams: this.nodeParams, services };
@@ -197,8 +196,6 @@ export class Polo {
     const query = ingest(datagram, address, this.stats, this.log);
     if (!query) return;
     try {
-      // Marco goes through polo(): polod's reply carries the Members hint (PoloOptions.poloReply).
-      if (query.command === 'Marco' && this.poloReply !== undefined) return this.polo(query.wireCommand ?? query.command, address);
       const decision = answer(query, this.context);
       if (decision.kind !== 'load-user') return this.act(decision, address);
       return this.answerAfterLoad(query, decision.user, address).catch((err: unknown) =>
@@ -211,11 +208,6 @@ export class Polo {
 
   /** Replies to Marco (and its alias Discover) with the node params. */
   polo(_command: string, address: RemoteInfo): void {
-    const hinted = this.poloReply?.();
-    if (hinted !== undefined) {
-      if (this.socket && this.state === 'started') this.socket.post(hinted, address.port, address.address, this.afterSend);
-      return;
-    }
     this.act(answer(MARCO_QUERY, this.context), address);
   }
 
@@ -347,7 +339,9 @@ export class Polo {
       }
       return;
     }
-    const bytes = this.encode(decision.reply);
+    // polod's Polo reply carries the Members hint (live discovery); else the plain reply.
+    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
+    const bytes = hinted ?? this.encode(decision.reply);
     const socket = this.socket;
     if (!bytes || !socket || this.state !== 'started') return;
     socket.post(bytes, to.port, to.address, this.afterSend);
