@@ -111,7 +111,7 @@ function report(opts: LatencyOptions, r: LatencyClientResult, clientAddress: str
   const n = opts.nodes;
   const notes = [
     `${n} polods on ${n} namespace hosts of one bridge (\`polod --group ${GROUP} --port ${PORT} --interface <its address> --log-level info\`), client on a ${n + 1}st host; ${opts.runs} measured rounds after ${opts.warmupQueries} untimed library queries and ${opts.warmup} untimed rounds, each round running every measurement once, in the table's order.`,
-    `Command: \`node dist/src/cli/marco.js discover --max-nodes ${n} --interface ${clientAddress} --json\` (and \`--max-nodes 1\` for the first answer), timed from spawn to exit by a Node process inside the client namespace.`,
+    `Command: \`node dist/bin/marco.cjs discover --max-nodes ${n} --interface ${clientAddress} --json\` (and \`--max-nodes 1\` for the first answer), timed from spawn to exit by a Node process inside the client namespace.`,
     `The raw socket row is the floor set by the network and the polods: a bare dgram socket opened, \`{"Command":"Marco"}\` sent, replies counted, no library code.`,
   ];
   const failures = r.raw.failures + r.inClient.failures + r.command.failures;

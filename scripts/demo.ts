@@ -12,15 +12,29 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = (name: string): string => path.join(root, 'dist', 'src', 'cli', `${name}.js`);
+/** The commands run from the checkout's root, so the line printed is the line run. */
+const MARCO = path.join('dist', 'bin', 'marco.cjs');
 const PORT = '41337';
 const LOOPBACK = '127.0.0.1';
+/** Bold only on a terminal, never with NO_COLOR (no-color.org): a log file gets plain text. */
+const bold = process.stdout.isTTY === true && !process.env['NO_COLOR'];
 
+/**
+ * Prints the exact command, then runs it: typing the printed line (while the demo's polod runs)
+ * gives the same answer, since the loopback interface and the demo's port are in it.
+ */
 function section(title: string, command: string[]): void {
-  process.stdout.write(`\n\x1b[1m$ marco ${command.join(' ')}\x1b[0m   # ${title}\n`);
   const args = [...command, '--interface', LOOPBACK, '--port', PORT, '--timeout', '500'];
-  const run = spawnSync(process.execPath, [bin('marco'), ...args], { encoding: 'utf8' });
+  const line = `$ node ${MARCO} ${args.map(shellWord).join(' ')}`;
+  process.stdout.write(`\n# ${title}\n${bold ? `\x1b[1m${line}\x1b[0m` : line}\n`);
+  const run = spawnSync(process.execPath, [MARCO, ...args], { encoding: 'utf8', cwd: root });
   process.stdout.write(run.stdout || '(nobody answered)\n');
   if (run.stderr) process.stdout.write(run.stderr);
+}
+
+/** A word as a POSIX shell reads it: quoted when it holds anything but safe characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
 // polod's own files (publish API secret, certificate, socket) go to a throwaway folder.
@@ -48,12 +62,12 @@ const stopPolod = (): void => {
 };
 process.on('exit', stopPolod);
 
-// Wait for polod's "started" log line (it logs JSON lines on stderr), not a fixed time.
+// Wait for polod's "ready" log line (JSON lines on stderr, a pipe), not a fixed time.
 const started = await new Promise<boolean>((resolve) => {
   let buffered = '';
   polod.stderr.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
-    if (buffered.includes('"polod started"')) resolve(true);
+    if (buffered.includes('polod ready')) resolve(true);
   });
   polod.once('exit', () => resolve(false));
 });

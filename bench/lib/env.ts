@@ -6,7 +6,7 @@
  * harness (test/helpers/netns.ts), which have no route out. LAN names start with `bench` and
  * use subnets 150-199, so they never collide with the test suites' LANs.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ export function distFile(relative: string): string {
 /** The polod command, as compiled by `npm run build`. */
 export const POLOD_JS = distFile('src/cli/polod.js');
 /** The marco command, as compiled by `npm run build`. */
-export const MARCO_JS = distFile('src/cli/marco.js');
+export const MARCO_JS = distFile('bin/marco.cjs');
 
 /** A child program of the benchmarks (bench/child/<name>.ts), compiled. */
 export function childScript(name: string): string {
@@ -108,11 +108,21 @@ export interface PolodOptions {
   readonly scratchHome?: string;
 }
 
+/**
+ * The node flags of `program`'s `#!/usr/bin/env -S node <flags>` line: polod as installed runs
+ * with them, so the benchmarks do too.
+ */
+export function shebangNodeFlags(program: string): string[] {
+  const first = readFileSync(program, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
+  return m?.[1] === undefined ? [] : m[1].trim().split(/\s+/);
+}
+
 /** Starts polod on `host`. The caller waits for readiness in the way its log level allows. */
 export function spawnPolod(host: LanHost, opts: PolodOptions): Proc {
   const program = opts.program ?? POLOD_JS;
   requireBuilt(program, 'polod');
-  const argv = [process.execPath, ...(opts.nodeFlags ?? []), program, ...opts.args];
+  const argv = [process.execPath, ...shebangNodeFlags(program), ...(opts.nodeFlags ?? []), program, ...opts.args];
   return host.spawn([...pinTo(opts.cpu), ...(opts.scratchHome === undefined ? argv : inScratchHome(opts.scratchHome, argv))]);
 }
 

@@ -2,11 +2,13 @@
  * Plumbing shared by the commands (marco, polod, …): exit codes, the `main(argv, io)` runner
  * around commander, one-line error reporting, flag parsers that throw, and terminal-safe output.
  * Nothing here knows a particular command.
+ *
+ * commander is imported for its types only: `marco` parses its flags without it (src/cli/args.ts)
+ * to start quickly, so nothing on its path may load commander (about 10 ms).
  */
-import { realpathSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../util/ipv4.js';
 import { fileURLToPath } from 'node:url';
-import { CommanderError, InvalidArgumentError as FlagError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
 import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
@@ -42,9 +44,27 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/**
+ * A flag value a parser refused. The code is commander's own, so commander words it as
+ * "option '--x <v>' argument 'y' is invalid. <reason>" (it matches errors by code, not class);
+ * src/cli/args.ts words it the same way.
+ */
+export class FlagError extends Error {
+  override name = 'FlagError';
+  readonly code = 'commander.invalidArgument';
+  readonly exitCode = ExitCode.USAGE;
+}
+
+/** commander's own errors (help shown, unknown option…), recognised without loading commander. */
+function isCommanderError(err: unknown): err is Error & { code: string; exitCode: number } {
+  const { code, exitCode } = err as { code?: unknown; exitCode?: unknown };
+  return err instanceof Error && typeof code === 'string' && code.startsWith('commander.') && typeof exitCode === 'number';
+}
+
 /** The exit code an error maps to: invalid values and usage are 2, everything else 3. */
 export function exitCodeFor(err: unknown): ExitCodeValue {
-  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  if (isCommanderError(err)) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  if (err instanceof FlagError) return ExitCode.USAGE;
   if (err instanceof UsageError) return ExitCode.USAGE;
   if (err instanceof MarcoPoloError && (err.code === 'MP_ERR_INVALID_ARG' || err.code === 'MP_ERR_CONFIG')) {
     return ExitCode.USAGE;
@@ -90,7 +110,7 @@ export async function runProgram(program: Command, argv: readonly string[], io: 
   } catch (err) {
     const code = exitCodeFor(err);
     // Help and help-on-error were already written by commander; nothing more to say.
-    if (err instanceof CommanderError && err.code.startsWith('commander.help')) return code;
+    if (isCommanderError(err) && (err.code.startsWith('commander.help') || err.code === 'commander.version')) return code;
     io.stderr.write(`${program.name()}: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
     if (code === ExitCode.USAGE) io.stderr.write(shortUsage(program, active));
     return code;
@@ -110,21 +130,72 @@ export function shortUsage(program: Command, command: Command = program): string
 
 /**
  * Runs a command's `main` when its module is the script node was started with (not when a test
- * imports it), on the process's streams, and sets the exit code. A reader that goes away
- * (`marco discover | head -1`) ends the command quietly instead of with an EPIPE stack trace.
+ * imports it), writing to file descriptors 1 and 2, and exits with its code. A reader that goes
+ * away (`marco discover | head -1`) ends the command quietly instead of with an EPIPE stack trace.
  */
 export async function runIfMain(
   moduleUrl: string,
   main: (argv: readonly string[], io: CliIo) => Promise<number>,
 ): Promise<void> {
   if (!isMainModule(moduleUrl)) return;
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw err;
-    });
+  const code = await main(process.argv.slice(2), { stdout: fdSink(1), stderr: fdSink(2) });
+  // Exit now rather than when the event loop drains: a host-name lookup the deadline gave up on
+  // still runs in libuv's thread pool (getaddrinfo cannot be cancelled) and would keep the
+  // process alive for the resolver's own timeouts. Everything was written synchronously.
+  process.exit(code);
+}
+
+/**
+ * Writes to file descriptor `fd` synchronously. Not process.stdout/stderr: creating those
+ * streams loads Node's net, tty and stream modules (about 40 internal modules, a third of
+ * `marco`'s start-up) to write a few lines. A pipe left non-blocking by the reader (EAGAIN) is
+ * waited on; a reader gone (EPIPE) ends the command quietly with its exit code so far.
+ */
+export function fdSink(fd: number): TextSink {
+  const { writeSync } = builtinFs();
+  return {
+    write(chunk: string): boolean {
+      let bytes = Buffer.from(chunk);
+      while (bytes.length > 0) {
+        try {
+          bytes = bytes.subarray(writeSync(fd, bytes));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+          if (code !== 'EAGAIN') throw err;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        }
+      }
+      return true;
+    },
+  };
+}
+
+/**
+ * The package's version, from the nearest package.json above this file named `marcopolo`: the
+ * compiled file sits in dist/src/cli/, the bundled `marco` in dist/bin/ (scripts/bundle-marco.mjs).
+ */
+export function packageVersion(): string {
+  const fs = builtinFs();
+  let dir = new URL('.', import.meta.url);
+  for (let depth = 0; depth < 6; depth++) {
+    try {
+      const doc = JSON.parse(fs.readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      if (doc.name === 'marcopolo' && typeof doc.version === 'string') return doc.version;
+    } catch {
+      // no package.json at this level: look one folder up
+    }
+    dir = new URL('..', dir);
   }
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+  return 'unknown';
+}
+
+/**
+ * node:fs without an ESM import: importing it as a module evaluates every export, `promises`
+ * included, which loads Node's stream stack (about 30 internal modules) that `marco` never uses.
+ */
+function builtinFs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
 }
 
 /** True when the module at `moduleUrl` is the script node was started with (not imported). */
@@ -133,6 +204,7 @@ export function isMainModule(moduleUrl: string): boolean {
   if (script === undefined) return false;
   try {
     // realpath: an npm bin is a symlink to the compiled file.
+    const { realpathSync } = builtinFs();
     return realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
   } catch {
     return false;

@@ -6,7 +6,7 @@
 import { InvalidArgumentError as FlagError, Option } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { ConfigError } from '../errors.js';
-import { createLogger, LOG_LEVELS, parseLogLevel, type Logger } from '../util/log.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogLevel, type LogFormat, type Logger } from '../util/log.js';
 import { ExitCode, oneLine, type CliIo } from './common.js';
 
 /** `--log-level LEVEL`, checked when parsed; the value is mapped by parseLogLevel. */
@@ -15,6 +15,16 @@ export function logLevelOption(): Option {
     if (parseLogLevel(value) === undefined) throw new FlagError(`expected one of ${LOG_LEVELS.join(', ')}.`);
     return value;
   });
+}
+
+/** `--log-format FORMAT`: json, text, or auto (text on a terminal or under journald). */
+export function logFormatOption(): Option {
+  return new Option(
+    '--log-format <format>',
+    'json (one object per line), text (a line per event), or auto: text on a terminal or under journald, else json',
+  )
+    .choices(LOG_FORMATS)
+    .default('auto');
 }
 
 /**
@@ -26,6 +36,7 @@ export async function serveDaemon<C extends { logLevel: LevelWithSilent }>(
   io: CliIo,
   load: (warn: (message: string) => void) => C,
   run: (config: C, logger: Logger) => Promise<void>,
+  logFormat: LogFormat = 'auto',
 ): Promise<number> {
   const warnings: string[] = [];
   let config: C;
@@ -39,7 +50,7 @@ export async function serveDaemon<C extends { logLevel: LevelWithSilent }>(
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel, name });
+  const logger = createLogger({ level: config.logLevel, name, format: logFormat });
   for (const warning of warnings) logger.warn(warning);
   try {
     await run(config, logger);

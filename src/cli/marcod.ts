@@ -11,6 +11,7 @@ import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
 import {
   ExitCode,
+  packageVersion,
   runIfMain,
   parseIPv4,
   parseMulticastGroup,
@@ -21,7 +22,8 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
-import { logLevelOption, serveDaemon } from './daemonCommand.js';
+import { logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import type { LogFormat } from '../util/log.js';
 
 interface MarcodFlags {
   config?: string;
@@ -36,6 +38,7 @@ interface MarcodFlags {
   maxRequestsPerClient?: number;
   logLevel?: string;
   watchSocket?: string;
+  logFormat?: LogFormat;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
@@ -58,6 +61,7 @@ Exit codes:
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
   const program = prepareProgram(new Command('marcod'), io)
+    .version(packageVersion())
     .description('Resolve MarcoPolo discovery requests from local applications (the Marco daemon).')
     .option('--config <file>', 'configuration file (default /etc/marcopolo/marco/marco.cfg, if present)')
     .option('--bind <addr>', 'address of the local API (default 127.0.1.1; 0.0.0.0 exposes it to the network)', parseIPv4)
@@ -75,6 +79,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       parseMaxRequests,
     )
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
       exit = await serve(flags, io);
@@ -93,7 +98,7 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
     ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
-  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
+  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps), flags.logFormat);
 }
 
 function overrides(flags: MarcodFlags): MarcoOverrides {

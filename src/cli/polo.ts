@@ -4,6 +4,7 @@
  * (docs/protocol.md §5). A thin shell over PoloClient: parse flags, send one request, print the
  * result or JSON, return a documented exit code (see EXIT_CODES_HELP).
  */
+import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import { DEFAULT_POLO_TIMEOUT_MS, PoloClient, type PoloClientOptions, type PublishedService } from '../client/poloClient.js';
 import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_HOST, DEFAULT_TLS_PORT } from '../client/polodEndpoint.js';
@@ -12,6 +13,7 @@ import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import {
   displayValue,
   ExitCode,
+  packageVersion,
   formatTable,
   runIfMain,
   oneLine,
@@ -44,6 +46,8 @@ export interface PoloCliDeps {
   readonly home?: string;
   /** The uid sent in Request-token (default: the effective uid). */
   readonly uid?: number;
+  /** This user's name, for hints naming their services (default: the process's user). */
+  readonly userName?: string;
 }
 
 /** Flags of every subcommand (the global ones included, as optsWithGlobals gives them). */
@@ -95,6 +99,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     };
 
   const program = prepareProgram(new Command('polo'), io)
+    .version(packageVersion())
     .configureHelp({ showGlobalOptions: true })
     .description('Publish and unpublish MarcoPolo services through the local polod.')
     .addOption(
@@ -161,7 +166,22 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     .addHelpText('after', EXIT_CODES_HELP)
     .action(
       withClient(async (client, flags, id) => {
-        await client.unpublishService(id, { ...(flags.group && { groups: flags.group }), deleteFile: flags.deleteFile === true });
+        // What polod offers, read first: the hints below name the service the user likely meant,
+        // and a file-backed one needs a warning. List needs no token and costs one local call.
+        const offered = await client.list().catch(() => undefined);
+        try {
+          await client.unpublishService(id, { ...(flags.group && { groups: flags.group }), deleteFile: flags.deleteFile === true });
+        } catch (err) {
+          if (!(err instanceof RemoteError)) throw err;
+          throw new RemoteError(explainUnpublishRefusal(err.message, id, offered, deps.userName ?? currentUserName()));
+        }
+        const entry = offered?.find((s) => s.id === id);
+        if (entry?.permanent === true && flags.deleteFile !== true) {
+          io.stderr.write(
+            `polo: warning: ${terminalSafe(id)} is kept in a service file, so it comes back at polod's next reload or restart; ` +
+              'unpublish it with --delete-file to remove it for good\n',
+          );
+        }
         if (flags.json === true) io.stdout.write(`${JSON.stringify({ id, unpublished: true })}\n`);
       }),
     );
@@ -213,6 +233,41 @@ async function holdSession(client: PoloClient): Promise<'stopped' | 'lost'> {
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * polod's refusal of an Unpublish (its wire texts are the reference's, kept for the bindings),
+ * with the id and the likely intended one named: a bare `web` from alice, who owns `alice:web`,
+ * means hers.
+ */
+export function explainUnpublishRefusal(
+  reason: string,
+  id: string,
+  offered: readonly PublishedService[] | undefined,
+  userName: string | undefined,
+): string {
+  const shownId = `'${terminalSafe(id)}'`;
+  const own = userName !== undefined && !id.includes(':') ? `${userName}:${id}` : undefined;
+  const ownExists = own !== undefined && offered?.some((s) => s.id === own) === true;
+  const intended = ownExists ? `; your service is '${terminalSafe(own)}': polo unpublish ${terminalSafe(own)}` : '';
+  if (reason === PERMISSION_DENIED) {
+    if (id.includes(':')) return `${reason}: ${shownId} is another user's service; only its owner or root may unpublish it`;
+    return `${reason}: ${shownId} names a root service, which only root or the marcopolo group may unpublish${intended}`;
+  }
+  if (reason === NOT_FOUND) return `${reason}: no service ${shownId} is offered${intended === '' ? '' : intended}`;
+  return reason;
+}
+
+/** polod's wire texts (src/publish/errors.ts), as the client sees them. */
+const PERMISSION_DENIED = 'Permission denied';
+const NOT_FOUND = 'Could not find service';
+
+function currentUserName(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
   }
 }
 

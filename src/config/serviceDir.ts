@@ -27,6 +27,8 @@ export interface ServiceDirOptions {
   readonly owner?: number;
   /** A missing folder is an empty one, without a warning (a user with no `~/.polo`). */
   readonly missingOk?: boolean;
+  /** The owner's user name, for a user's folder: ids are checked as `name:id` (serviceId.ts). */
+  readonly ownerName?: string;
 }
 
 /** The services of a folder, in file-name order, and one warning per file left out. */

@@ -10,6 +10,7 @@ import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { checkFromJson, type HealthCheck } from '../health/check.js';
 import type { Service } from '../registry/service.js';
+import { rootServiceIdProblem, userServiceIdProblem } from './serviceId.js';
 import { isMulticastIPv4, showValue } from './values.js';
 
 /** Longest service id accepted (the reference documented 1–30 but enforced nothing). */
@@ -21,6 +22,8 @@ export interface ServiceFileOptions {
   readonly userService: boolean;
   /** What makes an id a user service `user:service` (config `verify_regexp`). */
   readonly verifyRegexp: RegExp;
+  /** The owner's user name, for a user's file; without it the id is checked with a plain name. */
+  readonly ownerName?: string;
 }
 
 /** A service, or the one-line reason the file is skipped. */
@@ -50,10 +53,12 @@ export function parseServiceFile(text: string, file: string, opts: ServiceFileOp
   if (typeof id !== 'string') return skip(`"id" is ${kindOf(id)}, not a string`);
   if (id.length === 0) return skip('"id" is empty');
   if (id.length > MAX_SERVICE_ID_LENGTH) return skip(`"id" is longer than ${MAX_SERVICE_ID_LENGTH} characters`);
-  // search() ignores a `g` flag's lastIndex, so a shared RegExp gives the same answer every time.
-  if (!opts.userService && id.search(opts.verifyRegexp) !== -1) {
-    return skip(`"id" ${showValue(id)} has the form of a user service (user:service), not allowed in a root service file`);
-  }
+  // The publish API's rules (src/config/serviceId.ts): a file loads if and only if the API
+  // would accept its id, and a user's file is never loaded under an id nobody can ask for.
+  const idProblem = opts.userService
+    ? userServiceIdProblem(id, opts.ownerName, opts.verifyRegexp)
+    : rootServiceIdProblem(id, opts.verifyRegexp);
+  if (idProblem !== undefined) return skip(`"id": ${idProblem}`);
 
   const rawParams = field('params');
   let params: JsonObject = {};

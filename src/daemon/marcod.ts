@@ -8,24 +8,39 @@ import type { MarcoConfig } from '../config/marcoConfig.js';
 import { MarcodServer, type MarcodDeps } from '../marcod/server.js';
 import type { Logger } from '../util/log.js';
 
-/** Starts marcod and resolves once it has stopped on SIGTERM or SIGINT. Rejects if it cannot start. */
+/**
+ * Starts marcod and resolves once it has stopped on SIGTERM or SIGINT. Rejects if it cannot start.
+ * The signal handlers are installed before the start: a SIGTERM just after 'marcod started' was
+ * logged (a service manager stopping a fresh unit) would otherwise kill the process outright.
+ */
 export async function runMarcod(config: MarcoConfig, logger: Logger, deps: Omit<MarcodDeps, 'logger'> = {}): Promise<void> {
   const server = new MarcodServer(config, { warmViews: true, ...deps, logger });
+  let stopAsked = false;
+  let wake: (() => void) | undefined;
+  const ignore = (): void => logger.info('SIGHUP ignored: marcod has nothing to reload');
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopAsked) return;
+    stopAsked = true;
+    logger.info({ signal }, 'stopping');
+    wake?.();
+  };
+  const detach = (): void => {
+    for (const s of ['SIGTERM', 'SIGINT'] as const) process.off(s, stop);
+    process.off('SIGHUP', ignore);
+  };
+  for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, stop);
+  process.on('SIGHUP', ignore);
   try {
     await server.start();
   } catch (err) {
+    detach();
     await server.stop();
     throw err;
   }
   await new Promise<void>((resolve) => {
-    const ignore = (): void => logger.info('SIGHUP ignored: marcod has nothing to reload');
-    const stop = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'stopping');
-      for (const s of ['SIGTERM', 'SIGINT'] as const) process.off(s, stop);
-      process.off('SIGHUP', ignore);
-      void server.stop().then(resolve);
-    };
-    for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, stop);
-    process.on('SIGHUP', ignore);
+    wake = resolve;
+    if (stopAsked) resolve();
   });
+  detach();
+  await server.stop();
 }

@@ -2,16 +2,21 @@
  * Turning the `node` of a Services query (an IPv4 address or a host name) into an address,
  * within the call's deadline and abort signals.
  */
-import { lookup as dnsLookup } from 'node:dns/promises';
-import { isIP, isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { AbortedError, InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 
 /** Resolves a host name to one IPv4 address. Injectable for tests; the default asks the system resolver. */
 export type HostLookup = (hostname: string) => Promise<string>;
 
-/** The system resolver, IPv4 only (MarcoPolo is IPv4: docs/protocol.md §1). */
-export const systemLookup: HostLookup = async (hostname) => (await dnsLookup(hostname, { family: 4 })).address;
+/**
+ * The system resolver, IPv4 only (MarcoPolo is IPv4: docs/protocol.md §1). node:dns/promises is
+ * loaded on first use: most queries name an address, and `marco` starts faster without it.
+ */
+export const systemLookup: HostLookup = async (hostname) => {
+  const { lookup } = await import('node:dns/promises');
+  return (await lookup(hostname, { family: 4 })).address;
+};
 
 /** Resolution codes meaning "this name has no IPv4 address": the caller named a wrong node. */
 const NOT_FOUND_CODES = new Set(['ENOTFOUND', 'ENODATA', 'EAI_NONAME', 'EAI_NODATA']);
@@ -31,7 +36,7 @@ export async function resolveNode(
     throw new InvalidArgumentError('invalid node: expected an IPv4 address or a host name');
   }
   if (isIPv4(node)) return node;
-  if (isIP(node) === 6) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
+  if (isIPv6(node)) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
   throwIfAborted(signals);
 
   // The resolver cannot be cancelled, so it races the deadline and the signals instead.

@@ -3,7 +3,7 @@
  * checked once here, at the API boundary, and every error names the option; the
  * collection code downstream trusts the resolved values.
  */
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../util/ipv4.js';
 import { InvalidArgumentError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT, QUERY_TTL } from '../protocol/limits.js';

@@ -12,9 +12,9 @@ import { decodeObject, encodeReply } from '../protocol/codec.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { FrameTooLargeError } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
-import { splitUserId } from '../registry/userId.js';
 import { checkFromJson, type HealthCheck } from '../health/check.js';
 import { segmentProblem } from '../util/safePath.js';
+import { rootServiceIdProblem, userServiceIdProblem } from '../config/serviceId.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
 import { isIPv4Address, isMulticastIPv4 } from '../protocol/address.js';
 
@@ -180,21 +180,9 @@ export function parseRequestTokenArgs(args: JsonObject): RequestTokenArgs {
  * @throws PublishRefusal
  */
 export function checkPublishedId(id: string, owner: string | undefined, verifyRegexp: RegExp): string {
-  if (owner === undefined) {
-    if (splitUserId(id, verifyRegexp) !== undefined) {
-      throw new PublishRefusal(invalidServiceName(id, 'it has the form of a user service (user:service)'));
-    }
-    return id;
-  }
-  if (id === 'token') throw new PublishRefusal(invalidServiceName(id, "'token' is reserved for the token file"));
-  const wireId = `${owner}:${id}`;
-  const split = splitUserId(wireId, verifyRegexp);
-  if (split === undefined || split.user !== owner || split.service !== id) {
-    throw new PublishRefusal(
-      invalidServiceName(id, `'${wireId}' does not match verify_regexp ${verifyRegexp.source}, so it could never be found`),
-    );
-  }
-  return wireId;
+  const problem = owner === undefined ? rootServiceIdProblem(id, verifyRegexp) : userServiceIdProblem(id, owner, verifyRegexp);
+  if (problem !== undefined) throw new PublishRefusal(invalidServiceName(id, problem));
+  return owner === undefined ? id : `${owner}:${id}`;
 }
 
 /** An own property of a parsed object (never an inherited one). */

@@ -4,9 +4,8 @@
  * listeners bind to interface addresses, never the wildcard, so group traffic arrives once.
  */
 import dgram from 'node:dgram';
-import dns from 'node:dns';
-import { isIPv4 } from 'node:net';
-import os from 'node:os';
+import type dns from 'node:dns';
+import { isIPv4 } from '../util/ipv4.js';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
 
@@ -67,7 +66,8 @@ function lookupLiteral(
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
   if (isIPv4(hostname)) callback(null, hostname, 4);
-  else dns.lookup(hostname, options, callback);
+  // node:dns only for a host name: queries name literal addresses, and marco starts faster.
+  else process.getBuiltinModule('node:dns').lookup(hostname, options, callback);
 }
 
 function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {
@@ -125,7 +125,8 @@ export class UdpTransport implements Transport {
   }
 
   localAddresses(): string[] {
-    return Object.values(os.networkInterfaces())
+    // node:os on first use: a query that names no interface never needs it.
+    return Object.values(process.getBuiltinModule('node:os').networkInterfaces())
       .flatMap((list) => list ?? [])
       .filter((a) => a.family === 'IPv4')
       .map((a) => a.address);

@@ -195,7 +195,7 @@ describe('membership', () => {
     let stderr = '';
     const io = { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } };
     const controller = new AbortController();
-    const exit = marcoMain(['watch', '--json'], io, { transport: net.host('10.0.0.50'), signal: controller.signal });
+    const exit = marcoMain(['watch', '--json'], io, { transport: net.host('10.0.0.50'), interrupt: controller.signal });
     const lines = (): Array<Record<string, unknown>> =>
       stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
     await waitFor(() => lines().length === 1, { what: 'the up event of a' });
@@ -216,7 +216,7 @@ describe('membership', () => {
   it('marco watch refuses an empty --service with exit 2 and one line', async () => {
     let stderr = '';
     const io = { stdout: { write: () => undefined }, stderr: { write: (t: string) => (stderr += t) } };
-    const code = await marcoMain(['watch', '--service', ''], io, { transport: new MemoryNetwork().host('10.0.0.50'), signal: AbortSignal.abort() });
+    const code = await marcoMain(['watch', '--service', ''], io, { transport: new MemoryNetwork().host('10.0.0.50'), interrupt: AbortSignal.abort() });
     assert.equal(code, 2);
     assert.match(stderr.split('\n')[0] ?? '', /service/);
   });

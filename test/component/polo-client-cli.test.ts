@@ -102,7 +102,7 @@ async function polo(user: keyof typeof USERS, args: readonly string[], global: r
   let stdout = '';
   let stderr = '';
   const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } };
-  const code = await main([...global, ...args], io, { home: home(user), uid: USERS[user] });
+  const code = await main([...global, ...args], io, { home: home(user), uid: USERS[user], userName: user });
   return { code, stdout, stderr };
 }
 
@@ -144,8 +144,16 @@ describe('polo command against the publish server', () => {
 
   it("exits 1 with polod's reason on one line when polod refuses", async () => {
     assert.deepEqual(await polo('bob', ['publish', 'web', '--root']), { code: 1, stdout: '', stderr: 'polo: Permission denied\n' });
-    assert.deepEqual(await polo('bob', ['unpublish', 'nothing-here']), { code: 1, stdout: '', stderr: 'polo: Permission denied\n' });
-    assert.deepEqual(await polo('bob', ['unpublish', 'bob:nothing']), { code: 1, stdout: '', stderr: 'polo: Could not find service\n' });
+    assert.deepEqual(await polo('bob', ['unpublish', 'nothing-here']), {
+      code: 1,
+      stdout: '',
+      stderr: "polo: Permission denied: 'nothing-here' names a root service, which only root or the marcopolo group may unpublish\n",
+    });
+    assert.deepEqual(await polo('bob', ['unpublish', 'bob:nothing']), {
+      code: 1,
+      stdout: '',
+      stderr: "polo: Could not find service: no service 'bob:nothing' is offered\n",
+    });
     assert.deepEqual(await polo('alice', ['publish', 'x', '--group', '224.0.0.114']), {
       code: 1,
       stdout: '',
@@ -154,6 +162,38 @@ describe('polo command against the publish server', () => {
     assert.equal((await polo('alice', ['publish', 'dup', '--root'])).code, 0);
     assert.deepEqual(await polo('alice', ['publish', 'dup', '--root']), { code: 1, stdout: '', stderr: 'polo: Service dup already exists\n' });
     assert.equal((await polo('alice', ['unpublish', 'dup'])).code, 0);
+  });
+
+  it('unpublish hints name the id the user likely meant', async () => {
+    assert.equal((await polo('bob', ['publish', 'web'])).code, 0);
+    // bob owns bob:web; a bare 'web' is a root id he may not touch: the hint names his service.
+    assert.deepEqual(await polo('bob', ['unpublish', 'web']), {
+      code: 1,
+      stdout: '',
+      stderr:
+        "polo: Permission denied: 'web' names a root service, which only root or the marcopolo group may unpublish; " +
+        "your service is 'bob:web': polo unpublish bob:web\n",
+    });
+    // alice may unpublish root services: 'nosuch' is not found, and the message names it.
+    assert.deepEqual(await polo('alice', ['unpublish', 'nosuch']), {
+      code: 1,
+      stdout: '',
+      stderr: "polo: Could not find service: no service 'nosuch' is offered\n",
+    });
+    assert.equal((await polo('bob', ['unpublish', 'bob:web'])).code, 0);
+  });
+
+  it('unpublishing a file-backed service without --delete-file warns that it comes back', async () => {
+    assert.equal((await polo('alice', ['publish', 'kept', '--root', '--permanent'])).code, 0);
+    const run = await polo('alice', ['unpublish', 'kept']);
+    assert.equal(run.code, 0);
+    assert.equal(
+      run.stderr,
+      "polo: warning: kept is kept in a service file, so it comes back at polod's next reload or restart; " +
+        'unpublish it with --delete-file to remove it for good\n',
+    );
+    assert.equal((await polo('alice', ['publish', 'kept2', '--root', '--permanent'])).code, 0);
+    assert.deepEqual(await polo('alice', ['unpublish', 'kept2', '--delete-file']), { code: 0, stdout: '', stderr: '' });
   });
 
   it('token prints created, then existed; --json names the file', async () => {

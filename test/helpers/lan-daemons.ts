@@ -19,7 +19,8 @@ import { waitFor } from './wait.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled commands (this file runs as dist/test/helpers/lan-daemons.js). */
 export const POLOD = path.resolve(here, '..', '..', 'src', 'cli', 'polod.js');
-export const MARCO = path.resolve(here, '..', '..', 'src', 'cli', 'marco.js');
+/** `marco` as installed: the bundle package.json's bin runs (scripts/bundle-marco.mjs). */
+export const MARCO = path.resolve(here, '..', '..', 'bin', 'marco.cjs');
 
 /** How long a polod may take to start (a failure deadline, not a measurement). */
 const START_TIMEOUT_MS = 20_000;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { requireNetns } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, logIs, marcoNodes, MARCO, startPolod } from '../helpers/lan-daemons.js';
+import { GROUP_112, lanFixture, logIs, marcoNodes, POLOD, startPolod } from '../helpers/lan-daemons.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixture = lanFixture({ name: 'reload', hosts: 3, subnet: 33 });
@@ -24,8 +24,8 @@ const CYCLES = 8;
 /** The loop's cap: it normally stops long before, when told to. */
 const MAX_QUERIES = 100_000;
 
-/** The library's Marco, built next to the marco command. */
-const MARCO_LIB = pathToFileURL(path.resolve(path.dirname(MARCO), '..', 'discovery', 'marco.js')).href;
+/** The library's Marco, built next to polod (src/discovery/ beside src/cli/). */
+const MARCO_LIB = pathToFileURL(path.resolve(path.dirname(POLOD), '..', 'discovery', 'marco.js')).href;
 
 /**
  * Request-For argv[2] from address argv[1], one query after the other (a timer tick apart, to

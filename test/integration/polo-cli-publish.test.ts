@@ -120,7 +120,7 @@ test('polo publishes, lists and unpublishes through the real polod', async (t) =
 
   await t.test('unpublishing what is not there: exit 1', async () => {
     const res = await polo(['unpublish', 'web']);
-    assert.deepEqual([res.code, res.stderr], [1, 'polo: Could not find service\n']);
+    assert.deepEqual([res.code, res.stderr], [1, "polo: Could not find service: no service 'web' is offered\n"]);
   });
 
   await t.test('a permanent service survives in its file until unpublished with --delete-file', async () => {

@@ -174,12 +174,15 @@ describe('loadServiceDir', () => {
     assertWarnings(warnings, /a: id 'web' is already used by .*b/);
   });
 
-  it('refuses user-style ids in the root folder only', async () => {
+  it('applies the publish API id rules: no user-style root id, no unfindable user id', async () => {
     const dir = folder({ u: { id: 'alice:web' } });
     assertWarnings((await loadServiceDir(dir, root)).warnings, /user service/);
-    const asUser = await loadServiceDir(dir, { ...root, userService: true });
-    assert.deepEqual(asUser.warnings, []);
-    assert.equal(asUser.services[0]?.id, 'alice:web');
+    // In alice's folder the id is the bare name: alice:alice:web could never be asked for.
+    const asUser = await loadServiceDir(dir, { ...root, userService: true, ownerName: 'alice' });
+    assertWarnings(asUser.warnings, /letters, digits and '_'.*'alice:alice:web'/);
+    const fine = await loadServiceDir(folder({ w: { id: 'web' } }), { ...root, userService: true, ownerName: 'alice' });
+    assert.deepEqual(fine.warnings, []);
+    assert.equal(fine.services[0]?.id, 'web');
   });
 
   it('with an owner, reads only files owned by that uid', async () => {

@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_VERIFY_REGEXP } from '../../src/config/poloConfig.js';
-import { parseServiceFile, type ServiceFileResult } from '../../src/config/serviceFile.js';
+import { parseServiceFile, type ServiceFileOptions, type ServiceFileResult } from '../../src/config/serviceFile.js';
 
 const FILE = '/etc/marcopolo/polo/services/web';
 const root = { userService: false, verifyRegexp: new RegExp(DEFAULT_VERIFY_REGEXP) };
 const user = { ...root, userService: true };
 
-function parse(value: unknown, opts = root): ServiceFileResult {
+function parse(value: unknown, opts: ServiceFileOptions = root): ServiceFileResult {
   return parseServiceFile(typeof value === 'string' ? value : JSON.stringify(value), FILE, opts);
 }
 
@@ -88,9 +88,22 @@ describe('parseServiceFile', () => {
   });
   it('warns on a non-boolean disabled', () => skipped({ id: 'a', disabled: 'yes' }, '"disabled" is a string'));
 
-  it('refuses user-style ids in root files, allows them in user files', () => {
+  it('refuses user-style ids in root files', () => {
     skipped({ id: 'alice:web' }, "'alice:web'", 'user service');
-    assert.ok(parse({ id: 'alice:web' }, user).ok);
+  });
+
+  it('refuses in user files the ids the publish API refuses, in plain words', () => {
+    // The same rule as `polo publish my-svc` (src/config/serviceId.ts): with the default
+    // verify_regexp, alice:my-svc could never be asked for.
+    const dashed = parse({ id: 'my-svc' }, { ...user, ownerName: 'alice' });
+    assert.deepEqual(dashed, {
+      ok: false,
+      warning: `${FILE}: "id": a user service id may use only letters, digits and '_' (e.g. 'my_svc'), so that 'alice:my-svc' can be asked for, skipped`,
+    });
+    assert.equal(parse({ id: 'token' }, user).ok, false);
+    assert.ok(parse({ id: 'my_svc' }, { ...user, ownerName: 'alice' }).ok);
+    // A root file may use the id: root ids are not split.
+    assert.ok(parse({ id: 'my-svc' }).ok);
   });
 
   it('gives the same answer with a global regexp, call after call', () => {

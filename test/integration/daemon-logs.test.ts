@@ -1,0 +1,75 @@
+/**
+ * The daemons' logs as a person sees them, from the real processes: on a terminal (a pty made by
+ * `script`) a coloured line per event, level and message first; no colour with NO_COLOR; JSON
+ * when asked with --log-format json; JSON lines on a pipe. And `--version` on all four commands.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { requireNetns, type LanHost } from '../helpers/netns.js';
+import { lanFixture, MARCO, POLOD } from '../helpers/lan-daemons.js';
+import { runProc, type Proc } from '../helpers/proc.js';
+import { waitFor } from '../helpers/wait.js';
+
+const fixture = lanFixture({ name: 'logs7', hosts: 1, subnet: 73 });
+const cli = path.dirname(POLOD);
+const pkg = JSON.parse(
+  readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8'),
+) as { version: string };
+
+/** The pids of the children of `pid` (procfs's children list of each of its threads). */
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Runs polod under `script` (a pseudo-terminal for its stdout and stderr) on `host` until it is
+ * ready, stops it with SIGTERM and returns everything it wrote.
+ */
+async function polodOnTerminal(host: LanHost, extra: string[], env: Record<string, string> = {}): Promise<string> {
+  const state = await fixture.tmpDir();
+  const command = [process.execPath, POLOD, '--state-dir', state, '--interface', host.address, ...extra].join(' ');
+  const proc: Proc = host.spawn(['script', '-qefc', command, '/dev/null'], { env: { NO_COLOR: '', ...env } });
+  await proc.waitForLine((l) => l.includes('polod ready'), 'polod ready on the terminal', 20_000, 'stdout');
+  const pid = proc.pid;
+  assert.ok(pid !== undefined);
+  // script forks the command: polod is its child (sh -c execs a single command).
+  const polod = await waitFor(() => children(pid)[0], { what: "script's child", timeoutMs: 5000 });
+  process.kill(polod, 'SIGTERM');
+  await proc.exited;
+  return proc.stdout;
+}
+
+test('on a terminal: a coloured text line per event, level and message first', async (t) => {
+  if (!requireNetns(t)) return;
+  const host = (await fixture.lan()).host(1);
+  const out = await polodOnTerminal(host, []);
+  const ready = out.split(/\r?\n/).find((l) => l.includes('polod ready')) ?? '';
+  assert.ok(ready.startsWith('\u001b[32mINFO \u001b[0m polod ready time='), JSON.stringify(ready));
+});
+
+test('on a terminal with NO_COLOR: text without colour; with --log-format json: JSON', async (t) => {
+  if (!requireNetns(t)) return;
+  const host = (await fixture.lan()).host(1);
+  const plain = await polodOnTerminal(host, [], { NO_COLOR: '1' });
+  assert.ok(!plain.includes('\u001b'), 'no escape sequence at all');
+  assert.match(plain, /^INFO {2}polod ready time=/m);
+  const json = await polodOnTerminal(host, ['--log-format', 'json']);
+  const line = json.split(/\r?\n/).find((l) => l.includes('polod ready')) ?? '';
+  assert.equal((JSON.parse(line) as { msg: string }).msg, 'polod ready');
+});
+
+test('--version prints the version of package.json on all four commands', async () => {
+  for (const command of ['polod', 'marcod', 'polo', 'marco']) {
+    const file = command === 'marco' ? MARCO : path.join(cli, `${command}.js`);
+    const res = await runProc([process.execPath, file, '--version']);
+    assert.equal(res.code, 0, `${command}: ${res.stderr}`);
+    assert.equal(res.stdout, `${pkg.version}\n`, command);
+  }
+});
