@@ -1,7 +1,7 @@
 /**
  * marcod's warm views: one watch per group it serves (src/membership/watch.ts), kept from the
  * nodes' announcements, so that Marco and Request-For are answered at once, without a network
- * query, when the view is sure to be complete (docs/protocol.md, "marcod"). When it is not — a
+ * query, when the view is sure to be complete (docs/protocol.md §4.1). When it is not — a
  * reference node in the grid (its services are unknown), a node whose services did not fit its
  * announcement, a member count that says a node is missing, a user service (loaded by polod on
  * demand), a view not yet warm — the request runs a query, as before.
