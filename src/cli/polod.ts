@@ -32,6 +32,7 @@ interface PolodFlags {
   hostname?: string;
   logLevel?: string;
   stateDir?: string;
+  unicastScope?: string;
 }
 
 const EXIT_CODES = `
@@ -60,6 +61,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       '--state-dir <dir>',
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
     )
+    .option('--unicast-scope <scope>', "answer unicast queries from 'on-link' sources only (default) or from 'any'")
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: PolodFlags) => {
       exit = await serve(flags, io);
@@ -89,6 +91,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),
     ...(level !== undefined && { logLevel: level }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
+    ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
   };
 }
 

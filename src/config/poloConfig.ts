@@ -11,6 +11,8 @@ import { encodeReply } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUPS, MAX_DATAGRAM, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
 import { readIniFile, type IniSection } from './iniFile.js';
+import type { GuardSettings, UnicastScope } from '../responder/guard.js';
+import { applyGuardKey, DEFAULT_GUARD_SETTINGS, parseUnicastScope } from './guardConfig.js';
 import {
   checkPort,
   parseGroup,
@@ -73,6 +75,8 @@ export interface PoloConfig {
   secretFile: string;
   /** Folder for polod's own files when not run from /etc (`--state-dir`). */
   stateDir?: string;
+  /** Abuse limits (`unicast_scope`, `reply_*`, … ; `--unicast-scope`): src/config/guardConfig.ts. */
+  guard: GuardSettings;
 }
 
 /** Command-line values, already typed (see the re-exported validators); they win over the file. */
@@ -95,6 +99,8 @@ export interface PoloOverrides {
   readonly logLevel?: LevelWithSilent;
   /** `--state-dir`: default home of the services folder and the secret file. */
   readonly stateDir?: string;
+  /** `--unicast-scope`. */
+  readonly unicastScope?: UnicastScope;
 }
 
 /** Arguments of {@link loadPoloConfig}. */
@@ -141,6 +147,7 @@ export function defaultPoloConfig(): PoloConfig {
     logLevel: 'info',
     bindingPort: 1390,
     secretFile: '/etc/marcopolo/polo/secret',
+    guard: DEFAULT_GUARD_SETTINGS,
   };
 }
 
@@ -215,8 +222,11 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
         config.secretFile = path.resolve(base, parseNonEmpty(value, where));
         choices.secretFile = true;
         break;
-      default:
-        if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
+      default: {
+        const guard = applyGuardKey(config.guard, key, value, where);
+        if (guard) config.guard = guard;
+        else if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
+      }
     }
   }
   return choices;
@@ -248,6 +258,9 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     config.stateDir = stateDir;
     if (!fromFile.servicesDir) config.servicesDir = path.join(stateDir, 'services');
     if (!fromFile.secretFile) config.secretFile = path.join(stateDir, 'secret');
+  }
+  if (o.unicastScope !== undefined) {
+    config.guard = { ...config.guard, unicastScope: parseUnicastScope(o.unicastScope, '--unicast-scope') };
   }
   if (o.servicesDir !== undefined) config.servicesDir = path.resolve(parseNonEmpty(o.servicesDir, '--services-dir'));
   checkPoloReplySize(config.nodeParams, paramsWhere);

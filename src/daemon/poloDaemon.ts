@@ -10,6 +10,7 @@ import { ServiceRegistry } from '../registry/registry.js';
 import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import { UnicastResponder } from '../responder/unicast.js';
+import { Guard, type GuardSettings } from '../responder/guard.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
@@ -26,6 +27,8 @@ export interface PoloDaemonSettings {
   readonly verifyRegexp: RegExp;
   readonly ttl: number;
   readonly joinRetries: number;
+  /** Abuse limits (src/responder/guard.ts); unset fields take their defaults. */
+  readonly guard?: Partial<GuardSettings>;
 }
 
 /** Everything polod runs, started and stopped as one. */
@@ -44,6 +47,8 @@ export class PoloDaemon {
   private unicastAttempts = 0;
   private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
+  /** The abuse limits every responder of this daemon shares. */
+  readonly guard: Guard;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
 
@@ -52,6 +57,9 @@ export class PoloDaemon {
     private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
+    this.guard = new Guard(deps.logger, settings.guard, {
+      ...(this.transport.localNetworks && { networks: () => this.transport.localNetworks?.() ?? [] }),
+    });
     this.registry = new ServiceRegistry({
       groups: settings.groups,
       servicesDir: settings.servicesDir,
@@ -74,6 +82,7 @@ export class PoloDaemon {
         nodeParams: settings.nodeParams,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
+        guard: this.guard,
       });
     });
   }
@@ -95,7 +104,7 @@ export class PoloDaemon {
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;
     this.state = 'started';
-    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.deps.logger);
+    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard);
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
@@ -116,7 +125,7 @@ export class PoloDaemon {
     for (const address of [...this.pendingUnicast]) {
       try {
         const socket = await this.transport.bindUnicast(address, this.settings.port, (data, from) => {
-          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address));
+          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address), address);
         });
         if (this.stopped) {
           await socket.close();
@@ -165,6 +174,7 @@ export class PoloDaemon {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.registry.close();
+    this.guard.close();
     clearTimeout(this.unicastTimer);
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }

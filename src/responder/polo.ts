@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
 import { answer, type AnswerContext, type Decision } from './answer.js';
 import { newPoloStats, type PoloStats } from './stats.js';
+import { Guard } from './guard.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
@@ -71,6 +72,11 @@ export interface PoloOptions {
    * itself). Without one, the Polo makes its own from the options above and reloads it on start.
    */
   readonly registry?: ServiceRegistry;
+  /**
+   * The abuse limits (reply budgets, user-lookup gate, bounded remote log; src/responder/guard.ts),
+   * shared by every responder of a daemon. Without one, the Polo makes its own with the defaults.
+   */
+  readonly guard?: Guard;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -99,6 +105,9 @@ export class Polo {
   private readonly context: AnswerContext;
   private readonly joinRetry: JoinRetryPolicy;
   private readonly ownsRegistry: boolean;
+  /** The abuse limits this Polo answers under. */
+  readonly guard: Guard;
+  private readonly ownsGuard: boolean;
   private socket: GroupSocket | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
@@ -132,6 +141,8 @@ export class Polo {
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
+    this.ownsGuard = options.guard === undefined;
+    this.guard = options.guard ?? new Guard(this.log);
     const services = this.registry.view(this.multicastGroup);
     if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
     this.context = { nodeParams: this.nodeParams, services };
@@ -166,6 +177,7 @@ export class Polo {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     if (this.ownsRegistry) this.registry.close();
+    if (this.ownsGuard) this.guard.close();
     clearTimeout(this.retryTimer);
     await this.socket?.close();
   }
@@ -177,16 +189,22 @@ export class Polo {
    * promise); only a user service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
-    const query = ingest(datagram, address, this.stats, this.log);
+    // A source (or the node) out of reply budget is dropped before any decoding.
+    if (!this.guard.replies.admit(address.address)) {
+      this.stats.received++;
+      this.stats.limited++;
+      return;
+    }
+    const query = ingest(datagram, address, this.stats, this.guard.log);
     if (!query) return;
     try {
       const decision = answer(query, this.context);
       if (decision.kind !== 'load-user') return this.act(decision, address);
       return this.answerAfterLoad(query, decision.user, address).catch((err: unknown) =>
-        this.log.warn({ err: String(err), from: address.address }, 'query failed'),
+        this.guard.log.warn({ from: address.address }, 'query failed', err),
       );
     } catch (err) {
-      this.log.warn({ err: String(err), from: address.address }, 'query failed');
+      this.guard.log.warn({ from: address.address }, 'query failed', err);
     }
   }
 
@@ -230,7 +248,7 @@ export class Polo {
   async decide(query: Query): Promise<Decision> {
     const first = answer(query, this.context);
     if (first.kind !== 'load-user') return first;
-    await this.registry.loadUser(first.user);
+    if (!(await loadUserGuarded(this.registry, this.guard, first.user))) return { kind: 'silent', reason: 'not-offered', id: first.user };
     const second = answer(query, this.context);
     return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
   }
@@ -310,7 +328,11 @@ export class Polo {
   }
 
   private async answerAfterLoad(query: Query, user: string, address: RemoteInfo): Promise<void> {
-    await this.registry.loadUser(user);
+    if (!(await loadUserGuarded(this.registry, this.guard, user))) {
+      this.stats.lookupsRefused++;
+      this.act({ kind: 'silent', reason: 'not-offered', id: user }, address);
+      return;
+    }
     const decision = answer(query, this.context);
     this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address);
   }
@@ -318,15 +340,28 @@ export class Polo {
   private act(decision: Decision, to: RemoteInfo): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
-      if (this.log.isLevelEnabled?.('debug') ?? true) {
-        this.log.debug({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'load-user', id: decision.kind === 'silent' ? decision.id : decision.user }, 'no reply');
-      }
+      this.guard.log.debug(
+        () => ({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'load-user', id: decision.kind === 'silent' ? decision.id : decision.user }),
+        'no reply',
+      );
       return;
     }
     const bytes = this.encode(decision.reply);
     const socket = this.socket;
     if (!bytes || !socket || this.state !== 'started') return;
-    socket.post(bytes, to.port, to.address, this.afterSend);
+    if (!this.guard.replies.spend(to.address, bytes.byteLength)) {
+      this.stats.limited++;
+      return;
+    }
+    const spread = this.guard.spreadMs;
+    if (spread === 0) {
+      socket.post(bytes, to.port, to.address, this.afterSend);
+      return;
+    }
+    // A large grid answers one query over a short random spread, not in one burst (guard.ts).
+    setTimeout(() => {
+      if (this.state === 'started') socket.post(bytes, to.port, to.address, this.afterSend);
+    }, Math.random() * spread).unref();
   }
 
   /** Counts the outcome of a reply (one function for every send: no closure per reply). */
@@ -336,7 +371,7 @@ export class Polo {
       return;
     }
     this.stats.sendErrors++;
-    this.log.debug({ err }, 'send failed');
+    this.guard.log.debug(() => ({ err: err.message }), 'send failed');
   };
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */
@@ -355,4 +390,15 @@ export class Polo {
       return undefined;
     }
   }
+}
+
+/**
+ * Loads `user`'s services for a remote query, if the guard allows a lookup now; remembers a user
+ * found missing so that the next queries naming them cause no lookup. False when refused.
+ */
+export async function loadUserGuarded(registry: ServiceRegistry, guard: Guard, user: string): Promise<boolean> {
+  if (!guard.users.admit(user)) return false;
+  await registry.loadUser(user);
+  if (!registry.isUserLoaded(user)) guard.users.notFound(user);
+  return true;
 }

@@ -89,6 +89,8 @@ export interface PolodOptions {
    * (default true; never with `interfaces: []`, whose joins log no interface).
    */
   waitJoined?: boolean;
+  /** Environment variables set for polod (over this process's). */
+  env?: Record<string, string>;
 }
 
 /** A running polod in one namespace. */
@@ -140,7 +142,7 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
   if (opts.params !== undefined) argv.push('--params', JSON.stringify(opts.params));
   argv.push('--hostname', opts.hostname ?? host.name, '--log-level', opts.logLevel ?? 'info');
 
-  const proc = host.spawn(argv);
+  const proc = host.spawn(argv, opts.env === undefined ? {} : { env: opts.env });
   const waitLog = (match: (r: LogRecord) => boolean, what: string, timeoutMs = 10_000): Promise<LogRecord> =>
     proc.waitForJsonLog(match, `${what} (polod on ${host.name})`, timeoutMs);
   // Generous: `ip netns exec` and node's start can stall while the machine builds other LANs.

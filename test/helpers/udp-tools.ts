@@ -1,0 +1,102 @@
+/**
+ * Small senders run inside a namespace host for the abuse tests (test/integration/lan-abuse-*):
+ * a paced UDP sender that counts the bytes it sends and the replies it gets back, and a raw
+ * socket that forges a datagram from source port 0 (which no ordinary socket can send).
+ */
+import type { LanHost } from './netns.js';
+
+/** What {@link sendDatagrams} does. */
+export interface SendPlan {
+  /** Local address to send from (and receive replies on). */
+  readonly local: string;
+  /** Where each datagram goes, in turn. */
+  readonly targets: readonly string[];
+  readonly port?: number;
+  /** Payloads, sent in turn: a string, or `{ template }` where `%d` is replaced by the datagram's number. */
+  readonly payloads: readonly (string | { readonly template: string })[];
+  /** Datagrams to send in all. */
+  readonly count: number;
+  /** Datagrams per batch; a timer tick between batches paces the flood (default 32). */
+  readonly batch?: number;
+  /** After the last datagram, stop once no reply came for this long (a collection window, ms). */
+  readonly quietMs?: number;
+  /** Stop sending once this many replies came (0 = never). */
+  readonly stopAfterReplies?: number;
+}
+
+/** What the sender reports. */
+export interface SendReport {
+  sent: number;
+  bytesSent: number;
+  errors: number;
+  replies: number;
+  bytesReceived: number;
+  /** Replies per source address. */
+  from: Record<string, number>;
+}
+
+const SENDER = `
+const dgram = require('node:dgram');
+const plan = JSON.parse(process.argv[1]);
+const port = plan.port ?? 1337;
+const batch = plan.batch ?? 32;
+const quiet = plan.quietMs ?? 500;
+const r = { sent: 0, bytesSent: 0, errors: 0, replies: 0, bytesReceived: 0, from: {} };
+const payload = (k) => {
+  const p = plan.payloads[k % plan.payloads.length];
+  return Buffer.from(typeof p === 'string' ? p : p.template.replaceAll('%d', String(k)));
+};
+let last = Date.now();
+const s = dgram.createSocket('udp4');
+s.on('message', (msg, rinfo) => {
+  r.replies++; r.bytesReceived += msg.length; r.from[rinfo.address] = (r.from[rinfo.address] ?? 0) + 1; last = Date.now();
+});
+s.on('error', () => {});
+s.bind(0, plan.local, async () => {
+  s.setMulticastInterface(plan.local);
+  s.setMulticastTTL(1);
+  s.setRecvBufferSize(4 * 1024 * 1024);
+  while (r.sent < plan.count && !(plan.stopAfterReplies > 0 && r.replies >= plan.stopAfterReplies)) {
+    const sends = [];
+    for (let k = 0; k < batch && r.sent < plan.count; k++, r.sent++) {
+      const buf = payload(r.sent);
+      r.bytesSent += buf.length;
+      const to = plan.targets[r.sent % plan.targets.length];
+      sends.push(new Promise((done) => s.send(buf, port, to, (err) => { if (err) r.errors++; done(); })));
+    }
+    await Promise.all(sends);
+    await new Promise((done) => setTimeout(done, 1));
+  }
+  last = Date.now();
+  const check = setInterval(() => {
+    if (Date.now() - last < quiet) return;
+    clearInterval(check);
+    console.log(JSON.stringify(r));
+    s.close();
+  }, 20);
+});
+`;
+
+/** Runs the paced sender on `host` and returns its report. */
+export async function sendDatagrams(host: LanHost, plan: SendPlan, timeoutMs = 60_000): Promise<SendReport> {
+  const res = await host.run([process.execPath, '-e', SENDER, JSON.stringify(plan)], { timeoutMs });
+  if (res.code !== 0) throw new Error(`sender on ${host.name} failed (exit ${res.code}): ${res.stderr}`);
+  return JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '') as SendReport;
+}
+
+const PORT_ZERO = `
+import socket, struct, sys
+src, dst, payload = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+s.bind((src, 0))
+if dst.startswith('224.'):
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
+# UDP header: source port 0, destination 1337, length, checksum 0 (none, allowed in IPv4).
+s.sendto(struct.pack('!HHHH', 0, 1337, 8 + len(payload), 0) + payload, (dst, 0))
+`;
+
+/** Sends one UDP datagram from source port 0 (raw socket, python3) from `src` to `dst`:1337. */
+export async function sendFromPortZero(host: LanHost, src: string, dst: string, payload: string): Promise<void> {
+  const res = await host.run(['python3', '-c', PORT_ZERO, src, dst, payload]);
+  if (res.code !== 0) throw new Error(`raw send on ${host.name} failed (exit ${res.code}): ${res.stderr}`);
+}
