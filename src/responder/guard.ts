@@ -71,10 +71,10 @@ export class Guard {
   ) {
     this.settings = { ...DEFAULT_GUARD_SETTINGS, ...settings };
     const clock = deps.clock ?? Date.now;
-    this.replies = new ReplyBudget(this.settings.replies, clock);
+    this.onLink = new OnLinkCheck(deps.networks, clock);
+    this.replies = new ReplyBudget(this.settings.replies, clock, (address) => this.onLink.isLocal(address));
     this.users = new UserLoadGate(this.settings.userLoads, clock);
     this.log = new RemoteLog(logger, this.settings.logLinesPerSecond, clock);
-    this.onLink = new OnLinkCheck(deps.networks, clock);
     this.spreadMs = replySpreadMs(this.settings.gridSize);
   }
 

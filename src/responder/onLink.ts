@@ -61,11 +61,7 @@ export class OnLinkCheck {
    * unicast socket is bound to). An unknown local address (it just went away) answers false.
    */
   onLink(local: string, source: string): boolean {
-    const now = this.clock();
-    if (now - this.readAt >= REFRESH_MS) {
-      this.networks = this.list();
-      this.readAt = now;
-    }
+    this.refresh();
     const src = ipv4ToNumber(source);
     if (src === undefined) return false;
     const ifaces = new Set(this.networks.filter((n) => n.address === local).map((n) => n.iface));
@@ -75,5 +71,20 @@ export class OnLinkCheck {
       if (net !== undefined && sameNetwork(net, src, n.prefixLength)) return true;
     }
     return false;
+  }
+
+  /** True for a loopback address or one of this host's own addresses. */
+  isLocal(address: string): boolean {
+    if (address.startsWith('127.')) return true;
+    this.refresh();
+    return this.networks.some((n) => n.address === address);
+  }
+
+  private refresh(): void {
+    const now = this.clock();
+    if (now - this.readAt >= REFRESH_MS) {
+      this.networks = this.list();
+      this.readAt = now;
+    }
   }
 }

@@ -92,9 +92,14 @@ export class ReplyBudget {
   private readonly total: TokenBucket;
   private readonly unlimited: boolean;
 
+  /**
+   * @param exempt sources never limited: this host's own addresses (local clients such as marcod,
+   *   trusted as the publish API trusts them; a reply to oneself amplifies nothing).
+   */
   constructor(
     readonly limits: ReplyLimits,
     private readonly clock: () => number = Date.now,
+    private readonly exempt: (address: string) => boolean = () => false,
   ) {
     this.total = new TokenBucket(limits.totalBurst, limits.totalRate, clock());
     this.unlimited = limits.perSourceBurst === Number.POSITIVE_INFINITY && limits.totalBurst === Number.POSITIVE_INFINITY;
@@ -106,7 +111,7 @@ export class ReplyBudget {
    * flooding source costs a map lookup per datagram.
    */
   admit(address: string): boolean {
-    if (this.unlimited) return true;
+    if (this.unlimited || this.exempt(address)) return true;
     const now = this.clock();
     if (!this.total.open(now)) return false;
     const bucket = this.sources.get(address);
@@ -115,7 +120,7 @@ export class ReplyBudget {
 
   /** Charges a reply of `bytes` to `address`; false (nothing charged) when it must not be sent. */
   spend(address: string, bytes: number): boolean {
-    if (this.unlimited) return true;
+    if (this.unlimited || this.exempt(address)) return true;
     const now = this.clock();
     let bucket = this.sources.get(address);
     if (bucket === undefined) {
