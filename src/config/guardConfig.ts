@@ -34,6 +34,10 @@ export function applyGuardKey(settings: GuardSettings, key: string, value: strin
       return { ...settings, replies: { ...replies, totalBurst: bytes(1) } };
     case 'reply_rate_total':
       return { ...settings, replies: { ...replies, totalRate: bytes(1) } };
+    case 'query_burst_per_source':
+      return { ...settings, replies: { ...replies, perSourceQueryBurst: parseInteger(value, where, 1, MAX_BYTES) } };
+    case 'query_rate_per_source':
+      return { ...settings, replies: { ...replies, perSourceQueryRate: parseInteger(value, where, 1, MAX_BYTES) } };
     case 'user_lookups_per_second': {
       const perSecond = parseInteger(value, where, 1, 10_000);
       return { ...settings, userLoads: { ...userLoads, perSecond, burst: Math.max(perSecond, Math.min(2 * perSecond, 10_000)) } };

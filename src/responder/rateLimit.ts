@@ -59,6 +59,10 @@ export interface ReplyLimits {
   readonly totalBurst: number;
   /** Bytes per second every source together may receive in the long run. */
   readonly totalRate: number;
+  /** Datagrams one source may send in a burst before the rest are dropped undecoded. */
+  readonly perSourceQueryBurst: number;
+  /** Datagrams per second one source may send in the long run. */
+  readonly perSourceQueryRate: number;
   /** Sources remembered at once; beyond that the fullest are forgotten first. */
   readonly maxSources: number;
 }
@@ -74,6 +78,8 @@ export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
   perSourceRate: 8 * 1024,
   totalBurst: 512 * 1024,
   totalRate: 256 * 1024,
+  perSourceQueryBurst: 200,
+  perSourceQueryRate: 100,
   maxSources: 4096,
 };
 
@@ -83,12 +89,22 @@ export const UNLIMITED_REPLIES: ReplyLimits = {
   perSourceRate: 0,
   totalBurst: Number.POSITIVE_INFINITY,
   totalRate: 0,
+  perSourceQueryBurst: Number.POSITIVE_INFINITY,
+  perSourceQueryRate: 0,
   maxSources: 1,
 };
 
+/** What is remembered of one source. */
+interface SourceBuckets {
+  /** Reply bytes it may still receive. */
+  readonly bytes: TokenBucket;
+  /** Datagrams it may still send before the rest are dropped undecoded. */
+  readonly queries: TokenBucket;
+}
+
 /** The per-source and total reply budgets of one polod (every group and the unicast port). */
 export class ReplyBudget {
-  private readonly sources = new Map<string, TokenBucket>();
+  private readonly sources = new Map<string, SourceBuckets>();
   private readonly total: TokenBucket;
   private readonly unlimited: boolean;
 
@@ -113,25 +129,35 @@ export class ReplyBudget {
   admit(address: string): boolean {
     if (this.unlimited || this.exempt(address)) return true;
     const now = this.clock();
-    if (!this.total.open(now)) return false;
-    const bucket = this.sources.get(address);
-    return bucket === undefined || bucket.open(now);
+    const source = this.source(address, now);
+    // Every datagram counts, valid or not: a flood of garbage is dropped like one of queries.
+    if (!source.queries.spend(1, now)) return false;
+    return this.total.open(now) && source.bytes.open(now);
   }
 
   /** Charges a reply of `bytes` to `address`; false (nothing charged) when it must not be sent. */
   spend(address: string, bytes: number): boolean {
     if (this.unlimited || this.exempt(address)) return true;
     const now = this.clock();
-    let bucket = this.sources.get(address);
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.limits.perSourceBurst, this.limits.perSourceRate, now);
-      if (this.sources.size >= this.limits.maxSources) this.evict(now);
-      this.sources.set(address, bucket);
-    }
+    const bucket = this.source(address, now).bytes;
     if (!bucket.open(now) || !this.total.open(now)) return false;
     bucket.spend(bytes, now);
     this.total.spend(bytes, now);
     return true;
+  }
+
+  private source(address: string, now: number): SourceBuckets {
+    let source = this.sources.get(address);
+    if (source === undefined) {
+      const l = this.limits;
+      source = {
+        bytes: new TokenBucket(l.perSourceBurst, l.perSourceRate, now),
+        queries: new TokenBucket(l.perSourceQueryBurst, l.perSourceQueryRate, now),
+      };
+      if (this.sources.size >= l.maxSources) this.evict(now);
+      this.sources.set(address, source);
+    }
+    return source;
   }
 
   /** Sources currently remembered (bounded by maxSources). */
@@ -145,7 +171,7 @@ export class ReplyBudget {
    * happens when more than maxSources sources are in debt at once (then the total bucket binds).
    */
   private evict(now: number): void {
-    for (const [address, bucket] of this.sources) if (bucket.full(now)) this.sources.delete(address);
+    for (const [address, s] of this.sources) if (s.bytes.full(now) && s.queries.full(now)) this.sources.delete(address);
     if (this.sources.size < this.limits.maxSources) return;
     let drop = Math.ceil(this.sources.size / 2);
     for (const address of this.sources.keys()) {

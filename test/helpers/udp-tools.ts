@@ -22,6 +22,10 @@ export interface SendPlan {
   readonly quietMs?: number;
   /** Stop sending once this many replies came (0 = never). */
   readonly stopAfterReplies?: number;
+  /** Pause between batches, ms (default 1: a timer tick). */
+  readonly intervalMs?: number;
+  /** Send until stdin ends (and at most `count`): a flood run alongside a test (see startFlood). */
+  readonly untilStdinEnd?: boolean;
 }
 
 /** What the sender reports. */
@@ -41,6 +45,8 @@ const plan = JSON.parse(process.argv[1]);
 const port = plan.port ?? 1337;
 const batch = plan.batch ?? 32;
 const quiet = plan.quietMs ?? 500;
+let stdinEnded = false;
+if (plan.untilStdinEnd) { process.stdin.on('data', () => {}); process.stdin.on('end', () => { stdinEnded = true; }); }
 const r = { sent: 0, bytesSent: 0, errors: 0, replies: 0, bytesReceived: 0, from: {} };
 const payload = (k) => {
   const p = plan.payloads[k % plan.payloads.length];
@@ -56,7 +62,7 @@ s.bind(0, plan.local, async () => {
   s.setMulticastInterface(plan.local);
   s.setMulticastTTL(1);
   s.setRecvBufferSize(4 * 1024 * 1024);
-  while (r.sent < plan.count && !(plan.stopAfterReplies > 0 && r.replies >= plan.stopAfterReplies)) {
+  while (r.sent < plan.count && !stdinEnded && !(plan.stopAfterReplies > 0 && r.replies >= plan.stopAfterReplies)) {
     const sends = [];
     for (let k = 0; k < batch && r.sent < plan.count; k++, r.sent++) {
       const buf = payload(r.sent);
@@ -65,7 +71,7 @@ s.bind(0, plan.local, async () => {
       sends.push(new Promise((done) => s.send(buf, port, to, (err) => { if (err) r.errors++; done(); })));
     }
     await Promise.all(sends);
-    await new Promise((done) => setTimeout(done, 1));
+    await new Promise((done) => setTimeout(done, plan.intervalMs ?? 1));
   }
   last = Date.now();
   const check = setInterval(() => {
@@ -76,6 +82,75 @@ s.bind(0, plan.local, async () => {
   }, 20);
 });
 `;
+
+/** A sender running in the background until {@link Flood.stop}. */
+export interface Flood {
+  /** Ends the flood and returns its report. */
+  stop(): Promise<SendReport>;
+}
+
+/** Starts the sender with `untilStdinEnd`: it runs until stop() (or `count` datagrams). */
+export function startFlood(host: LanHost, plan: SendPlan): Flood {
+  const proc = host.spawn([process.execPath, '-e', SENDER, JSON.stringify({ ...plan, untilStdinEnd: true })]);
+  return {
+    async stop() {
+      proc.child.stdin?.end();
+      const exit = await proc.exited;
+      if (exit.code !== 0) throw new Error(`flood on ${host.name} failed (${JSON.stringify(exit)}): ${proc.lines('stderr').join('\n')}`);
+      return JSON.parse(proc.lines('stdout').at(-1) ?? '') as SendReport;
+    },
+  };
+}
+
+/** What {@link probe} does: queries sent one at a time, each waiting for its first reply. */
+export interface ProbePlan {
+  readonly local: string;
+  /** Each query: where it goes and its payload; they are sent in turn. */
+  readonly queries: readonly { readonly to: string; readonly payload: string }[];
+  readonly count: number;
+  readonly port?: number;
+  /** How long one query waits for its reply before it counts as unanswered (ms). */
+  readonly waitMs: number;
+  /** Pause after each answered query, ms (default 0). */
+  readonly intervalMs?: number;
+}
+
+export interface ProbeReport {
+  sent: number;
+  answered: number;
+}
+
+const PROBER = `
+const dgram = require('node:dgram');
+const plan = JSON.parse(process.argv[1]);
+const s = dgram.createSocket('udp4');
+let pending;
+s.on('message', () => { if (pending) { const p = pending; pending = undefined; p(true); } });
+s.bind(0, plan.local, async () => {
+  s.setMulticastInterface(plan.local);
+  s.setMulticastTTL(1);
+  let answered = 0;
+  for (let k = 0; k < plan.count; k++) {
+    const q = plan.queries[k % plan.queries.length];
+    const ok = await new Promise((resolve) => {
+      const timer = setTimeout(() => { pending = undefined; resolve(false); }, plan.waitMs);
+      pending = (v) => { clearTimeout(timer); resolve(v); };
+      s.send(Buffer.from(q.payload), plan.port ?? 1337, q.to);
+    });
+    if (ok) answered++;
+    if (plan.intervalMs) await new Promise((done) => setTimeout(done, plan.intervalMs));
+  }
+  console.log(JSON.stringify({ sent: plan.count, answered }));
+  s.close();
+});
+`;
+
+/** Runs the prober on `host`: legitimate queries, one at a time, counting the answered ones. */
+export async function probe(host: LanHost, plan: ProbePlan): Promise<ProbeReport> {
+  const res = await host.run([process.execPath, '-e', PROBER, JSON.stringify(plan)], { timeoutMs: plan.count * (plan.waitMs + (plan.intervalMs ?? 0)) + 30_000 });
+  if (res.code !== 0) throw new Error(`prober on ${host.name} failed (exit ${res.code}): ${res.stderr}`);
+  return JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '') as ProbeReport;
+}
 
 /** Runs the paced sender on `host` and returns its report. */
 export async function sendDatagrams(host: LanHost, plan: SendPlan, timeoutMs = 60_000): Promise<SendReport> {

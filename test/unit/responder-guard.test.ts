@@ -38,7 +38,15 @@ describe('TokenBucket', () => {
 });
 
 describe('ReplyBudget', () => {
-  const limits = { perSourceBurst: 1000, perSourceRate: 100, totalBurst: 2500, totalRate: 1000, maxSources: 4 };
+  const limits = {
+    perSourceBurst: 1000,
+    perSourceRate: 100,
+    totalBurst: 2500,
+    totalRate: 1000,
+    perSourceQueryBurst: 1e9,
+    perSourceQueryRate: 0,
+    maxSources: 4,
+  };
 
   it('bounds what one source receives by burst + rate × time + one reply, whatever it sends', () => {
     const c = clock();
@@ -59,6 +67,24 @@ describe('ReplyBudget', () => {
     assert.equal(budget.admit('10.0.0.1'), false);
     assert.equal(budget.admit('10.0.0.2'), true);
     assert.equal(budget.spend('10.0.0.2', 400), true);
+  });
+
+  it('drops datagrams beyond the per-source query budget, valid or not', () => {
+    const c = clock();
+    const budget = new ReplyBudget({ ...limits, perSourceQueryBurst: 10, perSourceQueryRate: 5 }, c.now);
+    let admitted = 0;
+    for (let k = 0; k < 1000; k++) if (budget.admit('10.0.0.1')) admitted++;
+    assert.equal(admitted, 10);
+    c.advance(1000);
+    for (let k = 0; k < 1000; k++) if (budget.admit('10.0.0.1')) admitted++;
+    assert.equal(admitted, 15);
+    assert.equal(budget.admit('10.0.0.2'), true, 'another source is not affected');
+  });
+
+  it('exempts this host\'s own addresses', () => {
+    const c = clock();
+    const budget = new ReplyBudget({ ...limits, perSourceQueryBurst: 1 }, c.now, (a) => a.startsWith('127.'));
+    for (let k = 0; k < 100; k++) assert.equal(budget.admit('127.0.0.1') && budget.spend('127.0.0.1', 4000), true);
   });
 
   it('the total budget binds many sources together', () => {
