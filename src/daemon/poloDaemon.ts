@@ -109,7 +109,7 @@ export class PoloDaemon {
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
     this.deps.logger.info(
-      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
+      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs },
       'polod started',
     );
   }

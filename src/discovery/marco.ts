@@ -133,7 +133,11 @@ export class Marco {
     }
     return new Collector({
       transport: this.transport,
-      socket: query.iface === undefined ? { ttl: query.ttl } : { ttl: query.ttl, iface: query.iface },
+      socket: {
+        ttl: query.ttl,
+        receiveBufferBytes: receiveBufferFor(query.maxNodes),
+        ...(query.iface !== undefined && { iface: query.iface }),
+      },
       destination,
       payload: encodeQuery(message),
       timeout: query.timeout,
@@ -175,4 +179,20 @@ export function requestOne(service: string, options?: QueryOptions): Promise<Nod
 /** The services a node offers, over real UDP (see Marco.services). */
 export function services(node: string, options?: QueryOptions): Promise<ServicesResult | undefined> {
   return sharedMarco().services(node, options);
+}
+
+/** Receive queue per node expected: a small reply costs the kernel about 1-2 KiB of queue. */
+const RECEIVE_BYTES_PER_NODE = 8 * 1024;
+const MIN_RECEIVE_BYTES = 1024 * 1024;
+const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The receive queue a query socket asks for: sized for the grid (`maxNodes`, or 4 MiB when
+ * unbounded), so a large grid's replies, which arrive in one burst, are queued rather than
+ * dropped while the process reads them. The kernel caps it at net.core.rmem_max
+ * (docs/operations.md, "Large grids").
+ */
+export function receiveBufferFor(maxNodes: number): number {
+  if (maxNodes <= 0) return 4 * 1024 * 1024;
+  return Math.min(MAX_RECEIVE_BYTES, Math.max(MIN_RECEIVE_BYTES, maxNodes * RECEIVE_BYTES_PER_NODE));
 }

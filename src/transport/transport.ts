@@ -45,6 +45,8 @@ export interface QuerySocketOptions {
   readonly iface?: string;
   /** Multicast TTL of queries. */
   readonly ttl: number;
+  /** Receive queue to ask the kernel for, in bytes (capped by it); default: the kernel's. */
+  readonly receiveBufferBytes?: number;
 }
 
 /** Opens sockets. One instance per host (a real process, or one host of a memory network). */

@@ -175,3 +175,57 @@ export async function sendFromPortZero(host: LanHost, src: string, dst: string, 
   const res = await host.run(['python3', '-c', PORT_ZERO, src, dst, payload]);
   if (res.code !== 0) throw new Error(`raw send on ${host.name} failed (exit ${res.code}): ${res.stderr}`);
 }
+
+const STORM = `
+const dgram = require('node:dgram');
+const plan = JSON.parse(process.argv[1]);
+const sockets = [];
+let ready = 0;
+for (const address of plan.addresses) {
+  const s = dgram.createSocket('udp4');
+  s.on('error', () => {});
+  s.bind(0, address, () => { if (++ready === plan.addresses.length) listen(); });
+  sockets.push(s);
+}
+const replies = plan.addresses.map((a, k) => Buffer.from(JSON.stringify({ Command: 'Polo', Params: { hostname: 'n' + k } })));
+let bursts = 0;
+function listen() {
+  const g = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  g.on('message', (msg, rinfo) => {
+    if (!msg.toString().includes('Marco')) return;
+    bursts++;
+    // Back to back, one socket per address: the stand-in for a real LAN answering at once.
+    for (let k = 0; k < sockets.length; k++) sockets[k].send(replies[k], rinfo.port, rinfo.address);
+    console.log('burst ' + bursts);
+  });
+  g.bind(1337, plan.group, () => {
+    g.addMembership(plan.group, plan.iface);
+    console.log('ready');
+  });
+}
+process.stdin.on('data', () => {});
+process.stdin.on('end', () => process.exit(0));
+`;
+
+/** A stand-in for a large grid: one host, many addresses, answering every Marco with a burst. */
+export interface StormStandIn {
+  /** Marco queries answered so far. */
+  bursts(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the stand-in on `host`: it takes `addresses` (already on the host), listens on `group`
+ * on `iface`, and answers each Marco query with one Polo reply from every address, back to back.
+ */
+export async function startStormStandIn(host: LanHost, plan: { addresses: readonly string[]; group: string; iface: string }): Promise<StormStandIn> {
+  const proc = host.spawn([process.execPath, '-e', STORM, JSON.stringify(plan)]);
+  await proc.waitForLine((l) => l === 'ready', 'the storm stand-in ready', 20_000);
+  return {
+    bursts: () => proc.lines('stdout').filter((l) => l.startsWith('burst ')).length,
+    async stop() {
+      proc.child.stdin?.end();
+      await proc.exited;
+    },
+  };
+}
