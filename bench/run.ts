@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ABUSE_DEFAULTS, benchAbuse } from './abuse.js';
 import { benchLatency, LATENCY_DEFAULTS } from './latency.js';
 import { REPO_ROOT } from './lib/env.js';
 import { describeOtherWork, OtherWorkMonitor, type OtherWork } from './lib/load.js';
@@ -17,7 +18,7 @@ import { benchMemory, MEMORY_DEFAULTS } from './memory.js';
 import { benchPublish, PUBLISH_DEFAULTS } from './publish.js';
 import { benchThroughput, THROUGHPUT_DEFAULTS } from './throughput.js';
 
-const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [options]
+const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [abuse] [options]
 
   (no names)            every benchmark
   --write               rewrite BENCHMARKS.md with the figures (complete default runs only)
@@ -26,7 +27,7 @@ const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish]
   --pin split|shared    throughput: server and generator on CPUs 1 and 0, or both on CPU 1
   --quick               fewer runs: checks the harness, figures are rough`;
 
-const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'abuse'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 /** What the command line asked for. */
@@ -99,6 +100,8 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
       return benchPublish({ ...PUBLISH_DEFAULTS, ...(o.quick && { rounds: 1, ops: 400 }), ...polod, log });
     case 'marcod':
       return benchMarcod({ ...MARCOD_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
+    case 'abuse':
+      return benchAbuse({ ...ABUSE_DEFAULTS, ...(o.quick && { burst: 1000, probes: 100, stormRounds: 2 }), ...polod, log });
   }
 }
 
@@ -190,9 +193,9 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all five, printed (about 2 minutes)
+npm run bench                          # all six, printed (about 4 minutes)
 npm run bench -- --write               # and rewrite this file
-npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, alone
+npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, abuse, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
 npm run bench -- --polod <path to another build's dist/src/cli/polod.js>   # A/B a change
 \`\`\`
