@@ -68,19 +68,19 @@ export interface ReplyLimits {
 }
 
 /**
- * Defaults: a source gets 16 KiB at once (four 4 KiB Services replies, or hundreds of Marco
- * and Request-For replies) then 8 KiB/s, and may send 200 datagrams at once then 100/s; the
- * node sends at most 512 KiB at once then 256 KiB/s in all. A flood of n queries of b bytes from
- * one source in t seconds gets back at most 16 KiB + 8 KiB × t + 4 KiB (one reply of debt):
- * less than it sent once n × b exceeds that (a thousand 23-byte Services queries within a second).
+ * Defaults: a source gets 32 KiB at once then 32 KiB/s (hundreds of Marco or Request-For
+ * replies a second, or eight 4 KiB Services replies), and may send 1000 datagrams at once then
+ * 500/s; the node sends at most 512 KiB at once then 256 KiB/s in all. A flood of n queries of
+ * b bytes from one source in t seconds gets back at most 32 KiB + 32 KiB × t + 4 KiB (one reply
+ * of debt): less than it sent once n × b exceeds that (3000 Services queries within a second).
  */
 export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
-  perSourceBurst: 16 * 1024,
-  perSourceRate: 8 * 1024,
+  perSourceBurst: 32 * 1024,
+  perSourceRate: 32 * 1024,
   totalBurst: 512 * 1024,
   totalRate: 256 * 1024,
-  perSourceQueryBurst: 200,
-  perSourceQueryRate: 100,
+  perSourceQueryBurst: 1000,
+  perSourceQueryRate: 500,
   maxSources: 4096,
 };
 
