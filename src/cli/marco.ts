@@ -4,7 +4,8 @@
  * A thin shell over the discovery library: parse flags, run one query, print a table or JSON,
  * return a documented exit code (see EXIT_CODES_HELP).
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError as FlagError } from 'commander';
+import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { Marco } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import type { QueryOptions } from '../discovery/options.js';
@@ -55,6 +56,8 @@ interface Flags {
   port?: number;
   retries?: number;
   json?: boolean;
+  key?: GridKey[];
+  auth?: AuthPolicy;
 }
 
 /**
@@ -114,7 +117,26 @@ function commonFlags(cmd: Command): Command {
     .option('--retries <n>', 'resend the query up to N times while nobody answered (default: 0)', parseNonNegativeInt)
     .option('--interface <addr>', 'local IPv4 address to send the query from', parseIPv4)
     .option('--port <n>', `polod port (default: ${POLO_PORT})`, parsePort)
+    .option('--key <file>', 'grid key file: queries signed, replies verified (repeatable: the first signs, each verifies)', repeatable(parseKeyFile))
+    .option('--auth <policy>', 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off', parseAuth)
     .option('--json', 'print one JSON document instead of a table');
+}
+
+/** `--key FILE`: the file is read now, so a bad one is a usage error naming it. */
+function parseKeyFile(file: string): GridKey {
+  try {
+    return readGridKeyFile(file);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
+function parseAuth(value: string): AuthPolicy {
+  try {
+    return parseAuthPolicy(value, '--auth');
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
 }
 
 /** Flags of the multicast queries (discover, request-for). */
@@ -141,12 +163,14 @@ function queryOptions(flags: Flags): QueryOptions {
   if (flags.interface !== undefined) options.interface = flags.interface;
   if (flags.port !== undefined) options.port = flags.port;
   if (flags.retries !== undefined) options.retries = flags.retries;
+  if (flags.key !== undefined) options.keys = flags.key;
+  if (flags.auth !== undefined) options.auth = flags.auth;
   return options;
 }
 
 function printNodes(nodes: readonly NodeResult[], flags: Flags, io: CliIo): number {
   if (flags.json === true) {
-    io.stdout.write(`${JSON.stringify(nodes.map((n) => ({ address: n.address, params: n.params })))}\n`);
+    io.stdout.write(`${JSON.stringify(nodes.map((n) => ({ address: n.address, params: n.params, ...(n.verified !== undefined && { verified: n.verified }) })))}\n`);
   } else if (nodes.length > 0) {
     io.stdout.write(formatTable([['ADDRESS', 'PARAMS'], ...nodes.map((n) => [n.address, formatParams(n.params)])]));
   } else {
@@ -164,6 +188,7 @@ function printServices(node: string, result: ServicesResult | undefined, flags: 
             address: result.address,
             services: result.services.map((s) => ({ id: s.id, params: s.params })),
             ...(result.truncated === true ? { truncated: true } : {}),
+            ...(result.verified !== undefined && { verified: result.verified }),
           };
     io.stdout.write(`${JSON.stringify(doc)}\n`);
   } else if (result === undefined) {

@@ -33,6 +33,8 @@ interface PolodFlags {
   logLevel?: string;
   stateDir?: string;
   unicastScope?: string;
+  key?: string[];
+  auth?: string;
 }
 
 const EXIT_CODES = `
@@ -61,6 +63,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       '--state-dir <dir>',
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
     )
+    .option('--key <file>', 'grid key file (repeatable: the first signs, every one verifies); GROUP=FILE for one group', repeatable((v: string) => v))
+    .option('--auth <policy>', 'required (default with a key), preferred (unsigned peers answered, results marked) or off')
     .option('--unicast-scope <scope>', "answer unicast queries from 'on-link' sources only (default) or from 'any'")
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: PolodFlags) => {
@@ -92,6 +96,8 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(level !== undefined && { logLevel: level }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
+    ...(flags.key && { keys: flags.key }),
+    ...(flags.auth !== undefined && { auth: flags.auth as 'required' | 'preferred' | 'off' }),
   };
 }
 

@@ -11,6 +11,10 @@ import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import { UnicastResponder } from '../responder/unicast.js';
 import { Guard, type GuardSettings } from '../responder/guard.js';
+import { AuthGate } from '../responder/authGate.js';
+import { AUTH_RESERVE_BYTES, ReplayCache, type GridKey } from '../auth/gridAuth.js';
+import { allKeys, keysOfGroup, type AuthSettings } from '../config/authConfig.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
@@ -29,6 +33,8 @@ export interface PoloDaemonSettings {
   readonly joinRetries: number;
   /** Abuse limits (src/responder/guard.ts); unset fields take their defaults. */
   readonly guard?: Partial<GuardSettings>;
+  /** Grid keys and policy (src/config/authConfig.ts); undefined = an unkeyed grid. */
+  readonly auth?: AuthSettings;
 }
 
 /** Everything polod runs, started and stopped as one. */
@@ -47,6 +53,8 @@ export class PoloDaemon {
   private unicastAttempts = 0;
   private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
+  /** Authentication of the unicast port (every key of the node), in a keyed daemon. */
+  private readonly unicastAuth: AuthGate | undefined;
   /** The abuse limits every responder of this daemon shares. */
   readonly guard: Guard;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -69,7 +77,15 @@ export class PoloDaemon {
       users: deps.users,
       logger: deps.logger,
     });
+    const auth = settings.auth !== undefined && settings.auth.policy !== 'off' ? settings.auth : undefined;
+    const replay = new ReplayCache();
+    const gate = (keys: readonly GridKey[]): AuthGate | undefined =>
+      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'preferred' ? 'preferred' : 'required', keys, replay);
+    this.unicastAuth = auth && gate(allKeys(auth));
+    // Signed replies carry up to AUTH_RESERVE_BYTES more: Services lists are cut to leave room.
+    const replyLimit = this.unicastAuth ? MAX_DATAGRAM - AUTH_RESERVE_BYTES : MAX_DATAGRAM;
     this.polos = settings.groups.map((group) => {
+      const groupAuth = auth && gate(keysOfGroup(auth, group));
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
       return new Polo({
@@ -83,6 +99,8 @@ export class PoloDaemon {
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
         guard: this.guard,
+        replyLimit,
+        ...(groupAuth && { auth: groupAuth }),
       });
     });
   }
@@ -104,12 +122,12 @@ export class PoloDaemon {
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;
     this.state = 'started';
-    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard);
+    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard, this.unicastAuth);
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
     this.deps.logger.info(
-      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs },
+      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
       'polod started',
     );
   }

@@ -13,6 +13,7 @@ import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier } fro
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
 import { nodeReplies, servicesReplies } from './replies.js';
+import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
 
 /** Construction options of a Marco: default query options plus the injected collaborators. */
@@ -118,7 +119,7 @@ export class Marco {
     return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what);
   }
 
-  private collector<T>(
+  private collector<T extends object>(
     query: ResolvedQuery,
     message: Query,
     destination: { address: string; port: number },
@@ -131,6 +132,8 @@ export class Marco {
     if (query.iface !== undefined && !this.transport.localAddresses().includes(query.iface)) {
       throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
     }
+    const payload = encodeQuery(message);
+    const auth = query.auth === 'off' ? undefined : authenticated(payload, query.keys, query.auth, classify);
     return new Collector({
       transport: this.transport,
       socket: {
@@ -139,14 +142,14 @@ export class Marco {
         ...(query.iface !== undefined && { iface: query.iface }),
       },
       destination,
-      payload: encodeQuery(message),
+      payload: auth?.payload ?? payload,
       timeout: query.timeout,
       retries: query.retries,
       maxResults: query.maxNodes,
       exclude: query.exclude,
       signals: query.signals,
       queueLimit,
-      classify,
+      classify: auth?.classify ?? classify,
       logger: this.logger,
       what,
     });

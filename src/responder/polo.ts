@@ -20,6 +20,9 @@ import { ingest } from './ingest.js';
 import { answer, type AnswerContext, type Decision } from './answer.js';
 import { newPoloStats, type PoloStats } from './stats.js';
 import { Guard } from './guard.js';
+import type { AuthGate } from './authGate.js';
+import type { GridKey } from '../auth/gridAuth.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
@@ -77,6 +80,10 @@ export interface PoloOptions {
    * shared by every responder of a daemon. Without one, the Polo makes its own with the defaults.
    */
   readonly guard?: Guard;
+  /** The group's authentication (a keyed grid): queries checked, replies signed. */
+  readonly auth?: AuthGate;
+  /** Largest reply before signing (default 4096; less in a keyed daemon, to leave room for `"Auth"`). */
+  readonly replyLimit?: number;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -108,6 +115,8 @@ export class Polo {
   /** The abuse limits this Polo answers under. */
   readonly guard: Guard;
   private readonly ownsGuard: boolean;
+  private readonly auth: AuthGate | undefined;
+  private readonly replyLimit: number;
   private socket: GroupSocket | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
@@ -143,6 +152,8 @@ export class Polo {
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
     this.ownsGuard = options.guard === undefined;
     this.guard = options.guard ?? new Guard(this.log);
+    this.auth = options.auth;
+    this.replyLimit = options.replyLimit ?? MAX_DATAGRAM;
     const services = this.registry.view(this.multicastGroup);
     if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
     this.context = { nodeParams: this.nodeParams, services };
@@ -195,12 +206,25 @@ export class Polo {
       this.stats.limited++;
       return;
     }
-    const query = ingest(datagram, address, this.stats, this.guard.log);
+    let data = datagram;
+    let nonce: string | undefined;
+    let key: GridKey | undefined;
+    if (this.auth) {
+      const checked = this.auth.check(datagram);
+      if (!checked.ok) {
+        this.stats.received++;
+        this.stats.authRejected++;
+        this.guard.log.debug(() => ({ from: address.address, reason: checked.reason }), 'query refused by grid authentication');
+        return;
+      }
+      ({ body: data, nonce, key } = checked);
+    }
+    const query = ingest(data, address, this.stats, this.guard.log);
     if (!query) return;
     try {
       const decision = answer(query, this.context);
-      if (decision.kind !== 'load-user') return this.act(decision, address);
-      return this.answerAfterLoad(query, decision.user, address).catch((err: unknown) =>
+      if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key);
+      return this.answerAfterLoad(query, decision.user, address, nonce, key).catch((err: unknown) =>
         this.guard.log.warn({ from: address.address }, 'query failed', err),
       );
     } catch (err) {
@@ -327,17 +351,17 @@ export class Polo {
     }
   }
 
-  private async answerAfterLoad(query: Query, user: string, address: RemoteInfo): Promise<void> {
+  private async answerAfterLoad(query: Query, user: string, address: RemoteInfo, nonce?: string, key?: GridKey): Promise<void> {
     if (!(await loadUserGuarded(this.registry, this.guard, user))) {
       this.stats.lookupsRefused++;
       this.act({ kind: 'silent', reason: 'not-offered', id: user }, address);
       return;
     }
     const decision = answer(query, this.context);
-    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address);
+    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address, nonce, key);
   }
 
-  private act(decision: Decision, to: RemoteInfo): void {
+  private act(decision: Decision, to: RemoteInfo, nonce?: string, key?: GridKey): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
       this.guard.log.debug(
@@ -346,9 +370,14 @@ export class Polo {
       );
       return;
     }
-    const bytes = this.encode(decision.reply);
+    const encoded = this.encode(decision.reply);
     const socket = this.socket;
-    if (!bytes || !socket || this.state !== 'started') return;
+    if (!encoded || !socket || this.state !== 'started') return;
+    const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;
+    if (bytes.byteLength > MAX_DATAGRAM) {
+      this.stats.oversize++;
+      return;
+    }
     if (!this.guard.replies.spend(to.address, bytes.byteLength)) {
       this.stats.limited++;
       return;
@@ -381,7 +410,7 @@ export class Polo {
     const cached = this.encoded.get(key);
     if (cached) return cached;
     try {
-      const bytes = reply.command === 'Services' ? encodeServicesReply(reply.services) : encodeReply(reply);
+      const bytes = reply.command === 'Services' ? encodeServicesReply(reply.services, this.replyLimit) : encodeReply(reply);
       this.encoded.set(key, bytes);
       return bytes;
     } catch (err) {

@@ -20,9 +20,11 @@ export interface PoloStats {
   offLink: number;
   /** Queries for an unknown user not answered because user lookups were rate-limited. */
   lookupsRefused: number;
+  /** Queries refused by the grid's authentication: unsigned (policy required), forged, stale, replayed. */
+  authRejected: number;
 }
 
 /** Fresh zeroed counters. */
 export function newPoloStats(): PoloStats {
-  return { received: 0, answered: 0, silent: 0, malformed: {}, oversize: 0, sendErrors: 0, joinFailures: 0, limited: 0, offLink: 0, lookupsRefused: 0 };
+  return { received: 0, answered: 0, silent: 0, malformed: {}, oversize: 0, sendErrors: 0, joinFailures: 0, limited: 0, offLink: 0, lookupsRefused: 0, authRejected: 0 };
 }

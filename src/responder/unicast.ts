@@ -12,6 +12,9 @@ import type { RemoteInfo } from '../transport/transport.js';
 import { ingest } from './ingest.js';
 import { answer, type Decision } from './answer.js';
 import type { Guard } from './guard.js';
+import type { AuthGate } from './authGate.js';
+import type { GridKey } from '../auth/gridAuth.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { loadUserGuarded, type Polo } from './polo.js';
 
 /** Answers unicast queries on behalf of a set of per-group Polo instances. */
@@ -21,6 +24,8 @@ export class UnicastResponder {
     private readonly registry: ServiceRegistry,
     private readonly nodeParams: JsonObject,
     private readonly guard: Guard,
+    /** Authentication of the unicast port in a keyed daemon (every key of the node). */
+    private readonly auth?: AuthGate,
   ) {}
 
   /**
@@ -49,7 +54,20 @@ export class UnicastResponder {
       stats.limited++;
       return;
     }
-    const query = ingest(data, from, stats, this.guard.log);
+    let body = data;
+    let nonce: string | undefined;
+    let key: GridKey | undefined;
+    if (this.auth) {
+      const checked = this.auth.check(data);
+      if (!checked.ok) {
+        stats.received++;
+        stats.authRejected++;
+        this.guard.log.debug(() => ({ from: from.address, reason: checked.reason }), 'query refused by grid authentication');
+        return;
+      }
+      ({ body, nonce, key } = checked);
+    }
+    const query = ingest(body, from, stats, this.guard.log);
     if (!query) return;
     try {
       const decision = await this.decide(query);
@@ -57,8 +75,13 @@ export class UnicastResponder {
         stats.silent++;
         return;
       }
-      const bytes = first.encode(decision.reply);
-      if (!bytes) return;
+      const encoded = first.encode(decision.reply);
+      if (!encoded) return;
+      const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;
+      if (bytes.byteLength > MAX_DATAGRAM) {
+        stats.oversize++;
+        return;
+      }
       // Off-link (scope `any`): no reply larger than the query, which proves nothing about the
       // source (docs/protocol.md §7). A client pads its query to receive more.
       if (!onLink && bytes.byteLength > data.byteLength) {

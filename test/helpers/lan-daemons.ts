@@ -91,6 +91,8 @@ export interface PolodOptions {
   waitJoined?: boolean;
   /** Environment variables set for polod (over this process's). */
   env?: Record<string, string>;
+  /** More flags, after the others (e.g. `--key FILE`). */
+  extraArgs?: readonly string[];
 }
 
 /** A running polod in one namespace. */
@@ -141,6 +143,7 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
   for (const a of interfaces) argv.push('--interface', a);
   if (opts.params !== undefined) argv.push('--params', JSON.stringify(opts.params));
   argv.push('--hostname', opts.hostname ?? host.name, '--log-level', opts.logLevel ?? 'info');
+  argv.push(...(opts.extraArgs ?? []));
 
   const proc = host.spawn(argv, opts.env === undefined ? {} : { env: opts.env });
   const waitLog = (match: (r: LogRecord) => boolean, what: string, timeoutMs = 10_000): Promise<LogRecord> =>
