@@ -13,8 +13,10 @@ import { performance } from 'node:perf_hooks';
 import type { Lan, LanHost } from '../test/helpers/netns.js';
 import type { Proc } from '../test/helpers/proc.js';
 import { probe, sendDatagrams, startFlood, startStormStandIn, type SendReport } from '../test/helpers/udp-tools.js';
-import { MARCO_JS, POLOD_JS, polodStateArgs, requireBuilt, spawnPolod, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
+import { childScript, MARCO_JS, POLOD_JS, polodStateArgs, requireBuilt, runChild, spawnPolod, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
 import { fmtInt, fmtMB, fmtPct, type Aim, type Section, type Table } from './lib/report.js';
+import { median } from './lib/stats.js';
+import type { LoadGenConfig, LoadGenResult } from './child/loadGen.js';
 
 export interface AbuseOptions {
   /** Queries of each amplification burst. */
@@ -23,11 +25,14 @@ export interface AbuseOptions {
   readonly probes: number;
   /** Rounds of the 500-reply storm. */
   readonly stormRounds: number;
+  /** Rounds (one keyed, one unkeyed run each) and answers per run of the authentication cost. */
+  readonly authRounds: number;
+  readonly authTotal: number;
   readonly polodJs?: string;
   readonly log: (line: string) => void;
 }
 
-export const ABUSE_DEFAULTS: Omit<AbuseOptions, 'log'> = { burst: 3000, probes: 500, stormRounds: 10 };
+export const ABUSE_DEFAULTS: Omit<AbuseOptions, 'log'> = { burst: 3000, probes: 500, stormRounds: 10, authRounds: 5, authTotal: 50_000 };
 
 const GROUP = '224.0.0.112';
 /** [polo] keys that take the guard's limits out of reach: the baseline of "before". */
@@ -92,6 +97,7 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
       const amplification = await measureAmplification(lan, dir, program, opts);
       const floods = await measureFloods(lan, dir, program, opts);
       const storm = await measureStorm(lan, opts);
+      const auth = await measureAuthCost(lan, dir, program, opts);
       const aims: Aim[] = [
         {
           what: 'bytes back per byte sent, burst of thousands of queries from one source (worst query type)',
@@ -109,6 +115,13 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
           reference: '88 %',
           why: `the query socket's receive queue is sized for the grid; a plain socket with the kernel's default queue kept ${fmtPct(storm.baseline)} of the same bursts`,
         },
+        {
+          what: 'answers/s with a grid key, relative to without (same run)',
+          target: '≥ 0.8×',
+          measured: `${auth.ratio.toFixed(2)}×`,
+          met: auth.ratio >= 0.8,
+          why: `${fmtInt(auth.keyed)} vs ${fmtInt(auth.plain)} answers/s (medians); per answer polod checks one HMAC-SHA256 and the replay cache, and computes one HMAC for the reply`,
+        },
       ];
       return {
         id: 'abuse',
@@ -117,7 +130,7 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
           `A namespace LAN of 3 hosts (h1 polod, h2 attacker, h3 legitimate client). Amplification: h2 sends one query, then a burst of ${fmtInt(opts.burst)} of the same from one socket, to h1's polod (10 services) by unicast and to the group, and counts the bytes of the replies. ` +
           `Floods: h2 floods (valid and malformed queries to the group and h1 as fast as its sender goes; or Services by unicast at about 100/s to a polod offering 200 services of 3.9 KB params) while h3 sends ${fmtInt(opts.probes)} queries one at a time (Request-For, Marco, Services in turn), each waiting up to 2 s. ` +
           `Storm: a stand-in host with 500 addresses answers each Marco with 500 replies back to back; ${opts.stormRounds} rounds. Baselines: polod with every limit raised out of reach (as before the guard), same run.`,
-        tables: [amplification.table, floods.table, storm.table],
+        tables: [amplification.table, floods.table, storm.table, auth.table],
         aims,
         notes: [],
         seconds: (performance.now() - started) / 1000,
@@ -289,5 +302,75 @@ async function measureStorm(lan: Lan, opts: AbuseOptions): Promise<{ table: Tabl
     },
     kept: kept / total,
     baseline: baseline / total,
+  };
+}
+
+/**
+ * Answers per second of a keyed polod against an unkeyed one on the same host, measured by the
+ * throughput benchmark's closed-loop generator (bench/child/loadGen.ts) on loopback; the keyed
+ * generator sends queries it signed before the run, each with its own nonce.
+ */
+async function measureAuthCost(lan: Lan, dir: string, program: string, opts: AbuseOptions): Promise<{ table: Table; ratio: number; keyed: number; plain: number }> {
+  const host = lan.host(3);
+  const keyFile = path.join(dir, 'grid.key');
+  const keyBytes = Buffer.alloc(32, 0x5a);
+  await writeFile(keyFile, keyBytes, { mode: 0o600 });
+  requireBuilt(childScript('loadGen'), 'bench/child/loadGen.ts');
+  const start = async (name: string, port: number, extra: string[]): Promise<Proc> => {
+    const own = path.join(dir, `auth-${name}`);
+    await mkdir(path.join(own, 'services'), { recursive: true });
+    await writeServices(path.join(own, 'services'), [{ id: 'web', params: { port: 8080, path: '/index' } }]);
+    await writeFile(path.join(own, 'polo.cfg'), `[polo]\npolo_binding_port = ${port + 100}\n`);
+    const proc = spawnPolod(host, {
+      program,
+      args: [
+        ...['--config', path.join(own, 'polo.cfg'), '--group', GROUP, '--interface', '127.0.0.1', '--port', String(port)],
+        ...['--services-dir', path.join(own, 'services'), '--log-level', 'warn', ...extra],
+        ...(await polodStateArgs(own, program)),
+      ],
+    });
+    return proc;
+  };
+  const plain = await start('plain', 1337, []);
+  const keyed = await start('keyed', 1338, ['--key', keyFile]);
+  const rates: Record<'plain' | 'keyed', number[]> = { plain: [], keyed: [] };
+  try {
+    for (let round = 0; round < opts.authRounds; round++) {
+      const order: ('plain' | 'keyed')[] = round % 2 === 0 ? ['plain', 'keyed'] : ['keyed', 'plain'];
+      for (const side of order) {
+        const config: LoadGenConfig = {
+          group: GROUP,
+          port: side === 'plain' ? 1337 : 1338,
+          iface: '127.0.0.1',
+          query: '{"Command":"Request-For","Params":"web"}',
+          warmup: 5000,
+          total: opts.authTotal,
+          window: 16,
+          timeoutMs: 200,
+          maxMs: 30_000,
+          readyTimeoutMs: 20_000,
+          ...(side === 'keyed' && { signKeyHex: keyBytes.toString('hex') }),
+        };
+        const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000 });
+        rates[side].push(r.rate);
+        opts.log(`abuse: auth cost, ${side} run ${round + 1}/${opts.authRounds}: ${fmtInt(r.rate)} answers/s, lost ${r.lost}`);
+      }
+    }
+  } finally {
+    await Promise.all([plain.stop(2000), keyed.stop(2000)]);
+  }
+  const ratios = rates.plain.map((p, k) => (rates.keyed[k] ?? Number.NaN) / p);
+  const result = { plain: median(rates.plain), keyed: median(rates.keyed), ratio: median(ratios) };
+  return {
+    ...result,
+    table: {
+      caption: `Request-For answers per second on loopback, closed loop (16 in flight), ${opts.authRounds} rounds of ${fmtInt(opts.authTotal)} answers per side`,
+      header: ['polod', 'answers/s (median)', 'range'],
+      rows: [
+        ['no key', fmtInt(result.plain), `${fmtInt(Math.min(...rates.plain))}–${fmtInt(Math.max(...rates.plain))}`],
+        ['--key (required): queries verified, replies signed', fmtInt(result.keyed), `${fmtInt(Math.min(...rates.keyed))}–${fmtInt(Math.max(...rates.keyed))}`],
+        ['ratio (median of per-round ratios)', `${result.ratio.toFixed(2)}×`, ''],
+      ],
+    },
   };
 }

@@ -101,7 +101,7 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
     case 'marcod':
       return benchMarcod({ ...MARCOD_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
     case 'abuse':
-      return benchAbuse({ ...ABUSE_DEFAULTS, ...(o.quick && { burst: 1000, probes: 100, stormRounds: 2 }), ...polod, log });
+      return benchAbuse({ ...ABUSE_DEFAULTS, ...(o.quick && { burst: 1000, probes: 100, stormRounds: 2, authRounds: 2, authTotal: 20_000 }), ...polod, log });
   }
 }
 
