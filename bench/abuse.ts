@@ -334,6 +334,8 @@ async function measureAuthCost(lan: Lan, dir: string, program: string, opts: Abu
   const plain = await start('plain', 1337, []);
   const keyed = await start('keyed', 1338, ['--key', keyFile]);
   const rates: Record<'plain' | 'keyed', number[]> = { plain: [], keyed: [] };
+  const cpu: Record<'plain' | 'keyed', number[]> = { plain: [], keyed: [] };
+  const procs = { plain, keyed };
   try {
     for (let round = 0; round < opts.authRounds; round++) {
       const order: ('plain' | 'keyed')[] = round % 2 === 0 ? ['plain', 'keyed'] : ['keyed', 'plain'];
@@ -350,9 +352,11 @@ async function measureAuthCost(lan: Lan, dir: string, program: string, opts: Abu
           maxMs: 30_000,
           readyTimeoutMs: 20_000,
           ...(side === 'keyed' && { signKeyHex: keyBytes.toString('hex') }),
+          ...(procs[side].pid !== undefined && { serverPid: procs[side].pid }),
         };
         const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000 });
         rates[side].push(r.rate);
+        cpu[side].push(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered);
         opts.log(`abuse: auth cost, ${side} run ${round + 1}/${opts.authRounds}: ${fmtInt(r.rate)} answers/s, lost ${r.lost}`);
       }
     }
@@ -365,11 +369,11 @@ async function measureAuthCost(lan: Lan, dir: string, program: string, opts: Abu
     ...result,
     table: {
       caption: `Request-For answers per second on loopback, closed loop (16 in flight), ${opts.authRounds} rounds of ${fmtInt(opts.authTotal)} answers per side`,
-      header: ['polod', 'answers/s (median)', 'range'],
+      header: ['polod', 'answers/s (median)', 'range', 'polod CPU per answer'],
       rows: [
-        ['no key', fmtInt(result.plain), `${fmtInt(Math.min(...rates.plain))}–${fmtInt(Math.max(...rates.plain))}`],
-        ['--key (required): queries verified, replies signed', fmtInt(result.keyed), `${fmtInt(Math.min(...rates.keyed))}–${fmtInt(Math.max(...rates.keyed))}`],
-        ['ratio (median of per-round ratios)', `${result.ratio.toFixed(2)}×`, ''],
+        ['no key', fmtInt(result.plain), `${fmtInt(Math.min(...rates.plain))}–${fmtInt(Math.max(...rates.plain))}`, `${median(cpu.plain).toFixed(1)} µs`],
+        ['--key (required): queries verified, replies signed', fmtInt(result.keyed), `${fmtInt(Math.min(...rates.keyed))}–${fmtInt(Math.max(...rates.keyed))}`, `${median(cpu.keyed).toFixed(1)} µs`],
+        ['ratio (median of per-round ratios)', `${result.ratio.toFixed(2)}×`, '', `${(median(cpu.plain) / median(cpu.keyed)).toFixed(2)}× (answers per CPU second)`],
       ],
     },
   };
