@@ -18,6 +18,7 @@ import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { answer, type AnswerContext } from './answer.js';
 import { BUSY, MAX_IN_FLIGHT, MAX_PENDING_REPLIES } from './limits.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { encodeMarcodReply, type MarcodReply } from './reply.js';
 import { parseRequest, type MarcodRequest } from './request.js';
 import { bindApiSocket, type ApiBinder } from './socket.js';
@@ -31,6 +32,10 @@ export type MarcodSettings = Pick<
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
   readonly logger?: Logger;
+  /** Grid keys (`--key`): queries signed, replies verified (docs/protocol.md §2.4). */
+  readonly keys?: readonly GridKey[];
+  /** `--auth`; default `required` with keys. */
+  readonly auth?: AuthPolicy;
   /** Sockets of the discovery queries. Default: real UDP. */
   readonly transport?: Transport;
   /** Opens the API socket. Default: a real, exclusively bound UDP socket. */
@@ -88,6 +93,8 @@ export class MarcodServer {
       logger: this.logger,
       port: settings.poloPort,
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
+      ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
+      ...(deps.auth !== undefined && { auth: deps.auth }),
     });
     this.context = {
       marco,

@@ -13,6 +13,7 @@ import { gridKey, signDatagram, type GridKey } from '../../src/auth/gridAuth.js'
 import { requireNetns } from '../helpers/netns.js';
 import { GROUP_112, GROUP_113, lanFixture, logIs, marcoNodes, POLOD, runMarco, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
 import { sendDatagrams } from '../helpers/udp-tools.js';
+import { rawRequests, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
 const fixture = lanFixture({ name: 'auth', hosts: 3, subnet: 47 });
 const addr = (i: number): string => `10.201.47.${i}`;
@@ -101,6 +102,16 @@ test('keyed grids: required, preferred, forged, stale, replayed, rotated and per
     assert.deepEqual(await discover(['--key', c.file]), [], 'the other group\'s key does not open this one');
     assert.deepEqual(await discover(['--key', c.file], GROUP_113), [{ address: addr(1), params: { hostname: 'h1' }, verified: true }]);
     assert.deepEqual(await discover(['--key', a.file], GROUP_113), [], 'the per-group key replaces the others there');
+    await keyed.stop();
+  });
+
+  await t.test('marcod with a key: signed queries, only verified replies passed on', async () => {
+    const keyed = await startPolod(fixture, h1, { groups: [GROUP_112], services, extraArgs: ['--key', a.file] });
+    const marcod = await startMarcod(fixture, h2, { args: ['--key', a.file] });
+    const [reply] = await rawRequests(h2, [{ text: '{"Command":"Marco","max_nodes":0,"exclude":[],"timeout":1500,"group":"224.0.0.112"}' }]);
+    assert.deepEqual(sortedNodes(reply?.reply), [{ Address: addr(1), Params: { hostname: 'h1' } }], 'the unkeyed node is not passed on');
+    assert.ok(marcod.alive());
+    await marcod.proc.stop();
     await keyed.stop();
   });
 
