@@ -7,6 +7,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 command -v getent >/dev/null 2>&1 || need+=(libc-bin)
+# setpriv runs test clients as the test users (trust tests).
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # python3 forges a datagram from source port 0 (a raw socket) in test/integration/lan-abuse-users.test.ts.
 command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)

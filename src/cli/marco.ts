@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
-import { Marco } from '../discovery/marco.js';
+import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import type { QueryOptions } from '../discovery/options.js';
 import type { NodeResult, ServicesResult } from '../discovery/results.js';
@@ -35,7 +35,13 @@ import {
 export interface MarcoCliDeps {
   readonly transport?: Transport;
   readonly lookup?: HostLookup;
+  /** Ends `marco watch` (default: SIGINT or SIGTERM). */
+  readonly signal?: AbortSignal;
 }
+
+const WATCH_HELP = `
+Runs until Ctrl-C (SIGINT) or SIGTERM, then exits 0. The first events (up) are the current state.
+Exit codes: ${ExitCode.OK} stopped, ${ExitCode.USAGE} usage or invalid value, ${ExitCode.RUNTIME} socket failure.`;
 
 /** The exit codes, as printed at the end of every `--help`. */
 export const EXIT_CODES_HELP = `
@@ -58,6 +64,7 @@ interface Flags {
   json?: boolean;
   key?: GridKey[];
   auth?: AuthPolicy;
+  service?: string;
 }
 
 /**
@@ -101,6 +108,19 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (node: string, flags: Flags) => {
       exitCode = printServices(node, await client().services(node, queryOptions(flags)), flags, io);
+    });
+
+  program
+    .command('watch')
+    .description('stream the events (up, down, update) of the nodes of a group, or of the providers of one service')
+    .option('--group <addr>', `multicast group to watch (default: ${DEFAULT_GROUP})`, parseMulticastGroup)
+    .option('--service <id>', 'watch the nodes offering this service instead of the nodes')
+    .option('--interface <addr>', 'local IPv4 address to join the group on and send from', parseIPv4)
+    .option('--port <n>', `polod port (default: ${POLO_PORT})`, parsePort)
+    .option('--json', 'one JSON object per event and line: {"event","address","params","reason","time"}')
+    .addHelpText('after', WATCH_HELP)
+    .action(async (flags: Flags) => {
+      exitCode = await watch(client(), flags, io, deps.signal ?? stopSignal());
     });
 
   if (argv.length === 0) {
@@ -204,6 +224,37 @@ function printServices(node: string, result: ServicesResult | undefined, flags: 
     io.stderr.write(`marco: ${result.address} cut its list to fit one datagram; some services are missing\n`);
   }
   return result === undefined ? ExitCode.NOT_FOUND : ExitCode.OK;
+}
+
+/** An AbortSignal fired by the first SIGINT or SIGTERM (the handlers are removed then). */
+function stopSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = (): void => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return controller.signal;
+}
+
+/** `marco watch`: prints each event as it comes (one JSON line with --json), until the signal. */
+async function watch(marco: Marco, flags: Flags, io: CliIo, signal: AbortSignal): Promise<number> {
+  const options: WatchOptions = { signal };
+  if (flags.group !== undefined) options.group = flags.group;
+  if (flags.interface !== undefined) options.interface = flags.interface;
+  if (flags.port !== undefined) options.port = flags.port;
+  if (flags.service !== undefined) options.service = flags.service;
+  for await (const e of marco.watch(options)) {
+    if (flags.json === true) {
+      io.stdout.write(`${JSON.stringify({ event: e.event, address: e.address, params: e.params, reason: e.reason ?? null, time: e.time })}\n`);
+    } else {
+      const reason = e.reason === undefined ? '' : ` (${e.reason})`;
+      io.stdout.write(`${e.time} ${e.event.padEnd(6)} ${e.address} ${formatParams(e.params)}${reason}\n`);
+    }
+  }
+  return ExitCode.OK;
 }
 
 /** Params as compact `key=value` pairs, values shown as displayValue does; `-` when empty. */

@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
-import { MAX_IN_FLIGHT } from '../marcod/limits.js';
+import { MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
@@ -34,9 +34,11 @@ interface MarcodFlags {
   timeout?: number;
   frameSize?: number;
   maxRequests?: number;
+  maxRequestsPerClient?: number;
   logLevel?: string;
   key?: GridKey[];
   auth?: AuthPolicy;
+  watchSocket?: string;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
@@ -70,7 +72,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--key <file>', 'grid key file: queries signed, replies verified (repeatable: the first signs)', repeatable(parseKeyFile))
     .option('--auth <policy>', 'required (default with --key), preferred or off', parseAuth)
+    .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
+    .option(
+      '--max-requests-per-client <n>',
+      `requests of one client (one uid) served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT_PER_CLIENT})`,
+      parseMaxRequests,
+    )
     .addOption(logLevelOption())
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: MarcodFlags) => {
@@ -89,6 +97,8 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
     ...(flags.key !== undefined && { keys: flags.key }),
     ...(flags.auth !== undefined && { auth: flags.auth }),
+    ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
+    ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
   return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps));
 }

@@ -35,6 +35,8 @@ interface PolodFlags {
   unicastScope?: string;
   key?: string[];
   auth?: string;
+  maxServicesPerUser?: number;
+  maxServiceBytesPerUser?: number;
 }
 
 const EXIT_CODES = `
@@ -66,6 +68,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--key <file>', 'grid key file (repeatable: the first signs, every one verifies); GROUP=FILE for one group', repeatable((v: string) => v))
     .option('--auth <policy>', 'required (default with a key), preferred (unsigned peers answered, results marked) or off')
     .option('--unicast-scope <scope>', "answer unicast queries from 'on-link' sources only (default) or from 'any'")
+    .option('--max-services-per-user <n>', 'most services one user may offer (default 256; root has no quota)', parseCount)
+    .option('--max-service-bytes-per-user <n>', "most bytes of one user's services, ids and params (default 1048576)", parseCount)
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: PolodFlags) => {
       exit = await serve(flags, io);
@@ -98,7 +102,15 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),
     ...(flags.auth !== undefined && { auth: flags.auth as 'required' | 'preferred' | 'off' }),
+    ...(flags.maxServicesPerUser !== undefined && { maxServicesPerUser: flags.maxServicesPerUser }),
+    ...(flags.maxServiceBytesPerUser !== undefined && { maxServiceBytesPerUser: flags.maxServiceBytesPerUser }),
   };
+}
+
+function parseCount(value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new FlagError('expected an integer from 0 to 2147483647.');
+  return n;
 }
 
 function parseParams(value: string): JsonObject {

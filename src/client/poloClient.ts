@@ -28,6 +28,7 @@ import {
 } from './polodEndpoint.js';
 import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
 import { onAnyAbort, untilAborted } from '../util/abort.js';
+import { checkFromJson, checkToJson } from '../health/check.js';
 
 export { ConnectionLostError, UnexpectedReplyError } from './polodConnection.js';
 export { PolodUnavailableError, polodSocketPath, type PolodEndpoint } from './polodEndpoint.js';
@@ -74,6 +75,16 @@ export interface PublishOptions {
   readonly permanent?: boolean;
   /** A root (system) service rather than a user service `user:id` (default false). */
   readonly root?: boolean;
+  /**
+   * A health check run by polod: the service is offered only while it passes. `tcp:PORT` or
+   * `http://127.0.0.1:PORT/PATH`, with optional interval (ms) and consecutive failures.
+   */
+  readonly check?: { readonly target: string; readonly intervalMs?: number; readonly failures?: number };
+  /**
+   * Ties the service to this client's connection: polod withdraws it when the connection closes
+   * (close(), destroy(), the program's exit or crash). Not with `permanent`. See sessionEnded().
+   */
+  readonly session?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -104,6 +115,8 @@ export interface PublishedService {
   readonly params: JsonObject;
   /** A root service (as opposed to a user service). */
   readonly root: boolean;
+  /** Its health check: target, `pending`/`passing`/`failing`, consecutive failures. */
+  readonly check?: { readonly target: string; readonly state: string; readonly failures: number };
 }
 
 /** The publish API's command names this client sends. */
@@ -130,6 +143,8 @@ export class PoloClient {
   /** The per-user folder holding the token (`.polo`). */
   readonly userDirName: string;
   #connection: PolodConnection | undefined;
+  #endSession: () => void = () => {};
+  readonly #sessionEnded = new Promise<void>((resolve) => (this.#endSession = resolve));
   /** Settles when every call queued so far is finished: calls run in order, one at a time. */
   #tail: Promise<void> = Promise.resolve();
   /** Public calls not finished yet (close() waits for them, token reads included). */
@@ -176,11 +191,14 @@ export class PoloClient {
     const params = checkParams(opts.params);
     const permanent = checkBool(opts.permanent, 'permanent');
     const root = checkBool(opts.root, 'root');
+    const check = checkHealthCheck(opts.check);
+    const session = checkBool(opts.session, 'session');
+    if (session && permanent) throw new InvalidArgumentError('a session service cannot be permanent');
     return this.#run('Publish', opts.signal, async (signal) => {
       const ok = await this.#withToken(signal, (token) =>
         this.#send(
           'Publish',
-          { service: id, token, params, multicast_groups: groups, permanent, root },
+          { service: id, token, params, multicast_groups: groups, permanent, root, ...(check ? { check } : {}), ...(session ? { session } : {}) },
           signal,
         ),
       );
@@ -211,9 +229,19 @@ export class PoloClient {
    * UnexpectedReplyError.
    */
   async list(opts: CallOptions = {}): Promise<PublishedService[]> {
-    const ok = await this.#run('List', opts.signal, (signal) => this.#send('List', {}, signal));
-    if (!Array.isArray(ok)) throw new UnexpectedReplyError(`polod's reply to List is not a list: ${short(ok)}`);
-    return ok.map(listedService);
+    return this.#run('List', opts.signal, async (signal) => {
+      // polod sends the list in pages: `"Next": n` asks for another from offset n.
+      const all: PublishedService[] = [];
+      for (let offset: number | undefined = 0; offset !== undefined; ) {
+        const reply = await this.#exchange('List', offset === 0 ? {} : { offset }, signal);
+        const ok = reply['OK'];
+        if (!Array.isArray(ok)) throw new UnexpectedReplyError(`polod's reply to List is not a list: ${short(ok ?? null)}`);
+        all.push(...ok.map(listedService));
+        const next = reply['Next'];
+        offset = typeof next === 'number' && Number.isInteger(next) && next > offset && ok.length > 0 ? next : undefined;
+      }
+      return all;
+    });
   }
 
   /**
@@ -340,6 +368,20 @@ export class PoloClient {
    * @throws RemoteError for `{"Error": reason}`.
    */
   async #send(command: Command, args: JsonObject, signal: AbortSignal): Promise<Json> {
+    return (await this.#exchange(command, args, signal))['OK'] as Json;
+  }
+
+  /**
+   * Resolves when a connection that holds session services (publishService with `session`) has
+   * closed, so at least one of them is withdrawn: polod stopped or restarted, or the connection
+   * broke. Never resolves while no session service was published.
+   */
+  sessionEnded(): Promise<void> {
+    return this.#sessionEnded;
+  }
+
+  /** As #send, but the whole reply object (with `OK`, and `Next` for List pages). */
+  async #exchange(command: Command, args: JsonObject, signal: AbortSignal): Promise<JsonObject> {
     let reply: JsonObject | undefined;
     for (let attempt = 1; reply === undefined; attempt++) {
       if (this.#destroyed) throw new ClosedError('PoloClient');
@@ -347,6 +389,7 @@ export class PoloClient {
       const reused = connection.answered > 0;
       try {
         reply = await connection.request({ Command: command, Args: args }, signal);
+        if (command === 'Publish' && args['session'] === true && Object.hasOwn(reply, 'OK')) void connection.closed.then(this.#endSession);
       } catch (err) {
         if (this.#connection === connection && !connection.usable) this.#connection = undefined;
         const resendable = err instanceof ConnectionLostError && (err.notSent || IDEMPOTENT.has(command));
@@ -359,7 +402,7 @@ export class PoloClient {
       throw new RemoteError(typeof reason === 'string' ? reason : JSON.stringify(reason));
     }
     if (!Object.hasOwn(reply, 'OK')) throw new UnexpectedReplyError(`polod's reply to ${command} has neither OK nor Error: ${short(reply)}`);
-    return reply['OK'] as Json;
+    return reply;
   }
 
   /** The open connection, or a new one. */
@@ -437,6 +480,19 @@ function checkId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('the service id must be a non-empty string');
 }
 
+/** A check as sent (`{"target", "interval_ms", "failures"}`), validated as polod will. */
+function checkHealthCheck(check: PublishOptions['check']): JsonObject | undefined {
+  if (check === undefined) return undefined;
+  const json: JsonObject = { target: check.target };
+  if (check.intervalMs !== undefined) json['interval_ms'] = check.intervalMs;
+  if (check.failures !== undefined) json['failures'] = check.failures;
+  try {
+    return checkToJson(checkFromJson(json, 'check'));
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** Groups as sent: dotted-quad IPv4 multicast addresses, without duplicates; [] = all. */
 function checkGroups(groups: readonly string[] | undefined): string[] {
   if (groups === undefined) return [];
@@ -491,10 +547,12 @@ function listedService(entry: Json): PublishedService {
     throw new UnexpectedReplyError(`polod's List reply has a malformed entry: ${short(entry)}`);
   };
   if (!isJsonObject(entry)) return bad();
-  const { id, owner, groups, permanent, params, root } = entry;
+  const { id, owner, groups, permanent, params, root, check } = entry;
   if (typeof id !== 'string' || typeof owner !== 'string' || typeof permanent !== 'boolean' || typeof root !== 'boolean') return bad();
   if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string') || !isJsonObject(params)) return bad();
-  return { id, owner, groups, permanent, params, root };
+  if (check === undefined) return { id, owner, groups, permanent, params, root };
+  if (!isJsonObject(check) || typeof check['target'] !== 'string' || typeof check['state'] !== 'string' || typeof check['failures'] !== 'number') return bad();
+  return { id, owner, groups, permanent, params, root, check: { target: check['target'], state: check['state'], failures: check['failures'] } };
 }
 
 /** A value as shown in an error: JSON, cut to 80 characters. */

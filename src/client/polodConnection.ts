@@ -87,6 +87,11 @@ export class PolodConnection {
     return new PolodConnection(await connectPolod(endpoint, signal), endpoint);
   }
 
+  /** Resolves once the stream is closed, by either side. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
   /** True while the stream can take a request (not ended, failed or out of step). */
   get usable(): boolean {
     return this.#broken === undefined && !this.#socket.destroyed && this.#socket.writable;

@@ -8,6 +8,7 @@ import { FrameTooLargeError } from '../errors.js';
 import { encodeReply } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
+import { checkFromJson, type HealthCheck } from '../health/check.js';
 import type { Service } from '../registry/service.js';
 import { isMulticastIPv4, showValue } from './values.js';
 
@@ -78,6 +79,16 @@ export function parseServiceFile(text: string, file: string, opts: ServiceFileOp
   const disabled = rawDisabled === undefined ? false : rawDisabled;
   if (typeof disabled !== 'boolean') return skip(`"disabled" is ${kindOf(disabled)}, not true or false`);
 
+  const rawCheck = field('check');
+  let check: HealthCheck | undefined;
+  if (rawCheck !== undefined) {
+    try {
+      check = checkFromJson(rawCheck, '"check"');
+    } catch (err) {
+      return skip((err as Error).message);
+    }
+  }
+
   // A Request-For reply is one datagram; params too large for it could never be answered.
   try {
     encodeReply({ command: 'OK', params });
@@ -94,6 +105,7 @@ export function parseServiceFile(text: string, file: string, opts: ServiceFileOp
     permanent: true,
     origin: 'file',
     file,
+    ...(check === undefined ? {} : { check }),
   };
   return { ok: true, service };
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../util/log.js';
 
 /** Starts marcod and resolves once it has stopped on SIGTERM or SIGINT. Rejects if it cannot start. */
 export async function runMarcod(config: MarcoConfig, logger: Logger, deps: Omit<MarcodDeps, 'logger'> = {}): Promise<void> {
-  const server = new MarcodServer(config, { ...deps, logger });
+  const server = new MarcodServer(config, { warmViews: true, ...deps, logger });
   try {
     await server.start();
   } catch (err) {

@@ -6,7 +6,11 @@
 import { ClosedError } from '../errors.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceLoader, UserLookup } from '../registry/ports.js';
+import { HealthMonitor } from '../health/monitor.js';
+import { GroupPresence } from '../membership/presence.js';
+import type { PresenceTiming } from '../membership/timing.js';
 import { ServiceRegistry } from '../registry/registry.js';
+import { UserRecord } from '../registry/userRecord.js';
 import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import { UnicastResponder } from '../responder/unicast.js';
@@ -35,12 +39,21 @@ export interface PoloDaemonSettings {
   readonly guard?: Partial<GuardSettings>;
   /** Grid keys and policy (src/config/authConfig.ts); undefined = an unkeyed grid. */
   readonly auth?: AuthSettings;
+  /**
+   * The record of users with service files (src/registry/userRecord.ts): their services are
+   * loaded at start. Undefined = none (users are loaded at their first query, as the reference).
+   */
+  readonly usersFile?: string;
 }
 
 /** Everything polod runs, started and stopped as one. */
 export class PoloDaemon {
   /** The one owner of the services of every group. */
   readonly registry: ServiceRegistry;
+  /** Users with service files, loaded at start. */
+  private readonly userRecord: UserRecord | undefined;
+  /** Runs the services' health checks. */
+  readonly health: HealthMonitor;
   /** One responder per group, in configuration order. */
   readonly polos: Polo[];
   /** Root services per group (the registry's live lists, which the Polo instances expose). */
@@ -57,17 +70,26 @@ export class PoloDaemon {
   private readonly unicastAuth: AuthGate | undefined;
   /** The abuse limits every responder of this daemon shares. */
   readonly guard: Guard;
+  /** Live discovery: one presence per group (announcements, membership view, Members hint). */
+  readonly presences = new Map<string, GroupPresence>();
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
 
   constructor(
     readonly settings: PoloDaemonSettings,
-    private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
+    private readonly deps: {
+      logger: Logger;
+      loadServices: ServiceLoader;
+      users: UserLookup;
+      transport?: Transport;
+      presenceTiming?: PresenceTiming;
+    },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
     this.guard = new Guard(deps.logger, settings.guard, {
       ...(this.transport.localNetworks && { networks: () => this.transport.localNetworks?.() ?? [] }),
     });
+    this.userRecord = settings.usersFile === undefined ? undefined : new UserRecord(settings.usersFile, { logger: deps.logger });
     this.registry = new ServiceRegistry({
       groups: settings.groups,
       servicesDir: settings.servicesDir,
@@ -76,6 +98,7 @@ export class PoloDaemon {
       loadServices: deps.loadServices,
       users: deps.users,
       logger: deps.logger,
+      ...(this.userRecord ? { userRecord: this.userRecord } : {}),
     });
     const auth = settings.auth !== undefined && settings.auth.policy !== 'off' ? settings.auth : undefined;
     const replay = new ReplayCache();
@@ -84,10 +107,27 @@ export class PoloDaemon {
     this.unicastAuth = auth && gate(allKeys(auth));
     // Signed replies carry up to AUTH_RESERVE_BYTES more: Services lists are cut to leave room.
     const replyLimit = this.unicastAuth ? MAX_DATAGRAM - AUTH_RESERVE_BYTES : MAX_DATAGRAM;
+    this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
       const groupAuth = auth && gate(keysOfGroup(auth, group));
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
+      const view = this.registry.view(group);
+      const presence = new GroupPresence({
+        transport: this.transport,
+        group,
+        port: settings.port,
+        interfaces: settings.interfaces,
+        ttl: settings.ttl,
+        nodeParams: settings.nodeParams,
+        // What the group offers, as Services lists it (root, then loaded users' as user:id).
+        services: () => [...(view?.listing() ?? [])],
+        failing: () => this.registry.failingChecks(group),
+        changes: this.registry,
+        logger: deps.logger,
+        ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
+      });
+      this.presences.set(group, presence);
       return new Polo({
         registry: this.registry,
         multicastGroup: group,
@@ -101,6 +141,9 @@ export class PoloDaemon {
         guard: this.guard,
         replyLimit,
         ...(groupAuth && { auth: groupAuth }),
+        // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
+        poloReply: () => presence.poloReply(),
+        tap: presence.tap,
       });
     });
   }
@@ -119,6 +162,11 @@ export class PoloDaemon {
     this.state = 'starting';
     // Each folder is read once for every group; then the groups start answering from it.
     await this.registry.reload();
+    // Users known to have service files: listed and answered from the start, not from their
+    // first query (their permanent services were acknowledged; they are offered at once).
+    const known = (await this.userRecord?.load()) ?? [];
+    await Promise.all(known.map((user) => this.registry.loadUser(user)));
+    await this.health.start();
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;
     this.state = 'started';
@@ -126,6 +174,8 @@ export class PoloDaemon {
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
+    // Live discovery once the responders answer: a node that announces itself can be asked.
+    await Promise.all([...this.presences.values()].map((p) => p.start()));
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
       'polod started',
@@ -191,9 +241,12 @@ export class PoloDaemon {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    this.registry.close();
     this.guard.close();
     clearTimeout(this.unicastTimer);
+    // Goodbyes first, while the responders still answer: watchers see the node leave at once.
+    await Promise.all([...this.presences.values()].map((p) => p.stop()));
+    this.registry.close();
+    await this.health.stop();
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }
 }

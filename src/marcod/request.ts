@@ -31,6 +31,11 @@ export interface GroupQueryRequest {
   readonly group: string | undefined;
   /** Real resends while nobody answered (bug B12: the reference never resent). */
   readonly retries: number;
+  /**
+   * Extension (`"fresh": true`): run a network query even when marcod's warm view of the grid
+   * could answer (docs/protocol.md, marcod). Reference bindings never send it.
+   */
+  readonly fresh?: boolean;
 }
 
 /** `{"Command": "Marco", …}`: every node of the group. */
@@ -127,7 +132,15 @@ function groupQuery(msg: JsonObject): GroupQueryRequest {
     // Read for Request-For too: the reference dropped it there (bug B16).
     group: group(msg['group']),
     retries: count('retries', msg['retries'], MAX_RETRIES),
+    ...(fresh(msg['fresh']) && { fresh: true }),
   };
+}
+
+/** `fresh`: a boolean; absent or null = false. */
+function fresh(value: Json | undefined): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') invalid('fresh', value, 'true or false');
+  return value;
 }
 
 /**

@@ -19,6 +19,7 @@ import type { UserDirectory } from '../system/userDb.js';
 import type { Logger } from '../util/log.js';
 import { PublishHandler } from './handler.js';
 import { PublishServer, type ServerLimits } from './server.js';
+import type { CheckStatusOf } from '../registry/listing.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import { DaemonServiceStore } from './store.js';
 
@@ -37,6 +38,11 @@ export interface PublishApiSettings {
   readonly userDir: string;
   readonly verifyRegexp: RegExp;
   readonly stateDir?: string;
+  readonly maxServicesPerUser: number;
+  readonly maxServiceBytesPerUser: number;
+  readonly publishMaxConnections: number;
+  readonly publishMaxConnectionsPerUser: number;
+  readonly publishIdleTimeoutMs: number;
 }
 
 /** The certificate folder and socket path for these settings (see the module comment). */
@@ -49,6 +55,8 @@ export function publishPaths(settings: { readonly stateDir?: string }): { certDi
 export interface PublishApiDeps {
   /** The services of the running daemon (PoloDaemon.registry). */
   readonly registry: ServiceRegistry;
+  /** The state of each service's health check (PoloDaemon.health), for `List`. */
+  readonly checkStatus?: CheckStatusOf;
   readonly users: UserDirectory;
   readonly logger: Logger;
   readonly limits?: Partial<ServerLimits>;
@@ -68,6 +76,8 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     servicesDir: settings.servicesDir,
     userDirName: settings.userDir,
     logger,
+    ...(deps.checkStatus ? { checkStatus: deps.checkStatus } : {}),
+    quota: { maxServices: settings.maxServicesPerUser, maxBytes: settings.maxServiceBytesPerUser },
   });
   const swept = await store.sweepTemporaryFiles();
   if (swept > 0) logger.info({ files: swept, dir: settings.servicesDir }, 'removed temporary files of interrupted writes');
@@ -78,12 +88,18 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     verifyRegexp: settings.verifyRegexp,
     userDirName: settings.userDir,
     logger,
+    maxSessionConnectionsPerUser: settings.publishMaxConnectionsPerUser,
   });
   const server = new PublishServer({
-    handle: (frame) => handler.handle(frame),
+    handle: (frame, peer) => handler.handle(frame, peer),
     tls: { host: BINDING_HOST, port: settings.bindingPort, key, cert },
     socketPath,
-    ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+    limits: {
+      maxConnections: settings.publishMaxConnections,
+      maxConnectionsPerUser: settings.publishMaxConnectionsPerUser,
+      idleTimeoutMs: settings.publishIdleTimeoutMs,
+      ...deps.limits,
+    },
     logger,
   });
   await server.start();

@@ -13,6 +13,7 @@ import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { FrameTooLargeError } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
 import { splitUserId } from '../registry/userId.js';
+import { checkFromJson, type HealthCheck } from '../health/check.js';
 import { segmentProblem } from '../util/safePath.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
 import { isIPv4Address, isMulticastIPv4 } from '../protocol/address.js';
@@ -50,6 +51,10 @@ export interface PublishArgs {
   readonly permanent: boolean;
   /** A root (system) service rather than one of the caller's. */
   readonly root: boolean;
+  /** A health check (this project's extension): offered only while it passes. */
+  readonly check?: HealthCheck;
+  /** Tied to the connection (this project's extension): withdrawn when it closes. */
+  readonly session: boolean;
 }
 
 /** Unpublish Args, checked. */
@@ -114,7 +119,20 @@ export function parsePublishArgs(args: JsonObject, rules: RequestRules): Publish
   const permanent = bool(args, 'permanent');
   const root = bool(args, 'root');
   const params = paramsOf(own(args, 'params'));
-  return { service, params, groups, permanent, root };
+  const check = checkOf(own(args, 'check'));
+  const session = bool(args, 'session');
+  if (session && permanent) throw new PublishRefusal('A session service cannot be permanent: it ends with its connection');
+  return { service, params, groups, permanent, root, session, ...(check ? { check } : {}) };
+}
+
+/** The optional `check` of Publish: a target string or `{"target", "interval_ms", "failures"}`. */
+function checkOf(value: Json | undefined): HealthCheck | undefined {
+  if (value === undefined || value === null) return undefined;
+  try {
+    return checkFromJson(value, 'check');
+  } catch (err) {
+    throw new PublishRefusal((err as Error).message);
+  }
 }
 
 /** Checks Unpublish Args. @throws PublishRefusal naming the field. */
@@ -123,6 +141,22 @@ export function parseUnpublishArgs(args: JsonObject, rules: RequestRules): Unpub
   const groups = groupList(own(args, 'multicast_groups'), rules.servedGroups);
   const deleteFile = bool(args, 'delete_file');
   return { service, groups, deleteFile };
+}
+
+/**
+ * Checks List Args: `offset` (entries to skip, default 0) and `limit` (entries per page, 1 to
+ * `maxLimit`, default `maxLimit`). @throws PublishRefusal naming the field.
+ */
+export function parseListArgs(args: JsonObject, maxLimit: number): { offset: number; limit: number } {
+  const count = (field: string, min: number, max: number, fallback: number): number => {
+    const value = own(args, field);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new PublishRefusal(mustBe(field, `an integer between ${min} and ${max}`));
+    }
+    return value;
+  };
+  return { offset: count('offset', 0, Number.MAX_SAFE_INTEGER, 0), limit: count('limit', 1, maxLimit, maxLimit) };
 }
 
 /** Checks Request-token Args. @throws PublishRefusal. */

@@ -14,15 +14,17 @@
  *   drop a service written after it read the folder.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
+import { checkToJson, type HealthCheck } from '../health/check.js';
+import type { Session } from './session.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import type { Service } from '../registry/service.js';
-import { listServices, type ListedService } from '../registry/listing.js';
+import { listServices, type CheckStatusOf, type ListedService } from '../registry/listing.js';
 import type { UserInfo } from '../system/userDb.js';
-import { isErrno, removeFile, writeFileAtomic } from '../util/atomicFile.js';
+import { isErrno, removeFile, sweepTemporaryFiles, writeFileAtomic } from '../util/atomicFile.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { fileNameForId, resolveInside } from '../util/safePath.js';
 import { MAX_SERVICE_FILE_BYTES } from '../config/serviceDir.js';
@@ -35,6 +37,9 @@ import {
   PublishRefusal,
 } from './errors.js';
 import { withUserDir } from './userFolder.js';
+import { listRegistry, type ListPage, type ListRequest } from './listing.js';
+import { checkQuota, type QuotaLimits } from './quota.js';
+import { checkStorableId } from './storableId.js';
 
 /** A publish, authorised and validated. */
 export interface PublishPlan {
@@ -52,6 +57,10 @@ export interface PublishPlan {
   readonly groups: readonly string[];
   /** Also write a service file, acknowledged only once it is on disk. */
   readonly permanent: boolean;
+  /** A health check: offered only while it passes (written to the file of a permanent one). */
+  readonly check?: HealthCheck;
+  /** The session it lives in: withdrawn when its connection closes. */
+  readonly session?: Session;
 }
 
 /** An unpublish, authorised and validated. */
@@ -83,6 +92,8 @@ export interface ServiceStore {
    * is loaded: by a publish, a Request-For, or a reload after either.
    */
   list(): ListedService[];
+  /** One page of `list()` (listing.ts), built without blocking the event loop for long. */
+  listPage?(request: ListRequest): Promise<ListPage>;
 }
 
 /** Options of {@link DaemonServiceStore}. */
@@ -93,6 +104,10 @@ export interface DaemonServiceStoreOptions {
   readonly userDirName: string;
   /** Where file failures are logged in full (replies carry a short reason). */
   readonly logger?: Logger;
+  /** The state of each service's health check, for `List`. */
+  readonly checkStatus?: CheckStatusOf;
+  /** Per-user limits on services held (quota.ts); none when absent. */
+  readonly quota?: QuotaLimits;
 }
 
 /** Mode of service files polod writes: configuration anyone may read, as the shipped ones. */
@@ -125,6 +140,7 @@ export class DaemonServiceStore implements ServiceStore {
       for (const group of groups) {
         if (registry.get(group, user?.name, plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
       }
+      if (this.options.quota) checkQuota(this.options.quota, registry, plan.publisher, plan.id, plan.params);
       const file = plan.permanent ? await this.writeServiceFile(plan, user) : undefined;
       const service: Service = {
         id: plan.id,
@@ -135,9 +151,27 @@ export class DaemonServiceStore implements ServiceStore {
         origin: file === undefined ? 'published' : 'file',
         ...(file === undefined ? {} : { file }),
         owner: plan.publisher.name,
+        ...(plan.check ? { check: plan.check } : {}),
       };
       registry.add(service, groups, user?.name, 'publish');
+      plan.session?.hold(() => void this.endSession(service, groups, user?.name));
     });
+  }
+
+  /**
+   * Withdraws a session's service when its connection closed: from the groups where this very
+   * service still is (unpublished meanwhile, or published again by another call, it stays).
+   */
+  private endSession(service: Service, groups: readonly string[], user: string | undefined): Promise<void> {
+    const registry = this.registry;
+    return registry
+      .exclusive(async () => {
+        const still = groups.filter((g) => sameService(registry.get(g, user, service.id), service));
+        if (still.length === 0) return;
+        registry.remove(service.id, still, user, 'session');
+        this.log.info({ service: user === undefined ? service.id : `${user}:${service.id}` }, 'session ended; service withdrawn');
+      })
+      .catch((err: unknown) => this.log.debug({ err: String(err) }, 'session end after stop'));
   }
 
   /** {@inheritDoc ServiceStore.unpublish} */
@@ -171,9 +205,14 @@ export class DaemonServiceStore implements ServiceStore {
     });
   }
 
+  /** {@inheritDoc ServiceStore.listPage} */
+  listPage(request: ListRequest): Promise<ListPage> {
+    return listRegistry(this.registry, request, this.options.checkStatus);
+  }
+
   /** {@inheritDoc ServiceStore.list} */
   list(): ListedService[] {
-    return listServices(this.registry);
+    return listServices(this.registry, this.options.checkStatus);
   }
 
   /**
@@ -181,24 +220,7 @@ export class DaemonServiceStore implements ServiceStore {
    * between create and rename). They are never loaded (hidden, `.tmp`); this only tidies up.
    */
   async sweepTemporaryFiles(): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.options.servicesDir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      // Exactly writeFileAtomic's names: `.<base>.<12 hex>.tmp`.
-      if (!/^\..+\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
-      try {
-        await unlink(resolveInside(this.options.servicesDir, name));
-        removed++;
-      } catch {
-        // Gone already, or not ours to remove: harmless either way.
-      }
-    }
-    return removed;
+    return sweepTemporaryFiles(this.options.servicesDir);
   }
 
   /** Writes the service file of a permanent publish; returns its path as the loader names it. */
@@ -210,8 +232,11 @@ export class DaemonServiceStore implements ServiceStore {
       if (err instanceof InvalidArgumentError) throw new PublishRefusal(invalidServiceName(plan.id, 'it is too long to store as a file'));
       throw err;
     }
+    // Acknowledged means loaded again after a restart: a name the loader skips is refused.
+    checkStorableId(plan.id, name);
     // The format of docs/protocol.md §3; `groups: []` means every served group, now and later.
-    const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
+    const doc = { id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false };
+    const content = `${JSON.stringify(plan.check ? { ...doc, check: checkToJson(plan.check) } : doc)}\n`;
     try {
       if (!user) {
         const dir = this.options.servicesDir;
@@ -290,6 +315,14 @@ export class DaemonServiceStore implements ServiceStore {
     const next = { ...doc, groups: [...groups] };
     await writeFileAtomic(full, `${JSON.stringify(next)}\n`, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
   }
+}
+
+/**
+ * True when `current` is `published` or a copy of it the registry made (a health check holds a
+ * service back as a copy with the same params object); a service published again has new params.
+ */
+function sameService(current: Service | undefined, published: Service): boolean {
+  return current !== undefined && current.params === published.params && current.origin === published.origin;
 }
 
 /** A short reason for a reply; the full error goes to the log. */

@@ -42,6 +42,8 @@ export interface RegistryOptions {
   readonly users?: UserLookup;
   /** Lists to adopt for some groups. */
   readonly lists?: ReadonlyMap<string, AdoptedLists>;
+  /** Told about users with service files (loaded at the next start) and users who are gone. */
+  readonly userRecord?: { remember(user: string): void; forget(user: string): void };
   readonly logger?: Logger;
 }
 
@@ -78,12 +80,15 @@ export class ServiceRegistry implements ServiceChangeSource {
   private readonly union: UnionView;
   private readonly index = new IdIndex();
   private readonly listeners = new Set<(change: ServiceChange) => void>();
+  private readonly listWatchers = new Set<() => void>();
   private readonly userLoads = new Map<string, Promise<void>>();
   private readonly log: Logger;
   private tail: Promise<void> = Promise.resolve();
   private closed = false;
   /** Checked services whose check passes, by wire id; the others are held disabled. */
   private readonly passing = new Set<string>();
+  /** Checked services whose check has failed (not merely not passed yet), by wire id. */
+  private readonly failed = new Set<string>();
 
   constructor(private readonly options: RegistryOptions) {
     this.groups = [...options.groups];
@@ -121,6 +126,15 @@ export class ServiceRegistry implements ServiceChangeSource {
   onChange(listener: (change: ServiceChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Calls `watcher` after any change of any list, offered or not (a service held back by its
+   * health check changes no answer, so it has no ServiceChange, but its check must start).
+   */
+  onListChange(watcher: () => void): () => void {
+    this.listWatchers.add(watcher);
+    return () => this.listWatchers.delete(watcher);
   }
 
   /** Users whose services are loaded (in any group). */
@@ -227,6 +241,8 @@ export class ServiceRegistry implements ServiceChangeSource {
    */
   add(published: Service, groups: readonly string[], user: string | undefined, cause: ServiceChangeCause): void {
     const service = this.held(published, user);
+    // A user's first service file: load their folder at the next start.
+    if (user !== undefined && published.permanent) this.options.userRecord?.remember(user);
     for (const group of groups) {
       const lists = this.group(group);
       let list = user === undefined ? lists.root : lists.users.get(user);
@@ -281,13 +297,33 @@ export class ServiceRegistry implements ServiceChangeSource {
    */
   setHealth(id: string, user: string | undefined, passing: boolean): void {
     const key = wireId(id, user);
-    if (passing) this.passing.add(key);
-    else this.passing.delete(key);
+    if (passing) {
+      this.passing.add(key);
+      this.failed.delete(key);
+    } else {
+      this.passing.delete(key);
+      this.failed.add(key);
+    }
     for (const group of this.groups) {
       const current = this.get(group, user, id);
       if (!current?.check || current.disabled === !passing) continue;
       this.replace(id, { ...current, disabled: !passing }, [group], user, 'check');
     }
+  }
+
+  /** Wire ids of `group`'s services held back by a health check that has failed. */
+  failingChecks(group: string): string[] {
+    const lists = this.group(group);
+    const out: string[] = [];
+    const visit = (list: readonly Service[], user: string | undefined): void => {
+      for (const s of list) {
+        const id = wireId(s.id, user);
+        if (s.check && s.disabled && this.failed.has(id)) out.push(id);
+      }
+    };
+    visit(lists.root, undefined);
+    for (const [user, list] of lists.users) visit(list, user);
+    return out;
   }
 
   /** Every checked service, once per wire id (the first group's copy), with its user. */
@@ -312,12 +348,14 @@ export class ServiceRegistry implements ServiceChangeSource {
   /** Forgets the health of a check that no longer runs (its service is gone). */
   forgetHealth(id: string, user: string | undefined): void {
     this.passing.delete(wireId(id, user));
+    this.failed.delete(wireId(id, user));
   }
 
   /** Refuses every later writer; readers keep working on the last lists. Idempotent. */
   close(): void {
     this.closed = true;
     this.listeners.clear();
+    this.listWatchers.clear();
   }
 
   /** `service` as the lists hold it: a checked service not (yet) passing is held disabled. */
@@ -391,6 +429,7 @@ export class ServiceRegistry implements ServiceChangeSource {
   private touched(lists: GroupLists, list: readonly Service[]): void {
     this.index.invalidate(list);
     lists.listing = undefined;
+    for (const watcher of this.listWatchers) watcher();
   }
 
   private emit(change: ServiceChange): void {
@@ -422,8 +461,12 @@ export class ServiceRegistry implements ServiceChangeSource {
 
   private async readUser(user: string): Promise<UserRead> {
     const account = await this.options.users?.lookupName(user);
-    if (!account) return { user, files: undefined };
+    if (!account) {
+      this.options.userRecord?.forget(user);
+      return { user, files: undefined };
+    }
     const files = await this.read(path.join(account.home, this.userDirName), account.uid);
+    if (files.length > 0) this.options.userRecord?.remember(user);
     return { user, files };
   }
 }

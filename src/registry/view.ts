@@ -6,7 +6,7 @@ import type { ServiceEntry } from '../protocol/messages.js';
 import type { IdIndex } from './idIndex.js';
 import type { GroupLists } from './registry.js';
 import type { Service } from './service.js';
-import { splitUserId } from './userId.js';
+import { splitUserId, wireId } from './userId.js';
 
 /** What answer() may ask of the services. */
 export interface ServiceView {
@@ -16,7 +16,10 @@ export interface ServiceView {
   find(wireId: string): Service | undefined;
   /** The user whose folder must be loaded before `wireId` can be answered, if any. */
   unloadedUser(wireId: string): string | undefined;
-  /** The Services listing: enabled root services, first one of each id, in list order. */
+  /**
+   * The Services listing: enabled root services, first one of each id, in list order; then the
+   * enabled services of every loaded user as `user:service`, users by name (docs/protocol.md §2).
+   */
   listing(): readonly ServiceEntry[];
 }
 
@@ -47,7 +50,9 @@ export class GroupView implements ServiceView {
   listing(): readonly ServiceEntry[] {
     const root = this.lists.root;
     // The length guard catches callers that changed the live list in place (see IdIndex).
-    if (this.lists.listing?.length !== root.length) this.lists.listing = { length: root.length, entries: entriesOf([root]) };
+    if (this.lists.listing?.length !== root.length) {
+      this.lists.listing = { length: root.length, entries: [...entriesOf([root]), ...userEntries(this.lists.users)] };
+    }
     return this.lists.listing.entries;
   }
 }
@@ -87,6 +92,20 @@ export class UnionView implements ServiceView {
     this.cached = { parts, entries };
     return entries;
   }
+}
+
+/** Every loaded user's enabled services under their wire ids, users by name. */
+function userEntries(users: ReadonlyMap<string, readonly Service[]>): ServiceEntry[] {
+  const out: ServiceEntry[] = [];
+  for (const user of [...users.keys()].sort()) {
+    const seen = new Set<string>();
+    for (const s of users.get(user) ?? []) {
+      if (s.disabled || seen.has(s.id)) continue;
+      seen.add(s.id);
+      out.push({ id: wireId(s.id, user), params: s.params });
+    }
+  }
+  return out;
 }
 
 /** Enabled entries, first one of each id. */

@@ -84,6 +84,17 @@ export interface PoloOptions {
   readonly auth?: AuthGate;
   /** Largest reply before signing (default 4096; less in a keyed daemon, to leave room for `"Auth"`). */
   readonly replyLimit?: number;
+  /**
+   * The encoded Polo reply to send instead of the plain one: polod's reply carries the Members
+   * hint of live discovery (src/membership/presence.ts).
+   */
+  readonly poloReply?: () => Uint8Array | undefined;
+  /**
+   * Sees every datagram first; returning true consumes it (not counted, not answered). polod's
+   * presence reads the live-discovery messages here (src/membership/presence.ts): one function
+   * call and a byte test on the hot path, instead of a second socket receiving every query.
+   */
+  readonly tap?: (datagram: Uint8Array, from: RemoteInfo) => boolean;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -117,6 +128,8 @@ export class Polo {
   private readonly ownsGuard: boolean;
   private readonly auth: AuthGate | undefined;
   private readonly replyLimit: number;
+  private readonly poloReply: (() => Uint8Array | undefined) | undefined;
+  private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
   private socket: GroupSocket | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
@@ -154,6 +167,8 @@ export class Polo {
     this.guard = options.guard ?? new Guard(this.log);
     this.auth = options.auth;
     this.replyLimit = options.replyLimit ?? MAX_DATAGRAM;
+    this.poloReply = options.poloReply;
+    this.tap = options.tap;
     const services = this.registry.view(this.multicastGroup);
     if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
     this.context = { nodeParams: this.nodeParams, services };
@@ -200,7 +215,9 @@ export class Polo {
    * promise); only a user service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
-    // A source (or the node) out of reply budget is dropped before any decoding.
+    // Live-discovery messages are consumed first (src/membership/presence.ts); then a source
+    // (or the node) out of reply budget is dropped before any decoding.
+    if (this.tap?.(datagram, address) === true) return;
     if (!this.guard.replies.admit(address.address)) {
       this.stats.received++;
       this.stats.limited++;
@@ -370,7 +387,9 @@ export class Polo {
       );
       return;
     }
-    const encoded = this.encode(decision.reply);
+    // polod's Polo reply carries the Members hint (live discovery); else the plain reply.
+    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
+    const encoded = hinted ?? this.encode(decision.reply);
     const socket = this.socket;
     if (!encoded || !socket || this.state !== 'started') return;
     const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;

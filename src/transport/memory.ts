@@ -134,7 +134,9 @@ export class MemoryHost implements Transport {
   ) {}
 
   async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
-    return new MemoryGroupSocket(this.register(port, group, onMessage), group);
+    // Group sockets share their address and port, as UDP group sockets do with address reuse
+    // (polod's responder and its presence, or a watcher next to a polod).
+    return new MemoryGroupSocket(this.register(port, group, onMessage, true), group);
   }
 
   async bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket> {
@@ -155,8 +157,8 @@ export class MemoryHost implements Transport {
     return [{ iface: 'mem0', address: this.address, prefixLength: 0 }];
   }
 
-  private register(port: number, address: string | undefined, onMessage: DatagramHandler): Endpoint {
-    if (this.network.portInUse(this, port, address)) throw new Error(`EADDRINUSE ${address ?? '*'}:${port}`);
+  private register(port: number, address: string | undefined, onMessage: DatagramHandler, shared = false): Endpoint {
+    if (!shared && this.network.portInUse(this, port, address)) throw new Error(`EADDRINUSE ${address ?? '*'}:${port}`);
     const endpoint: Endpoint = { host: this, port, onMessage, address, joined: false, closed: false };
     this.network.add(endpoint);
     return endpoint;

@@ -8,13 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { issueToken, verifyToken } from '../../src/auth/token.js';
 import { PublishHandler, type PublishReply, type TokenWriter } from '../../src/publish/handler.js';
 import { DaemonServiceStore } from '../../src/publish/store.js';
+import { Session } from '../../src/publish/session.js';
 import { loadServiceDir } from '../../src/config/serviceDir.js';
 import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
 import type { JsonObject } from '../../src/protocol/json.js';
@@ -22,6 +23,7 @@ import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
 import { fakeUserDirectory, type FakeUser } from '../../src/system/userDb.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { silentLogger } from '../../src/util/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 const G1 = '224.0.0.112';
 const G2 = '224.0.0.113';
@@ -50,8 +52,10 @@ interface Setup {
   restart(): Promise<void>;
 }
 
-async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Promise<Setup> {
+async function setup(t: TestContext, options: { realTokens?: boolean; maxSessionConnectionsPerUser?: number } = {}): Promise<Setup> {
   const base = await mkdtemp(path.join(tmpdir(), 'mp-pubh-'));
+  // Users must reach their homes, as on a real system: polod creates ~/.polo as the user.
+  await chmod(base, 0o711);
   const servicesDir = path.join(base, 'services');
   const home = (name: keyof typeof UIDS): string => path.join(base, 'home', name);
   const accounts: FakeUser[] = [];
@@ -96,6 +100,7 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
       store,
       verifyRegexp: DEFAULT_VERIFY_REGEXP,
       ...(options.realTokens === true ? {} : { writeToken: fakeWriter }),
+      ...(options.maxSessionConnectionsPerUser === undefined ? {} : { maxSessionConnectionsPerUser: options.maxSessionConnectionsPerUser }),
     });
     return { daemon, handler };
   };
@@ -531,5 +536,82 @@ describe('publish handler: envelope', () => {
     assert.deepEqual(await s.raw('{"Command": "Publish", "Args": [1]}'), { Error: 'Args must be an object' });
     assert.deepEqual(await s.raw(`{"Command": "List", "Args": ${'['.repeat(100)}${']'.repeat(100)}}`), { Error: 'Malformed JSON' });
     assert.deepEqual(await s.raw('{"Command": "List", "__proto__": {"Command": "x"}}'), { OK: [] });
+  });
+});
+
+describe('publish handler: sessions and health checks', () => {
+  /** A session whose connection the test closes. */
+  function session(): { peer: { session: Session }; close: () => void } {
+    let close: () => void = () => {};
+    const closed = new Promise<void>((resolve) => (close = resolve));
+    return { peer: { session: new Session(closed) }, close };
+  }
+  const frame = (args: JsonObject): Buffer => Buffer.from(JSON.stringify({ Command: 'Publish', Args: args }));
+
+  it('withdraws a session service when its connection closes, and only that service', async (t) => {
+    const s = await setup(t);
+    const changes: string[] = [];
+    s.daemon.registry.onChange((c) => changes.push(`${c.kind} ${c.group} ${c.id} ${c.cause}`));
+    const a = session();
+    assert.deepEqual(await s.handler.handle(frame({ ...publishArgs(s.token('alice'), 'web'), session: true }), a.peer), { OK: 'alice:web' });
+    assert.equal(a.peer.session.holding, true);
+    assert.deepEqual(await s.answered(G1, 'alice:web'), {});
+    a.close();
+    await waitFor(async () => (await s.answered(G1, 'alice:web')) === undefined, { what: 'alice:web withdrawn' });
+    assert.deepEqual(changes.filter((c) => c.endsWith('session')).sort(), [`removed ${G1} alice:web session`, `removed ${G2} alice:web session`]);
+
+    // Unpublished and published again by another call: the first session's end leaves it alone.
+    const b = session();
+    await s.handler.handle(frame({ ...publishArgs(s.token('alice'), 'db'), session: true }), b.peer);
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:db' }), { OK: 0 });
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('alice'), 'db', { params: { again: true } })), { OK: 'alice:db' });
+    b.close();
+    await s.daemon.registry.exclusive(async () => {});
+    assert.deepEqual(await s.answered(G1, 'alice:db'), { again: true });
+  });
+
+  it("bounds one user's session connections (never idle, so never closed for room), not root's", async (t) => {
+    const s = await setup(t, { maxSessionConnectionsPerUser: 2 });
+    const [a, b, c] = [session(), session(), session()];
+    const publishOn = (conn: ReturnType<typeof session>, token: string, id: string): Promise<unknown> =>
+      s.handler.handle(frame({ ...publishArgs(token, id), session: true }), conn.peer);
+    assert.deepEqual(await publishOn(a, s.token('alice'), 'a1'), { OK: 'alice:a1' });
+    assert.deepEqual(await publishOn(a, s.token('alice'), 'a2'), { OK: 'alice:a2' });
+    assert.deepEqual(await publishOn(b, s.token('alice'), 'b1'), { OK: 'alice:b1' });
+    assert.deepEqual(await publishOn(c, s.token('alice'), 'c1'), {
+      Error: 'Too many session connections: alice holds 2, the limit is 2 (publish several services on one connection)',
+    });
+    assert.equal(c.peer.session.holding, false);
+    // A refused publish leaves no count behind; bob and root have their own.
+    assert.deepEqual(await publishOn(c, s.token('bob'), 'c1'), { OK: 'bob:c1' });
+    a.close();
+    await waitFor(async () => (await s.answered(G1, 'alice:a1')) === undefined, { what: "a's services withdrawn" });
+    const d = session();
+    assert.deepEqual(await publishOn(d, s.token('alice'), 'd1'), { OK: 'alice:d1' });
+    for (const conn of [b, c, d]) conn.close();
+  });
+
+  it('refuses a permanent session service, and a session without a connection', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.ask('Publish', { ...publishArgs(s.token('alice'), 'web', { permanent: true }), session: true }), {
+      Error: 'A session service cannot be permanent: it ends with its connection',
+    });
+    assert.deepEqual(await s.ask('Publish', { ...publishArgs(s.token('alice'), 'web'), session: true }), {
+      Error: 'Sessions need a connection that stays open (not available here)',
+    });
+  });
+
+  it('holds back a service published with a check until it passes, and lists the check', async (t) => {
+    const s = await setup(t);
+    const reply = await s.ask('Publish', { ...publishArgs(s.token('alice'), 'web'), check: { target: 'tcp:1', interval_ms: 60_000 } });
+    assert.deepEqual(reply, { OK: 'alice:web' });
+    assert.equal(await s.answered(G1, 'alice:web'), undefined, 'not offered before its check passes');
+    const listed = await s.ask('List');
+    assert.ok('OK' in listed && Array.isArray(listed.OK));
+    const web = (listed.OK as JsonObject[]).find((e) => e['id'] === 'alice:web');
+    assert.deepEqual(web?.['check'], { target: 'tcp:1', state: 'pending', failures: 0 });
+    assert.deepEqual(await s.ask('Publish', { ...publishArgs(s.token('alice'), 'x'), check: 'udp:53' }), {
+      Error: 'check: "udp:53" is neither tcp:PORT nor http://127.0.0.1:PORT/PATH',
+    });
   });
 });
