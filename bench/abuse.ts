@@ -128,7 +128,7 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
         title: 'Abuse: amplification, floods, storms',
         method:
           `A namespace LAN of 3 hosts (h1 polod, h2 attacker, h3 legitimate client). Amplification: h2 sends one query, then a burst of ${fmtInt(opts.burst)} of the same from one socket, to h1's polod (10 services) by unicast and to the group, and counts the bytes of the replies. ` +
-          `Floods: h2 floods (valid and malformed queries to the group and h1 as fast as its sender goes; or Services by unicast at about 100/s to a polod offering 200 services of 3.9 KB params) while h3 sends ${fmtInt(opts.probes)} queries one at a time (Request-For, Marco, Services in turn), each waiting up to 2 s. ` +
+          `Floods: h2 floods (valid and malformed queries to the group and h1 as fast as its sender goes; or Services by unicast at about 100/s to a polod offering 200 services of 3.9 KB params) while h3 sends ${fmtInt(opts.probes)} queries one at a time (Request-For and Marco to the group, one Services by unicast in ten), each waiting up to 2 s. ` +
           `Storm: a stand-in host with 500 addresses answers each Marco with 500 replies back to back; ${opts.stormRounds} rounds. Baselines: polod with every limit raised out of reach (as before the guard), same run.`,
         tables: [amplification.table, floods.table, storm.table, auth.table],
         aims,
@@ -186,9 +186,11 @@ async function measureAmplification(lan: Lan, dir: string, program: string, opts
 
 async function measureFloods(lan: Lan, dir: string, program: string, opts: AbuseOptions): Promise<{ table: Table; aims: Aim[] }> {
   const [h1, h2, h3] = [lan.host(1), lan.host(2), lan.host(3)];
+  // Request-For and Marco to the group, one Services by unicast in ten (as the test does).
   const legit = [
-    { to: GROUP, payload: '{"Command": "Request-For", "Params": "web"}' },
-    { to: GROUP, payload: '{"Command": "Marco"}' },
+    ...Array.from({ length: 9 }, (_, k) =>
+      k % 2 === 0 ? { to: GROUP, payload: '{"Command": "Request-For", "Params": "web"}' } : { to: GROUP, payload: '{"Command": "Marco"}' },
+    ),
     { to: h1.address, payload: '{"Command": "Services"}' },
   ];
   const scenarios = [

@@ -71,6 +71,7 @@ s.bind(0, plan.local, async () => {
       sends.push(new Promise((done) => s.send(buf, port, to, (err) => { if (err) r.errors++; done(); })));
     }
     await Promise.all(sends);
+    if (plan.untilStdinEnd && (r.sent <= batch || r.sent % 1024 < batch)) console.log('sent ' + r.sent);
     await new Promise((done) => setTimeout(done, plan.intervalMs ?? 1));
   }
   last = Date.now();
@@ -85,6 +86,8 @@ s.bind(0, plan.local, async () => {
 
 /** A sender running in the background until {@link Flood.stop}. */
 export interface Flood {
+  /** Resolves once the flood has sent at least `count` datagrams (it prints its progress). */
+  sent(count: number): Promise<void>;
   /** Ends the flood and returns its report. */
   stop(): Promise<SendReport>;
 }
@@ -93,6 +96,9 @@ export interface Flood {
 export function startFlood(host: LanHost, plan: SendPlan): Flood {
   const proc = host.spawn([process.execPath, '-e', SENDER, JSON.stringify({ ...plan, untilStdinEnd: true })]);
   return {
+    async sent(count) {
+      await proc.waitForLine((l) => l.startsWith('sent ') && Number(l.slice(5)) >= count, `the flood's first ${count} datagrams`, 30_000);
+    },
     async stop() {
       proc.child.stdin?.end();
       const exit = await proc.exited;
@@ -101,6 +107,7 @@ export function startFlood(host: LanHost, plan: SendPlan): Flood {
     },
   };
 }
+
 
 /** What {@link probe} does: queries sent one at a time, each waiting for its first reply. */
 export interface ProbePlan {

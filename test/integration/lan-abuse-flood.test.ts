@@ -33,9 +33,15 @@ function memoryKiB(polod: Polod): { rss: number; hwm: number } {
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
 }
 
+/**
+ * h3's queries: Request-For and Marco to the group, and one Services by unicast in ten (a
+ * Services reply is up to 4 KB: a client asking for one several times a second would pass its
+ * own reply budget, docs/operations.md "Abuse limits").
+ */
 const LEGIT = [
-  { to: GROUP_112, payload: '{"Command": "Request-For", "Params": "web"}' },
-  { to: GROUP_112, payload: '{"Command": "Marco"}' },
+  ...Array.from({ length: 9 }, (_, k) =>
+    k % 2 === 0 ? { to: GROUP_112, payload: '{"Command": "Request-For", "Params": "web"}' } : { to: GROUP_112, payload: '{"Command": "Marco"}' },
+  ),
   { to: addr(1), payload: '{"Command": "Services"}' },
 ];
 
@@ -44,6 +50,7 @@ test('a full-speed flood of valid and malformed queries to the group leaves a se
   const lan = await fixture.lan();
   const [server, attacker, client] = [lan.host(1), lan.host(2), lan.host(3)];
   const polod = await startPolod(fixture, server, { groups: [GROUP_112], services: { web: { id: 'web', params: WEB } } });
+  t.after(() => polod.stop());
   const before = memoryKiB(polod);
   const flood = startFlood(attacker, {
     local: addr(2),
@@ -62,16 +69,16 @@ test('a full-speed flood of valid and malformed queries to the group leaves a se
     batch: 64,
     quietMs: 100,
   });
+  // The legitimate queries start once the flood is under way.
+  await flood.sent(4096);
   const result = await probe(client, { local: addr(3), queries: LEGIT, count: PROBES, waitMs: WAIT_MS });
   const sent = await flood.stop();
   const after = memoryKiB(polod);
   t.diagnostic(JSON.stringify({ result, flood: sent, before, after }));
-  assert.ok(sent.sent > PROBES * 10, `the flood sent ${sent.sent} datagrams`);
   assert.ok(sent.bytesReceived < sent.bytesSent, `the flooder got ${sent.bytesReceived} bytes back for ${sent.bytesSent}`);
   assert.ok(result.answered >= PROBES * 0.99, `${result.answered} of ${result.sent} legitimate queries answered`);
   assert.ok(after.hwm - before.rss <= MAX_GROWTH_KIB, `polod grew from ${before.rss} to a peak of ${after.hwm} kB`);
   assert.ok(polod.alive());
-  await polod.stop();
 });
 
 test('Services queries at 100/s to a polod with 200 large services leave a second host answered', async (t) => {
@@ -79,6 +86,7 @@ test('Services queries at 100/s to a polod with 200 large services leave a secon
   const lan = await fixture.lan();
   const [server, attacker, client] = [lan.host(1), lan.host(2), lan.host(3)];
   const polod = await startPolod(fixture, server, { groups: [GROUP_112], services: { web: { id: 'web', params: WEB }, ...BIG_SERVICES } });
+  t.after(() => polod.stop());
   const before = memoryKiB(polod);
   const flood = startFlood(attacker, {
     local: addr(2),
@@ -89,14 +97,14 @@ test('Services queries at 100/s to a polod with 200 large services leave a secon
     intervalMs: 10,
     quietMs: 100,
   });
+  await flood.sent(1);
   const result = await probe(client, { local: addr(3), queries: LEGIT, count: PROBES, waitMs: WAIT_MS, intervalMs: 10 });
   const sent = await flood.stop();
   const after = memoryKiB(polod);
   t.diagnostic(JSON.stringify({ result, flood: sent, before, after }));
-  assert.ok(sent.sent >= PROBES / 2, `the flood sent ${sent.sent} queries`);
+  assert.ok(sent.sent >= PROBES / 4, `the flood sent ${sent.sent} queries`);
   assert.ok(sent.replies > 0, 'the Services queries were answered within the budget');
   assert.ok(result.answered >= PROBES * 0.99, `${result.answered} of ${result.sent} legitimate queries answered`);
   assert.ok(after.hwm - before.rss <= MAX_GROWTH_KIB, `polod grew from ${before.rss} to a peak of ${after.hwm} kB`);
   assert.ok(polod.alive());
-  await polod.stop();
 });
