@@ -8,6 +8,7 @@
  * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for. The
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
+import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
@@ -68,6 +69,8 @@ interface Flags {
   port?: number;
   retries?: number;
   json?: boolean;
+  key?: GridKey[];
+  auth?: AuthPolicy;
   service?: string;
 }
 
@@ -86,6 +89,19 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'interface', value: '<addr>', description: 'local IPv4 address to send the query from', parse: parseIPv4 },
   { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
+  {
+    name: 'key',
+    value: '<file>',
+    description: 'grid key file: queries signed, replies verified (repeatable: the first signs, each verifies)',
+    parse: parseKeyFile,
+    repeatable: true,
+  },
+  {
+    name: 'auth',
+    value: '<policy>',
+    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
+    parse: parseAuth,
+  },
   { name: 'json', description: 'print one JSON document instead of a table' },
 ];
 
@@ -275,6 +291,8 @@ function queryOptions(flags: Flags): QueryOptions {
   if (flags.interface !== undefined) options.interface = flags.interface;
   if (flags.port !== undefined) options.port = flags.port;
   if (flags.retries !== undefined) options.retries = flags.retries;
+  if (flags.key !== undefined) options.keys = flags.key;
+  if (flags.auth !== undefined) options.auth = flags.auth;
   return options;
 }
 
@@ -286,7 +304,7 @@ function when(flags: Flags, interrupted: boolean): string {
 
 function printNodes(nodes: readonly NodeResult[], stats: Readonly<QueryStats>, flags: Flags, io: CliIo, interrupted: boolean): number {
   if (flags.json === true) {
-    io.stdout.write(`${JSON.stringify(nodes.map((n) => ({ address: n.address, params: n.params })))}\n`);
+    io.stdout.write(`${JSON.stringify(nodes.map((n) => ({ address: n.address, params: n.params, ...(n.verified !== undefined && { verified: n.verified }) })))}\n`);
   } else if (nodes.length > 0) {
     io.stdout.write(formatTable([['ADDRESS', 'PARAMS'], ...nodes.map((n) => [n.address, formatParams(n.params)])]));
   }
@@ -322,6 +340,7 @@ function printServices(node: string, result: ServicesResult | undefined, flags: 
             address: result.address,
             services: result.services.map((s) => ({ id: s.id, params: s.params })),
             ...(result.truncated === true ? { truncated: true } : {}),
+            ...(result.verified !== undefined && { verified: result.verified }),
           };
     io.stdout.write(`${JSON.stringify(doc)}\n`);
   }
@@ -357,6 +376,23 @@ async function watch(marco: Marco, flags: Flags, io: CliIo, interrupt: AbortSign
     }
   }
   return ExitCode.OK;
+}
+
+/** `--key FILE`: the file is read now, so a bad one is a usage error naming it. */
+function parseKeyFile(file: string): GridKey {
+  try {
+    return readGridKeyFile(file);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
+function parseAuth(value: string): AuthPolicy {
+  try {
+    return parseAuthPolicy(value, '--auth');
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
 }
 
 /** A non-empty service id, for --service. */

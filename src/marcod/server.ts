@@ -21,6 +21,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { answer, type AnswerContext } from './answer.js';
 import { ClientIdentifier } from './clients.js';
 import { BUSY, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT, MAX_PENDING_REPLIES } from './limits.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { encodeMarcodReply, type MarcodReply } from './reply.js';
 import { parseRequest, type MarcodRequest } from './request.js';
 import { bindApiSocket, type ApiBinder } from './socket.js';
@@ -36,6 +37,10 @@ export type MarcodSettings = Pick<
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
   readonly logger?: Logger;
+  /** Grid keys (`--key`): queries signed, replies verified (docs/protocol.md §2.4). */
+  readonly keys?: readonly GridKey[];
+  /** `--auth`; default `required` with keys. */
+  readonly auth?: AuthPolicy;
   /** Sockets of the discovery queries. Default: real UDP. */
   readonly transport?: Transport;
   /** Opens the API socket. Default: a real, exclusively bound UDP socket. */
@@ -120,6 +125,8 @@ export class MarcodServer {
       logger: this.logger,
       port: settings.poloPort,
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
+      ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
+      ...(deps.auth !== undefined && { auth: deps.auth }),
     });
     const warm =
       deps.warmViews === true && settings.interfaces.length <= 1
