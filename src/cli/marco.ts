@@ -8,7 +8,8 @@
  * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for. The
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
-import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
+import { parseAuth, parseKeyFile } from './authFlags.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
@@ -376,23 +377,6 @@ async function watch(marco: Marco, flags: Flags, io: CliIo, interrupt: AbortSign
     }
   }
   return ExitCode.OK;
-}
-
-/** `--key FILE`: the file is read now, so a bad one is a usage error naming it. */
-function parseKeyFile(file: string): GridKey {
-  try {
-    return readGridKeyFile(file);
-  } catch (err) {
-    throw new FlagError((err as Error).message);
-  }
-}
-
-function parseAuth(value: string): AuthPolicy {
-  try {
-    return parseAuthPolicy(value, '--auth');
-  } catch (err) {
-    throw new FlagError((err as Error).message);
-  }
 }
 
 /** A non-empty service id, for --service. */

@@ -5,7 +5,8 @@
  * (docs/protocol.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
-import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
+import { parseAuth, parseKeyFile } from './authFlags.js';
 import { MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
@@ -129,23 +130,6 @@ function parseFrameSize(value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) throw new FlagError(`expected a size in bytes from ${min} to ${max}.`);
   return n;
-}
-
-/** `--key FILE`: read now, so a bad file is a usage error naming it. */
-function parseKeyFile(file: string): GridKey {
-  try {
-    return readGridKeyFile(file);
-  } catch (err) {
-    throw new FlagError((err as Error).message);
-  }
-}
-
-function parseAuth(value: string): AuthPolicy {
-  try {
-    return parseAuthPolicy(value, '--auth');
-  } catch (err) {
-    throw new FlagError((err as Error).message);
-  }
 }
 
 function parseMaxRequests(value: string): number {
