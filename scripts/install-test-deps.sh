@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge), the
 # user-management tools (useradd/groupadd) for the local-API tests, setpriv (util-linux) to run a
-# test program as one of those users, systemd-analyze for the units and nft for marco doctor.
+# test program as one of those users, systemd-analyze for the units, nft for marco doctor and chromium for the dashboard.
 # Installs only what is missing.
 set -euo pipefail
 need=()
@@ -14,6 +14,9 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # nft sets up the firewall rule marco doctor must find (test/integration/doctor.test.ts).
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# Debian's Chromium, driven by playwright-core, for the dashboard's browser test
+# (test/integration/dashboard.test.ts); playwright's own browser downloads are never used.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2

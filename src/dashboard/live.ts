@@ -46,9 +46,11 @@ export function startLive(options: LiveOptions): LiveDashboard {
     options.marco
       .services(address, { ...where, group, timeout: SERVICES_TIMEOUT_MS, signal: stop.signal })
       .then((result) => {
-        if (result !== undefined && !stop.signal.aborted) state.servicesFound(group, address, result.services);
+        if (stop.signal.aborted) return;
+        if (result === undefined) state.servicesUnanswered(group, address);
+        else state.servicesFound(group, address, result.services);
       })
-      // A node that does not answer keeps "not known yet"; the next round asks again.
+      // A socket error is a miss like silence: the next round asks again.
       .catch(() => undefined)
       .finally(() => asking.delete(key));
   };

@@ -75,7 +75,9 @@ function nodeRow(node) {
   tr.appendChild(name);
   const services = el("td");
   services.className = "services";
-  if (node.services === null) services.appendChild(el("span", "unknown", "asking…"));
+  if (node.services === null) {
+    services.appendChild(el("span", "unknown", node.unanswered ? "not known (no answer to a Services query)" : "asking…"));
+  }
   else if (node.services.length === 0) services.appendChild(el("span", "unknown", "none"));
   for (const s of node.services || []) {
     const chip = el("span", "service", s.id);

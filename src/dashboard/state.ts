@@ -20,6 +20,11 @@ export interface DashboardNode {
   /** Its services in the grid; null while unknown (asked by a Services query). */
   readonly services: readonly ServiceEntry[] | null;
   readonly servicesFrom: ServicesSource | null;
+  /**
+   * True when the last Services query got no answer: the reference's polod never answers one
+   * (docs/protocol.md), so its nodes' services stay unknown.
+   */
+  readonly unanswered: boolean;
   /** Service ids held back by a failing health check. */
   readonly failing: readonly string[];
   /** When the dashboard first saw it (ISO 8601). */
@@ -83,6 +88,7 @@ export class DashboardState {
       params: member.params,
       services: announced ? [...(member.services ?? [])] : (known?.services ?? null),
       servicesFrom: announced ? 'announcement' : (known?.servicesFrom ?? null),
+      unanswered: announced ? false : (known?.unanswered ?? false),
       failing: [...(member.failing ?? [])],
       since: known?.since ?? time,
     };
@@ -110,8 +116,16 @@ export class DashboardState {
     if (known === undefined || known.servicesFrom === 'announcement') return;
     const change = servicesChange(known.services, services);
     if (known.servicesFrom === 'query' && change === '') return;
-    this.nodesOf(group).set(address, { ...known, services: [...services], servicesFrom: 'query' });
+    this.nodesOf(group).set(address, { ...known, services: [...services], servicesFrom: 'query', unanswered: false });
     if (change !== '') this.record(group, 'services', address, change);
+    this.changed();
+  }
+
+  /** A Services query to a node whose list is not known got no answer. */
+  servicesUnanswered(group: string, address: string): void {
+    const known = this.groups.get(group)?.get(address);
+    if (known === undefined || known.services !== null || known.unanswered) return;
+    this.nodesOf(group).set(address, { ...known, unanswered: true });
     this.changed();
   }
 
