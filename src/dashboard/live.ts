@@ -48,7 +48,7 @@ export function startLive(options: LiveOptions): LiveDashboard {
       .then((result) => {
         if (stop.signal.aborted) return;
         if (result === undefined) state.servicesUnanswered(group, address);
-        else state.servicesFound(group, address, result.services);
+        else state.servicesFound(group, address, result.services, result.truncated === true);
       })
       // A socket error is a miss like silence: the next round asks again.
       .catch(() => undefined)

@@ -33,6 +33,7 @@ export const PAGE_HTML = `<!doctype html>
   .service { display: inline-block; margin: 0 6px 4px 0; padding: 1px 8px; border-radius: 10px; background: #e7eefb; color: var(--svc); font-size: 13px; }
   .service.failing { background: #fbe9e7; color: var(--down); }
   .service .params { margin-left: 4px; }
+  .service .params, td .params { display: inline-block; max-width: 30ch; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
   .unknown, .empty { color: var(--muted); font-style: italic; }
   .empty { padding: 12px 14px; }
   aside ol { list-style: none; margin: 0; padding: 0; max-height: 80vh; overflow-y: auto; }
@@ -67,6 +68,7 @@ const paramsText = (params) => Object.entries(params || {}).map(([k, v]) => k + 
 function nodeRow(node) {
   const tr = el("tr");
   tr.dataset.node = node.address;
+  tr.dataset.servicesFrom = node.servicesFrom || "";
   tr.appendChild(el("td", "address", node.address));
   const name = el("td");
   const host = node.params && node.params.hostname;
@@ -84,8 +86,10 @@ function nodeRow(node) {
     chip.dataset.service = s.id;
     const p = paramsText(s.params);
     if (p) chip.appendChild(el("span", "params", p));
+    chip.title = s.id + (p ? " " + p : "");
     services.appendChild(chip);
   }
+  if (node.cut) services.appendChild(el("span", "unknown", "and more: the node cut its list to fit one datagram"));
   for (const id of node.failing || []) {
     const chip = el("span", "service failing", id + " (check failing)");
     services.appendChild(chip);
@@ -93,7 +97,9 @@ function nodeRow(node) {
   tr.appendChild(services);
   const rest = Object.assign({}, node.params);
   delete rest.hostname;
-  tr.appendChild(el("td", "params", paramsText(rest)));
+  const nodeParams = el("span", "params", paramsText(rest));
+  nodeParams.title = nodeParams.textContent;
+  tr.appendChild(el("td")).appendChild(nodeParams);
   return tr;
 }
 
@@ -131,7 +137,7 @@ function render(snap) {
     const li = el("li");
     li.dataset.event = e.event;
     li.dataset.address = e.address;
-    li.appendChild(el("time", "", e.time.slice(11, 19)));
+    li.appendChild(el("time", "", new Date(e.time).toTimeString().slice(0, 8)));
     li.appendChild(el("span", "ev " + e.event, e.event));
     li.appendChild(document.createTextNode(e.address + " in " + e.group + (e.detail ? ": " + e.detail : "")));
     list.appendChild(li);

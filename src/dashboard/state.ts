@@ -25,6 +25,8 @@ export interface DashboardNode {
    * (docs/protocol.md), so its nodes' services stay unknown.
    */
   readonly unanswered: boolean;
+  /** The node cut its Services reply to fit one datagram: some services are not listed. */
+  readonly cut: boolean;
   /** Service ids held back by a failing health check. */
   readonly failing: readonly string[];
   /** When the dashboard first saw it (ISO 8601). */
@@ -89,6 +91,7 @@ export class DashboardState {
       services: announced ? [...(member.services ?? [])] : (known?.services ?? null),
       servicesFrom: announced ? 'announcement' : (known?.servicesFrom ?? null),
       unanswered: announced ? false : (known?.unanswered ?? false),
+      cut: announced ? false : (known?.cut ?? false),
       failing: [...(member.failing ?? [])],
       since: known?.since ?? time,
     };
@@ -111,12 +114,12 @@ export class DashboardState {
   }
 
   /** The answer of a Services query to a node whose announcements carry no list. */
-  servicesFound(group: string, address: string, services: readonly ServiceEntry[]): void {
+  servicesFound(group: string, address: string, services: readonly ServiceEntry[], cut = false): void {
     const known = this.groups.get(group)?.get(address);
     if (known === undefined || known.servicesFrom === 'announcement') return;
     const change = servicesChange(known.services, services);
-    if (known.servicesFrom === 'query' && change === '') return;
-    this.nodesOf(group).set(address, { ...known, services: [...services], servicesFrom: 'query', unanswered: false });
+    if (known.servicesFrom === 'query' && change === '' && known.cut === cut) return;
+    this.nodesOf(group).set(address, { ...known, services: [...services], servicesFrom: 'query', unanswered: false, cut });
     if (change !== '') this.record(group, 'services', address, change);
     this.changed();
   }

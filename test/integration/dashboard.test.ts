@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, MARCO, startPolod } from '../helpers/lan-daemons.js';
+import { GROUP_112, GROUP_113, lanFixture, MARCO, startPolod } from '../helpers/lan-daemons.js';
 import type { Proc } from '../helpers/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -51,8 +51,20 @@ async function shows(page: Page, locator: ReturnType<Page['locator']>, state: 'v
   }
 }
 
-const row = (page: Page, address: string): ReturnType<Page['locator']> =>
-  page.locator(`section[data-group="${GROUP_112}"] tr[data-node="${address}"]`);
+const row = (page: Page, address: string, group = GROUP_112): ReturnType<Page['locator']> =>
+  page.locator(`section[data-group="${group}"] tr[data-node="${address}"]`);
+
+/**
+ * Services too large, with the node's params, for one announcement (which then carries no list,
+ * src/membership/wire.ts) but small enough for one Services reply: the dashboard asks for them.
+ */
+const BIG_SERVICES = Object.fromEntries(
+  Array.from({ length: 12 }, (_, i) => {
+    const id = `svc${String(i).padStart(2, '0')}`;
+    return [id, { id, params: { port: 9000 + i, description: `${id} `.repeat(45) } }];
+  }),
+);
+const BIG_NODE_PARAMS = { role: 'storage node '.repeat(30) };
 
 test('the dashboard page, loaded once, follows nodes and services as they come and go', async (t) => {
   if (!requireNetns(t)) return;
@@ -71,7 +83,8 @@ test('the dashboard page, loaded once, follows nodes and services as they come a
 
   const viewer = lan.host(5);
   const dashboard = viewer.spawn([
-    process.execPath, MARCO, 'dashboard', '--listen', '127.0.0.1:0', '--group', GROUP_112, '--interface', viewer.address,
+    process.execPath, MARCO, 'dashboard', '--listen', '127.0.0.1:0', '--group', GROUP_112, '--group', GROUP_113,
+    '--interface', viewer.address,
   ]);
   t.after(() => dashboard.stop());
   const serving = await dashboard.waitForLine((l) => l.includes('serving http://'), 'the dashboard to serve', SHOW_MS);
@@ -96,6 +109,15 @@ test('the dashboard page, loaded once, follows nodes and services as they come a
   assert.match(await row(page, addr(4)).innerText(), /reference node/);
   assert.equal(await row(page, addr(2)).count(), 0);
 
+  // A node of the second grid whose announcements carry no list: its services come from a unicast Services query.
+  const h3 = await startPolod(fixture, lan.host(3), { groups: [GROUP_113], params: BIG_NODE_PARAMS, services: BIG_SERVICES });
+  t.after(() => h3.stop());
+  await shows(page, row(page, addr(3), GROUP_113).locator('[data-service="svc11"]'));
+  assert.equal(await row(page, addr(3), GROUP_113).getAttribute('data-services-from'), 'query');
+  assert.equal(await row(page, addr(3), GROUP_113).locator('[data-service]').count(), 12);
+  assert.equal(await row(page, addr(1)).getAttribute('data-services-from'), 'announcement');
+  assert.equal(await row(page, addr(1), GROUP_113).count(), 0, 'h1 serves only the first grid');
+
   // A node that starts shows up, with its service; a service published later shows up too.
   const h2 = await startPolod(fixture, lan.host(2), { groups: [GROUP_112], services: { ssh: { id: 'ssh', params: { port: 22 } } } });
   t.after(() => h2.stop());
@@ -106,8 +128,8 @@ test('the dashboard page, loaded once, follows nodes and services as they come a
 
   const screenshot = process.env['MP_DASHBOARD_SCREENSHOT'];
   if (screenshot !== undefined && screenshot !== '') {
-    await page.setViewportSize({ width: 1280, height: 420 });
-    await page.screenshot({ path: screenshot });
+    await page.setViewportSize({ width: 1280, height: 600 });
+    await page.screenshot({ path: screenshot, fullPage: true });
   }
 
   // The node stops: its row goes, and the events tell it.
