@@ -15,6 +15,11 @@ import type { DashboardState } from './state.js';
 const COALESCE_MS = 50;
 /** A comment line this often keeps idle streams from being cut by proxies and timeouts. */
 const KEEPALIVE_MS = 15_000;
+/**
+ * A stream with this much unsent is dropped rather than buffered without end (a stalled tab);
+ * its EventSource reconnects and starts again from a fresh snapshot.
+ */
+const MAX_BACKLOG_BYTES = 1 << 20;
 
 export interface DashboardServer {
   /** The address and port it listens on (the real port when 0 was asked). */
@@ -30,7 +35,10 @@ export async function serveDashboard(state: DashboardState, host: string, port: 
   const broadcast = (): void => {
     pending = undefined;
     const frame = `data: ${JSON.stringify(state.snapshot())}\n\n`;
-    for (const res of streams) res.write(frame);
+    for (const res of streams) {
+      if (res.writableLength > MAX_BACKLOG_BYTES) res.destroy();
+      else res.write(frame);
+    }
   };
   const unsubscribe = state.onChange(() => {
     pending ??= setTimeout(broadcast, COALESCE_MS);
