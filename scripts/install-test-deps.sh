@@ -16,13 +16,21 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 # Debian's Chromium, driven by playwright-core, for the dashboard's browser test
 # (test/integration/dashboard.test.ts); playwright's own browser downloads are never used.
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-if [ ${#need[@]} -gt 0 ]; then
+# Headless, it needs none of its recommends (printing, notifications), so they are skipped too.
+browser=()
+command -v chromium >/dev/null 2>&1 || browser=(chromium)
+# promtool (Debian's prometheus package) validates the daemons' metrics (test/integration/metrics.test.ts);
+# its recommends (node-exporter and the like) are not needed, hence a separate install below.
+promtool=()
+command -v promtool >/dev/null 2>&1 || promtool=(prometheus)
+if [ $((${#need[@]} + ${#promtool[@]} + ${#browser[@]})) -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2
+    echo "install-test-deps: missing ${need[*]} ${promtool[*]} ${browser[*]}; run as root or install them" >&2
     exit 0
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}"
+  if [ ${#need[@]} -gt 0 ]; then apt-get install -y -qq "${need[@]}"; fi
+  if [ ${#promtool[@]} -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${promtool[@]}"; fi
+  if [ ${#browser[@]} -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${browser[@]}"; fi
 fi

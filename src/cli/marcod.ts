@@ -37,6 +37,7 @@ interface MarcodFlags {
   maxRequests?: number;
   maxRequestsPerClient?: number;
   logLevel?: string;
+  metrics?: string;
   watchSocket?: string;
   logFormat?: LogFormat;
 }
@@ -55,7 +56,7 @@ Requests and replies: see docs/protocol.md §4. Every request gets exactly one r
 Exit codes:
   0  stopped by SIGTERM or SIGINT
   2  usage, or a bad value in a flag or the configuration file (one line names it)
-  3  runtime failure (the API address cannot be bound: in use, or not an address of this host)`;
+  3  runtime failure (the API or --metrics address cannot be bound: in use, or not an address of this host)`;
 
 /** Runs marcod with `argv` (the arguments after the command name); resolves when it stops. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
@@ -72,6 +73,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
       '--max-requests-per-client <n>',
@@ -111,6 +113,7 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.interface && { interfaces: flags.interface }),
     ...(flags.timeout !== undefined && { timeoutMs: flags.timeout }),
     ...(level !== undefined && { logLevel: level }),
+    ...(flags.metrics !== undefined && { metrics: flags.metrics }),
   };
 }
 

@@ -43,6 +43,7 @@ interface PolodFlags {
   params?: JsonObject;
   hostname?: string;
   logLevel?: string;
+  metrics?: string;
   logFormat?: LogFormat;
   stateDir?: string;
   maxServicesPerUser?: number;
@@ -77,6 +78,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable)', repeatable(parseIPv4))
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .option(
@@ -186,6 +188,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.hostname !== undefined && { hostname: flags.hostname }),
     ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),
     ...(level !== undefined && { logLevel: level }),
+    ...(flags.metrics !== undefined && { metrics: flags.metrics }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.maxServicesPerUser !== undefined && { maxServicesPerUser: flags.maxServicesPerUser }),
     ...(flags.maxServiceBytesPerUser !== undefined && { maxServiceBytesPerUser: flags.maxServiceBytesPerUser }),

@@ -28,6 +28,7 @@ import {
   valueError,
 } from './values.js';
 import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
+import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -89,6 +90,8 @@ export interface PoloConfig {
   publishMaxConnectionsPerUser: number;
   /** Idle publish API connections are closed after this many ms (`publish_idle_timeout`, in seconds). */
   publishIdleTimeoutMs: number;
+  /** Where to serve Prometheus metrics (`metrics`, `--metrics`); none when undefined. */
+  metrics?: MetricsAddress;
 }
 
 /** Command-line values, already typed (see the re-exported validators); they win over the file. */
@@ -97,6 +100,8 @@ export interface PoloOverrides {
   readonly groups?: readonly string[];
   /** `--port`. */
   readonly port?: number;
+  /** `--metrics HOST:PORT`, checked here so a bad value names the flag. */
+  readonly metrics?: string;
   /** `--binding-port`: TCP port of the TLS publish API on 127.0.0.1. */
   readonly bindingPort?: number;
   /** `--interface` (repeatable). An empty list counts as not given. */
@@ -252,6 +257,9 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'publish_max_connections_per_user':
         config.publishMaxConnectionsPerUser = parseInteger(value, where, 1, 65536);
         break;
+      case 'metrics':
+        config.metrics = parseMetricsAddress(value, where);
+        break;
       case 'publish_idle_timeout':
         config.publishIdleTimeoutMs = parseInteger(value, where, 1, 86_400) * 1000;
         break;
@@ -268,6 +276,7 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     config.groups = unique(o.groups.map((g) => parseGroup(g, '--group')));
   }
   if (o.port !== undefined) config.port = checkPort(o.port, '--port');
+  if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
   if (o.bindingPort !== undefined) config.bindingPort = checkPort(o.bindingPort, '--binding-port');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = unique(o.interfaces.map((a) => parseIPv4(a, '--interface')));

@@ -46,7 +46,7 @@ export interface CollectorPlan<T> {
   readonly what: string;
   /**
    * End this long (ms) after every member the replies' Members hints announce has answered
-   * (docs/protocol.md, "Answers that end when everyone answered"); undefined = wait the deadline.
+   * (docs/protocol.md §8.4); undefined = wait the deadline.
    */
   readonly completeGraceMs?: number | undefined;
 }

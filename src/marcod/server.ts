@@ -52,6 +52,12 @@ export interface MarcodDeps {
   readonly watchSocket?: string;
   /** Keep warm views of the grids and answer from them (src/marcod/warmView.ts); the marcod command does. */
   readonly warmViews?: boolean;
+  /**
+   * Called once per request served (not refused busy) with its command (`invalid` when it did
+   * not parse), the reply's kind and the seconds it took: marcod's latency histogram
+   * (src/metrics/marcod.ts). None by default, so marcod without --metrics pays nothing.
+   */
+  readonly onServed?: (command: string, outcome: MarcodReply['kind'], seconds: number) => void;
 }
 
 /** Counters since start; every request is counted once in `requests`. */
@@ -88,6 +94,7 @@ export class MarcodServer {
   private readonly abort = new AbortController();
   private readonly watchServer: WatchSocketServer | undefined;
   private readonly tasks = new Set<Promise<void>>();
+  private readonly onServed: MarcodDeps['onServed'];
   private socket: DatagramSocket | undefined;
   private pendingReplies = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -104,6 +111,7 @@ export class MarcodServer {
     this.maxInFlight = deps.maxInFlight ?? MAX_IN_FLIGHT;
     this.maxPerClient = Math.min(deps.maxInFlightPerClient ?? MAX_IN_FLIGHT_PER_CLIENT, this.maxInFlight);
     this.clients = deps.clients ?? new ClientIdentifier();
+    this.onServed = deps.onServed;
     // Every query listens to the stop signal: at most maxInFlight × interfaces listeners, a
     // bound of its own, so Node's leak warning (at 10) would only be noise.
     setMaxListeners(0, this.abort.signal);
@@ -240,11 +248,13 @@ export class MarcodServer {
   private async serve(data: Uint8Array, from: RemoteInfo): Promise<void> {
     const started = performance.now();
     let what = 'invalid';
+    let command = 'invalid';
     let reply: MarcodReply;
     try {
       const parsed = parseRequest(data);
       if (parsed.ok) {
         what = describe(parsed.request);
+        command = parsed.request.command;
         this.logger.debug({ from, request: what }, 'request received');
         reply = await answer(parsed.request, this.context);
       } else {
@@ -255,6 +265,7 @@ export class MarcodServer {
       reply = { kind: 'error', error: 'internal error' };
     }
     await this.reply(reply, from, what);
+    this.onServed?.(command, reply.kind, (performance.now() - started) / 1000);
     this.logger.debug(
       {
         from,

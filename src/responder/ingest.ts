@@ -13,7 +13,9 @@ import type { PoloStats } from './stats.js';
 export function ingest(data: Uint8Array, from: RemoteInfo, stats: PoloStats, log: Logger): Query | undefined {
   stats.received++;
   try {
-    return decodeQuery(data);
+    const query = decodeQuery(data);
+    stats.queries[query.command] = (stats.queries[query.command] ?? 0) + 1;
+    return query;
   } catch (err) {
     const reason = err instanceof ProtocolError ? err.reason : 'internal';
     stats.malformed[reason] = (stats.malformed[reason] ?? 0) + 1;

@@ -18,7 +18,7 @@ import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
 import { answer, type AnswerContext, type Decision } from './answer.js';
-import { newPoloStats, type PoloStats } from './stats.js';
+import { countReply, newPoloStats, type PoloStats } from './stats.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
@@ -344,6 +344,7 @@ export class Polo {
     const bytes = hinted ?? this.encode(decision.reply);
     const socket = this.socket;
     if (!bytes || !socket || this.state !== 'started') return;
+    countReply(this.stats, decision.reply.command, bytes.length);
     socket.post(bytes, to.port, to.address, this.afterSend);
   }
 

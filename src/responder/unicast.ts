@@ -11,6 +11,7 @@ import type { ServiceRegistry } from '../registry/registry.js';
 import type { RemoteInfo } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
+import { countReply } from './stats.js';
 import { answer, type Decision } from './answer.js';
 import type { Polo } from './polo.js';
 
@@ -41,6 +42,7 @@ export class UnicastResponder {
       }
       const bytes = first.encode(decision.reply);
       if (bytes) {
+        countReply(first.stats, decision.reply.command, bytes.length);
         await send(bytes, from);
         first.stats.answered++;
       }

@@ -74,10 +74,15 @@ describe('membership', () => {
   it('every polod sees the others from their announcements, and a goodbye removes a node at once', async () => {
     const net = new MemoryNetwork();
     const [a, b, c] = [await daemon(net, '10.0.0.1'), await daemon(net, '10.0.0.2'), await daemon(net, '10.0.0.3')];
-    await waitFor(() => addresses(a).join() === '10.0.0.2,10.0.0.3' && addresses(b).join() === '10.0.0.1,10.0.0.3', {
-      what: 'a and b to see the others',
-    });
-    assert.equal(view(c).size, 3);
+    // c started last: it hears a and b from their next heartbeats or its own membership query.
+    await waitFor(
+      () =>
+        addresses(a).join() === '10.0.0.2,10.0.0.3' &&
+        addresses(b).join() === '10.0.0.1,10.0.0.3' &&
+        addresses(c).join() === '10.0.0.1,10.0.0.2',
+      { what: 'every polod to see the other two' },
+    );
+    assert.equal(view(c).size, 3, 'its count includes itself');
     const downs: string[] = [];
     view(a).onEvent((e) => {
       if (e.event === 'down') downs.push(`${e.member.address} ${e.reason}`);
