@@ -30,7 +30,13 @@ const SHOW_MS = 20_000;
 async function launchIn(host: LanHost): Promise<Browser> {
   const dir = await fixture.tmpDir();
   const wrapper = path.join(dir, 'chromium-in-netns');
-  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${host.ns} ${CHROMIUM} "$@"\n`);
+  // Its home and caches in the scratch folder: Chromium must not write to the machine's ~root.
+  const home = path.join(dir, 'home');
+  await writeFile(
+    wrapper,
+    `#!/bin/sh\nexport HOME='${home}' XDG_CONFIG_HOME='${home}/.config' XDG_CACHE_HOME='${home}/.cache'\n` +
+      `exec ip netns exec ${host.ns} ${CHROMIUM} "$@"\n`,
+  );
   await chmod(wrapper, 0o755);
   return chromium.launch({
     executablePath: wrapper,
