@@ -5,7 +5,7 @@
  * return a documented exit code (see EXIT_CODES_HELP).
  *
  * Start-up is most of a query's run time, so this file loads only what a query needs: flags are
- * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for. The
+ * parsed by src/cli/args.ts (not commander), and `marco doctor` and `marco dashboard` are imported when asked for. The
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
@@ -177,6 +177,12 @@ const COMMANDS: readonly CommandSpec[] = [
     args: [],
     flags: [], // parsed by src/cli/doctor.ts, which documents its own flags
   },
+  {
+    name: 'dashboard',
+    description: 'serve a live web page of the grids, their nodes and services (--listen 127.0.0.1:PORT)',
+    args: [],
+    flags: [], // parsed by src/cli/dashboard.ts, which documents its own flags
+  },
 ];
 
 const DESCRIPTION = 'Find MarcoPolo nodes and services on the local network (UDP multicast + JSON).';
@@ -199,6 +205,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
   if (first === 'help') {
     const spec = rest[0] === undefined ? undefined : COMMANDS.find((c) => c.name === rest[0]);
     if (spec?.name === 'doctor') return (await import('./doctor.js')).main(['--help'], io);
+    if (spec?.name === 'dashboard') return (await import('./dashboard.js')).main(['--help'], io);
     io.stdout.write(spec === undefined ? programHelp('marco', DESCRIPTION, COMMANDS, EXIT_CODES_HELP) : commandHelp('marco', spec, EXIT_CODES_HELP));
     return ExitCode.OK;
   }
@@ -208,6 +215,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
     return usageError(what, undefined, io);
   }
   if (spec.name === 'doctor') return (await import('./doctor.js')).main(rest, io);
+  if (spec.name === 'dashboard') return (await import('./dashboard.js')).main(rest, io, deps);
   try {
     const parsed = parseCommand(spec, rest);
     if (parsed.help) {
