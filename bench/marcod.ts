@@ -134,6 +134,7 @@ function report(opts: MarcodBenchOptions, r: MarcodClientResult, command: string
   const notes = [
     `${n} polods on ${n} namespace hosts of one bridge, each offering \`${SERVICE}\`; marcod and the client on an ${n + 1}th host: \`${command}\`. ${opts.runs} measured rounds after ${opts.warmup} untimed ones, each round timing every way once (order rotating). Every query: Request-For \`${SERVICE}\`, maxNodes ${n}, timeout ${TIMEOUT_MS} ms; the time is to the ${n}th node (the call returns then).`,
     `MarcodClient − in-process, median of per-round differences: ${fmtMs(diff)}; bare socket → marcod − raw group socket: ${fmtMs(rawDiff)} (marcod's own share, without either client library).`,
+    "marcod answers from its warm view of the grid once that view is complete (src/marcod/warmView.ts), which it is here after its first second: the marcod rows are view answers, no network query. The same request forced to query (`\"fresh\": true`) is measured in the live benchmark.",
     'The in-process row is what a Node.js program gets from the library; the marcod rows are what it gets through the daemon — the path of the bindings in other languages, whose own overhead (not measured here) comes on top of the bare-socket row.',
     failures.length === 0
       ? `Every round of every way found all ${n} nodes.`

@@ -12,13 +12,14 @@ import { benchLatency, LATENCY_DEFAULTS } from './latency.js';
 import { REPO_ROOT } from './lib/env.js';
 import { describeOtherWork, OtherWorkMonitor, type OtherWork } from './lib/load.js';
 import { aimsTable, keyFiguresTable, renderSection, renderTable, type Section } from './lib/report.js';
+import { benchLive, LIVE_DEFAULTS } from './live.js';
 import { benchMarcod, MARCOD_DEFAULTS } from './marcod.js';
 import { benchMemory, MEMORY_DEFAULTS } from './memory.js';
 import { benchPublish, PUBLISH_DEFAULTS } from './publish.js';
 import { benchStartup, STARTUP_DEFAULTS } from './startup.js';
 import { benchThroughput, THROUGHPUT_DEFAULTS } from './throughput.js';
 
-const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [startup] [options]
+const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [live] [startup] [options]
 
   (no names)            every benchmark
   --write               rewrite BENCHMARKS.md with the figures (complete default runs only)
@@ -27,7 +28,7 @@ const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish]
   --pin split|shared    throughput: server and generator on CPUs 1 and 0, or both on CPU 1
   --quick               fewer runs: checks the harness, figures are rough`;
 
-const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'startup'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'live', 'startup'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 /** What the command line asked for. */
@@ -100,6 +101,8 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
       return benchPublish({ ...PUBLISH_DEFAULTS, ...(o.quick && { rounds: 1, ops: 400 }), ...polod, log });
     case 'marcod':
       return benchMarcod({ ...MARCOD_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
+    case 'live':
+      return benchLive({ ...LIVE_DEFAULTS, ...(o.quick && { runs: 10, watchRuns: 5 }), ...polod, log });
     case 'startup':
       return benchStartup({ ...STARTUP_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
   }
@@ -193,9 +196,9 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all six, printed (about 2 minutes)
+npm run bench                          # all seven, printed (about 3 minutes)
 npm run bench -- --write               # and rewrite this file
-npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, startup, alone
+npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, live, startup, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
 npm run bench -- --polod <path to another build's dist/src/cli/polod.js>   # A/B a change
 \`\`\`

@@ -55,7 +55,7 @@ const POLOD_PORT = 1337;
 const ECHO_PORT = 1339;
 const QUERY = '{"Command":"Request-For","Params":"web"}';
 const WEB_PARAMS = { port: 8080, path: '/index' };
-/** What polod answers to QUERY (compact JSON, PROTOCOL.md §2); the echo server sends the same. */
+/** What polod answers to QUERY (compact JSON, docs/protocol.md §2); the echo server sends the same. */
 const REPLY = JSON.stringify({ Command: 'OK', Params: WEB_PARAMS });
 
 type Side = 'echo' | 'polod';

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge), the
-# user-management tools (useradd/groupadd) for the local-API tests, systemd-analyze for the
-# units and nft for marco doctor. Installs only what is missing.
+# user-management tools (useradd/groupadd) for the local-API tests, setpriv (util-linux) to run
+# a test program as one of those users, systemd-analyze for the units and nft for marco doctor.
+# Installs only what is missing.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 command -v getent >/dev/null 2>&1 || need+=(libc-bin)
+# setpriv runs test clients as the test users (trust tests).
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # systemd-analyze verify checks the shipped units (test/integration/install.test.ts).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # nft sets up the firewall rule marco doctor must find (test/integration/doctor.test.ts).

@@ -4,7 +4,7 @@ export * from './protocol/index.js';
 export * from './discovery/index.js';
 export { Polo, DEFAULT_VERIFY_REGEXP, DEFAULT_JOIN_RETRY, type PoloOptions, type JoinRetryPolicy } from './responder/polo.js';
 export { answer, type AnswerContext, type Decision } from './responder/answer.js';
-export type { Service } from './responder/service.js';
+export type { Service } from './registry/service.js';
 export type { PoloStats } from './responder/stats.js';
 export type { Transport, GroupSocket, DatagramSocket, RemoteInfo } from './transport/transport.js';
 export { UdpTransport } from './transport/udp.js';

@@ -6,7 +6,7 @@
  * - raw: a bare dgram socket sends the query to the group and counts the replies — the floor
  *   that the network and the polods set, no library code;
  * - in-process: the `Marco` library's requestFor in this process;
- * - raw→marcod: a bare dgram socket sends marcod the request (PROTOCOL.md §4) and waits for its
+ * - raw→marcod: a bare dgram socket sends marcod the request (docs/protocol.md §4) and waits for its
  *   one reply — marcod's own cost, without a client library;
  * - MarcodClient: the `MarcodClient` library's requestFor through marcod.
  *

@@ -69,7 +69,7 @@ export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promis
   }
 }
 
-/** One service file's content (PROTOCOL.md §3). */
+/** One service file's content (docs/protocol.md §3). */
 export interface ServiceSpec {
   readonly id: string;
   readonly params: Record<string, unknown>;

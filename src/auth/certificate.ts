@@ -1,6 +1,6 @@
 /**
  * The TLS key and certificate of the Polo binding API (127.0.0.1:1390). The reference shipped
- * one key pair in its repository (PROTOCOL.md §6); here each host makes its own at first start.
+ * one key pair in its repository (docs/protocol.md §6); here each host makes its own at first start.
  * TLS only protects the loopback hop and clients do not verify the certificate (identity comes
  * from tokens), so a self-signed certificate for localhost is all that is needed.
  */

@@ -1,6 +1,6 @@
 /**
  * polod's token secret: the HMAC key that makes tokens unforgeable. The reference shipped one
- * fixed secret in its repository (PROTOCOL.md §6); here each host makes its own at first start.
+ * fixed secret in its repository (docs/protocol.md §6); here each host makes its own at first start.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';

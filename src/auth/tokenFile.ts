@@ -1,5 +1,5 @@
 /**
- * The per-user token file `~user/.polo/token` (PROTOCOL.md §5).
+ * The per-user token file `~user/.polo/token` (docs/protocol.md §5).
  *
  * polod runs as root and writes into a home folder the user controls, so everything here
  * assumes the user is hostile: they may plant symlinks (`~/.polo -> /etc`), FIFOs or hard links,
@@ -10,16 +10,18 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, IoError, MarcoPoloError, UnsafeFileError } from '../errors.js';
 import type { UserInfo } from '../system/userDb.js';
-import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
+import { createFolderAsUser } from '../system/userFolderCreate.js';
+import { isErrno, sweepTemporaryFiles, writeFileAtomic } from '../util/atomicFile.js';
 import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../util/safePath.js';
 import { formatMode } from './secret.js';
+import { DEFAULT_USER_DIR } from '../registry/userId.js';
 
 /** The folder in a user's home that holds the token and the user's service files. */
-export const DEFAULT_USER_DIR = '.polo';
+export { DEFAULT_USER_DIR };
 /** Name of the token file inside that folder. */
 export const TOKEN_FILE_NAME = 'token';
 /** Largest token file read; real tokens are under 60 bytes. */
@@ -70,22 +72,14 @@ async function openHome(user: UserInfo): Promise<PinnedDir> {
 }
 
 /**
- * Opens (creating if needed) `<home>/<userDirName>`, pinned, and checks it: a real folder (not
- * a symlink), owned by the user or root, not writable by group or others.
+ * Opens (creating if needed, as the user) `<home>/<userDirName>`, pinned, and checks it: a real
+ * folder (not a symlink), owned by the user or root, not writable by group or others.
  */
 async function openUserDir(home: PinnedDir, user: UserInfo, userDirName: string): Promise<PinnedDir> {
   const shown = path.join(user.home, userDirName);
   const inHome = home.child(userDirName);
-  let created = false;
-  try {
-    // mkdir never follows a symlink in the last component: a planted one gives EEXIST.
-    await mkdir(inHome, { mode: USER_DIR_MODE });
-    created = true;
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) {
-      throw new IoError(`cannot create ${shown}: ${(err as Error).message}`, { cause: err });
-    }
-  }
+  // Made as the user (never root-owned, even for an instant), see createFolderAsUser.
+  await createFolderAsUser(user, path.join(user.home, userDirName), USER_DIR_MODE);
   let dir: PinnedDir;
   try {
     dir = await openPinnedDir(inHome);
@@ -98,15 +92,7 @@ async function openUserDir(home: PinnedDir, user: UserInfo, userDirName: string)
     throw new IoError(`cannot open ${shown}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    let st = dir.stat;
-    // Give the folder to the user only if it is the empty root-owned folder just made. Through
-    // the descriptor, so no path (and no symlink) is resolved. If the user swapped another
-    // folder in meanwhile, it is theirs already or not empty, and is left alone.
-    if (created && st.uid === 0 && st.uid !== user.uid && (await readdir(dir.path)).length === 0) {
-      await dir.handle.chown(user.uid, user.gid);
-      await dir.handle.chmod(USER_DIR_MODE);
-      st = await dir.restat();
-    }
+    const st = dir.stat;
     if (st.uid !== user.uid && st.uid !== 0) {
       throw new UnsafeFileError(shown, `${shown} is owned by uid ${st.uid}, neither ${user.name} (uid ${user.uid}) nor root`);
     }
@@ -116,6 +102,8 @@ async function openUserDir(home: PinnedDir, user: UserInfo, userDirName: string)
         `${shown} has mode ${formatMode(st.mode)}: others could replace the token file (chmod go-w it)`,
       );
     }
+    // Temporary files of writes interrupted here before (polod killed mid-write).
+    await sweepTemporaryFiles(dir.path);
     return dir;
   } catch (err) {
     await dir.close();

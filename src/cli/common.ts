@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
+import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
 
 /** Documented process exit codes of every command. */
 export const ExitCode = {
@@ -235,9 +236,8 @@ export function parseIPv4(value: string): string {
 
 /** An IPv4 multicast group address (224.0.0.0/4). */
 export function parseMulticastGroup(value: string): string {
-  const first = Number(value.split('.')[0]);
-  if (!isIPv4(value) || first < 224 || first > 239) {
-    throw new FlagError('expected an IPv4 multicast address (224.0.0.0 to 239.255.255.255).');
+  if (!isMulticastIPv4(value)) {
+    throw new FlagError(`expected an IPv4 multicast address (${MULTICAST_IPV4_RANGE}).`);
   }
   return value;
 }

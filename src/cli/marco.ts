@@ -8,7 +8,7 @@
  * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for. The
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
-import { Marco } from '../discovery/marco.js';
+import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
 import type { NodeResult, QueryStats, QueryStream, ServicesResult } from '../discovery/results.js';
@@ -43,7 +43,13 @@ export interface MarcoCliDeps {
    * "interrupted" (exit 1). The command installs its SIGINT handler itself when run as a program.
    */
   readonly interrupt?: AbortSignal;
+  /** Ends `marco watch` (default: SIGINT or SIGTERM). */
+  readonly signal?: AbortSignal;
 }
+
+const WATCH_HELP = `
+Runs until Ctrl-C (SIGINT) or SIGTERM, then exits 0. The first events (up) are the current state.
+Exit codes: ${ExitCode.OK} stopped, ${ExitCode.USAGE} usage or invalid value, ${ExitCode.RUNTIME} socket failure.`;
 
 /** The exit codes, as printed at the end of every `--help`. */
 export const EXIT_CODES_HELP = `
@@ -67,6 +73,7 @@ interface Flags {
   port?: number;
   retries?: number;
   json?: boolean;
+  service?: string;
 }
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
@@ -141,6 +148,18 @@ const COMMANDS: readonly CommandSpec[] = [
     ],
   },
   {
+    name: 'watch',
+    description: 'stream the events (up, down, update) of the nodes of a group, or of the providers of one service',
+    args: [],
+    flags: [
+      { name: 'group', value: '<addr>', description: `multicast group to watch (default: ${DEFAULT_GROUP})`, parse: parseMulticastGroup },
+      { name: 'service', value: '<id>', description: 'watch the nodes offering this service instead of the nodes' },
+      { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the group on and send from', parse: parseIPv4 },
+      { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
+      { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"}' },
+    ],
+  },
+  {
     name: 'doctor',
     description: 'check what makes discovery fail on this host (interfaces, routes, groups, firewall, daemons)',
     args: [],
@@ -168,7 +187,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
   if (first === 'help') {
     const spec = rest[0] === undefined ? undefined : COMMANDS.find((c) => c.name === rest[0]);
     if (spec?.name === 'doctor') return (await import('./doctor.js')).main(['--help'], io);
-    io.stdout.write(spec === undefined ? programHelp('marco', DESCRIPTION, COMMANDS, EXIT_CODES_HELP) : commandHelp('marco', spec, EXIT_CODES_HELP));
+    io.stdout.write(spec === undefined ? programHelp('marco', DESCRIPTION, COMMANDS, EXIT_CODES_HELP) : commandHelp('marco', spec, epilogueOf(spec)));
     return ExitCode.OK;
   }
   const spec = COMMANDS.find((c) => c.name === first);
@@ -180,9 +199,10 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
   try {
     const parsed = parseCommand(spec, rest);
     if (parsed.help) {
-      io.stdout.write(commandHelp('marco', spec, EXIT_CODES_HELP));
+      io.stdout.write(commandHelp('marco', spec, epilogueOf(spec)));
       return ExitCode.OK;
     }
+    if (spec.name === 'watch') return await watch(client(deps), parsed.flags as Flags, io, deps.signal ?? stopSignal());
     return await run(spec.name, parsed.args[0] ?? '', parsed.flags as Flags, io, deps);
   } catch (err) {
     const code = exitCodeFor(err);
@@ -213,11 +233,19 @@ function usageError(message: string, spec: CommandSpec | undefined, io: CliIo): 
   return ExitCode.USAGE;
 }
 
-async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
-  const marco = new Marco({
+function epilogueOf(spec: CommandSpec): string {
+  return spec.name === 'watch' ? WATCH_HELP : EXIT_CODES_HELP;
+}
+
+function client(deps: MarcoCliDeps): Marco {
+  return new Marco({
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
+}
+
+async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
+  const marco = client(deps);
   const options = queryOptions(flags);
   if (command === 'services') {
     let result: ServicesResult | undefined;
@@ -323,6 +351,37 @@ function printServices(node: string, result: ServicesResult | undefined, flags: 
     }
   }
   return result === undefined ? ExitCode.NOT_FOUND : ExitCode.OK;
+}
+
+/** An AbortSignal fired by the first SIGINT or SIGTERM (the handlers are removed then). */
+function stopSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = (): void => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return controller.signal;
+}
+
+/** `marco watch`: prints each event as it comes (one JSON line with --json), until the signal. */
+async function watch(marco: Marco, flags: Flags, io: CliIo, signal: AbortSignal): Promise<number> {
+  const options: WatchOptions = { signal };
+  if (flags.group !== undefined) options.group = flags.group;
+  if (flags.interface !== undefined) options.interface = flags.interface;
+  if (flags.port !== undefined) options.port = flags.port;
+  if (flags.service !== undefined) options.service = flags.service;
+  for await (const e of marco.watch(options)) {
+    if (flags.json === true) {
+      io.stdout.write(`${JSON.stringify({ event: e.event, address: e.address, params: e.params, reason: e.reason ?? null, time: e.time })}\n`);
+    } else {
+      const reason = e.reason === undefined ? '' : ` (${e.reason})`;
+      io.stdout.write(`${e.time} ${e.event.padEnd(6)} ${e.address} ${formatParams(e.params)}${reason}\n`);
+    }
+  }
+  return ExitCode.OK;
 }
 
 /** Params as compact `key=value` pairs, values shown as displayValue does; `-` when empty. */

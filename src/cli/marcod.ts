@@ -2,10 +2,10 @@
 /**
  * `marcod`: the Marco daemon, a local resolver. Bindings in any language send it one UDP
  * request (127.0.1.1:1338 by default) and get one reply with the nodes it found on the network
- * (docs/protocol.md, "marcod"). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
+ * (docs/protocol.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
-import { MAX_IN_FLIGHT } from '../marcod/limits.js';
+import { MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
 import { parseLogLevel } from '../util/log.js';
@@ -35,15 +35,17 @@ interface MarcodFlags {
   timeout?: number;
   frameSize?: number;
   maxRequests?: number;
+  maxRequestsPerClient?: number;
   logLevel?: string;
   logFormat?: LogFormat;
+  watchSocket?: string;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
 const FRAME_SIZE_RANGE = [64, 65507] as const;
 
 const EXIT_CODES = `
-Requests and replies: see docs/protocol.md, section "marcod" (in the package: README.md, "marcod"). Every request gets exactly one reply datagram:
+Requests and replies: see docs/protocol.md §4. Every request gets exactly one reply datagram:
   [{"Address": ..., "Params": {...}}, ...] for Marco and Request-For ([] when nobody answered),
   [{"id": ..., "params": {...}}, ...] for Services, {"Error": true} for a missing or unknown
   Command, and {"Error": "<reason>"} for anything else that went wrong (a bad value, "busy").
@@ -68,8 +70,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--group <addr>', 'group of requests that name none (default 224.0.0.112)', parseMulticastGroup)
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
-    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the C++ and Java bindings)', parseFrameSize)
+    .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
+    .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
+    .option(
+      '--max-requests-per-client <n>',
+      `requests of one client (one uid) served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT_PER_CLIENT})`,
+      parseMaxRequests,
+    )
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .addHelpText('after', EXIT_CODES)
@@ -85,7 +93,11 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     const config = loadMarcoConfig({ ...(flags.config !== undefined && { file: flags.config }), overrides: overrides(flags), warn });
     return flags.frameSize === undefined ? config : { ...config, frameSize: flags.frameSize };
   };
-  const deps = flags.maxRequests === undefined ? {} : { maxInFlight: flags.maxRequests };
+  const deps = {
+    ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
+    ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
+    ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
+  };
   return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps), flags.logFormat);
 }
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
  * `polo`: publish and unpublish services at run time through the local polod's publish API
- * (PROTOCOL.md §5). A thin shell over PoloClient: parse flags, send one request, print the
+ * (docs/protocol.md §5). A thin shell over PoloClient: parse flags, send one request, print the
  * result or JSON, return a documented exit code (see EXIT_CODES_HELP).
  */
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import { DEFAULT_POLO_TIMEOUT_MS, PoloClient, type PoloClientOptions, type PublishedService } from '../client/poloClient.js';
 import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_HOST, DEFAULT_TLS_PORT } from '../client/polodEndpoint.js';
-import { RemoteError } from '../errors.js';
+import { IoError, RemoteError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import {
   displayValue,
@@ -64,6 +64,10 @@ interface Flags {
   group?: string[];
   permanent?: boolean;
   root?: boolean;
+  check?: string;
+  session?: boolean;
+  checkInterval?: number;
+  checkFailures?: number;
   // unpublish
   deleteFile?: boolean;
 }
@@ -122,6 +126,10 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
     .option('--group <addr>', 'publish in this multicast group only (repeatable; default: every group polod serves)', repeatable(parseMulticastGroup))
     .option('--permanent', 'also write a service file, so the service outlives a polod restart')
     .option('--root', 'a root (system) service; needs root or the marcopolo group')
+    .option('--session', 'keep the service only while this command runs: it stays in the foreground, and Ctrl-C, SIGTERM, SIGKILL or a crash withdraw it')
+    .option('--check <target>', 'offer it only while this check passes: tcp:PORT or http://127.0.0.1:PORT/PATH (run by polod)')
+    .option('--check-interval <ms>', 'time between two checks (default 5000)', parseNonNegativeInt)
+    .option('--check-failures <n>', 'consecutive failures that withdraw it (default 3)', parseNonNegativeInt)
     .option('--json', 'print {"id": "..."} instead of the bare id')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(
@@ -132,8 +140,19 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
           ...(flags.group && { groups: flags.group }),
           permanent: flags.permanent === true,
           root: flags.root === true,
+          ...(flags.session === true && { session: true }),
+          ...(flags.check !== undefined && {
+            check: {
+              target: flags.check,
+              ...(flags.checkInterval !== undefined && { intervalMs: flags.checkInterval }),
+              ...(flags.checkFailures !== undefined && { failures: flags.checkFailures }),
+            },
+          }),
         });
         io.stdout.write(flags.json === true ? `${JSON.stringify({ id: published })}\n` : `${terminalSafe(published)}\n`);
+        if (flags.session === true && (await holdSession(client)) === 'lost') {
+          throw new IoError(`the connection to polod closed; ${published} is withdrawn`);
+        }
       }),
     );
 
@@ -198,6 +217,26 @@ export async function main(argv: readonly string[], io: CliIo, deps: PoloCliDeps
 }
 
 /**
+ * `polo publish --session`: stays until SIGINT or SIGTERM ('stopped': exit 0, the service is
+ * withdrawn as the connection closes) or until polod closes the connection ('lost').
+ */
+async function holdSession(client: PoloClient): Promise<'stopped' | 'lost'> {
+  // The connection's socket does not keep Node running (a finished program must exit): this does.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let onSignal: () => void = () => {};
+  const stopped = new Promise<'stopped'>((resolve) => (onSignal = () => resolve('stopped')));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await Promise.race([stopped, client.sessionEnded().then(() => 'lost' as const)]);
+  } finally {
+    clearInterval(keepAlive);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
  * polod's refusal of an Unpublish (its wire texts are the reference's, kept for the bindings),
  * with the id and the likely intended one named: a bare `web` from alice, who owns `alice:web`,
  * means hers.
@@ -252,14 +291,18 @@ function printList(services: readonly PublishedService[], flags: Flags, io: CliI
     io.stderr.write('polo: polod offers no services\n');
     return;
   }
+  // The CHECK column appears only when some service has a health check.
+  const checks = services.some((s) => s.check !== undefined);
   const rows = services.map((s) => [
     displayValue(s.id),
     displayValue(s.owner),
     s.groups.length > 0 ? s.groups.map((g) => displayValue(g)).join(',') : '-',
     s.permanent ? 'yes' : 'no',
+    ...(checks ? [s.check ? `${displayValue(s.check.target)} ${displayValue(s.check.state)}` : '-'] : []),
     formatParams(s.params),
   ]);
-  io.stdout.write(formatTable([['ID', 'OWNER', 'GROUPS', 'PERMANENT', 'PARAMS'], ...rows]));
+  const header = ['ID', 'OWNER', 'GROUPS', 'PERMANENT', ...(checks ? ['CHECK'] : []), 'PARAMS'];
+  io.stdout.write(formatTable([header, ...rows]));
 }
 
 /** Params as compact `key=value` pairs, values shown as displayValue does; `-` when empty. */

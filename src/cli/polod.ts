@@ -46,6 +46,8 @@ interface PolodFlags {
   logFormat?: LogFormat;
   stateDir?: string;
   check?: boolean;
+  maxServicesPerUser?: number;
+  maxServiceBytesPerUser?: number;
 }
 
 const EXIT_CODES = `
@@ -82,6 +84,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
     )
     .option('--check', 'validate the configuration and every service file, print what would be served, and exit')
+    .option('--max-services-per-user <n>', 'most services one user may offer (default 256; root has no quota)', parseCount)
+    .option('--max-service-bytes-per-user <n>', "most bytes of one user's services, ids and params (default 1048576)", parseCount)
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: PolodFlags) => {
       exit = flags.check === true ? await check(flags, io) : await serve(flags, io);
@@ -183,7 +187,15 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),
     ...(level !== undefined && { logLevel: level }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
+    ...(flags.maxServicesPerUser !== undefined && { maxServicesPerUser: flags.maxServicesPerUser }),
+    ...(flags.maxServiceBytesPerUser !== undefined && { maxServiceBytesPerUser: flags.maxServiceBytesPerUser }),
   };
+}
+
+function parseCount(value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new FlagError('expected an integer from 0 to 2147483647.');
+  return n;
 }
 
 function parseParams(value: string): JsonObject {

@@ -1,5 +1,5 @@
 /**
- * A Marco client that goes through marcod (UDP 127.0.1.1:1338, PROTOCOL.md §4) instead of
+ * A Marco client that goes through marcod (UDP 127.0.1.1:1338, docs/protocol.md §4) instead of
  * querying the network itself: the TypeScript sibling of the reference's Python, C++ and Java
  * Marco bindings. It has the in-process `Marco`'s method names and result shapes, so a program
  * can switch between the two (both satisfy {@link MarcoLike}).
@@ -25,6 +25,7 @@ import { DEFAULT_TIMEOUT_MS } from '../protocol/limits.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from '../marcod/limits.js';
+import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 
 /**
  * Options of one call through marcod: the in-process options minus those marcod's own
@@ -169,8 +170,7 @@ export class MarcodClient implements MarcoLike {
 
   /** Sends `body` from a fresh socket and resolves with marcod's reply, parsed. */
   private async exchange(body: JsonObject, timeout: number, signals: readonly AbortSignal[]): Promise<Json> {
-    const aborted = signals.find((s) => s.aborted);
-    if (aborted !== undefined) throw new AbortedError({ cause: aborted.reason });
+    throwIfAborted(signals);
     const payload = encoder.encode(JSON.stringify(body));
     if (payload.byteLength > MAX_REQUEST_BYTES) {
       throw new InvalidArgumentError(
@@ -197,11 +197,7 @@ export class MarcodClient implements MarcoLike {
         wait,
       ).unref();
       cleanups.push(() => clearTimeout(timer));
-      for (const signal of signals) {
-        const listener = (): void => finish(new AbortedError({ cause: signal.reason }));
-        signal.addEventListener('abort', listener, { once: true });
-        cleanups.push(() => signal.removeEventListener('abort', listener));
-      }
+      cleanups.push(onAnyAbort(signals, (signal) => finish(new AbortedError({ cause: signal.reason }))));
       const onMessage = (data: Uint8Array, from: { address: string; port: number }): void => {
         // Only marcod's port: the source address may differ when marcod is bound to 0.0.0.0.
         if (from.port !== this.port) return;

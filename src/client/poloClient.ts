@@ -1,7 +1,7 @@
 /**
- * The Polo binding: publish and unpublish services through polod's publish API (PROTOCOL.md §5),
+ * The Polo binding: publish and unpublish services through polod's publish API (docs/protocol.md §5),
  * the TypeScript counterpart of the reference's Python `marcopolo.bindings.polo.Polo`
- * (marcopolo-reference.md §3.1).
+ * (docs/reference-bindings.md).
  *
  * What it keeps from the reference: the commands and their Args, the 4000 ms default timeout,
  * the token flow (read `~/.polo/token`; when it is missing, send `Request-token` for our uid
@@ -14,7 +14,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { isIPv4 } from 'node:net';
 import { readTokenFile, DEFAULT_USER_DIR, TOKEN_FILE_NAME } from '../auth/tokenFile.js';
 import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
@@ -27,6 +26,9 @@ import {
   polodSocketPath,
   type PolodEndpoint,
 } from './polodEndpoint.js';
+import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { onAnyAbort, untilAborted } from '../util/abort.js';
+import { checkFromJson, checkToJson } from '../health/check.js';
 
 export { ConnectionLostError, UnexpectedReplyError } from './polodConnection.js';
 export { PolodUnavailableError, polodSocketPath, type PolodEndpoint } from './polodEndpoint.js';
@@ -73,6 +75,16 @@ export interface PublishOptions {
   readonly permanent?: boolean;
   /** A root (system) service rather than a user service `user:id` (default false). */
   readonly root?: boolean;
+  /**
+   * A health check run by polod: the service is offered only while it passes. `tcp:PORT` or
+   * `http://127.0.0.1:PORT/PATH`, with optional interval (ms) and consecutive failures.
+   */
+  readonly check?: { readonly target: string; readonly intervalMs?: number; readonly failures?: number };
+  /**
+   * Ties the service to this client's connection: polod withdraws it when the connection closes
+   * (close(), destroy(), the program's exit or crash). Not with `permanent`. See sessionEnded().
+   */
+  readonly session?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -103,6 +115,8 @@ export interface PublishedService {
   readonly params: JsonObject;
   /** A root service (as opposed to a user service). */
   readonly root: boolean;
+  /** Its health check: target, `pending`/`passing`/`failing`, consecutive failures. */
+  readonly check?: { readonly target: string; readonly state: string; readonly failures: number };
 }
 
 /** The publish API's command names this client sends. */
@@ -129,6 +143,8 @@ export class PoloClient {
   /** The per-user folder holding the token (`.polo`). */
   readonly userDirName: string;
   #connection: PolodConnection | undefined;
+  #endSession: () => void = () => {};
+  readonly #sessionEnded = new Promise<void>((resolve) => (this.#endSession = resolve));
   /** Settles when every call queued so far is finished: calls run in order, one at a time. */
   #tail: Promise<void> = Promise.resolve();
   /** Public calls not finished yet (close() waits for them, token reads included). */
@@ -175,11 +191,14 @@ export class PoloClient {
     const params = checkParams(opts.params);
     const permanent = checkBool(opts.permanent, 'permanent');
     const root = checkBool(opts.root, 'root');
+    const check = checkHealthCheck(opts.check);
+    const session = checkBool(opts.session, 'session');
+    if (session && permanent) throw new InvalidArgumentError('a session service cannot be permanent');
     return this.#run('Publish', opts.signal, async (signal) => {
       const ok = await this.#withToken(signal, (token) =>
         this.#send(
           'Publish',
-          { service: id, token, params, multicast_groups: groups, permanent, root },
+          { service: id, token, params, multicast_groups: groups, permanent, root, ...(check ? { check } : {}), ...(session ? { session } : {}) },
           signal,
         ),
       );
@@ -210,9 +229,19 @@ export class PoloClient {
    * UnexpectedReplyError.
    */
   async list(opts: CallOptions = {}): Promise<PublishedService[]> {
-    const ok = await this.#run('List', opts.signal, (signal) => this.#send('List', {}, signal));
-    if (!Array.isArray(ok)) throw new UnexpectedReplyError(`polod's reply to List is not a list: ${short(ok)}`);
-    return ok.map(listedService);
+    return this.#run('List', opts.signal, async (signal) => {
+      // polod sends the list in pages: `"Next": n` asks for another from offset n.
+      const all: PublishedService[] = [];
+      for (let offset: number | undefined = 0; offset !== undefined; ) {
+        const reply = await this.#exchange('List', offset === 0 ? {} : { offset }, signal);
+        const ok = reply['OK'];
+        if (!Array.isArray(ok)) throw new UnexpectedReplyError(`polod's reply to List is not a list: ${short(ok ?? null)}`);
+        all.push(...ok.map(listedService));
+        const next = reply['Next'];
+        offset = typeof next === 'number' && Number.isInteger(next) && next > offset && ok.length > 0 ? next : undefined;
+      }
+      return all;
+    });
   }
 
   /**
@@ -266,8 +295,7 @@ export class PoloClient {
   async #deadline<T>(command: Command, callerSignal: AbortSignal | undefined, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (callerSignal?.aborted) throw new AbortedError({ cause: callerSignal.reason });
     const controller = new AbortController();
-    const onAbort = (): void => controller.abort(new AbortedError({ cause: callerSignal?.reason }));
-    callerSignal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = onAnyAbort(callerSignal ? [callerSignal] : [], (signal) => controller.abort(new AbortedError({ cause: signal.reason })));
     let timer: NodeJS.Timeout | undefined;
     if (this.timeout > 0 && Number.isFinite(this.timeout)) {
       const err = new TimeoutError(`polod at ${describeEndpoint(this.endpoint)} did not answer ${command} within ${this.timeout} ms`);
@@ -280,7 +308,7 @@ export class PoloClient {
       return await this.#exclusive(controller.signal, () => task(controller.signal));
     } finally {
       clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', onAbort);
+      stopListening();
     }
   }
 
@@ -328,9 +356,10 @@ export class PoloClient {
 
   async #requestToken(signal: AbortSignal): Promise<'created' | 'existed'> {
     const ok = await this.#send('Request-token', { uid: this.uid }, signal);
-    if (ok === 0) return 'created';
-    if (ok === 1) return 'existed';
-    throw new UnexpectedReplyError(`polod's reply to Request-token is neither 0 nor 1: ${short(ok)}`);
+    // Our polod answers the words; a reference polod answers 0 or 1.
+    if (ok === 'created' || ok === 0) return 'created';
+    if (ok === 'existed' || ok === 1) return 'existed';
+    throw new UnexpectedReplyError(`polod's reply to Request-token is neither "created" nor "existed" (nor 0 or 1): ${short(ok)}`);
   }
 
   /**
@@ -339,6 +368,20 @@ export class PoloClient {
    * @throws RemoteError for `{"Error": reason}`.
    */
   async #send(command: Command, args: JsonObject, signal: AbortSignal): Promise<Json> {
+    return (await this.#exchange(command, args, signal))['OK'] as Json;
+  }
+
+  /**
+   * Resolves when a connection that holds session services (publishService with `session`) has
+   * closed, so at least one of them is withdrawn: polod stopped or restarted, or the connection
+   * broke. Never resolves while no session service was published.
+   */
+  sessionEnded(): Promise<void> {
+    return this.#sessionEnded;
+  }
+
+  /** As #send, but the whole reply object (with `OK`, and `Next` for List pages). */
+  async #exchange(command: Command, args: JsonObject, signal: AbortSignal): Promise<JsonObject> {
     let reply: JsonObject | undefined;
     for (let attempt = 1; reply === undefined; attempt++) {
       if (this.#destroyed) throw new ClosedError('PoloClient');
@@ -346,6 +389,7 @@ export class PoloClient {
       const reused = connection.answered > 0;
       try {
         reply = await connection.request({ Command: command, Args: args }, signal);
+        if (command === 'Publish' && args['session'] === true && Object.hasOwn(reply, 'OK')) void connection.closed.then(this.#endSession);
       } catch (err) {
         if (this.#connection === connection && !connection.usable) this.#connection = undefined;
         const resendable = err instanceof ConnectionLostError && (err.notSent || IDEMPOTENT.has(command));
@@ -358,7 +402,7 @@ export class PoloClient {
       throw new RemoteError(typeof reason === 'string' ? reason : JSON.stringify(reason));
     }
     if (!Object.hasOwn(reply, 'OK')) throw new UnexpectedReplyError(`polod's reply to ${command} has neither OK nor Error: ${short(reply)}`);
-    return reply['OK'] as Json;
+    return reply;
   }
 
   /** The open connection, or a new one. */
@@ -390,19 +434,6 @@ export class PoloClient {
       release();
     }
   }
-}
-
-/** `promise`, or a rejection with `signal.reason` as soon as the signal fires. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }
 
 function endpointOf(options: PoloClientOptions): PolodEndpoint {
@@ -449,16 +480,28 @@ function checkId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('the service id must be a non-empty string');
 }
 
+/** A check as sent (`{"target", "interval_ms", "failures"}`), validated as polod will. */
+function checkHealthCheck(check: PublishOptions['check']): JsonObject | undefined {
+  if (check === undefined) return undefined;
+  const json: JsonObject = { target: check.target };
+  if (check.intervalMs !== undefined) json['interval_ms'] = check.intervalMs;
+  if (check.failures !== undefined) json['failures'] = check.failures;
+  try {
+    return checkToJson(checkFromJson(json, 'check'));
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** Groups as sent: dotted-quad IPv4 multicast addresses, without duplicates; [] = all. */
 function checkGroups(groups: readonly string[] | undefined): string[] {
   if (groups === undefined) return [];
   if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be a list of multicast addresses');
   const out: string[] = [];
   for (const g of groups as unknown[]) {
-    const first = typeof g === 'string' ? Number(g.split('.')[0]) : NaN;
-    if (typeof g !== 'string' || !isIPv4(g) || !(first >= 224 && first <= 239)) {
+    if (typeof g !== 'string' || !isMulticastIPv4(g)) {
       throw new InvalidArgumentError(
-        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from 224.0.0.0 to 239.255.255.255`,
+        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from ${MULTICAST_IPV4_RANGE}`,
       );
     }
     if (!out.includes(g)) out.push(g);
@@ -504,10 +547,12 @@ function listedService(entry: Json): PublishedService {
     throw new UnexpectedReplyError(`polod's List reply has a malformed entry: ${short(entry)}`);
   };
   if (!isJsonObject(entry)) return bad();
-  const { id, owner, groups, permanent, params, root } = entry;
+  const { id, owner, groups, permanent, params, root, check } = entry;
   if (typeof id !== 'string' || typeof owner !== 'string' || typeof permanent !== 'boolean' || typeof root !== 'boolean') return bad();
   if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string') || !isJsonObject(params)) return bad();
-  return { id, owner, groups, permanent, params, root };
+  if (check === undefined) return { id, owner, groups, permanent, params, root };
+  if (!isJsonObject(check) || typeof check['target'] !== 'string' || typeof check['state'] !== 'string' || typeof check['failures'] !== 'number') return bad();
+  return { id, owner, groups, permanent, params, root, check: { target: check['target'], state: check['state'], failures: check['failures'] } };
 }
 
 /** A value as shown in an error: JSON, cut to 80 characters. */

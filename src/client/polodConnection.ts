@@ -1,6 +1,6 @@
 /**
  * One stream to polod's publish API carrying one request at a time: write a JSON object, read
- * the one reply it gets (PROTOCOL.md §5). Never two requests in flight: a reference polod parses
+ * the one reply it gets (docs/protocol.md §5). Never two requests in flight: a reference polod parses
  * each TCP read as one JSON document (B27), so pipelined requests would merge there.
  *
  * Replies are cut with the server's own splitter (framing.ts), so both our polod's
@@ -85,6 +85,11 @@ export class PolodConnection {
    */
   static async open(endpoint: PolodEndpoint, signal: AbortSignal): Promise<PolodConnection> {
     return new PolodConnection(await connectPolod(endpoint, signal), endpoint);
+  }
+
+  /** Resolves once the stream is closed, by either side. */
+  get closed(): Promise<void> {
+    return this.#closed;
   }
 
   /** True while the stream can take a request (not ended, failed or out of step). */

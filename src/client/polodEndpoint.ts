@@ -1,5 +1,5 @@
 /**
- * Where a Polo client reaches polod's publish API (PROTOCOL.md §5), and how it connects: the
+ * Where a Polo client reaches polod's publish API (docs/protocol.md §5), and how it connects: the
  * Unix socket `<stateDir>/polod.sock` (default /run/marcopolo/polod.sock), or TLS on
  * 127.0.0.1:1390 as the reference bindings do. Connection failures become one clear error
  * naming the endpoint, so "polod is not running" never shows up as a bare ECONNREFUSED.

@@ -10,6 +10,8 @@ import { ConfigError, FrameTooLargeError } from '../errors.js';
 import { encodeReply } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUPS, MAX_DATAGRAM, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
+import { DEFAULT_QUOTA } from '../publish/quota.js';
+import { DEFAULT_SERVER_LIMITS } from '../publish/server.js';
 import { readIniFile, type IniSection } from './iniFile.js';
 import {
   checkPort,
@@ -25,6 +27,7 @@ import {
   showValue,
   valueError,
 } from './values.js';
+import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -40,10 +43,13 @@ export {
   parseTimeoutMs,
 } from './values.js';
 
+/** Largest per-user quota accepted (services or bytes). */
+const MAX_QUOTA = 2 ** 31 - 1;
+
 /** Where polod looks for its config when no `--config` is given (the reference's path). */
 export const DEFAULT_POLO_CONFIG_FILE = '/etc/marcopolo/polo/polo.cfg';
 /** The reference's default verify_regexp: what makes an id a user service `user:service`. */
-export const DEFAULT_VERIFY_REGEXP = '^([\\d\\w]+):([\\d\\w]+)$';
+export const DEFAULT_VERIFY_REGEXP = DEFAULT_USER_PATTERN;
 
 /** Everything polod needs to start, validated. */
 export interface PoloConfig {
@@ -73,6 +79,16 @@ export interface PoloConfig {
   secretFile: string;
   /** Folder for polod's own files when not run from /etc (`--state-dir`). */
   stateDir?: string;
+  /** Most services one user may have offered (`max_services_per_user`, `--max-services-per-user`). */
+  maxServicesPerUser: number;
+  /** Most bytes of one user's services (`max_service_bytes_per_user`, `--max-service-bytes-per-user`). */
+  maxServiceBytesPerUser: number;
+  /** Publish API connections at once (`publish_max_connections`). */
+  publishMaxConnections: number;
+  /** Publish API connections of one identified user (`publish_max_connections_per_user`). */
+  publishMaxConnectionsPerUser: number;
+  /** Idle publish API connections are closed after this many ms (`publish_idle_timeout`, in seconds). */
+  publishIdleTimeoutMs: number;
 }
 
 /** Command-line values, already typed (see the re-exported validators); they win over the file. */
@@ -95,6 +111,10 @@ export interface PoloOverrides {
   readonly logLevel?: LevelWithSilent;
   /** `--state-dir`: default home of the services folder and the secret file. */
   readonly stateDir?: string;
+  /** `--max-services-per-user`. */
+  readonly maxServicesPerUser?: number;
+  /** `--max-service-bytes-per-user`. */
+  readonly maxServiceBytesPerUser?: number;
 }
 
 /** Arguments of {@link loadPoloConfig}. */
@@ -133,7 +153,7 @@ export function defaultPoloConfig(): PoloConfig {
     interfaces: [],
     nodeParams: { hostname: osHostname() },
     servicesDir: '/etc/marcopolo/polo/services',
-    userDir: '.polo',
+    userDir: DEFAULT_USER_DIR,
     verifyRegexp: new RegExp(DEFAULT_VERIFY_REGEXP),
     ttl: POLO_TTL,
     joinRetries: -10,
@@ -141,6 +161,11 @@ export function defaultPoloConfig(): PoloConfig {
     logLevel: 'info',
     bindingPort: 1390,
     secretFile: '/etc/marcopolo/polo/secret',
+    maxServicesPerUser: DEFAULT_QUOTA.maxServices,
+    maxServiceBytesPerUser: DEFAULT_QUOTA.maxBytes,
+    publishMaxConnections: DEFAULT_SERVER_LIMITS.maxConnections,
+    publishMaxConnectionsPerUser: DEFAULT_SERVER_LIMITS.maxConnectionsPerUser,
+    publishIdleTimeoutMs: DEFAULT_SERVER_LIMITS.idleTimeoutMs,
   };
 }
 
@@ -215,6 +240,21 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
         config.secretFile = path.resolve(base, parseNonEmpty(value, where));
         choices.secretFile = true;
         break;
+      case 'max_services_per_user':
+        config.maxServicesPerUser = parseInteger(value, where, 0, MAX_QUOTA);
+        break;
+      case 'max_service_bytes_per_user':
+        config.maxServiceBytesPerUser = parseInteger(value, where, 0, MAX_QUOTA);
+        break;
+      case 'publish_max_connections':
+        config.publishMaxConnections = parseInteger(value, where, 1, 65536);
+        break;
+      case 'publish_max_connections_per_user':
+        config.publishMaxConnectionsPerUser = parseInteger(value, where, 1, 65536);
+        break;
+      case 'publish_idle_timeout':
+        config.publishIdleTimeoutMs = parseInteger(value, where, 1, 86_400) * 1000;
+        break;
       default:
         if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
     }
@@ -248,6 +288,12 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     config.stateDir = stateDir;
     if (!fromFile.servicesDir) config.servicesDir = path.join(stateDir, 'services');
     if (!fromFile.secretFile) config.secretFile = path.join(stateDir, 'secret');
+  }
+  if (o.maxServicesPerUser !== undefined) {
+    config.maxServicesPerUser = parseInteger(String(o.maxServicesPerUser), '--max-services-per-user', 0, MAX_QUOTA);
+  }
+  if (o.maxServiceBytesPerUser !== undefined) {
+    config.maxServiceBytesPerUser = parseInteger(String(o.maxServiceBytesPerUser), '--max-service-bytes-per-user', 0, MAX_QUOTA);
   }
   if (o.servicesDir !== undefined) config.servicesDir = path.resolve(parseNonEmpty(o.servicesDir, '--services-dir'));
   checkPoloReplySize(config.nodeParams, paramsWhere);

@@ -6,7 +6,7 @@
 import { constants, type Stats } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Service } from '../responder/service.js';
+import type { Service } from '../registry/service.js';
 import { parseServiceFile } from './serviceFile.js';
 
 /** Largest service file read. One service must fit a 4 KiB datagram; this leaves room for layout. */

@@ -1,5 +1,5 @@
 /**
- * One service file (PROTOCOL.md §3): a JSON object such as
+ * One service file (docs/protocol.md §3): a JSON object such as
  * `{"id": "web", "params": {"port": 8080}, "groups": ["224.0.0.113"], "disabled": false}`.
  * A bad file is never an exception: it becomes one warning naming the file and the field, and
  * the caller carries on with the other files.
@@ -8,7 +8,8 @@ import { FrameTooLargeError } from '../errors.js';
 import { encodeReply } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
-import type { Service } from '../responder/service.js';
+import { checkFromJson, type HealthCheck } from '../health/check.js';
+import type { Service } from '../registry/service.js';
 import { rootServiceIdProblem, userServiceIdProblem } from './serviceId.js';
 import { isMulticastIPv4, showValue } from './values.js';
 
@@ -83,6 +84,16 @@ export function parseServiceFile(text: string, file: string, opts: ServiceFileOp
   const disabled = rawDisabled === undefined ? false : rawDisabled;
   if (typeof disabled !== 'boolean') return skip(`"disabled" is ${kindOf(disabled)}, not true or false`);
 
+  const rawCheck = field('check');
+  let check: HealthCheck | undefined;
+  if (rawCheck !== undefined) {
+    try {
+      check = checkFromJson(rawCheck, '"check"');
+    } catch (err) {
+      return skip((err as Error).message);
+    }
+  }
+
   // A Request-For reply is one datagram; params too large for it could never be answered.
   try {
     encodeReply({ command: 'OK', params });
@@ -99,6 +110,7 @@ export function parseServiceFile(text: string, file: string, opts: ServiceFileOp
     permanent: true,
     origin: 'file',
     file,
+    ...(check === undefined ? {} : { check }),
   };
   return { ok: true, service };
 }

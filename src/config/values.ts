@@ -9,6 +9,7 @@ import type { LevelWithSilent } from 'pino';
 import { ConfigError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { LOG_LEVELS, parseLogLevel } from '../util/log.js';
+import { isMulticastIPv4 } from '../protocol/address.js';
 
 /**
  * Longest timeout accepted, in ms: Node's timers overflow past 2^31-1 ms and then fire at once,
@@ -34,12 +35,7 @@ export function valueError(where: string, value: string, problem: string): Confi
   return new ConfigError(`${where}: ${showValue(value)} ${problem}`);
 }
 
-/** True for a dotted-quad IPv4 address in 224.0.0.0/4 (the multicast range). */
-export function isMulticastIPv4(address: string): boolean {
-  if (!isIPv4(address)) return false;
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
+export { isMulticastIPv4 };
 
 /** Parses an integer in `[min, max]` (decimal digits with an optional sign, nothing else). */
 export function parseInteger(value: string, where: string, min: number, max: number): number {

@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PoloConfig } from '../config/poloConfig.js';
 import { loadServiceDir, type ServiceDirOptions } from '../config/serviceDir.js';
-import { servedIn, type Service } from '../responder/service.js';
+import { servedIn, type Service } from '../registry/service.js';
 import { execGetent, type GetentRunner } from '../system/userDb.js';
 
 /** A service and whose it is, as a line of the report. */

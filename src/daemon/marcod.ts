@@ -14,7 +14,7 @@ import type { Logger } from '../util/log.js';
  * logged (a service manager stopping a fresh unit) would otherwise kill the process outright.
  */
 export async function runMarcod(config: MarcoConfig, logger: Logger, deps: Omit<MarcodDeps, 'logger'> = {}): Promise<void> {
-  const server = new MarcodServer(config, { ...deps, logger });
+  const server = new MarcodServer(config, { warmViews: true, ...deps, logger });
   let stopAsked = false;
   let wake: (() => void) | undefined;
   const ignore = (): void => logger.info('SIGHUP ignored: marcod has nothing to reload');

@@ -1,16 +1,23 @@
 /**
- * polod's composition root: one Polo per served group (each with its own service lists, as in
- * the reference), the unicast listeners, reload and stop. Signals and flags live in the CLI.
+ * polod's composition root: the service registry (one owner of every group's service lists,
+ * each group with its own lists as in the reference), one Polo per served group answering from
+ * it, the unicast listeners, reload and stop. Signals and flags live in the CLI.
  */
+import { ClosedError } from '../errors.js';
 import type { JsonObject } from '../protocol/json.js';
+import type { ServiceLoader, UserLookup } from '../registry/ports.js';
+import { HealthMonitor } from '../health/monitor.js';
+import { GroupPresence } from '../membership/presence.js';
+import type { PresenceTiming } from '../membership/timing.js';
+import { ServiceRegistry } from '../registry/registry.js';
+import { UserRecord } from '../registry/userRecord.js';
+import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
-import type { ServiceLoader, UserLookup } from '../responder/ports.js';
-import type { Service } from '../responder/service.js';
-import { sharedLoader } from '../responder/sharedLoader.js';
 import { UnicastResponder } from '../responder/unicast.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
+import { backoffDelay } from '../util/backoff.js';
 
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
 export interface PoloDaemonSettings {
@@ -23,13 +30,24 @@ export interface PoloDaemonSettings {
   readonly verifyRegexp: RegExp;
   readonly ttl: number;
   readonly joinRetries: number;
+  /**
+   * The record of users with service files (src/registry/userRecord.ts): their services are
+   * loaded at start. Undefined = none (users are loaded at their first query, as the reference).
+   */
+  readonly usersFile?: string;
 }
 
 /** Everything polod runs, started and stopped as one. */
 export class PoloDaemon {
+  /** The one owner of the services of every group. */
+  readonly registry: ServiceRegistry;
+  /** Users with service files, loaded at start. */
+  private readonly userRecord: UserRecord | undefined;
+  /** Runs the services' health checks. */
+  readonly health: HealthMonitor;
   /** One responder per group, in configuration order. */
   readonly polos: Polo[];
-  /** Root services per group (the lists the Polo instances share by reference). */
+  /** Root services per group (the registry's live lists, which the Polo instances expose). */
   readonly offeredServices = new Map<string, Service[]>();
   /** User services per group and user. */
   readonly userServices = new Map<string, Map<string, Service[]>>();
@@ -39,37 +57,66 @@ export class PoloDaemon {
   private unicastAttempts = 0;
   private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
-  private stopped = false;
-  /** Tail of the queue of `exclusive` tasks. */
-  private exclusiveTail: Promise<void> = Promise.resolve();
+  /** Live discovery: one presence per group (announcements, membership view, Members hint). */
+  readonly presences = new Map<string, GroupPresence>();
+  private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  private starting: Promise<void> | undefined;
 
   constructor(
     readonly settings: PoloDaemonSettings,
-    private readonly deps: { logger: Logger; loadServices: ServiceLoader; users: UserLookup; transport?: Transport },
+    private readonly deps: {
+      logger: Logger;
+      loadServices: ServiceLoader;
+      users: UserLookup;
+      transport?: Transport;
+      presenceTiming?: PresenceTiming;
+    },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
-    const loadServices = sharedLoader(deps.loadServices);
+    this.userRecord = settings.usersFile === undefined ? undefined : new UserRecord(settings.usersFile, { logger: deps.logger });
+    this.registry = new ServiceRegistry({
+      groups: settings.groups,
+      servicesDir: settings.servicesDir,
+      userDirName: settings.userDir,
+      verifyRegexp: settings.verifyRegexp,
+      loadServices: deps.loadServices,
+      users: deps.users,
+      logger: deps.logger,
+      ...(this.userRecord ? { userRecord: this.userRecord } : {}),
+    });
+    this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
-      const offered: Service[] = [];
-      const users = new Map<string, Service[]>();
-      this.offeredServices.set(group, offered);
-      this.userServices.set(group, users);
+      this.offeredServices.set(group, this.registry.rootServices(group));
+      this.userServices.set(group, this.registry.userServices(group));
+      const view = this.registry.view(group);
+      const presence = new GroupPresence({
+        transport: this.transport,
+        group,
+        port: settings.port,
+        interfaces: settings.interfaces,
+        ttl: settings.ttl,
+        nodeParams: settings.nodeParams,
+        // What the group offers, as Services lists it (root, then loaded users' as user:id).
+        services: () => [...(view?.listing() ?? [])],
+        failing: () => this.registry.failingChecks(group),
+        changes: this.registry,
+        logger: deps.logger,
+        ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
+      });
+      this.presences.set(group, presence);
       return new Polo({
-        offeredServices: offered,
-        userServices: users,
+        registry: this.registry,
         multicastGroup: group,
-        verifyRegexp: settings.verifyRegexp,
         transport: this.transport,
         port: settings.port,
         interfaces: settings.interfaces,
         ttl: settings.ttl,
         nodeParams: settings.nodeParams,
-        servicesDir: settings.servicesDir,
-        userDirName: settings.userDir,
-        loadServices,
-        users: deps.users,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
+        // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
+        poloReply: () => presence.poloReply(),
+        tap: presence.tap,
       });
     });
   }
@@ -78,13 +125,30 @@ export class PoloDaemon {
    * Starts every group, then the unicast listeners (on the configured interfaces, or on every
    * local IPv4 address). A group whose join fails keeps retrying while the others serve.
    */
-  async start(): Promise<void> {
-    // Concurrently: the groups' first loads of the same folders share one read (sharedLoader).
+  start(): Promise<void> {
+    if (this.state === 'stopped') return Promise.reject(new ClosedError('PoloDaemon'));
+    this.starting ??= this.startOnce();
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
+    this.state = 'starting';
+    // Each folder is read once for every group; then the groups start answering from it.
+    await this.registry.reload();
+    // Users known to have service files: listed and answered from the start, not from their
+    // first query (their permanent services were acknowledged; they are offered at once).
+    const known = (await this.userRecord?.load()) ?? [];
+    await Promise.all(known.map((user) => this.registry.loadUser(user)));
+    await this.health.start();
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
-    this.unicast = new UnicastResponder(this.polos, this.deps.logger);
+    if (this.stopped) return;
+    this.state = 'started';
+    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.deps.logger);
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
+    // Live discovery once the responders answer: a node that announces itself can be asked.
+    await Promise.all([...this.presences.values()].map((p) => p.start()));
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
       'polod started',
@@ -118,32 +182,28 @@ export class PoloDaemon {
       }
     }
     if (this.pendingUnicast.size === 0) return;
-    const { initialMs, maxMs, retries } = DEFAULT_JOIN_RETRY;
-    const limit = this.settings.joinRetries >= 0 ? this.settings.joinRetries : retries;
+    const limit = this.settings.joinRetries >= 0 ? this.settings.joinRetries : DEFAULT_JOIN_RETRY.retries;
     this.unicastAttempts++;
     if (limit >= 0 && this.unicastAttempts > limit) return;
-    const delay = Math.min(maxMs, initialMs * 2 ** (this.unicastAttempts - 1));
+    const delay = backoffDelay(this.unicastAttempts, DEFAULT_JOIN_RETRY);
     this.unicastTimer = setTimeout(() => void this.bindPendingUnicast(), delay);
     this.unicastTimer.unref();
   }
 
-  /**
-   * Runs `task` alone: reloads and changes by the publish API (src/publish/store.ts)
-   * queue here. A reload reads the folders, then swaps the lists; a permanent publish landing
-   * in between would be dropped from memory by the swap, though acknowledged and on disk.
-   */
+  /** True once stopped (a method, so checks after an await are not narrowed away). */
+  private get stopped(): boolean {
+    return this.state === 'stopped';
+  }
+
+  /** Runs `task` alone among the registry's writers (reloads, publish API changes). */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.exclusiveTail.then(task);
-    this.exclusiveTail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    return this.registry.exclusive(task);
   }
 
   /** Re-reads every service folder; services published at run time are kept (SIGUSR1/SIGHUP). */
   async reload(): Promise<void> {
-    await this.exclusive(() => Promise.all(this.polos.map((p) => p.reloadServices())));
+    if (this.stopped) throw new ClosedError('PoloDaemon');
+    await this.registry.reload();
     this.deps.logger.info(
       { services: Object.fromEntries([...this.offeredServices].map(([g, list]) => [g, list.length])) },
       'services reloaded',
@@ -152,9 +212,13 @@ export class PoloDaemon {
 
   /** Stops every socket. Idempotent. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
     clearTimeout(this.unicastTimer);
+    // Goodbyes first, while the responders still answer: watchers see the node leave at once.
+    await Promise.all([...this.presences.values()].map((p) => p.stop()));
+    this.registry.close();
+    await this.health.stop();
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
   }
 }

@@ -11,6 +11,7 @@
  * If the publish API cannot start (port in use, unreadable secret…), polod does not start at
  * all: a daemon that answers queries but refuses every publish would hide the error.
  */
+import path from 'node:path';
 import { startPublishApi } from '../publish/api.js';
 import type { PublishServer } from '../publish/server.js';
 import type { PoloConfig } from '../config/poloConfig.js';
@@ -31,7 +32,9 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
   let stopAsked = false;
 
   const users = new UserDb();
-  const daemon = new PoloDaemon(config, { logger, loadServices: loadServiceDir, users });
+  // The record of users with services lives beside the token secret (the state folder).
+  const usersFile = path.join(path.dirname(config.secretFile), 'users');
+  const daemon = new PoloDaemon({ ...config, usersFile }, { logger, loadServices: loadServiceDir, users });
   let publish: PublishServer | undefined;
 
   const reload = (signal: NodeJS.Signals): void => {
@@ -56,7 +59,7 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
 
   try {
     await daemon.start();
-    publish = await startPublishApi(config, { daemon, users, logger });
+    publish = await startPublishApi(config, { registry: daemon.registry, checkStatus: (id, user) => daemon.health.status(id, user), users, logger });
   } catch (err) {
     detach();
     await daemon.stop();

@@ -7,6 +7,7 @@ import { AbortedError, MarcoPoloError } from '../errors.js';
 import type { DatagramSocket, QuerySocketOptions, RemoteInfo, Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
+import { onAnyAbort } from '../util/abort.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
 export const STREAM_QUEUE_LIMIT = 1024;
@@ -17,9 +18,9 @@ const MALFORMED_LOG_LIMIT = 8;
 
 /** What the classifier made of one datagram. */
 export type Verdict<T> =
-  | { readonly kind: 'accept'; readonly key: string; readonly value: T }
+  | { readonly kind: 'accept'; readonly key: string; readonly value: T; readonly hint?: number | undefined }
   | { readonly kind: 'malformed'; readonly reason: string }
-  | { readonly kind: 'filtered' };
+  | { readonly kind: 'filtered'; readonly hint?: number | undefined };
 
 /** Decides about one datagram. Must not throw (a throw is still caught and counted as malformed). */
 export type Classifier<T> = (data: Uint8Array, from: RemoteInfo) => Verdict<T>;
@@ -43,6 +44,11 @@ export interface CollectorPlan<T> {
   readonly logger: Logger;
   /** The query, for log lines ("Marco", "Request-For web"). */
   readonly what: string;
+  /**
+   * End this long (ms) after every member the replies' Members hints announce has answered
+   * (docs/protocol.md, "Answers that end when everyone answered"); undefined = wait the deadline.
+   */
+  readonly completeGraceMs?: number | undefined;
 }
 
 /**
@@ -62,8 +68,12 @@ export class Collector<T> implements AsyncIterable<T> {
   };
   private readonly queue: T[] = [];
   private readonly seen = new Set<string>();
+  /** Every address that sent a valid reply, accepted, filtered or excluded (for completeness). */
+  private readonly responders = new Set<string>();
+  private expected = 0;
+  private completing = false;
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
-  private readonly abortListeners: Array<[AbortSignal, () => void]> = [];
+  private stopListening: () => void = () => {};
   private readonly waiters: Array<() => void> = [];
   private socket: DatagramSocket | undefined;
   private ended = false;
@@ -80,11 +90,7 @@ export class Collector<T> implements AsyncIterable<T> {
       this.finished = Promise.resolve();
       return;
     }
-    for (const signal of plan.signals) {
-      const listener = (): void => this.end(abortError(signal));
-      signal.addEventListener('abort', listener, { once: true });
-      this.abortListeners.push([signal, listener]);
-    }
+    this.stopListening = onAnyAbort(plan.signals, (signal) => this.end(abortError(signal)));
     // Absolute deadline, set once (bug B14: the reference's window restarted on every datagram).
     this.schedule(plan.timeout, () => this.end());
     // Real resends, spread over the deadline, only while nobody answered (bug B12).
@@ -167,13 +173,14 @@ export class Collector<T> implements AsyncIterable<T> {
     void this.send();
   }
 
-  /** The receive path: counts, classifies and queues one datagram. Never throws (STYLE.md §9). */
+  /** The receive path: counts, classifies and queues one datagram. Never throws. */
   private ingest(data: Uint8Array, from: RemoteInfo): void {
     if (this.ended) return;
     const stats = this.stats;
     stats.received++;
-    // Compare the IP string, not (ip, port): the reference's exclude never matched (bug B9).
-    if (this.plan.exclude.has(from.address)) {
+    const excluded = this.plan.exclude.has(from.address);
+    // An excluded node's reply is classified only when it counts towards completeness.
+    if (excluded && this.plan.completeGraceMs === undefined) {
       stats.excluded++;
       return;
     }
@@ -182,6 +189,12 @@ export class Collector<T> implements AsyncIterable<T> {
       verdict = this.plan.classify(data, from);
     } catch (err) {
       verdict = { kind: 'malformed', reason: err instanceof Error ? err.message : 'classifier failed' };
+    }
+    // Compare the IP string, not (ip, port): the reference's exclude never matched (bug B9).
+    if (excluded) {
+      stats.excluded++;
+      if (verdict.kind !== 'malformed') this.responded(from.address, verdict.hint);
+      return;
     }
     switch (verdict.kind) {
       case 'malformed':
@@ -193,9 +206,27 @@ export class Collector<T> implements AsyncIterable<T> {
         return;
       case 'filtered':
         stats.filtered++;
+        this.responded(from.address, verdict.hint);
         return;
       case 'accept':
         this.accept(verdict.key, verdict.value);
+        this.responded(from.address, verdict.hint);
+    }
+  }
+
+  /**
+   * Counts a node that answered. Once as many distinct nodes answered as the largest Members hint
+   * says the grid has, the query ends after a short grace; while one is missing it runs on to
+   * the deadline (a silent member is never taken as gone before the grid expires it).
+   */
+  private responded(address: string, hint: number | undefined): void {
+    const grace = this.plan.completeGraceMs;
+    if (grace === undefined || this.ended) return;
+    if (this.responders.size < MAX_TRACKED_NODES) this.responders.add(address);
+    if (hint !== undefined && hint > this.expected) this.expected = hint;
+    if (!this.completing && this.expected > 0 && this.responders.size >= this.expected) {
+      this.completing = true;
+      this.schedule(grace, () => this.end());
     }
   }
 
@@ -223,7 +254,7 @@ export class Collector<T> implements AsyncIterable<T> {
     this.ended = true;
     this.failure = error;
     for (const timer of this.timers) clearTimeout(timer);
-    for (const [signal, listener] of this.abortListeners) signal.removeEventListener('abort', listener);
+    this.stopListening();
     this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
     this.resolveEnded();
     this.wake();

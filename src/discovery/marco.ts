@@ -9,6 +9,8 @@ import type { Query } from '../protocol/messages.js';
 import type { Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { DEFAULT_TIMING, type PresenceTiming } from '../membership/timing.js';
+import { Watch } from '../membership/watch.js';
 import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier } from './collector.js';
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
@@ -23,6 +25,16 @@ export interface MarcoOptions extends QueryOptions {
   logger?: Logger;
   /** Host-name resolution for `services()`. Default: the system resolver, IPv4 only. */
   lookup?: HostLookup;
+  /** Timings of watches (src/membership/timing.ts); tests pass FAST_TIMING. */
+  timing?: PresenceTiming;
+}
+
+/** Options of `watch()`: where, and optionally one service. */
+export interface WatchOptions extends Pick<QueryOptions, 'group' | 'port' | 'interface' | 'ttl' | 'signal'> {
+  /** Watch the providers of this service id instead of the nodes. */
+  service?: string;
+  /** False: keep no events, only the view (`watch.view`); marcod's warm view does this. */
+  queueEvents?: boolean;
 }
 
 /**
@@ -35,10 +47,12 @@ export class Marco {
   private readonly transport: Transport;
   private readonly logger: Logger;
   private readonly lookup: HostLookup;
+  private readonly timing: PresenceTiming | undefined;
 
   /** Throws InvalidArgumentError when a default option is invalid. */
   constructor(options: MarcoOptions = {}) {
-    const { transport, logger, lookup, ...defaults } = options;
+    const { transport, logger, lookup, timing, ...defaults } = options;
+    this.timing = timing;
     resolveQuery(defaults); // fail at construction, not at the first query
     this.defaults = defaults;
     this.transport = transport ?? new UdpTransport();
@@ -96,6 +110,32 @@ export class Marco {
     return this.groupQuery({ command: 'Marco' }, 'Polo', 'Marco', options, STREAM_QUEUE_LIMIT);
   }
 
+  /**
+   * Watches the grid: `up` events for the current nodes (or providers of `service`) within about
+   * a second, then `up`, `down` (with a reason) and `update` as they happen, from the nodes'
+   * announcements. Ends when `signal` aborts or the loop breaks. Throws InvalidArgumentError
+   * at once for invalid options; an error of the socket ends the iteration with that error.
+   */
+  watch(options: WatchOptions = {}): Watch {
+    const query = resolveQuery(this.defaults, options);
+    const service = options.service === undefined ? undefined : checkService(options.service);
+    if (query.iface !== undefined && !this.transport.localAddresses().includes(query.iface)) {
+      throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
+    }
+    const signal = query.signals.length === 0 ? undefined : AbortSignal.any([...query.signals]);
+    return new Watch({
+      transport: this.transport,
+      group: query.group,
+      port: query.port,
+      iface: query.iface,
+      ttl: query.ttl,
+      service,
+      signal,
+      ...(options.queueEvents === undefined ? {} : { queueEvents: options.queueEvents }),
+      ...(this.timing === undefined ? {} : { timing: this.timing }),
+    });
+  }
+
   /** A live Request-For query for `service` (see discover). */
   requestForStream(service: string, options?: QueryOptions): QueryStream {
     return this.requestForQuery(service, options, STREAM_QUEUE_LIMIT);
@@ -115,7 +155,9 @@ export class Marco {
   ): Collector<NodeResult> {
     const query = resolveQuery(this.defaults, options);
     const destination = { address: query.group, port: query.port };
-    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what);
+    // Without maxNodes, a Marco query ends once every member the grid reports has answered.
+    const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
+    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
   }
 
   private collector<T>(
@@ -125,6 +167,7 @@ export class Marco {
     classify: Classifier<T>,
     queueLimit: number,
     what: string,
+    completeGraceMs?: number,
   ): Collector<T> {
     // Checked here rather than left to the socket: a bad multicast interface fails late and
     // obscurely (EADDRNOTAVAIL), and the caller deserves the option's name.
@@ -145,6 +188,7 @@ export class Marco {
       classify,
       logger: this.logger,
       what,
+      completeGraceMs,
     });
   }
 }

@@ -4,6 +4,7 @@
  */
 import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { AbortedError, InvalidArgumentError, MarcoPoloError } from '../errors.js';
+import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 
 /** Resolves a host name to one IPv4 address. Injectable for tests; the default asks the system resolver. */
 export type HostLookup = (hostname: string) => Promise<string>;
@@ -36,8 +37,7 @@ export async function resolveNode(
   }
   if (isIPv4(node)) return node;
   if (isIPv6(node)) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
-  const aborted = signals.find((s) => s.aborted);
-  if (aborted !== undefined) throw new AbortedError({ cause: aborted.reason });
+  throwIfAborted(signals);
 
   // The resolver cannot be cancelled, so it races the deadline and the signals instead.
   const cleanups: Array<() => void> = [];
@@ -45,11 +45,7 @@ export async function resolveNode(
     const stop = new Promise<undefined>((resolve, reject) => {
       const timer = setTimeout(() => resolve(undefined), timeout).unref();
       cleanups.push(() => clearTimeout(timer));
-      for (const signal of signals) {
-        const listener = (): void => reject(new AbortedError({ cause: signal.reason }));
-        signal.addEventListener('abort', listener, { once: true });
-        cleanups.push(() => signal.removeEventListener('abort', listener));
-      }
+      cleanups.push(onAnyAbort(signals, (signal) => reject(new AbortedError({ cause: signal.reason }))));
     });
     const address = await Promise.race([lookup(node), stop]);
     if (address !== undefined && !isIPv4(address)) {

@@ -1,12 +1,13 @@
 /**
  * Query options: what a caller may ask of one discovery call, and their validation. Options are
- * checked once here, at the API boundary, and every error names the option (STYLE.md §8); the
+ * checked once here, at the API boundary, and every error names the option; the
  * collection code downstream trusts the resolved values.
  */
 import { isIPv4 } from '../util/ipv4.js';
 import { InvalidArgumentError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT, QUERY_TTL } from '../protocol/limits.js';
+import { isMulticastIPv4 } from '../protocol/address.js';
 
 /** Options of one discovery call. Every field is optional; defaults are the reference's. */
 export interface QueryOptions {
@@ -96,12 +97,7 @@ export function checkService(service: unknown): string {
   return service;
 }
 
-/** True for a dotted-quad IPv4 address in 224.0.0.0/4. */
-export function isMulticastIPv4(address: string): boolean {
-  if (!isIPv4(address)) return false;
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
+export { isMulticastIPv4 };
 
 /** `{...defaults, ...options}`, except that a key explicitly set to undefined keeps the default. */
 export function mergeOptions<T extends object>(defaults: T, options: T): T {

@@ -1,10 +1,11 @@
 /**
  * Which replies a query accepts. Pure functions from one datagram to a verdict: they parse
- * (never compare bytes, PROTOCOL.md §2), so the reference's `", "`-spaced, `\uXXXX`-escaped
+ * (never compare bytes, docs/protocol.md §2), so the reference's `", "`-spaced, `\uXXXX`-escaped
  * replies are accepted like our compact ones.
  */
 import { decodeObject, decodeReply } from '../protocol/codec.js';
 import { isJsonObject, matchesFilter, type JsonObject } from '../protocol/json.js';
+import { membersHint } from '../membership/wire.js';
 import type { Classifier } from './collector.js';
 import type { NodeResult, ServicesResult } from './results.js';
 
@@ -25,8 +26,10 @@ export function nodeReplies(kind: NodeReplyKind, filter: JsonObject | undefined)
     }
     const params = kind === 'Polo' ? poloParams(msg) : serviceParams(msg);
     if (params === undefined) return { kind: 'malformed', reason: `not a ${kind} reply` };
-    if (filter !== undefined && !matchesFilter(params, filter)) return { kind: 'filtered' };
-    return { kind: 'accept', key: from.address, value: { address: from.address, params } };
+    // Our polods' Polo replies say how many nodes the grid has (docs/protocol.md, extensions).
+    const hint = kind === 'Polo' ? membersHint(msg) : undefined;
+    if (filter !== undefined && !matchesFilter(params, filter)) return { kind: 'filtered', hint };
+    return { kind: 'accept', key: from.address, value: { address: from.address, params }, hint };
   };
 }
 

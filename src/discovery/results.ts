@@ -26,7 +26,7 @@ export interface ServicesResult {
 /**
  * Counters of one query, readable while it runs and after. Every datagram the query socket
  * receives is counted exactly once in `received` and at most once in one of the other counters;
- * nothing is dropped without a count (STYLE.md §9).
+ * nothing is dropped without a count.
  */
 export interface QueryStats {
   /** Datagrams received on the query socket. */

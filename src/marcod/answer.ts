@@ -34,6 +34,11 @@ export interface AnswerContext {
   readonly defaults: AnswerDefaults;
   /** Aborted when marcod stops: queries end and their requests get an error reply. */
   readonly signal: AbortSignal;
+  /**
+   * The answer of marcod's warm view of the grid (src/marcod/warmView.ts), or undefined when
+   * the view cannot answer for sure; then the request runs a query.
+   */
+  readonly warm?: (request: MarcoRequest | RequestForRequest) => NodeResult[] | undefined;
 }
 
 /**
@@ -47,6 +52,10 @@ export async function answer(request: MarcodRequest, ctx: AnswerContext): Promis
     switch (request.command) {
       case 'Marco':
       case 'Request-For':
+        if (request.fresh !== true) {
+          const known = ctx.warm?.(request);
+          if (known !== undefined) return { kind: 'nodes', nodes: known, fromView: true };
+        }
         return { kind: 'nodes', nodes: await groupQuery(request, ctx) };
       case 'Services': {
         const options: QueryOptions = { timeout: request.timeout ?? ctx.defaults.timeoutMs, signal: ctx.signal };

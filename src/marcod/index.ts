@@ -1,4 +1,4 @@
-/** marcod's local API (PROTOCOL.md §4): the resolver server, its request and reply forms. */
+/** marcod's local API (docs/protocol.md §4): the resolver server, its request and reply forms. */
 export { MarcodServer, type MarcodDeps, type MarcodSettings, type MarcodStats } from './server.js';
 export { answer, type AnswerContext, type AnswerDefaults } from './answer.js';
 export {

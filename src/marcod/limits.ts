@@ -1,5 +1,5 @@
 /**
- * marcod's local API limits (PROTOCOL.md §4). Everything that grows with traffic is bounded
+ * marcod's local API limits (docs/protocol.md §4). Everything that grows with traffic is bounded
  * here, so a flood of requests costs a bounded number of sockets, timers and bytes.
  */
 
@@ -18,6 +18,14 @@ export const MAX_REQUEST_TIMEOUT_MS = 60_000;
 
 /** Requests served at once; the next one gets `{"Error": "busy"}` at once. */
 export const MAX_IN_FLIGHT = 256;
+
+/**
+ * Requests of one client (one uid, or one unidentified socket: src/marcod/clients.ts) served at
+ * once; its next one gets `{"Error": "busy"}` while other clients are still served. With the
+ * defaults, four clients must be busy at once before anyone else is refused; one program may
+ * still run dozens of queries at once (a job starting many workers).
+ */
+export const MAX_IN_FLIGHT_PER_CLIENT = 64;
 
 /**
  * Replies handed to the socket but not yet sent. Past this (a flood faster than the socket

@@ -1,9 +1,9 @@
 /**
- * marcod's replies (PROTOCOL.md §4), encoded as compact UTF-8 JSON that always fits one
+ * marcod's replies (docs/protocol.md §4), encoded as compact UTF-8 JSON that always fits one
  * datagram of `frame_size` bytes. Pure: no sockets, timers or logging.
  *
  * Oversize replies: a binding reads the reply into a fixed buffer (4096 bytes in Python, 2048 in
- * C++ and Java, research §2.1), so a longer datagram would reach it cut in the middle of the JSON.
+ * C++: docs/protocol.md §4), so a longer datagram would reach it cut in the middle of the JSON.
  * marcod never sends that: it keeps the longest prefix of whole entries (nodes in arrival order,
  * services in the node's order) that fits, and reports how many it dropped so the caller can log
  * it. The bare arrays cannot say they were cut; the Services envelope says `"Truncated": true`.
@@ -15,7 +15,7 @@ import type { ErrorValue } from './request.js';
 /** What marcod answers to one request, before encoding. */
 export type MarcodReply =
   /** Marco and Request-For: `[{"Address": …, "Params": {…}}, …]`, `[]` when nobody answered. */
-  | { readonly kind: 'nodes'; readonly nodes: readonly NodeResult[] }
+  | { readonly kind: 'nodes'; readonly nodes: readonly NodeResult[]; readonly fromView?: boolean }
   /**
    * Services: the bare array `[{"id": …, "params": {…}}, …]` (`[]` when the node did not answer),
    * or with `envelope` `{"Address": "<ip>" | null, "Services": […], "Truncated"?: true}`.
@@ -64,7 +64,7 @@ export function encodeError(error: ErrorValue, frameSize: number): Uint8Array {
 
 function encodeServices(result: ServicesResult | undefined, envelope: boolean, frameSize: number): EncodedReply {
   const items = (result?.services ?? []).map((s) => JSON.stringify({ id: s.id, params: s.params }));
-  if (!envelope) return fitList(items, (list) => `[${list}]`, frameSize);
+  if (!envelope) return fitList(items, (list) => `[${list}]`, frameSize, true);
   const address = JSON.stringify(result?.address ?? null);
   // The node may have cut its own list already (our polod's "Truncated" key).
   const cutByNode = result?.truncated === true;
@@ -72,24 +72,35 @@ function encodeServices(result: ServicesResult | undefined, envelope: boolean, f
     items,
     (list, cut) => `{"Address":${address},"Services":[${list}]${cut || cutByNode ? ',"Truncated":true' : ''}}`,
     frameSize,
+    true,
   );
 }
 
 /**
  * The longest prefix of `items` (each one JSON text) that `wrap` turns into at most `limit`
- * bytes. `wrap` must place the comma-joined prefix once in fixed text, which makes the size
- * linear in the prefix: overhead + Σ item bytes + commas, computed in one pass.
+ * bytes; with `skipTooLarge`, every item that still fits, in order (an item too large for the
+ * space left is skipped and the smaller ones after it still go: one large service never empties
+ * a Services reply). `wrap` must place the comma-joined items once in fixed text, which makes
+ * the size linear: overhead + Σ item bytes + commas, computed in one pass.
  */
-function fitList(items: readonly string[], wrap: (list: string, cut: boolean) => string, limit: number): EncodedReply {
+function fitList(
+  items: readonly string[],
+  wrap: (list: string, cut: boolean) => string,
+  limit: number,
+  skipTooLarge = false,
+): EncodedReply {
   const whole = encoder.encode(wrap(items.join(','), false));
   if (whole.byteLength <= limit) return { bytes: whole, dropped: 0 };
   let size = encoder.encode(wrap('', true)).byteLength;
-  let kept = 0;
+  const kept: string[] = [];
   for (const item of items) {
-    const next = size + encoder.encode(item).byteLength + (kept > 0 ? 1 : 0);
-    if (next > limit) break;
+    const next = size + encoder.encode(item).byteLength + (kept.length > 0 ? 1 : 0);
+    if (next > limit) {
+      if (skipTooLarge) continue;
+      break;
+    }
     size = next;
-    kept++;
+    kept.push(item);
   }
-  return { bytes: encoder.encode(wrap(items.slice(0, kept).join(','), true)), dropped: items.length - kept };
+  return { bytes: encoder.encode(wrap(kept.join(','), true)), dropped: items.length - kept.length };
 }

@@ -1,9 +1,9 @@
 /**
- * marcod's requests (PROTOCOL.md §4): one datagram from a local binding in, one typed request or
+ * marcod's requests (docs/protocol.md §4): one datagram from a local binding in, one typed request or
  * one error out. Pure: no sockets, timers or logging. Every key is validated here, once, and an
  * error names the key as the binding sent it; the handler downstream trusts the values.
  *
- * Tolerance follows what the bindings in the wild send (research §3): `max_nodes` (Python, C++)
+ * Tolerance follows what the bindings in the wild send (docs/protocol.md §4): `max_nodes` (Python, C++)
  * and `max-nodes` (Java), null or 0 meaning no limit; `timeout` as an int, a float or a numeric
  * string, null or 0 meaning marcod's default; extra keys (`node` on Marco and Request-For,
  * anything unknown) ignored.
@@ -15,6 +15,7 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from './limits.js';
+import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
 
 /** Options shared by the two group queries (Marco and Request-For). */
 export interface GroupQueryRequest {
@@ -30,6 +31,11 @@ export interface GroupQueryRequest {
   readonly group: string | undefined;
   /** Real resends while nobody answered (bug B12: the reference never resent). */
   readonly retries: number;
+  /**
+   * Extension (`"fresh": true`): run a network query even when marcod's warm view of the grid
+   * could answer (docs/protocol.md, marcod). Reference bindings never send it.
+   */
+  readonly fresh?: boolean;
 }
 
 /** `{"Command": "Marco", …}`: every node of the group. */
@@ -126,7 +132,15 @@ function groupQuery(msg: JsonObject): GroupQueryRequest {
     // Read for Request-For too: the reference dropped it there (bug B16).
     group: group(msg['group']),
     retries: count('retries', msg['retries'], MAX_RETRIES),
+    ...(fresh(msg['fresh']) && { fresh: true }),
   };
+}
+
+/** `fresh`: a boolean; absent or null = false. */
+function fresh(value: Json | undefined): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') invalid('fresh', value, 'true or false');
+  return value;
 }
 
 /**
@@ -183,15 +197,10 @@ function params(value: Json | undefined): JsonObject | undefined {
 /** A multicast group, or undefined (marcod's group) when absent, null or empty. */
 function group(value: Json | undefined): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || !isMulticast(value)) {
-    invalid('group', value, 'an IPv4 multicast address (224.0.0.0 to 239.255.255.255)');
+  if (typeof value !== 'string' || !isMulticastIPv4(value)) {
+    invalid('group', value, `an IPv4 multicast address (${MULTICAST_IPV4_RANGE})`);
   }
   return value;
-}
-
-function isMulticast(address: string): boolean {
-  const first = Number(address.split('.')[0]);
-  return isIPv4(address) && first >= 224 && first <= 239;
 }
 
 function decodeFailure(err: ProtocolError, size: number): string {

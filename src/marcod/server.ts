@@ -1,12 +1,14 @@
 /**
- * marcod's local API server (PROTOCOL.md §4): one request datagram in, exactly one reply
+ * marcod's local API server (docs/protocol.md §4): one request datagram in, exactly one reply
  * datagram out, errors included (bug B19: the reference went silent on any error, and the
  * binding saw only a timeout). It wires socket → parseRequest → answer → encode → send; what to
  * answer lives in answer.ts, the wire forms in request.ts and reply.ts.
  *
  * Bounded: at most `maxInFlight` requests run at once (each holds a query socket per interface
- * until its deadline); the next gets `{"Error": "busy"}` at once. Replies waiting for the socket
- * are bounded too; past that they are dropped and counted.
+ * until its deadline); the next gets `{"Error": "busy"}` at once. Shared fairly: one client (one
+ * uid, see clients.ts) runs at most `maxInFlightPerClient` of them, so a program parking long
+ * requests cannot make everyone else busy. Replies waiting for the socket are bounded too; past
+ * that they are dropped and counted.
  */
 import { setMaxListeners } from 'node:events';
 import { Marco } from '../discovery/marco.js';
@@ -17,10 +19,13 @@ import type { DatagramSocket, RemoteInfo, Transport } from '../transport/transpo
 import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { answer, type AnswerContext } from './answer.js';
-import { BUSY, MAX_IN_FLIGHT, MAX_PENDING_REPLIES } from './limits.js';
+import { ClientIdentifier } from './clients.js';
+import { BUSY, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT, MAX_PENDING_REPLIES } from './limits.js';
 import { encodeMarcodReply, type MarcodReply } from './reply.js';
 import { parseRequest, type MarcodRequest } from './request.js';
 import { bindApiSocket, type ApiBinder } from './socket.js';
+import { WarmViews } from './warmView.js';
+import { WatchSocketServer } from './watchSocket.js';
 
 /** The part of marcod's configuration the server uses (see src/config/marcoConfig.ts). */
 export type MarcodSettings = Pick<
@@ -39,6 +44,14 @@ export interface MarcodDeps {
   readonly lookup?: HostLookup;
   /** Requests served at once (default MAX_IN_FLIGHT). */
   readonly maxInFlight?: number;
+  /** Requests of one client served at once (default MAX_IN_FLIGHT_PER_CLIENT, at most maxInFlight). */
+  readonly maxInFlightPerClient?: number;
+  /** Who sent a request (default: the kernel's owner of the sending socket). */
+  readonly clients?: ClientIdentifier;
+  /** Path of the watch stream's Unix socket (src/marcod/watchSocket.ts); none when undefined. */
+  readonly watchSocket?: string;
+  /** Keep warm views of the grids and answer from them (src/marcod/warmView.ts); the marcod command does. */
+  readonly warmViews?: boolean;
 }
 
 /** Counters since start; every request is counted once in `requests`. */
@@ -47,8 +60,10 @@ export interface MarcodStats {
   requests: number;
   /** Error replies sent or attempted (busy included). */
   errors: number;
-  /** Requests refused with "busy". */
+  /** Requests refused with "busy" (both limits). */
   busy: number;
+  /** Of those, refused because their client had maxInFlightPerClient in progress. */
+  busyClient: number;
   /** Replies that had to leave nodes or services out to fit frame_size. */
   truncated: number;
   /** Replies not sent: the socket's queue was full, or the send failed. */
@@ -58,13 +73,20 @@ export interface MarcodStats {
 /** The marcod local API server. `start()` then `stop()`; both idempotent. */
 export class MarcodServer {
   /** Live counters. */
-  readonly stats: MarcodStats = { requests: 0, errors: 0, busy: 0, truncated: 0, unsent: 0 };
+  readonly stats: MarcodStats = { requests: 0, errors: 0, busy: 0, busyClient: 0, truncated: 0, unsent: 0 };
   private readonly logger: Logger;
   private readonly transport: Transport;
   private readonly bindApi: ApiBinder;
   private readonly maxInFlight: number;
+  private readonly maxPerClient: number;
+  private readonly clients: ClientIdentifier;
+  /** Requests in progress per client key. */
+  private readonly perClient = new Map<string, number>();
   private readonly context: AnswerContext;
+  /** Live views of the grids (one interface at most: a view is joined on one). */
+  readonly warm: WarmViews | undefined;
   private readonly abort = new AbortController();
+  private readonly watchServer: WatchSocketServer | undefined;
   private readonly tasks = new Set<Promise<void>>();
   private socket: DatagramSocket | undefined;
   private pendingReplies = 0;
@@ -80,6 +102,8 @@ export class MarcodServer {
     this.transport = deps.transport ?? new UdpTransport();
     this.bindApi = deps.bindApi ?? bindApiSocket;
     this.maxInFlight = deps.maxInFlight ?? MAX_IN_FLIGHT;
+    this.maxPerClient = Math.min(deps.maxInFlightPerClient ?? MAX_IN_FLIGHT_PER_CLIENT, this.maxInFlight);
+    this.clients = deps.clients ?? new ClientIdentifier();
     // Every query listens to the stop signal: at most maxInFlight × interfaces listeners, a
     // bound of its own, so Node's leak warning (at 10) would only be noise.
     setMaxListeners(0, this.abort.signal);
@@ -89,11 +113,21 @@ export class MarcodServer {
       port: settings.poloPort,
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
     });
+    const warm =
+      deps.warmViews === true && settings.interfaces.length <= 1
+        ? new WarmViews(marco, { defaultGroup: settings.group, iface: settings.interfaces[0], logger: this.logger })
+        : undefined;
+    this.warm = warm;
+    this.watchServer =
+      deps.watchSocket === undefined
+        ? undefined
+        : new WatchSocketServer({ path: deps.watchSocket, marco, defaultGroup: settings.group, iface: settings.interfaces[0], logger: this.logger });
     this.context = {
       marco,
       // marco.cfg allows a fractional timeout ("1000.0" in the reference's file); queries take whole ms.
       defaults: { group: settings.group, timeoutMs: Math.ceil(settings.timeoutMs), interfaces: settings.interfaces },
       signal: this.abort.signal,
+      ...(warm === undefined ? {} : { warm: (request) => warm.answer(request) }),
     };
   }
 
@@ -124,6 +158,8 @@ export class MarcodServer {
       await this.starting?.catch(() => undefined);
       this.state = 'stopped';
       this.abort.abort();
+      this.warm?.close();
+      await this.watchServer?.stop();
       await Promise.all([...this.tasks]);
       if (this.socket === undefined) return;
       await this.socket.close();
@@ -144,8 +180,15 @@ export class MarcodServer {
       await socket.close();
       throw new ClosedError('marcod');
     }
+    try {
+      await this.watchServer?.start();
+    } catch (err) {
+      await socket.close();
+      throw err;
+    }
     this.socket = socket;
     this.state = 'running';
+    this.warm?.start();
     this.logger.info(
       {
         bind: bindAddress,
@@ -159,7 +202,7 @@ export class MarcodServer {
     );
   }
 
-  /** The receive path: one datagram, one task, one reply. Never throws (STYLE.md §9). */
+  /** The receive path: one datagram, one task, one reply. Never throws. */
   private ingest(data: Uint8Array, from: RemoteInfo): void {
     if (this.state !== 'running') return;
     this.stats.requests++;
@@ -168,9 +211,30 @@ export class MarcodServer {
       void this.reply({ kind: 'error', error: BUSY }, from, 'any');
       return;
     }
-    const task = this.serve(data, from);
+    const task = this.admit(data, from);
     this.tasks.add(task);
     void task.finally(() => this.tasks.delete(task));
+  }
+
+  /** Serves the request unless its client has its share in progress already. Never rejects. */
+  private async admit(data: Uint8Array, from: RemoteInfo): Promise<void> {
+    const client = await this.clients.keyOf(from);
+    const running = this.perClient.get(client) ?? 0;
+    if (running >= this.maxPerClient) {
+      this.stats.busy++;
+      this.stats.busyClient++;
+      this.logger.debug({ from, client }, 'client has its share of requests in progress: busy');
+      await this.reply({ kind: 'error', error: BUSY }, from, 'any');
+      return;
+    }
+    this.perClient.set(client, running + 1);
+    try {
+      await this.serve(data, from);
+    } finally {
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client, left);
+      else this.perClient.delete(client);
+    }
   }
 
   private async serve(data: Uint8Array, from: RemoteInfo): Promise<void> {
@@ -196,7 +260,7 @@ export class MarcodServer {
         from,
         request: what,
         ms: Math.round(performance.now() - started),
-        ...(reply.kind === 'nodes' && { nodes: reply.nodes.length }),
+        ...(reply.kind === 'nodes' && { nodes: reply.nodes.length, source: reply.fromView === true ? 'view' : 'query' }),
         ...(reply.kind === 'error' && { error: reply.error }),
       },
       'request answered',

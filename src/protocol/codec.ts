@@ -48,7 +48,7 @@ const QUERY_CACHE_ENTRIES = 256;
 const queryCache = new Map<string, Query>();
 
 /**
- * Decodes a query sent to polod (PROTOCOL.md §2). Extra keys are ignored. The same few queries
+ * Decodes a query sent to polod (docs/protocol.md §2). Extra keys are ignored. The same few queries
  * arrive over and over (`{"Command": "Marco"}`…), so valid ones are memoised by their bytes:
  * a repeat costs a map lookup instead of UTF-8 validation and JSON.parse. Only valid queries
  * are kept, frozen, and the memo is bounded whatever arrives.
@@ -91,7 +91,7 @@ function parseQuery(data: Uint8Array): Query {
 /**
  * Decodes a reply received by a client. Both the reference's JSON styles are accepted (it is
  * parsed, never compared as bytes). A Services list is read from `Services` or, failing that,
- * from `Params` (PROTOCOL.md §6).
+ * from `Params` (docs/protocol.md §6).
  */
 export function decodeReply(data: Uint8Array): Reply {
   const msg = decodeObject(data);
@@ -128,23 +128,33 @@ export function encodeReply(reply: Reply): Uint8Array {
 }
 
 /**
- * Encodes a Services reply, keeping as many services as fit one datagram. When some must be
- * left out the reply carries `"Truncated": true` and `"Total": n` (extension keys a reference
- * client ignores), so nothing is ever sent cut in the middle of the JSON.
+ * Encodes a Services reply. When the whole list fits one datagram under both keys (`Services`
+ * and `Params`, see ServicesReply) that is what is sent. Otherwise each entry is sent once, under
+ * `Params` only (the key the reference client reads; ours read either), and every entry that
+ * still fits is listed, in the order given: an entry too large for the space left is skipped and
+ * the smaller ones after it still go. Sending every entry twice, cut to a prefix, let one large
+ * early entry empty the whole reply. When entries are left out the reply carries
+ * `"Truncated": true` and `"Total": n` (extension keys a reference client ignores), so nothing is
+ * ever sent cut in the middle of the JSON.
  */
 export function encodeServicesReply(services: readonly ServiceEntry[], limit = MAX_DATAGRAM): Uint8Array {
   const whole = encodeJson(servicesMessage({ command: 'Services', services }));
   if (whole.byteLength <= limit) return whole;
-  // Binary search for the longest prefix that fits with the truncation marker.
-  let lo = 0;
-  let hi = services.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    const size = encodeJson(truncated(services, mid)).byteLength;
-    if (size <= limit) lo = mid;
-    else hi = mid - 1;
+  const entries = services.map((s) => ({ id: s.id, params: s.params }));
+  const once = (list: Json[], total?: number): JsonObject =>
+    total === undefined ? { Command: 'OK', Params: list } : { Command: 'OK', Params: list, Truncated: true, Total: total };
+  const all = encodeJson(once(entries));
+  if (all.byteLength <= limit) return all;
+  // The frame of a cut reply without entries, then each entry (plus its comma) while it fits.
+  let used = encodeJson(once([], services.length)).byteLength;
+  const kept: Json[] = [];
+  for (const entry of entries) {
+    const size = Buffer.byteLength(JSON.stringify(entry), 'utf8') + (kept.length > 0 ? 1 : 0);
+    if (used + size > limit) continue;
+    used += size;
+    kept.push(entry);
   }
-  return encodeFrame(truncated(services, lo), limit);
+  return encodeFrame(once(kept, services.length), limit);
 }
 
 /** Compact UTF-8 JSON of a message, refused past the frame limit. */
@@ -156,14 +166,6 @@ export function encodeFrame(msg: JsonObject, limit = MAX_DATAGRAM): Uint8Array {
 
 function encodeJson(msg: JsonObject): Uint8Array {
   return encoder.encode(JSON.stringify(msg));
-}
-
-function truncated(services: readonly ServiceEntry[], count: number): JsonObject {
-  return {
-    ...servicesMessage({ command: 'Services', services: services.slice(0, count) }),
-    Truncated: true,
-    Total: services.length,
-  };
 }
 
 function servicesMessage(reply: ServicesReply): JsonObject {

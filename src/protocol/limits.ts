@@ -1,4 +1,4 @@
-/** Protocol constants (PROTOCOL.md §1 and §2). */
+/** Protocol constants (docs/protocol.md §1 and §2). */
 
 /** UDP port polod listens on in every group. */
 export const POLO_PORT = 1337;
@@ -8,7 +8,7 @@ export const DEFAULT_GROUPS: readonly string[] = ['224.0.0.112', '224.0.0.113'];
 export const DEFAULT_GROUP = '224.0.0.112';
 /**
  * Largest datagram we send or accept. The reference reads replies into 4096-byte buffers, so a
- * longer reply would reach it truncated: nothing larger ever leaves us (PROTOCOL.md §2).
+ * longer reply would reach it truncated: nothing larger ever leaves us (docs/protocol.md §2.1).
  */
 export const MAX_DATAGRAM = 4096;
 /** Deepest JSON nesting accepted in a datagram; legitimate messages nest three levels. */

@@ -1,6 +1,6 @@
 import type { JsonObject } from './json.js';
 
-/** Commands a polod answers, with the aliases the reference accepts (PROTOCOL.md §2). */
+/** Commands a polod answers, with the aliases the reference accepts (docs/protocol.md §2). */
 export const QUERY_ALIASES: Readonly<Record<string, QueryCommand>> = {
   Marco: 'Marco',
   Discover: 'Marco',
@@ -58,7 +58,8 @@ export interface ServiceReply {
 /**
  * polod's answer to Services: `{"Command":"OK","Services":[…],"Params":[…]}`. The list goes under
  * both keys because the reference client reads `Params` while the reference server wrote
- * `Services` (PROTOCOL.md §6). `truncated` marks a list cut to fit one datagram.
+ * `Services` (docs/protocol.md §6). A list that does not fit twice is sent once, under `Params` only
+ * (encodeServicesReply). `truncated` marks a list that left entries out to fit one datagram.
  */
 export interface ServicesReply {
   readonly command: 'Services';

@@ -1,6 +1,6 @@
 /**
  * polod's publish API, assembled: the token secret and TLS certificate (made at first start),
- * the store over the daemon's service lists, the handler and the two listeners.
+ * the store over the daemon's service registry, the handler and the two listeners.
  *
  * Paths follow the reference unless a state folder is given (`polod --state-dir DIR`), which
  * holds everything polod writes, so it runs unprivileged for tests and demos:
@@ -19,7 +19,9 @@ import type { UserDirectory } from '../system/userDb.js';
 import type { Logger } from '../util/log.js';
 import { PublishHandler } from './handler.js';
 import { PublishServer, type ServerLimits } from './server.js';
-import { DaemonServiceStore, type StoreTarget } from './store.js';
+import type { CheckStatusOf } from '../registry/listing.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+import { DaemonServiceStore } from './store.js';
 
 /** Where the reference kept its TLS key and certificate. */
 export const DEFAULT_CERT_DIR = '/etc/marcopolo/certs';
@@ -36,6 +38,11 @@ export interface PublishApiSettings {
   readonly userDir: string;
   readonly verifyRegexp: RegExp;
   readonly stateDir?: string;
+  readonly maxServicesPerUser: number;
+  readonly maxServiceBytesPerUser: number;
+  readonly publishMaxConnections: number;
+  readonly publishMaxConnectionsPerUser: number;
+  readonly publishIdleTimeoutMs: number;
 }
 
 /** The certificate folder and socket path for these settings (see the module comment). */
@@ -46,8 +53,10 @@ export function publishPaths(settings: { readonly stateDir?: string }): { certDi
 
 /** Collaborators of {@link startPublishApi}. */
 export interface PublishApiDeps {
-  /** The running daemon (PoloDaemon): its responders and its exclusive queue. */
-  readonly daemon: StoreTarget;
+  /** The services of the running daemon (PoloDaemon.registry). */
+  readonly registry: ServiceRegistry;
+  /** The state of each service's health check (PoloDaemon.health), for `List`. */
+  readonly checkStatus?: CheckStatusOf;
   readonly users: UserDirectory;
   readonly logger: Logger;
   readonly limits?: Partial<ServerLimits>;
@@ -63,10 +72,12 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
   const secret = await loadOrCreateSecret(settings.secretFile);
   const { certDir, socketPath } = publishPaths(settings);
   const { key, cert } = await loadOrCreateCertificate(certDir);
-  const store = new DaemonServiceStore(deps.daemon, {
+  const store = new DaemonServiceStore(deps.registry, {
     servicesDir: settings.servicesDir,
     userDirName: settings.userDir,
     logger,
+    ...(deps.checkStatus ? { checkStatus: deps.checkStatus } : {}),
+    quota: { maxServices: settings.maxServicesPerUser, maxBytes: settings.maxServiceBytesPerUser },
   });
   const swept = await store.sweepTemporaryFiles();
   if (swept > 0) logger.info({ files: swept, dir: settings.servicesDir }, 'removed temporary files of interrupted writes');
@@ -77,12 +88,18 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     verifyRegexp: settings.verifyRegexp,
     userDirName: settings.userDir,
     logger,
+    maxSessionConnectionsPerUser: settings.publishMaxConnectionsPerUser,
   });
   const server = new PublishServer({
-    handle: (frame) => handler.handle(frame),
+    handle: (frame, peer) => handler.handle(frame, peer),
     tls: { host: BINDING_HOST, port: settings.bindingPort, key, cert },
     socketPath,
-    ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+    limits: {
+      maxConnections: settings.publishMaxConnections,
+      maxConnectionsPerUser: settings.publishMaxConnectionsPerUser,
+      idleTimeoutMs: settings.publishIdleTimeoutMs,
+      ...deps.limits,
+    },
     logger,
   });
   await server.start();

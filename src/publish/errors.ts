@@ -1,6 +1,6 @@
 /**
  * Every error text the publish API puts on the wire, in one place. Where the reference had a
- * text for the situation (marcopolo-reference.md §2.4), it is kept verbatim: bindings in the
+ * text for the situation (docs/protocol.md §5), it is kept verbatim: bindings in the
  * wild show these strings to their users (the Python binding wraps them in
  * `PoloException("Error in publishing <svc>: '<reason>'")`).
  */

@@ -1,5 +1,5 @@
 /**
- * What the publish API answers (PROTOCOL.md §5): one frame in, one reply out. Transport-free,
+ * What the publish API answers (docs/protocol.md §5): one frame in, one reply out. Transport-free,
  * so component tests drive it directly; the server (server.ts) only frames bytes and writes
  * replies. It authenticates by token, authorises, validates, and hands the change to a
  * ServiceStore.
@@ -16,13 +16,15 @@ import { issueToken, verifyToken } from '../auth/token.js';
 import { writeTokenFile } from '../auth/tokenFile.js';
 import { MarcoPoloError } from '../errors.js';
 import type { Json, JsonObject } from '../protocol/json.js';
-import { splitUserId } from '../responder/answer.js';
+import { DEFAULT_USER_DIR, splitUserId } from '../registry/userId.js';
 import type { UserDirectory, UserInfo } from '../system/userDb.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { PublishErrors, PublishRefusal } from './errors.js';
+import { LIST_PAGE_ENTRIES, pageOf } from './listing.js';
 import {
   checkPublishedId,
   parseEnvelope,
+  parseListArgs,
   parsePublishArgs,
   parseRequestTokenArgs,
   parseUnpublishArgs,
@@ -30,10 +32,26 @@ import {
   type Envelope,
   type RequestRules,
 } from './requests.js';
+import type { Session } from './session.js';
+import { SessionLimit } from './sessionLimit.js';
 import type { ServiceStore } from './store.js';
 
-/** A reply: `{"OK": …}` or `{"Error": "<reason>"}`. */
-export type PublishReply = { OK: Json } | { Error: string };
+/** The session of the connection a request came on; a session publish needs one. */
+function sessionOf(peer: PeerInfo): Session {
+  if (!peer.session) throw new PublishRefusal('Sessions need a connection that stays open (not available here)');
+  return peer.session;
+}
+
+/** A reply: `{"OK": …}` (List pages add `"Next"`, see listing.ts) or `{"Error": "<reason>"}`. */
+export type PublishReply = { OK: Json; Next?: number } | { Error: string };
+
+/** What the kernel told about the connected peer (server.ts); empty when it could not. */
+export interface PeerInfo {
+  /** The uid owning the peer's socket. */
+  uid?: number;
+  /** The connection's session: what it publishes with `"session": true` lives as long as it. */
+  session?: Session;
+}
 
 /** Writes `token` into the user's token file (default: writeTokenFile). */
 export type TokenWriter = (user: UserInfo, token: string, userDirName: string) => Promise<'created' | 'existed'>;
@@ -52,7 +70,12 @@ export interface PublishHandlerOptions {
   /** How Request-token writes the token file (tests may replace it). */
   readonly writeToken?: TokenWriter;
   readonly logger?: Logger;
+  /** Most session connections of one user (sessionLimit.ts); default DEFAULT_SESSION_CONNECTIONS. */
+  readonly maxSessionConnectionsPerUser?: number;
 }
+
+/** Session connections one user may hold by default: as many as connections over TLS. */
+export const DEFAULT_SESSION_CONNECTIONS = 32;
 
 /** Decides the reply to each request of the publish API. */
 export class PublishHandler {
@@ -60,30 +83,32 @@ export class PublishHandler {
   private readonly rules: RequestRules;
   private readonly writeToken: TokenWriter;
   private readonly userDirName: string;
+  private readonly sessions: SessionLimit;
 
   constructor(private readonly options: PublishHandlerOptions) {
     this.log = options.logger ?? silentLogger;
+    this.sessions = new SessionLimit(options.maxSessionConnectionsPerUser ?? DEFAULT_SESSION_CONNECTIONS);
     this.rules = { servedGroups: options.store.servedGroups, verifyRegexp: options.verifyRegexp };
     this.writeToken = options.writeToken ?? writeTokenFile;
-    this.userDirName = options.userDirName ?? '.polo';
+    this.userDirName = options.userDirName ?? DEFAULT_USER_DIR;
   }
 
   /**
    * The reply to one request (the bytes of one frame). Never throws: a refused request gets its
    * reason, an unexpected failure (a user lookup, a disk) is logged and gets "Internal error".
    */
-  async handle(frame: Uint8Array): Promise<PublishReply> {
+  async handle(frame: Uint8Array, peer: PeerInfo = {}): Promise<PublishReply> {
     try {
       const envelope = parseEnvelope(frame);
       switch (envelope.command) {
         case 'Publish':
-          return { OK: await this.publish(envelope) };
+          return { OK: await this.publish(envelope, peer) };
         case 'Unpublish':
-          return { OK: await this.unpublish(envelope) };
+          return { OK: await this.unpublish(envelope, peer) };
         case 'Request-token':
           return { OK: await this.requestToken(envelope) };
         case 'List':
-          return { OK: this.list() };
+          return await this.list(envelope);
       }
     } catch (err) {
       if (err instanceof PublishRefusal) return { Error: err.reason };
@@ -93,43 +118,70 @@ export class PublishHandler {
   }
 
   /** The user a token proves, or a refusal ("Need a token", "Bad token", …). */
-  private async authenticate(args: JsonObject): Promise<UserInfo> {
+  private async authenticate(args: JsonObject, peer: PeerInfo): Promise<UserInfo> {
     const token = tokenOf(args);
     if (token === undefined) throw new PublishRefusal(PublishErrors.needToken);
     const verified = verifyToken(this.options.secret, token);
-    if (!verified.ok) throw new PublishRefusal(PublishErrors.badToken);
+    if (!verified.ok) {
+      await this.refreshToken(peer);
+      throw new PublishRefusal(PublishErrors.badToken);
+    }
     const user = await this.options.users.lookupUid(verified.uid);
     if (!user) throw new PublishRefusal(PublishErrors.badTokenUser);
+    if (verified.legacy) await this.replaceLegacyToken(user);
     return user;
   }
 
+  /**
+   * A first-format token (52 characters for uid 1000 and up, more than the C++ binding reads)
+   * was valid: the user's file gets the current token, so their next call, from any binding,
+   * carries it. Best effort: the request goes on whatever happens, and the old token still works.
+   */
+  private async replaceLegacyToken(user: UserInfo): Promise<void> {
+    try {
+      const outcome = await this.writeToken(user, issueToken(this.options.secret, user.uid), this.userDirName);
+      if (outcome === 'created') this.log.info({ user: user.name }, 'token file upgraded to the current format');
+    } catch (err) {
+      this.log.warn({ err, user: user.name }, 'could not upgrade a first-format token file');
+    }
+  }
+
   /** Publish/Register: returns the wire id (`id` for root services, `user:id` otherwise). */
-  private async publish(envelope: Envelope): Promise<string> {
-    const caller = await this.authenticate(envelope.args);
+  private async publish(envelope: Envelope, peer: PeerInfo): Promise<string> {
+    const caller = await this.authenticate(envelope.args, peer);
     const args = parsePublishArgs(envelope.args, this.rules);
     if (args.root && !(await this.options.users.isSuperuser(caller))) {
       throw new PublishRefusal(PublishErrors.permissionDenied);
     }
     const wireId = checkPublishedId(args.service, args.root ? undefined : caller.name, this.options.verifyRegexp);
-    await this.options.store.publish({
-      id: args.service,
-      wireId,
-      publisher: caller,
-      root: args.root,
-      params: args.params,
-      groups: args.groups,
-      permanent: args.permanent,
-    });
+    const session = args.session ? sessionOf(peer) : undefined;
+    const unadmit = session ? this.sessions.admit(caller, session) : undefined;
+    try {
+      await this.options.store.publish({
+        id: args.service,
+        wireId,
+        publisher: caller,
+        root: args.root,
+        params: args.params,
+        groups: args.groups,
+        permanent: args.permanent,
+        ...(args.check ? { check: args.check } : {}),
+        ...(session ? { session } : {}),
+      });
+    } catch (err) {
+      unadmit?.();
+      throw err;
+    }
     this.log.info(
-      { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent },
+      { command: envelope.wireCommand, service: wireId, user: caller.name, groups: args.groups, permanent: args.permanent, session: args.session },
       'service published',
     );
     return wireId;
   }
 
   /** Unpublish: `id` is a root service, `user:id` a user's. Returns 0. */
-  private async unpublish(envelope: Envelope): Promise<number> {
-    const caller = await this.authenticate(envelope.args);
+  private async unpublish(envelope: Envelope, peer: PeerInfo): Promise<number> {
+    const caller = await this.authenticate(envelope.args, peer);
     const args = parseUnpublishArgs(envelope.args, this.rules);
     const split = splitUserId(args.service, this.options.verifyRegexp);
     const plan = { wireId: args.service, groups: args.groups, deleteFile: args.deleteFile };
@@ -152,9 +204,11 @@ export class PublishHandler {
 
   /**
    * Request-token: writes the token of `uid` into that user's token file; the token itself is
-   * never sent, so asking for anyone's token is harmless. 0 = created, 1 = it existed.
+   * never sent, so asking for anyone's token is harmless. Answers "created" or "existed": the
+   * reference answered 0 or 1, on which the C++ binding's GetString() aborts (B24); a non-empty
+   * string satisfies it, and the Python binding only looks for `Error`.
    */
-  private async requestToken(envelope: Envelope): Promise<number> {
+  private async requestToken(envelope: Envelope): Promise<'created' | 'existed'> {
     const { uid } = parseRequestTokenArgs(envelope.args);
     const user = await this.options.users.lookupUid(uid);
     if (!user) throw new PublishRefusal(PublishErrors.userNotFound);
@@ -168,22 +222,48 @@ export class PublishHandler {
       throw new PublishRefusal(`Could not write the token file: ${err.message.replace(/\s+/g, ' ').slice(0, 200)}`);
     }
     this.log.info({ user: user.name, outcome }, 'token file requested');
-    return outcome === 'created' ? 0 : 1;
+    return outcome;
   }
 
   /**
-   * List (this project's extension): every service this node offers, with its groups. No token:
-   * it is read-only, and it shows what the node answers to anyone on the LAN who asks (user
-   * services included: their ids are not secrets, only their ownership is protected).
+   * A refused token from a peer the kernel identified is most likely a stale token file (polod's
+   * secret was replaced, or it holds a reference AES token): the peer's own token file is
+   * rewritten, so their binding, which reads the file on each call, succeeds next time. It is
+   * what Request-token for their own uid would do (and anyone may ask that for anyone); the
+   * reply stays "Bad token". Failures are logged at debug only (a peer sending bad tokens in a
+   * loop must not flood the log): the refusal is the answer either way.
    */
-  private list(): Json {
-    return this.options.store.list().map((s) => ({
+  private async refreshToken(peer: PeerInfo): Promise<void> {
+    if (peer.uid === undefined) return;
+    try {
+      const user = await this.options.users.lookupUid(peer.uid);
+      if (!user) return;
+      const outcome = await this.writeToken(user, issueToken(this.options.secret, peer.uid), this.userDirName);
+      if (outcome === 'created') this.log.info({ user: user.name }, 'bad token from this user: their token file was rewritten');
+    } catch (err) {
+      this.log.debug({ err, uid: peer.uid }, 'bad token: could not rewrite the token file of the peer');
+    }
+  }
+
+  /**
+   * List (this project's extension): every service this node offers, with its groups, one page
+   * at a time (listing.ts). No token: it is read-only, and it shows what the node answers to
+   * anyone on the LAN who asks (user services included: their ids are not secrets, only their
+   * ownership is protected).
+   */
+  private async list(envelope: Envelope): Promise<PublishReply> {
+    const request = parseListArgs(envelope.args, LIST_PAGE_ENTRIES);
+    const store = this.options.store;
+    const page = store.listPage ? await store.listPage(request) : pageOf(store.list(), request);
+    const entries: Json = page.entries.map((s) => ({
       id: s.id,
       owner: s.owner,
       groups: [...s.groups],
       permanent: s.permanent,
       params: s.params,
       root: s.root,
+      ...(s.check ? { check: { target: s.check.target, state: s.check.state, failures: s.check.failures } } : {}),
     }));
+    return page.next === undefined ? { OK: entries } : { OK: entries, Next: page.next };
   }
 }

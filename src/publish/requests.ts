@@ -1,5 +1,5 @@
 /**
- * Validation of publish API requests (PROTOCOL.md §5): from the text of one frame to typed
+ * Validation of publish API requests (docs/protocol.md §5): from the text of one frame to typed
  * requests, or the one-line error the caller gets. Everything a request may carry is checked
  * here, once; the handler and the store trust the types.
  *
@@ -12,9 +12,11 @@ import { decodeObject, encodeReply } from '../protocol/codec.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { FrameTooLargeError } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../config/serviceFile.js';
+import { checkFromJson, type HealthCheck } from '../health/check.js';
 import { segmentProblem } from '../util/safePath.js';
 import { rootServiceIdProblem, userServiceIdProblem } from '../config/serviceId.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
+import { isIPv4Address, isMulticastIPv4 } from '../protocol/address.js';
 
 /** The commands of the publish API. `List` is this project's extension. */
 export type CommandName = 'Publish' | 'Unpublish' | 'Request-token' | 'List';
@@ -49,6 +51,10 @@ export interface PublishArgs {
   readonly permanent: boolean;
   /** A root (system) service rather than one of the caller's. */
   readonly root: boolean;
+  /** A health check (this project's extension): offered only while it passes. */
+  readonly check?: HealthCheck;
+  /** Tied to the connection (this project's extension): withdrawn when it closes. */
+  readonly session: boolean;
 }
 
 /** Unpublish Args, checked. */
@@ -113,7 +119,20 @@ export function parsePublishArgs(args: JsonObject, rules: RequestRules): Publish
   const permanent = bool(args, 'permanent');
   const root = bool(args, 'root');
   const params = paramsOf(own(args, 'params'));
-  return { service, params, groups, permanent, root };
+  const check = checkOf(own(args, 'check'));
+  const session = bool(args, 'session');
+  if (session && permanent) throw new PublishRefusal('A session service cannot be permanent: it ends with its connection');
+  return { service, params, groups, permanent, root, session, ...(check ? { check } : {}) };
+}
+
+/** The optional `check` of Publish: a target string or `{"target", "interval_ms", "failures"}`. */
+function checkOf(value: Json | undefined): HealthCheck | undefined {
+  if (value === undefined || value === null) return undefined;
+  try {
+    return checkFromJson(value, 'check');
+  } catch (err) {
+    throw new PublishRefusal((err as Error).message);
+  }
 }
 
 /** Checks Unpublish Args. @throws PublishRefusal naming the field. */
@@ -122,6 +141,22 @@ export function parseUnpublishArgs(args: JsonObject, rules: RequestRules): Unpub
   const groups = groupList(own(args, 'multicast_groups'), rules.servedGroups);
   const deleteFile = bool(args, 'delete_file');
   return { service, groups, deleteFile };
+}
+
+/**
+ * Checks List Args: `offset` (entries to skip, default 0) and `limit` (entries per page, 1 to
+ * `maxLimit`, default `maxLimit`). @throws PublishRefusal naming the field.
+ */
+export function parseListArgs(args: JsonObject, maxLimit: number): { offset: number; limit: number } {
+  const count = (field: string, min: number, max: number, fallback: number): number => {
+    const value = own(args, field);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new PublishRefusal(mustBe(field, `an integer between ${min} and ${max}`));
+    }
+    return value;
+  };
+  return { offset: count('offset', 0, Number.MAX_SAFE_INTEGER, 0), limit: count('limit', 1, maxLimit, maxLimit) };
 }
 
 /** Checks Request-token Args. @throws PublishRefusal. */
@@ -172,8 +207,6 @@ function serviceName(value: Json | undefined): string {
   return value;
 }
 
-const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
-
 /**
  * `multicast_groups`: absent, null or empty = every served group. Each entry must be a group this
  * polod serves; the reference only checked it against the caller's own list (B13) and then
@@ -185,10 +218,9 @@ function groupList(value: Json | undefined, served: readonly string[]): string[]
   const groups: string[] = [];
   for (const g of value) {
     if (typeof g !== 'string') throw new PublishRefusal(invalidGroup(g, 'IP must be a string'));
-    const m = DOTTED_QUAD.exec(g);
-    if (!m || m.slice(1).some((octet) => Number(octet) > 255)) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
-    const first = Number(m[1]);
-    if (first < 224 || first > 239) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
+    // The reference's two texts: a malformed address, then one outside the range.
+    if (!isIPv4Address(g)) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
+    if (!isMulticastIPv4(g)) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
     if (!served.includes(g)) throw new PublishRefusal(invalidGroup(g, 'The instance is not a member of this group'));
     if (!groups.includes(g)) groups.push(g);
   }

@@ -4,21 +4,26 @@
  * speak the same protocol to the same handler. Authentication is by token on both, so the
  * socket is open to everyone (0666), as the TLS port is.
  *
- * Bounded by design: a connection limit shared by both endpoints (beyond it, new connections
- * are closed at once), a deadline for TLS handshakes and half-sent requests, a request size
- * limit, and per-connection back-pressure (connection.ts). One misbehaving client never stops
- * polod from serving the others.
+ * Bounded by design: a connection limit shared by both endpoints, a limit per user, a deadline
+ * for TLS handshakes and half-sent requests, an idle timeout, a request size limit, and
+ * per-connection back-pressure (connection.ts). When a limit is reached, the connection idle the
+ * longest (of everyone for the global limit, of that user for theirs) is closed to make room;
+ * only when none is idle is the new connection refused. So one user holding idle connections
+ * cannot lock the others out. The user is the one the kernel names as the owner of the peer's
+ * TCP socket (src/system/socketOwner.ts); Unix-socket peers cannot be identified (Node has no
+ * SO_PEERCRED) and are bounded by the global limit and the idle rules only.
  */
-import { constants as fsc } from 'node:fs';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import path from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
 import { ClosedError, IoError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { prepareSocketPath } from '../util/unixSocket.js';
 import { Connection, type ConnectionStats } from './connection.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/jsonStream.js';
-import type { PublishReply } from './handler.js';
+import type { PeerInfo, PublishReply } from './handler.js';
+import { Session } from './session.js';
+import { tcpPeerUid } from '../system/socketOwner.js';
 
 /** The limits that keep polod's memory and sockets bounded. */
 export interface ServerLimits {
@@ -27,27 +32,39 @@ export interface ServerLimits {
   /**
    * How long a TLS handshake, or a request whose first byte has arrived, may take to complete;
    * then "Request timed out" and the connection closes. Idle connections between requests are
-   * kept: reference bindings open one connection per Polo object and reuse it.
+   * kept up to idleTimeoutMs: reference bindings open one connection per Polo object and reuse it.
    */
   readonly requestTimeoutMs: number;
-  /** Most connections open at once, both endpoints together; more are closed at once. */
+  /**
+   * Most connections open at once, both endpoints together. A new one closes the connection
+   * idle the longest, or is closed at once if none is idle.
+   */
   readonly maxConnections: number;
+  /** Most connections of one identified user (uid) at once; same rule within the user's own. */
+  readonly maxConnectionsPerUser: number;
+  /**
+   * How long a connection may stay idle between requests before polod closes it (reference
+   * bindings keep one connection per Polo object: long enough not to bother them, bounded).
+   */
+  readonly idleTimeoutMs: number;
   /** Requests read ahead per connection before reading pauses. */
   readonly maxQueuedRequests: number;
 }
 
-/** The defaults: 64 KiB, 10 s, 256 connections, 16 queued requests. */
+/** The defaults: 64 KiB, 10 s, 256 connections, 32 per user, 5 min idle, 16 queued requests. */
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
   requestTimeoutMs: 10_000,
   maxConnections: 256,
+  maxConnectionsPerUser: 32,
+  idleTimeoutMs: 300_000,
   maxQueuedRequests: 16,
 };
 
 /** Options of {@link PublishServer}; at least one endpoint. */
 export interface PublishServerOptions {
-  /** Answers one frame (PublishHandler.handle). */
-  readonly handle: (frame: Uint8Array) => Promise<PublishReply>;
+  /** Answers one frame from a peer (PublishHandler.handle). */
+  readonly handle: (frame: Uint8Array, peer: PeerInfo) => Promise<PublishReply>;
   /** The TLS endpoint: address, port (0 = any free one, for tests), PEM key and certificate. */
   readonly tls?: { readonly host: string; readonly port: number; readonly key: string; readonly cert: string };
   /** The Unix socket's path. A stale socket file there is removed at start. */
@@ -63,8 +80,22 @@ export interface PublishServerOptions {
 export interface PublishServerStats extends ConnectionStats {
   /** Connections served. */
   accepted: number;
-  /** Connections closed at once because the limit was reached. */
+  /** Connections closed at once because a limit was reached and no connection was idle. */
   refused: number;
+  /** Idle connections closed to make room for a new one. */
+  evicted: number;
+}
+
+/** A connection counted against the limits, from accept to close. */
+interface Slot {
+  /** The peer's uid once the kernel told it (TCP only); undefined = unknown. */
+  uid: number | undefined;
+  /** Settles once `uid` is known (or known to be unknown). */
+  identified: Promise<void>;
+  /** Set once the connection is served (after the TLS handshake). */
+  connection: Connection | undefined;
+  /** Gives the slot back (idempotent). */
+  release(): void;
 }
 
 type State = 'new' | 'starting' | 'started' | 'stopped';
@@ -74,12 +105,21 @@ export class PublishServer {
   /** The limits in force (defaults completed with the options'). */
   readonly limits: ServerLimits;
   /** Counters since start, for logs and tests. */
-  readonly stats: PublishServerStats = { accepted: 0, refused: 0, requests: 0, tooLarge: 0, timedOut: 0 };
+  readonly stats: PublishServerStats = {
+    accepted: 0,
+    refused: 0,
+    evicted: 0,
+    requests: 0,
+    tooLarge: 0,
+    timedOut: 0,
+    idleClosed: 0,
+    replyFailed: 0,
+  };
   private readonly log: Logger;
   private readonly servers: Server[] = [];
   private readonly connections = new Set<Connection>();
-  /** Raw sockets counted against the limit (TLS ones from before their handshake). */
-  private open = 0;
+  /** Raw sockets counted against the limits (TLS ones from before their handshake). */
+  private readonly slots = new Set<Slot>();
   private secureContext: SecureContext | undefined;
   private socketIno: number | undefined;
   private state: State = 'new';
@@ -101,7 +141,7 @@ export class PublishServer {
 
   /** Connections open now. */
   get connectionCount(): number {
-    return this.open;
+    return this.slots.size;
   }
 
   /**
@@ -122,7 +162,7 @@ export class PublishServer {
       }
       if (this.options.socketPath !== undefined) {
         const file = this.options.socketPath;
-        await prepareSocketPath(file);
+        await prepareSocketPath(file, 'publish API', 'is another polod running?');
         const server = net.createServer({ allowHalfOpen: true }, (raw) => this.accept(raw, false));
         this.servers.push(server);
         await listen(server, { path: file }, file);
@@ -155,25 +195,31 @@ export class PublishServer {
     await this.removeSocketFile();
   }
 
-  /** A new stream on either endpoint: counted, refused over the limit, else served. */
+  /**
+   * A new stream on either endpoint: counted (making room by closing the connection idle the
+   * longest when the global limit is reached), identified, checked against its user's limit,
+   * then served.
+   */
   private accept(raw: Socket, secure: boolean): void {
-    if (this.state !== 'started' || this.open >= this.limits.maxConnections) {
+    if (this.state !== 'started' || (this.slots.size >= this.limits.maxConnections && !this.evictIdle(() => true))) {
       this.stats.refused++;
-      if (this.state === 'started') this.log.warn({ open: this.open }, 'publish API connection limit reached; connection closed');
+      if (this.state === 'started') this.log.warn({ open: this.slots.size }, 'publish API connection limit reached; connection closed');
       raw.destroy();
       return;
     }
-    this.open++;
     this.stats.accepted++;
-    let counted = true;
-    const release = (): void => {
-      if (counted) this.open--;
-      counted = false;
+    const slot: Slot = {
+      uid: undefined,
+      identified: Promise.resolve(),
+      connection: undefined,
+      release: () => this.slots.delete(slot),
     };
-    raw.once('close', release);
+    this.slots.add(slot);
+    raw.once('close', slot.release);
     raw.on('error', (err) => this.log.debug({ err: err.message }, 'publish API socket error'));
+    if (secure) slot.identified = this.identify(slot, raw).catch((err: unknown) => this.log.debug({ err }, 'publish API: peer not identified'));
     if (!secure) {
-      this.serve(raw);
+      this.serve(raw, slot);
       return;
     }
     const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.secureContext as SecureContext });
@@ -185,7 +231,7 @@ export class PublishServer {
     }, this.limits.requestTimeoutMs);
     socket.once('close', () => {
       clearTimeout(deadline);
-      release(); // a wrapped socket's own 'close' is not guaranteed to fire
+      slot.release(); // a wrapped socket's own 'close' is not guaranteed to fire
     });
     socket.on('error', (err) => {
       // Handshake failures (a plain-TCP client, an old protocol) end here.
@@ -195,12 +241,57 @@ export class PublishServer {
     socket.once('secure', () => {
       clearTimeout(deadline);
       if (this.state !== 'started') socket.destroy();
-      else this.serve(socket);
+      else this.serve(socket, slot);
     });
   }
 
-  private serve(socket: Socket): void {
-    const connection = new Connection(socket, this.options.handle, this.limits, this.stats, this.log);
+  /**
+   * Asks the kernel who owns the peer's end of a TCP connection, then applies that user's limit:
+   * over it, their own connection idle the longest is closed, or else this one.
+   */
+  private async identify(slot: Slot, raw: Socket): Promise<void> {
+    const { localAddress, localPort, remoteAddress, remotePort } = raw;
+    if (localAddress === undefined || localPort === undefined || remoteAddress === undefined || remotePort === undefined) return;
+    slot.uid = await tcpPeerUid({ address: localAddress, port: localPort }, { address: remoteAddress, port: remotePort });
+    const uid = slot.uid;
+    if (uid === undefined || !this.slots.has(slot)) return;
+    let mine = 0;
+    for (const s of this.slots) if (s.uid === uid) mine++;
+    if (mine <= this.limits.maxConnectionsPerUser) return;
+    if (this.evictIdle((s) => s.uid === uid && s !== slot)) return;
+    this.stats.refused++;
+    this.log.warn({ uid, open: mine - 1 }, 'publish API connection limit of this user reached; connection closed');
+    slot.release();
+    raw.destroy();
+  }
+
+  /** Closes the connection idle the longest among the slots `which` selects; false if none is idle. */
+  private evictIdle(which: (slot: Slot) => boolean): boolean {
+    let oldest: Slot | undefined;
+    for (const s of this.slots) {
+      const c = s.connection;
+      if (c === undefined || !c.idle || !which(s)) continue;
+      if (oldest === undefined || c.idleSince < (oldest.connection as Connection).idleSince) oldest = s;
+    }
+    if (oldest === undefined || !(oldest.connection as Connection).evict()) return false;
+    // Its slot is free now, not when the peer has acknowledged the close.
+    oldest.release();
+    this.stats.evicted++;
+    this.log.info({ uid: oldest.uid }, 'publish API: closed the connection idle the longest to make room');
+    return true;
+  }
+
+  private serve(socket: Socket, slot: Slot): void {
+    const peer: PeerInfo = {};
+    // The first request waits for the kernel's answer (a few file reads, usually done by then).
+    const handle = async (frame: Uint8Array, _: PeerInfo): Promise<PublishReply> => {
+      await slot.identified;
+      if (slot.uid !== undefined) peer.uid = slot.uid;
+      return this.options.handle(frame, peer);
+    };
+    const connection = new Connection(socket, handle, this.limits, this.stats, this.log, peer);
+    peer.session = new Session(connection.closed);
+    slot.connection = connection;
     this.connections.add(connection);
     void connection.closed.then(() => this.connections.delete(connection));
   }
@@ -231,41 +322,5 @@ function listen(server: Server, options: net.ListenOptions, where: string): Prom
       server.on('error', () => undefined);
       resolve();
     });
-  });
-}
-
-/**
- * Makes the socket's folder and clears the way: a socket file nobody listens on (left by a
- * polod that was killed) is removed; one a live process answers on is not (two polods would
- * steal each other's clients); anything that is not a socket is never removed.
- */
-async function prepareSocketPath(file: string): Promise<void> {
-  try {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-  } catch (err) {
-    throw new IoError(`publish API: cannot create the folder of ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  let st;
-  try {
-    st = await lstat(file);
-  } catch {
-    return; // nothing there
-  }
-  if ((st.mode & fsc.S_IFMT) !== fsc.S_IFSOCK) {
-    throw new IoError(`publish API: ${file} exists and is not a socket; remove it or choose another state folder`);
-  }
-  if (await answers(file)) throw new IoError(`publish API: another process is listening on ${file} (is another polod running?)`);
-  await unlink(file).catch(() => undefined);
-}
-
-/** Whether something accepts connections on the Unix socket `file`. */
-function answers(file: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.connect({ path: file });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
   });
 }

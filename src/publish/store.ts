@@ -1,7 +1,7 @@
 /**
- * Applies publish and unpublish to polod's service lists and files. The lists are the ones the
- * Polo responders answer from (shared by reference, as in the reference), so a published service
- * is answered by the next Request-For or Services query in its groups.
+ * Applies publish and unpublish to polod's services: the file half here, the in-memory half in
+ * the service registry (src/registry/registry.ts), which the responders answer from, so a
+ * published service is answered by the next Request-For or Services query in its groups.
  *
  * - Non-permanent services have origin 'published': a reload (SIGUSR1) keeps them (the reference
  *   dropped them, B7).
@@ -9,19 +9,22 @@
  *   `~user/.polo/`, owned by the user — atomically and durably (temp file, fsync, rename, folder
  *   fsync), and only then put in the lists, as origin 'file' with `file` set: a reload rebuilds
  *   them from disk without a duplicate warning, and a restart loads them again.
- * - Every change runs alone (`exclusive`), queued with reloads: a duplicate check and the insert
- *   that follows it cannot interleave with another publish, and a reload cannot drop a service
- *   written after it read the folder.
+ * - Every change runs alone (the registry's `exclusive`), queued with reloads: a duplicate check
+ *   and the insert that follows it cannot interleave with another publish, and a reload cannot
+ *   drop a service written after it read the folder.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, MarcoPoloError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
-import type { Polo } from '../responder/polo.js';
-import type { Service } from '../responder/service.js';
+import { checkToJson, type HealthCheck } from '../health/check.js';
+import type { Session } from './session.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+import type { Service } from '../registry/service.js';
+import { listServices, type CheckStatusOf, type ListedService } from '../registry/listing.js';
 import type { UserInfo } from '../system/userDb.js';
-import { isErrno, removeFile, writeFileAtomic } from '../util/atomicFile.js';
+import { isErrno, removeFile, sweepTemporaryFiles, writeFileAtomic } from '../util/atomicFile.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { fileNameForId, resolveInside } from '../util/safePath.js';
 import { MAX_SERVICE_FILE_BYTES } from '../config/serviceDir.js';
@@ -34,6 +37,9 @@ import {
   PublishRefusal,
 } from './errors.js';
 import { withUserDir } from './userFolder.js';
+import { listRegistry, type ListPage, type ListRequest } from './listing.js';
+import { checkQuota, type QuotaLimits } from './quota.js';
+import { checkStorableId } from './storableId.js';
 
 /** A publish, authorised and validated. */
 export interface PublishPlan {
@@ -51,6 +57,10 @@ export interface PublishPlan {
   readonly groups: readonly string[];
   /** Also write a service file, acknowledged only once it is on disk. */
   readonly permanent: boolean;
+  /** A health check: offered only while it passes (written to the file of a permanent one). */
+  readonly check?: HealthCheck;
+  /** The session it lives in: withdrawn when its connection closes. */
+  readonly session?: Session;
 }
 
 /** An unpublish, authorised and validated. */
@@ -67,21 +77,7 @@ export interface UnpublishPlan {
   readonly deleteFile: boolean;
 }
 
-/** One service of the `List` reply. */
-export interface ListedService {
-  /** The id on the wire (`id` or `user:id`). */
-  readonly id: string;
-  /** The user who published it; `root` for root services of unknown origin (files). */
-  readonly owner: string;
-  /** The served groups it is offered in. */
-  readonly groups: string[];
-  /** Backed by a service file. */
-  readonly permanent: boolean;
-  /** What Request-For answers. */
-  readonly params: JsonObject;
-  /** A root service (as opposed to a user service `user:id`). */
-  readonly root: boolean;
-}
+export type { ListedService };
 
 /** What the publish handler needs from polod's services. */
 export interface ServiceStore {
@@ -96,14 +92,8 @@ export interface ServiceStore {
    * is loaded: by a publish, a Request-For, or a reload after either.
    */
   list(): ListedService[];
-}
-
-/** The part of PoloDaemon the store works on. */
-export interface StoreTarget {
-  /** One responder per served group; their lists are changed in place. */
-  readonly polos: readonly Polo[];
-  /** Runs a task alone, queued with reloads (PoloDaemon.exclusive). */
-  exclusive<T>(task: () => Promise<T>): Promise<T>;
+  /** One page of `list()` (listing.ts), built without blocking the event loop for long. */
+  listPage?(request: ListRequest): Promise<ListPage>;
 }
 
 /** Options of {@link DaemonServiceStore}. */
@@ -114,6 +104,10 @@ export interface DaemonServiceStoreOptions {
   readonly userDirName: string;
   /** Where file failures are logged in full (replies carry a short reason). */
   readonly logger?: Logger;
+  /** The state of each service's health check, for `List`. */
+  readonly checkStatus?: CheckStatusOf;
+  /** Per-user limits on services held (quota.ts); none when absent. */
+  readonly quota?: QuotaLimits;
 }
 
 /** Mode of service files polod writes: configuration anyone may read, as the shipped ones. */
@@ -126,25 +120,27 @@ export class DaemonServiceStore implements ServiceStore {
   private readonly log: Logger;
 
   constructor(
-    private readonly target: StoreTarget,
+    private readonly registry: ServiceRegistry,
     private readonly options: DaemonServiceStoreOptions,
   ) {
-    this.servedGroups = target.polos.map((p) => p.multicastGroup);
+    this.servedGroups = registry.groups;
     this.log = options.logger ?? silentLogger;
   }
 
   /** {@inheritDoc ServiceStore.publish} */
   publish(plan: PublishPlan): Promise<void> {
-    return this.target.exclusive(async () => {
-      const polos = this.polosFor(plan.groups);
+    const registry = this.registry;
+    return registry.exclusive(async () => {
+      const groups = registry.groupsFor(plan.groups);
       const user = plan.root ? undefined : plan.publisher;
       // The user's file services first, so a published id cannot shadow (and later duplicate) one.
-      if (user) for (const polo of polos) await ensureUserLoaded(polo, user.name, plan.wireId);
+      if (user) await registry.loadUser(user.name);
       // Checked in every group before anything changes: all groups or none (the reference
       // could succeed in one group and fail in the next, B27).
-      for (const polo of polos) {
-        if (listOf(polo, user?.name).some((s) => s.id === plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
+      for (const group of groups) {
+        if (registry.get(group, user?.name, plan.id)) throw new PublishRefusal(alreadyExists(plan.wireId));
       }
+      if (this.options.quota) checkQuota(this.options.quota, registry, plan.publisher, plan.id, plan.params);
       const file = plan.permanent ? await this.writeServiceFile(plan, user) : undefined;
       const service: Service = {
         id: plan.id,
@@ -155,21 +151,39 @@ export class DaemonServiceStore implements ServiceStore {
         origin: file === undefined ? 'published' : 'file',
         ...(file === undefined ? {} : { file }),
         owner: plan.publisher.name,
+        ...(plan.check ? { check: plan.check } : {}),
       };
-      for (const polo of polos) listOf(polo, user?.name, true).push(service);
+      registry.add(service, groups, user?.name, 'publish');
+      plan.session?.hold(() => void this.endSession(service, groups, user?.name));
     });
+  }
+
+  /**
+   * Withdraws a session's service when its connection closed: from the groups where this very
+   * service still is (unpublished meanwhile, or published again by another call, it stays).
+   */
+  private endSession(service: Service, groups: readonly string[], user: string | undefined): Promise<void> {
+    const registry = this.registry;
+    return registry
+      .exclusive(async () => {
+        const still = groups.filter((g) => sameService(registry.get(g, user, service.id), service));
+        if (still.length === 0) return;
+        registry.remove(service.id, still, user, 'session');
+        this.log.info({ service: user === undefined ? service.id : `${user}:${service.id}` }, 'session ended; service withdrawn');
+      })
+      .catch((err: unknown) => this.log.debug({ err: String(err) }, 'session end after stop'));
   }
 
   /** {@inheritDoc ServiceStore.unpublish} */
   unpublish(plan: UnpublishPlan): Promise<void> {
-    return this.target.exclusive(async () => {
-      const polos = this.polosFor(plan.groups);
-      if (plan.owner) for (const polo of polos) await ensureUserLoaded(polo, plan.owner.name, plan.wireId);
-      const found: { list: Service[]; service: Service; group: string }[] = [];
-      for (const polo of polos) {
-        const list = listOf(polo, plan.owner?.name);
-        const service = list.find((s) => s.id === plan.id);
-        if (service) found.push({ list, service, group: polo.multicastGroup });
+    const registry = this.registry;
+    return registry.exclusive(async () => {
+      const owner = plan.owner?.name;
+      if (owner !== undefined) await registry.loadUser(owner);
+      const found: { service: Service; group: string }[] = [];
+      for (const group of registry.groupsFor(plan.groups)) {
+        const service = registry.get(group, owner, plan.id);
+        if (service) found.push({ service, group });
       }
       if (found.length === 0) throw new PublishRefusal(PublishErrors.notFound);
       if (plan.deleteFile) {
@@ -182,41 +196,23 @@ export class DaemonServiceStore implements ServiceStore {
           await this.dropFileGroups(service, groups, plan);
         }
       }
-      for (const { list, service } of found) {
-        const i = list.indexOf(service);
-        if (i !== -1) list.splice(i, 1);
-      }
+      registry.remove(
+        plan.id,
+        found.map((f) => f.group),
+        owner,
+        'unpublish',
+      );
     });
+  }
+
+  /** {@inheritDoc ServiceStore.listPage} */
+  listPage(request: ListRequest): Promise<ListPage> {
+    return listRegistry(this.registry, request, this.options.checkStatus);
   }
 
   /** {@inheritDoc ServiceStore.list} */
   list(): ListedService[] {
-    const byKey = new Map<string, ListedService>();
-    const add = (s: Service, user: string | undefined, group: string): void => {
-      if (s.disabled) return;
-      const id = user === undefined ? s.id : `${user}:${s.id}`;
-      // One entry per service: published ones are one object in every group, file ones one
-      // object per group but the same file.
-      const key = `${id}\0${s.file ?? ''}\0${JSON.stringify(s.params)}`;
-      const entry = byKey.get(key);
-      if (entry) {
-        if (!entry.groups.includes(group)) entry.groups.push(group);
-        return;
-      }
-      byKey.set(key, {
-        id,
-        owner: user ?? s.owner ?? 'root',
-        groups: [group],
-        permanent: s.permanent,
-        params: s.params,
-        root: user === undefined,
-      });
-    };
-    for (const polo of this.target.polos) {
-      for (const s of polo.offeredServices) add(s, undefined, polo.multicastGroup);
-      for (const [user, list] of polo.userServices) for (const s of list) add(s, user, polo.multicastGroup);
-    }
-    return [...byKey.values()];
+    return listServices(this.registry, this.options.checkStatus);
   }
 
   /**
@@ -224,29 +220,7 @@ export class DaemonServiceStore implements ServiceStore {
    * between create and rename). They are never loaded (hidden, `.tmp`); this only tidies up.
    */
   async sweepTemporaryFiles(): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.options.servicesDir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      // Exactly writeFileAtomic's names: `.<base>.<12 hex>.tmp`.
-      if (!/^\..+\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
-      try {
-        await unlink(resolveInside(this.options.servicesDir, name));
-        removed++;
-      } catch {
-        // Gone already, or not ours to remove: harmless either way.
-      }
-    }
-    return removed;
-  }
-
-  private polosFor(groups: readonly string[]): Polo[] {
-    const all = this.target.polos;
-    return groups.length === 0 ? [...all] : all.filter((p) => groups.includes(p.multicastGroup));
+    return sweepTemporaryFiles(this.options.servicesDir);
   }
 
   /** Writes the service file of a permanent publish; returns its path as the loader names it. */
@@ -258,8 +232,11 @@ export class DaemonServiceStore implements ServiceStore {
       if (err instanceof InvalidArgumentError) throw new PublishRefusal(invalidServiceName(plan.id, 'it is too long to store as a file'));
       throw err;
     }
-    // The format of PROTOCOL.md §3; `groups: []` means every served group, now and later.
-    const content = `${JSON.stringify({ id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false })}\n`;
+    // Acknowledged means loaded again after a restart: a name the loader skips is refused.
+    checkStorableId(plan.id, name);
+    // The format of docs/protocol.md §3; `groups: []` means every served group, now and later.
+    const doc = { id: plan.id, params: plan.params, groups: [...plan.groups], disabled: false };
+    const content = `${JSON.stringify(plan.check ? { ...doc, check: checkToJson(plan.check) } : doc)}\n`;
     try {
       if (!user) {
         const dir = this.options.servicesDir;
@@ -341,25 +318,11 @@ export class DaemonServiceStore implements ServiceStore {
 }
 
 /**
- * Makes sure `polo` has loaded `user`'s file services, the way a Request-For does: through
- * Polo.decide, which shares a lazy load already running for that user rather than racing it
- * (a second, concurrent load could swap in a list read before our file was written).
+ * True when `current` is `published` or a copy of it the registry made (a health check holds a
+ * service back as a copy with the same params object); a service published again has new params.
  */
-async function ensureUserLoaded(polo: Polo, user: string, wireId: string): Promise<void> {
-  if (polo.userServices.has(user)) return;
-  await polo.decide({ command: 'Request-For', service: wireId });
-}
-
-/** The list a service of `user` (or a root service) lives in, in this group. */
-function listOf(polo: Polo, user: string | undefined, create = false): Service[] {
-  if (user === undefined) return polo.offeredServices;
-  let list = polo.userServices.get(user);
-  if (!list) {
-    list = [];
-    // A user unknown to the responder's lookup still gets a list once they publish.
-    if (create) polo.userServices.set(user, list);
-  }
-  return list;
+function sameService(current: Service | undefined, published: Service): boolean {
+  return current !== undefined && current.params === published.params && current.origin === published.origin;
 }
 
 /** A short reason for a reply; the full error goes to the log. */

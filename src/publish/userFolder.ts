@@ -4,11 +4,11 @@
  * (see `openPinnedDir`): a `~/.polo` swapped for a symlink to `/etc` is refused, never followed.
  * Same rules as the token file (src/auth/tokenFile.ts), which shares the folder.
  */
-import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { IoError, MarcoPoloError, UnsafeFileError } from '../errors.js';
 import type { UserInfo } from '../system/userDb.js';
-import { isErrno } from '../util/atomicFile.js';
+import { createFolderAsUser } from '../system/userFolderCreate.js';
+import { isErrno, sweepTemporaryFiles } from '../util/atomicFile.js';
 import { openPinnedDir, segmentProblem, type PinnedDir } from '../util/safePath.js';
 
 /** Mode of a `.polo` folder polod creates (as the token file's code does). */
@@ -18,7 +18,8 @@ const USER_DIR_MODE = 0o700;
  * Runs `fn` with `~user/<dirName>` open and pinned. The home must belong to the user (its last
  * component may be a symlink: that is the administrator's choice); the folder must be a real
  * folder owned by the user or root and not writable by group or others. With `create`, a
- * missing folder is made (0700, given to the user); without, a missing one gives undefined.
+ * missing folder is made (0700, by the user); without, a missing one gives undefined. Temporary
+ * files of interrupted writes in it are removed first.
  * @throws UnsafeFileError or IoError naming the path.
  */
 export async function withUserDir<T>(
@@ -44,16 +45,8 @@ export async function withUserDir<T>(
     if (home.stat.uid !== user.uid) {
       throw new UnsafeFileError(user.home, `home folder ${user.home} of ${user.name} is not owned by the user`);
     }
-    let created = false;
-    if (create) {
-      try {
-        // mkdir never follows a symlink in the last component: a planted one gives EEXIST.
-        await mkdir(home.child(dirName), { mode: USER_DIR_MODE });
-        created = true;
-      } catch (err) {
-        if (!isErrno(err, 'EEXIST')) throw new IoError(`cannot create ${shown}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    // Made as the user (never root-owned, even for an instant), see createFolderAsUser.
+    if (create) await createFolderAsUser(user, path.join(user.home, dirName), USER_DIR_MODE);
     let dir: PinnedDir;
     try {
       dir = await openPinnedDir(home.child(dirName));
@@ -63,19 +56,15 @@ export async function withUserDir<T>(
       throw new IoError(`cannot open ${shown}: ${(err as Error).message}`, { cause: err });
     }
     try {
-      let st = dir.stat;
-      // Hand the folder just made to the user, through the descriptor (no path, no symlink).
-      if (created && st.uid !== user.uid && st.uid === process.geteuid?.() && (await readdir(dir.path)).length === 0) {
-        await dir.handle.chown(user.uid, user.gid);
-        await dir.handle.chmod(USER_DIR_MODE);
-        st = await dir.restat();
-      }
+      const st = dir.stat;
       if (st.uid !== user.uid && st.uid !== 0) {
         throw new UnsafeFileError(shown, `${shown} is owned by uid ${st.uid}, neither ${user.name} nor root`);
       }
       if ((st.mode & 0o022) !== 0) {
         throw new UnsafeFileError(shown, `${shown} is writable by group or others (chmod go-w it)`);
       }
+      // Temporary files of writes interrupted here before (polod killed mid-write).
+      await sweepTemporaryFiles(dir.path);
       return await fn(dir);
     } finally {
       await dir.close();

@@ -4,32 +4,30 @@
  * socket → decode → answer() → encode → send; what to answer is decided by answer.ts.
  */
 import os from 'node:os';
-import path from 'node:path';
-import { ClosedError, JoinError, MarcoPoloError } from '../errors.js';
+import { ClosedError, JoinError } from '../errors.js';
 import { encodeReply, encodeServicesReply } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
 import type { Query, Reply } from '../protocol/messages.js';
+import type { ServiceLoader, UserLookup } from '../registry/ports.js';
+import { ServiceRegistry } from '../registry/registry.js';
+import type { Service } from '../registry/service.js';
+import { DEFAULT_VERIFY_REGEXP, splitUserId } from '../registry/userId.js';
 import type { GroupSocket, RemoteInfo, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
-import { answer, splitUserId, type AnswerContext, type Decision } from './answer.js';
-import type { ServiceLoader, UserLookup } from './ports.js';
-import { servedIn, type Service } from './service.js';
+import { answer, type AnswerContext, type Decision } from './answer.js';
 import { newPoloStats, type PoloStats } from './stats.js';
+import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
+const SERVICES_QUERY: Query = { command: 'Services' };
 
-/** The reference's user-service pattern `user:service`. */
-export const DEFAULT_VERIFY_REGEXP = /^([\d\w]+):([\d\w]+)$/;
+export { DEFAULT_VERIFY_REGEXP };
 
 /** Back-off of multicast join retries. */
-export interface JoinRetryPolicy {
-  /** First delay, in ms. */
-  readonly initialMs: number;
-  /** Longest delay, in ms (the delay doubles up to this). */
-  readonly maxMs: number;
+export interface JoinRetryPolicy extends Backoff {
   /** Retries before giving up on an interface; negative = forever (the reference's `retries`). */
   readonly retries: number;
 }
@@ -68,6 +66,22 @@ export interface PoloOptions {
   /** Join retry back-off. */
   readonly joinRetry?: JoinRetryPolicy;
   readonly logger?: Logger;
+  /**
+   * The registry that owns the services (polod shares one across its groups, and reloads it
+   * itself). Without one, the Polo makes its own from the options above and reloads it on start.
+   */
+  readonly registry?: ServiceRegistry;
+  /**
+   * The encoded Polo reply to send instead of the plain one: polod's reply carries the Members
+   * hint of live discovery (src/membership/presence.ts).
+   */
+  readonly poloReply?: () => Uint8Array | undefined;
+  /**
+   * Sees every datagram first; returning true consumes it (not counted, not answered). polod's
+   * presence reads the live-discovery messages here (src/membership/presence.ts): one function
+   * call and a byte test on the hot path, instead of a second socket receiving every query.
+   */
+  readonly tap?: (datagram: Uint8Array, from: RemoteInfo) => boolean;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -84,6 +98,9 @@ export class Polo {
   /** Join attempts that failed since the last success, per interface ('' = system's choice). */
   readonly joinAttempts = new Map<string, number>();
 
+  /** The owner of the services this Polo answers about. */
+  readonly registry: ServiceRegistry;
+
   private readonly transport: Transport;
   private readonly port: number;
   private readonly interfaces: readonly string[];
@@ -92,35 +109,47 @@ export class Polo {
   private readonly log: Logger;
   private readonly context: AnswerContext;
   private readonly joinRetry: JoinRetryPolicy;
+  private readonly ownsRegistry: boolean;
+  private readonly poloReply: (() => Uint8Array | undefined) | undefined;
+  private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
   private socket: GroupSocket | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
-  private reloading: Promise<void> = Promise.resolve();
-  private readonly userLoads = new Map<string, Promise<void>>();
-  /** Encoded replies by object: services and node params are immutable, so bytes are reused. */
+  /** Encoded replies by object: params and listings are immutable, so bytes are reused. */
   private readonly encoded = new WeakMap<object, Uint8Array>();
 
-  constructor(private readonly options: PoloOptions = {}) {
-    this.offeredServices = options.offeredServices ?? [];
-    this.userServices = options.userServices ?? new Map();
+  constructor(options: PoloOptions = {}) {
     this.multicastGroup = options.multicastGroup ?? DEFAULT_GROUP;
-    const re = options.verifyRegexp ?? DEFAULT_VERIFY_REGEXP;
+    const re = options.registry?.verifyRegexp ?? options.verifyRegexp ?? DEFAULT_VERIFY_REGEXP;
     this.verifyRegexp = typeof re === 'string' ? new RegExp(re) : re;
+    this.log = (options.logger ?? silentLogger).child({ group: this.multicastGroup });
+    this.ownsRegistry = options.registry === undefined;
+    this.registry =
+      options.registry ??
+      new ServiceRegistry({
+        groups: [this.multicastGroup],
+        lists: new Map([[this.multicastGroup, { root: options.offeredServices ?? [], users: options.userServices ?? new Map() }]]),
+        verifyRegexp: this.verifyRegexp,
+        ...(options.servicesDir === undefined ? {} : { servicesDir: options.servicesDir }),
+        ...(options.userDirName === undefined ? {} : { userDirName: options.userDirName }),
+        ...(options.loadServices === undefined ? {} : { loadServices: options.loadServices }),
+        ...(options.users === undefined ? {} : { users: options.users }),
+        logger: this.log,
+      });
+    this.offeredServices = this.registry.rootServices(this.multicastGroup);
+    this.userServices = this.registry.userServices(this.multicastGroup);
     this.transport = options.transport ?? new UdpTransport();
     this.port = options.port ?? POLO_PORT;
     this.interfaces = options.interfaces ?? [];
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
-    this.log = (options.logger ?? silentLogger).child({ group: this.multicastGroup });
-    // The lists are shared by reference and never replaced, so one context serves every query.
-    this.context = {
-      nodeParams: this.nodeParams,
-      offeredServices: this.offeredServices,
-      userServices: this.userServices,
-      verifyRegexp: this.verifyRegexp,
-    };
+    this.poloReply = options.poloReply;
+    this.tap = options.tap;
+    const services = this.registry.view(this.multicastGroup);
+    if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
+    this.context = { nodeParams: this.nodeParams, services };
   }
 
   /** True once every interface has joined the group. */
@@ -137,7 +166,8 @@ export class Polo {
     if (this.state === 'stopped') throw new ClosedError('Polo');
     if (this.state === 'started') return;
     this.state = 'started';
-    await this.reloadServices();
+    // A shared registry is loaded once by its owner (polod), not once per group.
+    if (this.ownsRegistry) await this.reloadServices();
     this.socket = await this.transport.bindGroup(this.multicastGroup, this.port, (data, from) => {
       void this.datagramReceived(data, from);
     });
@@ -150,32 +180,29 @@ export class Polo {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    if (this.ownsRegistry) this.registry.close();
     clearTimeout(this.retryTimer);
     await this.socket?.close();
   }
 
   /**
    * Handles one datagram: decode, decide, reply. Never throws: hostile or broken input is
-   * counted and logged at debug, and the daemon goes on (PROTOCOL.md §6). Marco and root
-   * Request-For are answered synchronously (the hot path allocates no promise); only a user
-   * service that must be loaded first returns a promise.
+   * counted and logged at debug, and the daemon goes on (docs/protocol.md §2). Marco and
+   * Request-For of a loaded service are answered synchronously (the hot path allocates no
+   * promise); only a user service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
+    if (this.tap?.(datagram, address) === true) return;
     const query = ingest(datagram, address, this.stats, this.log);
     if (!query) return;
     try {
-      switch (query.command) {
-        case 'Marco':
-          return this.polo(query.wireCommand ?? query.command, address);
-        case 'Request-For': {
-          const pending = this.responseRequestFor(query.wireCommand ?? query.command, query.service, address);
-          return pending?.catch((err: unknown) => this.log.warn({ err, from: address.address }, 'query failed'));
-        }
-        case 'Services':
-          return this.responseServices(query.wireCommand ?? query.command, query.group, address);
-      }
+      const decision = answer(query, this.context);
+      if (decision.kind !== 'load-user') return this.act(decision, address);
+      return this.answerAfterLoad(query, decision.user, address).catch((err: unknown) =>
+        this.log.warn({ err: String(err), from: address.address }, 'query failed'),
+      );
     } catch (err) {
-      this.log.warn({ err, from: address.address }, 'query failed');
+      this.log.warn({ err: String(err), from: address.address }, 'query failed');
     }
   }
 
@@ -186,22 +213,22 @@ export class Polo {
 
   /**
    * Replies to Request-For with the params of `service` if this group offers it, and stays
-   * silent otherwise. A `user:service` id goes to responseRequestForUser (a promise).
+   * silent otherwise. A `user:service` id of a user never loaded goes to responseRequestForUser.
    */
   responseRequestFor(command: string, service: string, address: RemoteInfo): void | Promise<void> {
+    const decision = answer({ command: 'Request-For', service }, this.context);
+    if (decision.kind !== 'load-user') return this.act(decision, address);
     const userId = splitUserId(service, this.verifyRegexp);
-    if (userId) return this.responseRequestForUser(command, userId.user, userId.service, address);
-    this.act(answer({ command: 'Request-For', service }, this.context), address);
+    return this.responseRequestForUser(command, decision.user, userId?.service ?? service, address);
   }
 
   /**
    * Replies to a Request-For of a user service. If the user's services were never loaded, they
-   * are loaded first (reloadUserServicesIter) — once, however often they are asked for.
+   * are loaded first (once, however often they are asked for), then answered.
    */
   async responseRequestForUser(command: string, user: string, service: string, address: RemoteInfo): Promise<void> {
     this.log.debug({ command, user, service, from: address.address }, 'request-for user service');
-    await this.loadUserOnce(user);
-    this.act(answer({ command: 'Request-For', service: `${user}:${service}` }, this.context), address);
+    await this.answerAfterLoad({ command: 'Request-For', service: `${user}:${service}` }, user, address);
   }
 
   /**
@@ -209,43 +236,36 @@ export class Polo {
    * `param` is the optional group the query named; a Polo answers only for its own group.
    */
   responseServices(_command: string, param: string | undefined, address: RemoteInfo): void {
-    if (param !== undefined && param !== this.multicastGroup) {
-      this.stats.silent++;
-      return;
-    }
-    this.act(answer({ command: 'Services' }, this.context), address);
+    this.act(answer(param === undefined ? SERVICES_QUERY : { command: 'Services', group: param }, this.context), address);
   }
 
   /**
    * Decides the reply to a query on this group, loading a user's services when needed. Used by
-   * the group socket and by polod's unicast listener.
+   * tests and tools that want the decision without a socket.
    */
   async decide(query: Query): Promise<Decision> {
     const first = answer(query, this.context);
     if (first.kind !== 'load-user') return first;
-    await this.loadUserOnce(first.user);
+    await this.registry.loadUser(first.user);
     const second = answer(query, this.context);
-    return second.kind === 'load-user' ? { kind: 'silent', reason: `unknown user ${first.user}` } : second;
+    return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
   }
 
   /**
-   * Reloads the root services from their folder, then every loaded user's. File services are
-   * rebuilt; services published at run time are kept. The new list is built first and swapped
-   * in one synchronous step, so no valid service is ever unanswered during a reload. Reloads
-   * are serialised: a reload asked for during another runs after it.
+   * Reloads the root services from their folder, then every loaded user's (the registry's
+   * reload: with a registry shared by several groups, all of them). File services are rebuilt;
+   * services published at run time are kept. The new lists are built first and swapped in one
+   * synchronous step, so no valid service is ever unanswered during a reload. Reloads are
+   * serialised: a reload asked for during another runs after it.
    */
   reloadServices(): Promise<void> {
-    const run = this.reloading.then(async () => {
-      if (this.options.servicesDir !== undefined) await this.reloadRootServices(this.options.servicesDir);
-      await this.reloadUserServices();
-    });
-    this.reloading = run.catch(() => {});
-    return run;
+    if (this.state === 'stopped') return Promise.reject(new ClosedError('Polo'));
+    return this.registry.reload();
   }
 
   /** Reloads the services of every user whose services are loaded. */
-  async reloadUserServices(): Promise<void> {
-    await Promise.all([...this.userServices.keys()].map((user) => this.reloadUserServicesIter(user)));
+  reloadUserServices(): Promise<void> {
+    return this.registry.reloadUsers();
   }
 
   /**
@@ -253,19 +273,8 @@ export class Polo {
    * run time. A user that does not exist is forgotten; a missing folder means no file services.
    * Returns false when the user does not exist.
    */
-  async reloadUserServicesIter(user: string): Promise<boolean> {
-    const account = await this.options.users?.lookupName(user);
-    if (!account) {
-      this.userServices.delete(user);
-      return false;
-    }
-    const dir = path.join(account.home, this.options.userDirName ?? '.polo');
-    const files = await this.load(dir, true, account.uid);
-    const list = this.userServices.get(user);
-    const next = merge(list ?? [], files.filter((s) => servedIn(s, this.multicastGroup)), (w) => this.log.warn(w));
-    if (list) list.splice(0, list.length, ...next);
-    else this.userServices.set(user, next);
-    return true;
+  reloadUserServicesIter(user: string): Promise<boolean> {
+    return this.registry.reloadUser(user);
   }
 
   /**
@@ -277,14 +286,14 @@ export class Polo {
     const attempts = (this.joinAttempts.get(iface) ?? 0) + 1;
     this.joinAttempts.set(iface, attempts);
     this.stats.joinFailures++;
-    const { initialMs, maxMs, retries } = this.joinRetry;
+    const { retries } = this.joinRetry;
     const cause = arg instanceof Error && arg.cause instanceof Error ? arg.cause.message : String(arg);
     if (retries >= 0 && attempts > retries) {
       this.pendingJoins.delete(iface);
       this.log.error({ iface: iface || undefined, attempts, cause }, 'giving up joining the group');
       return;
     }
-    const delay = Math.min(maxMs, initialMs * 2 ** (attempts - 1));
+    const delay = backoffDelay(attempts, this.joinRetry);
     this.log.warn({ iface: iface || undefined, attempts, retryInMs: delay, cause }, 'could not join the group; will retry');
     if (this.retryTimer === undefined && this.state === 'started') {
       this.retryTimer = setTimeout(() => {
@@ -316,44 +325,23 @@ export class Polo {
     }
   }
 
-  private loadUserOnce(user: string): Promise<void> {
-    if (this.userServices.has(user)) return Promise.resolve();
-    let load = this.userLoads.get(user);
-    if (!load) {
-      load = this.reloadUserServicesIter(user)
-        .then(() => {})
-        .finally(() => this.userLoads.delete(user));
-      this.userLoads.set(user, load);
-    }
-    return load;
-  }
-
-  private async reloadRootServices(dir: string): Promise<void> {
-    const files = await this.load(dir, false);
-    const next = merge(this.offeredServices, files.filter((s) => servedIn(s, this.multicastGroup)), (w) =>
-      this.log.warn(w),
-    );
-    this.offeredServices.splice(0, this.offeredServices.length, ...next);
-    this.log.info({ services: this.offeredServices.length }, 'services loaded');
-  }
-
-  private async load(dir: string, userService: boolean, owner?: number): Promise<Service[]> {
-    const loader = this.options.loadServices;
-    if (!loader) throw new MarcoPoloError('MP_ERR_INVALID_ARG', 'Polo: a loadServices function is required');
-    // A user without a ~/.polo folder simply has no file services: no warning for that.
-    const options = { userService, verifyRegexp: this.verifyRegexp, skip: (name: string) => name === 'token', missingOk: userService };
-    const { services, warnings } = await loader(dir, owner === undefined ? options : { ...options, owner });
-    for (const warning of warnings) this.log.warn(warning);
-    return services;
+  private async answerAfterLoad(query: Query, user: string, address: RemoteInfo): Promise<void> {
+    await this.registry.loadUser(user);
+    const decision = answer(query, this.context);
+    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address);
   }
 
   private act(decision: Decision, to: RemoteInfo): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
-      this.log.debug({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'user' }, 'no reply');
+      if (this.log.isLevelEnabled?.('debug') ?? true) {
+        this.log.debug({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'load-user', id: decision.kind === 'silent' ? decision.id : decision.user }, 'no reply');
+      }
       return;
     }
-    const bytes = this.encode(decision.reply);
+    // polod's Polo reply carries the Members hint (live discovery); else the plain reply.
+    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
+    const bytes = hinted ?? this.encode(decision.reply);
     const socket = this.socket;
     if (!bytes || !socket || this.state !== 'started') return;
     socket.post(bytes, to.port, to.address, this.afterSend);
@@ -371,12 +359,13 @@ export class Polo {
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */
   encode(reply: Reply): Uint8Array | undefined {
-    if (reply.command === 'Services') return encodeServicesReply(reply.services);
-    const cached = this.encoded.get(reply.params);
+    // The key is the params object, or the listing array: both are replaced, never changed.
+    const key = reply.command === 'Services' ? reply.services : reply.params;
+    const cached = this.encoded.get(key);
     if (cached) return cached;
     try {
-      const bytes = encodeReply(reply);
-      this.encoded.set(reply.params, bytes);
+      const bytes = reply.command === 'Services' ? encodeServicesReply(reply.services) : encodeReply(reply);
+      this.encoded.set(key, bytes);
       return bytes;
     } catch (err) {
       this.stats.oversize++;
@@ -384,22 +373,4 @@ export class Polo {
       return undefined;
     }
   }
-}
-
-/**
- * The new service list: the published services kept as they are, then the file services whose
- * id is not taken (a duplicate id in one group is skipped with a warning, PROTOCOL.md §3).
- */
-function merge(current: readonly Service[], files: readonly Service[], warn: (msg: string) => void): Service[] {
-  const next = current.filter((s) => s.origin === 'published');
-  const ids = new Set(next.map((s) => s.id));
-  for (const s of files) {
-    if (ids.has(s.id)) {
-      warn(`${s.file ?? 'service file'}: service id '${s.id}' is already offered in this group; skipped`);
-      continue;
-    }
-    ids.add(s.id);
-    next.push(s);
-  }
-  return next;
 }

@@ -1,21 +1,25 @@
 /**
  * Queries that arrive by unicast (`node:1337`), the way the reference client sends Services.
- * The reference never received them (its sockets were bound to the group addresses, PROTOCOL.md
+ * The reference never received them (its sockets were bound to the group addresses, docs/protocol.md
  * §6); polod binds a socket per interface address for them. A unicast query names no group, so
- * it is answered from every group this node serves: Services lists the union (or one group's
- * list when the query carries the `"Group"` extension key).
+ * it is answered from every group this node serves (the registry's union view): Services lists
+ * the union (or one group's list when the query carries the `"Group"` extension key).
  */
+import type { JsonObject } from '../protocol/json.js';
 import type { Query } from '../protocol/messages.js';
+import type { ServiceRegistry } from '../registry/registry.js';
 import type { RemoteInfo } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
-import { listServices, type Decision } from './answer.js';
+import { answer, type Decision } from './answer.js';
 import type { Polo } from './polo.js';
 
 /** Answers unicast queries on behalf of a set of per-group Polo instances. */
 export class UnicastResponder {
   constructor(
     private readonly polos: readonly Polo[],
+    private readonly registry: ServiceRegistry,
+    private readonly nodeParams: JsonObject,
     private readonly log: Logger,
   ) {}
 
@@ -46,19 +50,16 @@ export class UnicastResponder {
     }
   }
 
+  /** answer() over every served group, or the one group a Services query names. */
   private async decide(query: Query): Promise<Decision> {
-    if (query.command === 'Services') {
-      const polos = query.group === undefined ? this.polos : this.polos.filter((p) => p.multicastGroup === query.group);
-      if (polos.length === 0) return { kind: 'silent', reason: `group ${query.group ?? ''} not served` };
-      const services = listServices(polos.flatMap((p) => p.offeredServices));
-      return { kind: 'reply', reply: { command: 'Services', services } };
-    }
-    // Marco and Request-For: the first group with an answer speaks for the node.
-    let last: Decision = { kind: 'silent', reason: 'no group' };
-    for (const polo of this.polos) {
-      last = await polo.decide(query);
-      if (last.kind === 'reply') return last;
-    }
-    return last;
+    const group = query.command === 'Services' ? query.group : undefined;
+    const services = this.registry.view(group);
+    if (!services) return { kind: 'silent', reason: 'other-group', id: group ?? '' };
+    const context = { nodeParams: this.nodeParams, services };
+    const first = answer(query, context);
+    if (first.kind !== 'load-user') return first;
+    await this.registry.loadUser(first.user);
+    const second = answer(query, context);
+    return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
   }
 }

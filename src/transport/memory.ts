@@ -11,6 +11,7 @@ import type {
   RemoteInfo,
   Transport,
 } from './transport.js';
+import { inMulticastRange } from '../protocol/address.js';
 
 interface Endpoint {
   host: MemoryHost;
@@ -22,10 +23,7 @@ interface Endpoint {
   closed: boolean;
 }
 
-function isMulticast(address: string): boolean {
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
+const isMulticast = inMulticastRange;
 
 /** A simulated LAN segment. */
 export class MemoryNetwork {
@@ -135,7 +133,9 @@ export class MemoryHost implements Transport {
   ) {}
 
   async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
-    return new MemoryGroupSocket(this.register(port, group, onMessage), group);
+    // Group sockets share their address and port, as UDP group sockets do with address reuse
+    // (polod's responder and its presence, or a watcher next to a polod).
+    return new MemoryGroupSocket(this.register(port, group, onMessage, true), group);
   }
 
   async bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket> {
@@ -151,8 +151,8 @@ export class MemoryHost implements Transport {
     return [this.address];
   }
 
-  private register(port: number, address: string | undefined, onMessage: DatagramHandler): Endpoint {
-    if (this.network.portInUse(this, port, address)) throw new Error(`EADDRINUSE ${address ?? '*'}:${port}`);
+  private register(port: number, address: string | undefined, onMessage: DatagramHandler, shared = false): Endpoint {
+    if (!shared && this.network.portInUse(this, port, address)) throw new Error(`EADDRINUSE ${address ?? '*'}:${port}`);
     const endpoint: Endpoint = { host: this, port, onMessage, address, joined: false, closed: false };
     this.network.add(endpoint);
     return endpoint;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { link, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { link, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, IoError } from '../errors.js';
 
@@ -38,6 +38,39 @@ function tempName(base: string): string {
   let prefix = base;
   while (Buffer.byteLength(prefix, 'utf8') > 200) prefix = prefix.slice(0, -1);
   return `.${prefix}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/** Exactly the names `tempName` makes: `.<base>.<12 hex>.tmp`. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/** Temporary names of writes in progress in this process, which a sweep must not remove. */
+const inProgress = new Set<string>();
+
+/**
+ * Removes the temporary files that interrupted writes (a process killed between create and
+ * rename) left in the folder `dir`, except those of writes still in progress in this process.
+ * They are never loaded (hidden, `.tmp`); this only tidies up. `dir` may be a pinned path
+ * (`/proc/self/fd/N`). Returns how many were removed; never throws.
+ */
+export async function sweepTemporaryFiles(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!TEMP_NAME.test(name) || inProgress.has(name)) continue;
+    try {
+      // unlink never follows a symlink: whatever is under the name goes, nothing else.
+      await unlink(path.join(dir, name));
+      removed++;
+    } catch {
+      // Gone already, or a folder: harmless either way.
+    }
+  }
+  return removed;
 }
 
 function checkId(value: number | undefined, what: string): void {
@@ -81,18 +114,23 @@ export async function writeFileAtomic(
   checkId(options.uid, 'uid');
   checkId(options.gid, 'gid');
   const dir = path.dirname(filePath);
-  const tmp = path.join(dir, tempName(path.basename(filePath)));
+  const name = tempName(path.basename(filePath));
+  const tmp = path.join(dir, name);
   let created = false;
+  inProgress.add(name);
   try {
     // Created owner-only: nobody can open it in the instant before the final mode is set.
     const handle = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     created = true;
     try {
-      await handle.writeFile(data);
       if (options.uid !== undefined || options.gid !== undefined) {
-        // -1 leaves that id unchanged. Through the descriptor: no path, so no symlink, involved.
+        // First thing, before any write can fail: in a folder its owner controls, the file may
+        // be renamed away from under us at any moment, and must then already be theirs, never
+        // a root-owned file they cannot remove. -1 leaves that id unchanged. Through the
+        // descriptor: no path, so no symlink, involved.
         await handle.chown(options.uid ?? -1, options.gid ?? -1);
       }
+      await handle.writeFile(data);
       // After chown, which may clear set-id bits; and explicit, because open() applies the umask.
       await handle.chmod(options.mode);
       await handle.sync();
@@ -112,6 +150,8 @@ export async function writeFileAtomic(
     if (created) await unlink(tmp).catch(() => undefined);
     if (err instanceof InvalidArgumentError) throw err;
     throw new IoError(`could not write ${filePath}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    inProgress.delete(name);
   }
 }
 

@@ -26,6 +26,8 @@ export interface Logger {
   trace: LogFn;
   /** A logger adding `bindings` to every record. */
   child(bindings: Record<string, unknown>): Logger;
+  /** False when records of `level` are dropped, so hot paths skip building them (pino has it). */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** Log levels accepted by `--log-level` and `logging_level` (reference names map onto these). */
@@ -157,4 +159,5 @@ export const silentLogger: Logger = {
   debug: ignore,
   trace: ignore,
   child: () => silentLogger,
+  isLevelEnabled: () => false,
 };

@@ -279,6 +279,14 @@ describe('replies', () => {
     const parsed = JSON.parse(text(cut.bytes)) as { Services: unknown[]; Truncated?: boolean };
     assert.equal(parsed.Truncated, true);
     assert.equal(parsed.Services.length + cut.dropped, 50);
+    // A large service early in the list does not hide the smaller ones after it.
+    const big = { address: '10.0.0.1', services: [{ id: 'big', params: { pad: 'z'.repeat(3000) } }, ...many.services.slice(0, 3)] };
+    const skipped = encodeMarcodReply({ kind: 'services', result: big, envelope: false }, 2048);
+    assert.deepEqual(
+      (JSON.parse(text(skipped.bytes)) as { id: string }[]).map((s) => s.id),
+      ['s0', 's1', 's2'],
+    );
+    assert.equal(skipped.dropped, 1);
     const cutByNode = encodeMarcodReply({ kind: 'services', result: { ...result, truncated: true }, envelope: true }, 4096);
     assert.equal((JSON.parse(text(cutByNode.bytes)) as { Truncated?: boolean }).Truncated, true);
   });

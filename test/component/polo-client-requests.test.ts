@@ -125,7 +125,7 @@ async function setup(options: { token?: string | null; client?: Partial<PoloClie
 }
 
 describe('PoloClient requests', () => {
-  it('publishes with the exact request of PROTOCOL.md §5 and returns the final id', async () => {
+  it('publishes with the exact request of docs/protocol.md §5 and returns the final id', async () => {
     const { fake, client } = await setup();
     fake.answer = () => '{"OK": "alice:web"}\n';
     const id = await client.publishService('web', { params: { port: 8080, path: '/index' }, groups: ['224.0.0.112'] });
@@ -489,7 +489,7 @@ describe('PoloClient errors', () => {
     fake.answer = () => replies.shift() ?? '{"OK": 0}\n';
     await assert.rejects(client.publishService('web'), /reply to Publish is not an id/);
     await assert.rejects(client.unpublishService('web'), /has neither OK nor Error/);
-    await assert.rejects(client.requestToken(), /neither 0 nor 1/);
+    await assert.rejects(client.requestToken(), /neither "created" nor "existed"/);
     await assert.rejects(client.list(), /malformed entry/);
     await assert.rejects(client.list(), (err: unknown) => err instanceof UnexpectedReplyError && /not a JSON object/.test(err.message));
   });

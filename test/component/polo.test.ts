@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Polo, type PoloOptions } from '../../src/responder/polo.js';
-import type { Service } from '../../src/responder/service.js';
+import type { Service } from '../../src/registry/service.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { waitFor } from '../helpers/wait.js';
 import { bytes, FakeFolders, FakeUsers, fileService, publishedService, repliesTo } from '../helpers/fakes.js';
@@ -249,6 +249,20 @@ describe('Polo.responseServices', () => {
     assert.deepEqual(repliesTo(net, client), [{ Command: 'OK', Services: list, Params: list }]);
   });
 
+  it('lists the entries after one large service, each once, when the list does not fit twice', async () => {
+    const { net, polo } = setup();
+    polo.offeredServices.push(publishedService('big', { blob: 'x'.repeat(2500) }));
+    for (let i = 0; i < 3; i++) polo.offeredServices.push(publishedService(`s${i}`, { port: i }));
+    await polo.startProtocol();
+    await ask(polo, { Command: 'Services' });
+    const [reply] = repliesTo(net, client);
+    assert.deepEqual(
+      (reply?.['Params'] as { id: string }[]).map((s) => s.id),
+      ['big', 's0', 's1', 's2'],
+    );
+    assert.equal(reply?.['Truncated'], undefined);
+  });
+
   it('cuts a list that does not fit one datagram and says so', async () => {
     const { net, polo } = setup();
     for (let i = 0; i < 400; i++) polo.offeredServices.push(publishedService(`service-${i}`, { port: i }));
@@ -257,7 +271,7 @@ describe('Polo.responseServices', () => {
     const [reply] = repliesTo(net, client);
     assert.equal(reply?.['Truncated'], true);
     assert.equal(reply?.['Total'], 400);
-    assert.ok((reply?.['Services'] as unknown[]).length < 400);
+    assert.ok((reply?.['Params'] as unknown[]).length < 400);
     const sent = net.sent.find((d) => d.to.port === client.port);
     assert.ok(sent && sent.data.byteLength <= 4096);
   });

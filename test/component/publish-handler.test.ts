@@ -7,14 +7,15 @@
  * only; everything else runs anywhere.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createHmac, randomBytes } from 'node:crypto';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { issueToken, verifyToken } from '../../src/auth/token.js';
 import { PublishHandler, type PublishReply, type TokenWriter } from '../../src/publish/handler.js';
 import { DaemonServiceStore } from '../../src/publish/store.js';
+import { Session } from '../../src/publish/session.js';
 import { loadServiceDir } from '../../src/config/serviceDir.js';
 import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
 import type { JsonObject } from '../../src/protocol/json.js';
@@ -22,6 +23,7 @@ import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
 import { fakeUserDirectory, type FakeUser } from '../../src/system/userDb.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { silentLogger } from '../../src/util/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 const G1 = '224.0.0.112';
 const G2 = '224.0.0.113';
@@ -50,8 +52,10 @@ interface Setup {
   restart(): Promise<void>;
 }
 
-async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Promise<Setup> {
+async function setup(t: TestContext, options: { realTokens?: boolean; maxSessionConnectionsPerUser?: number } = {}): Promise<Setup> {
   const base = await mkdtemp(path.join(tmpdir(), 'mp-pubh-'));
+  // Users must reach their homes, as on a real system: polod creates ~/.polo as the user.
+  await chmod(base, 0o711);
   const servicesDir = path.join(base, 'services');
   const home = (name: keyof typeof UIDS): string => path.join(base, 'home', name);
   const accounts: FakeUser[] = [];
@@ -89,13 +93,14 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
       transport: net.host('10.0.0.1'),
     });
     await daemon.start();
-    const store = new DaemonServiceStore(daemon, { servicesDir, userDirName: '.polo' });
+    const store = new DaemonServiceStore(daemon.registry, { servicesDir, userDirName: '.polo' });
     const handler = new PublishHandler({
       secret,
       users,
       store,
       verifyRegexp: DEFAULT_VERIFY_REGEXP,
       ...(options.realTokens === true ? {} : { writeToken: fakeWriter }),
+      ...(options.maxSessionConnectionsPerUser === undefined ? {} : { maxSessionConnectionsPerUser: options.maxSessionConnectionsPerUser }),
     });
     return { daemon, handler };
   };
@@ -131,6 +136,11 @@ async function setup(t: TestContext, options: { realTokens?: boolean } = {}): Pr
     },
   };
   return s;
+}
+
+/** A first-format token (`mp1.<uid>.<whole MAC>`), computed here from its definition. */
+function legacyToken(secret: Uint8Array, uid: number): string {
+  return `mp1.${uid}.${createHmac('sha256', secret).update(`mp1.${uid}`).digest('base64url')}`;
 }
 
 /** Publish Args as the Python binding sends them. */
@@ -270,7 +280,9 @@ describe('publish handler: identity', () => {
     const altered = `${good.slice(0, -1)}${good.endsWith('A') ? 'B' : 'A'}`;
     assert.deepEqual(await s.ask('Publish', args(altered)), { Error: 'Bad token' });
     // alice's MAC on bob's uid: the uid is not the one the MAC proves.
-    assert.deepEqual(await s.ask('Publish', args(good.replace(`.${UIDS.alice}.`, `.${UIDS.bob}.`))), { Error: 'Bad token' });
+    const asBob = good.replace(`.${UIDS.alice.toString(36)}.`, `.${UIDS.bob.toString(36)}.`);
+    assert.notEqual(asBob, good);
+    assert.deepEqual(await s.ask('Publish', args(asBob)), { Error: 'Bad token' });
     assert.deepEqual(await s.ask('Publish', args(issueToken(randomBytes(32), UIDS.alice))), { Error: 'Bad token' });
     assert.deepEqual(await s.ask('Publish', args(issueToken(s.secret, 62000))), { Error: 'Bad token. Could not find user' });
     // The token file's content is sent verbatim, trailing newline included.
@@ -427,11 +439,11 @@ describe('publish handler: permanence and reload', () => {
 describe('publish handler: Request-token and List', () => {
   it('writes the token for a uid and never returns it', async (t) => {
     const s = await setup(t);
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 0 });
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 1 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 'created' });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.bob }), { OK: 'existed' });
     assert.deepEqual(s.tokenWrites.map((w) => [w.user, verifyToken(s.secret, w.token)]), [
-      ['bob', { ok: true, uid: UIDS.bob }],
-      ['bob', { ok: true, uid: UIDS.bob }],
+      ['bob', { ok: true, uid: UIDS.bob, legacy: false }],
+      ['bob', { ok: true, uid: UIDS.bob, legacy: false }],
     ]);
     assert.deepEqual(await s.ask('Request-token', { uid: 62000 }), { Error: 'User not found' });
     assert.deepEqual(await s.ask('Request-token', { uid: -1 }), { Error: 'uid must be an integer between 0 and 4294967294' });
@@ -440,13 +452,62 @@ describe('publish handler: Request-token and List', () => {
 
   it('writes a real token file 0600, owned by the user, that then authenticates them', { skip: rootOnly }, async (t) => {
     const s = await setup(t, { realTokens: true });
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 0 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 'created' });
     const file = path.join(s.home('alice'), '.polo', 'token');
     const st = await stat(file);
     assert.deepEqual([st.uid, st.mode & 0o777], [UIDS.alice, 0o600]);
     const token = await readFile(file, 'utf8');
     assert.deepEqual(await s.ask('Publish', publishArgs(token, 'web')), { OK: 'alice:web' });
-    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 1 });
+    assert.deepEqual(await s.ask('Request-token', { uid: UIDS.alice }), { OK: 'existed' });
+  });
+
+  it('accepts a first-format token, whole or cut to 49 characters, and writes the current token', async (t) => {
+    const s = await setup(t);
+    const whole = legacyToken(s.secret, UIDS.alice);
+    assert.equal(whole.length, 53);
+    assert.deepEqual(await s.ask('Publish', publishArgs(whole, 'web')), { OK: 'alice:web' });
+    // As the C++ binding reads the same file: fgets keeps 49 characters.
+    assert.deepEqual(await s.ask('Unpublish', { token: whole.slice(0, 49), service: 'alice:web' }), { OK: 0 });
+    assert.deepEqual(s.tokenWrites, [
+      { user: 'alice', token: s.token('alice') },
+      { user: 'alice', token: s.token('alice') },
+    ]);
+    // The current token asks for nothing.
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('alice'), 'web')), { OK: 'alice:web' });
+    assert.equal(s.tokenWrites.length, 2);
+    // Cut anywhere else, or under another secret, it proves nothing.
+    assert.deepEqual(await s.ask('Publish', publishArgs(whole.slice(0, 48), 'x')), { Error: 'Bad token' });
+    assert.deepEqual(await s.ask('Publish', publishArgs(legacyToken(randomBytes(32), UIDS.alice), 'x')), { Error: 'Bad token' });
+  });
+
+  it('replaces a first-format token file with the current token when it is used', { skip: rootOnly }, async (t) => {
+    const s = await setup(t, { realTokens: true });
+    const file = path.join(s.home('alice'), '.polo', 'token');
+    await mkdir(path.dirname(file), { mode: 0o700 });
+    await chown(path.dirname(file), UIDS.alice, UIDS.alice);
+    await writeFile(file, legacyToken(s.secret, UIDS.alice), { mode: 0o600 });
+    await chown(file, UIDS.alice, UIDS.alice);
+    assert.deepEqual(await s.ask('Publish', publishArgs(legacyToken(s.secret, UIDS.alice), 'web')), { OK: 'alice:web' });
+    assert.equal(await readFile(file, 'utf8'), s.token('alice'));
+    assert.ok(s.token('alice').length <= 44);
+    const st = await stat(file);
+    assert.deepEqual([st.uid, st.mode & 0o777], [UIDS.alice, 0o600]);
+  });
+
+  it('keeps serving a first-format token whose file cannot be replaced', async (t) => {
+    const s = await setup(t);
+    const failing: TokenWriter = async () => {
+      throw new Error('disk full');
+    };
+    const handler = new PublishHandler({
+      secret: s.secret,
+      users: fakeUserDirectory([{ name: 'alice', uid: UIDS.alice, gid: UIDS.alice, home: s.home('alice'), shell: '/bin/sh', groups: ['alice'] }]),
+      store: new DaemonServiceStore(s.daemon.registry, { servicesDir: s.servicesDir, userDirName: '.polo' }),
+      verifyRegexp: DEFAULT_VERIFY_REGEXP,
+      writeToken: failing,
+    });
+    const request = { Command: 'Publish', Args: publishArgs(legacyToken(s.secret, UIDS.alice), 'web') };
+    assert.deepEqual(await handler.handle(Buffer.from(JSON.stringify(request))), { OK: 'alice:web' });
   });
 
   it('lists what the node offers, per service with its groups, without a token', async (t) => {
@@ -478,5 +539,82 @@ describe('publish handler: envelope', () => {
     assert.deepEqual(await s.raw('{"Command": "Publish", "Args": [1]}'), { Error: 'Args must be an object' });
     assert.deepEqual(await s.raw(`{"Command": "List", "Args": ${'['.repeat(100)}${']'.repeat(100)}}`), { Error: 'Malformed JSON' });
     assert.deepEqual(await s.raw('{"Command": "List", "__proto__": {"Command": "x"}}'), { OK: [] });
+  });
+});
+
+describe('publish handler: sessions and health checks', () => {
+  /** A session whose connection the test closes. */
+  function session(): { peer: { session: Session }; close: () => void } {
+    let close: () => void = () => {};
+    const closed = new Promise<void>((resolve) => (close = resolve));
+    return { peer: { session: new Session(closed) }, close };
+  }
+  const frame = (args: JsonObject): Buffer => Buffer.from(JSON.stringify({ Command: 'Publish', Args: args }));
+
+  it('withdraws a session service when its connection closes, and only that service', async (t) => {
+    const s = await setup(t);
+    const changes: string[] = [];
+    s.daemon.registry.onChange((c) => changes.push(`${c.kind} ${c.group} ${c.id} ${c.cause}`));
+    const a = session();
+    assert.deepEqual(await s.handler.handle(frame({ ...publishArgs(s.token('alice'), 'web'), session: true }), a.peer), { OK: 'alice:web' });
+    assert.equal(a.peer.session.holding, true);
+    assert.deepEqual(await s.answered(G1, 'alice:web'), {});
+    a.close();
+    await waitFor(async () => (await s.answered(G1, 'alice:web')) === undefined, { what: 'alice:web withdrawn' });
+    assert.deepEqual(changes.filter((c) => c.endsWith('session')).sort(), [`removed ${G1} alice:web session`, `removed ${G2} alice:web session`]);
+
+    // Unpublished and published again by another call: the first session's end leaves it alone.
+    const b = session();
+    await s.handler.handle(frame({ ...publishArgs(s.token('alice'), 'db'), session: true }), b.peer);
+    assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:db' }), { OK: 0 });
+    assert.deepEqual(await s.ask('Publish', publishArgs(s.token('alice'), 'db', { params: { again: true } })), { OK: 'alice:db' });
+    b.close();
+    await s.daemon.registry.exclusive(async () => {});
+    assert.deepEqual(await s.answered(G1, 'alice:db'), { again: true });
+  });
+
+  it("bounds one user's session connections (never idle, so never closed for room), not root's", async (t) => {
+    const s = await setup(t, { maxSessionConnectionsPerUser: 2 });
+    const [a, b, c] = [session(), session(), session()];
+    const publishOn = (conn: ReturnType<typeof session>, token: string, id: string): Promise<unknown> =>
+      s.handler.handle(frame({ ...publishArgs(token, id), session: true }), conn.peer);
+    assert.deepEqual(await publishOn(a, s.token('alice'), 'a1'), { OK: 'alice:a1' });
+    assert.deepEqual(await publishOn(a, s.token('alice'), 'a2'), { OK: 'alice:a2' });
+    assert.deepEqual(await publishOn(b, s.token('alice'), 'b1'), { OK: 'alice:b1' });
+    assert.deepEqual(await publishOn(c, s.token('alice'), 'c1'), {
+      Error: 'Too many session connections: alice holds 2, the limit is 2 (publish several services on one connection)',
+    });
+    assert.equal(c.peer.session.holding, false);
+    // A refused publish leaves no count behind; bob and root have their own.
+    assert.deepEqual(await publishOn(c, s.token('bob'), 'c1'), { OK: 'bob:c1' });
+    a.close();
+    await waitFor(async () => (await s.answered(G1, 'alice:a1')) === undefined, { what: "a's services withdrawn" });
+    const d = session();
+    assert.deepEqual(await publishOn(d, s.token('alice'), 'd1'), { OK: 'alice:d1' });
+    for (const conn of [b, c, d]) conn.close();
+  });
+
+  it('refuses a permanent session service, and a session without a connection', async (t) => {
+    const s = await setup(t);
+    assert.deepEqual(await s.ask('Publish', { ...publishArgs(s.token('alice'), 'web', { permanent: true }), session: true }), {
+      Error: 'A session service cannot be permanent: it ends with its connection',
+    });
+    assert.deepEqual(await s.ask('Publish', { ...publishArgs(s.token('alice'), 'web'), session: true }), {
+      Error: 'Sessions need a connection that stays open (not available here)',
+    });
+  });
+
+  it('holds back a service published with a check until it passes, and lists the check', async (t) => {
+    const s = await setup(t);
+    const reply = await s.ask('Publish', { ...publishArgs(s.token('alice'), 'web'), check: { target: 'tcp:1', interval_ms: 60_000 } });
+    assert.deepEqual(reply, { OK: 'alice:web' });
+    assert.equal(await s.answered(G1, 'alice:web'), undefined, 'not offered before its check passes');
+    const listed = await s.ask('List');
+    assert.ok('OK' in listed && Array.isArray(listed.OK));
+    const web = (listed.OK as JsonObject[]).find((e) => e['id'] === 'alice:web');
+    assert.deepEqual(web?.['check'], { target: 'tcp:1', state: 'pending', failures: 0 });
+    assert.deepEqual(await s.ask('Publish', { ...publishArgs(s.token('alice'), 'x'), check: 'udp:53' }), {
+      Error: 'check: "udp:53" is neither tcp:PORT nor http://127.0.0.1:PORT/PATH',
+    });
   });
 });

@@ -43,6 +43,9 @@ class EchoHandler {
       return { Error: 'Malformed JSON' };
     }
     if (typeof doc['wait'] === 'string') await this.gate(doc['wait']);
+    // A reply JSON.stringify cannot encode, as an oversized List once was.
+    if (doc['unencodable'] === true) return { OK: 1n as unknown as null };
+    if (typeof doc['big'] === 'number') return { OK: 'x'.repeat(doc['big']) };
     return { OK: (doc['n'] as number | undefined) ?? null };
   };
 
@@ -235,8 +238,8 @@ describe('PublishServer limits', () => {
     c.close();
   });
 
-  it('closes connections beyond the limit at once, and serves again once some close', async (t) => {
-    const { socketPath, port, server } = await start(t, { maxConnections: 4 });
+  it('makes room by closing the connection idle the longest; refuses only when none is idle', async (t) => {
+    const { socketPath, port, server, handler } = await start(t, { maxConnections: 4 });
     const kept: Client[] = [];
     for (let i = 0; i < 4; i++) {
       const c = i % 2 === 0 ? await Client.unix(socketPath) : await Client.tls(port);
@@ -244,27 +247,83 @@ describe('PublishServer limits', () => {
       assert.deepEqual(await c.replies(1), [{ OK: i }]);
       kept.push(c);
     }
-    const extra = await Promise.all(
-      [0, 1, 2].map(
-        (i) =>
-          new Promise<{ data: string }>((resolve) => {
-            const s = i === 2 ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : net.connect({ path: socketPath });
-            let data = '';
-            s.on('data', (d: Buffer) => (data += d.toString()));
-            s.on('error', () => undefined);
-            s.once('close', () => resolve({ data }));
-          }),
-      ),
-    );
-    assert.deepEqual(extra, [{ data: '' }, { data: '' }, { data: '' }]);
-    assert.equal(server.stats.refused, 3);
-    for (const c of kept) c.close();
-    await Promise.all(kept.map((c) => c.closed));
+    // A fifth connection: the first one, idle the longest, is closed for it.
+    const fifth = await Client.unix(socketPath);
+    fifth.send('{"n":5}\n');
+    assert.deepEqual(await fifth.replies(1), [{ OK: 5 }]);
+    await kept[0]?.closed;
+    assert.equal(server.stats.evicted, 1);
+    assert.deepEqual([kept[1]?.isClosed, kept[2]?.isClosed, kept[3]?.isClosed], [false, false, false]);
+    // All four busy: nothing idle to close, so the next connection is refused.
+    const busy = [kept[1], kept[2], kept[3], fifth] as Client[];
+    busy.forEach((c, i) => c.send(`{"n":${10 + i},"wait":"hold"}\n`));
+    await waitFor(() => handler.seen === 9, { what: 'the four requests to reach the handler' });
+    const refused = await new Promise<string>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+      let data = '';
+      s.on('data', (d: Buffer) => (data += d.toString()));
+      s.on('error', () => undefined);
+      s.once('close', () => resolve(data));
+    });
+    assert.equal(refused, '');
+    assert.equal(server.stats.refused, 1);
+    handler.release('hold');
+    for (const [i, c] of busy.entries()) assert.deepEqual((await c.replies(2))[1], { OK: 10 + i });
+    for (const c of busy) c.close();
+    await Promise.all(busy.map((c) => c.closed));
     await waitFor(() => server.connectionCount === 0, { what: 'the server to count the closed connections' });
-    const again = await Client.unix(socketPath);
-    again.send('{"n":9}\n');
-    assert.deepEqual(await again.replies(1), [{ OK: 9 }]);
-    again.close();
+  });
+
+  it('limits the connections of one user, closing their own idle one first, and not the others', async (t) => {
+    const { socketPath, port, server } = await start(t, { maxConnectionsPerUser: 2 });
+    // This process's TCP connections belong to its uid (the kernel says so); Unix-socket ones to nobody known.
+    const unix = await Client.unix(socketPath);
+    unix.send('{"n":0}\n');
+    assert.deepEqual(await unix.replies(1), [{ OK: 0 }]);
+    const mine: Client[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const c = await Client.tls(port);
+      c.send(`{"n":${i}}`);
+      assert.deepEqual(await c.replies(1), [{ OK: i }]);
+      mine.push(c);
+    }
+    await mine[0]?.closed;
+    assert.equal(server.stats.evicted, 1);
+    assert.deepEqual([unix.isClosed, mine[1]?.isClosed, mine[2]?.isClosed], [false, false, false]);
+    for (const c of [unix, ...mine]) c.close();
+  });
+
+  it('closes a connection idle for longer than the idle timeout', async (t) => {
+    const { socketPath, server } = await start(t, { idleTimeoutMs: 200 });
+    const c = await Client.unix(socketPath);
+    c.send('{"n":1}\n');
+    assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
+    await c.closed;
+    assert.equal(server.stats.idleClosed, 1);
+  });
+
+  it('cuts off a peer that does not read its reply, which would otherwise hold its slot for ever', async (t) => {
+    const { socketPath, server } = await start(t, { requestTimeoutMs: 300 });
+    const reader = await Client.unix(socketPath);
+    reader.socket.pause();
+    reader.send('{"big":16000000}\n');
+    // A paused client does not see the close until it reads again: watch the server instead.
+    await waitFor(() => server.connectionCount === 0, { what: 'polod to cut off the peer that does not read' });
+    assert.equal(server.stats.timedOut, 1);
+    reader.close();
+  });
+
+  it('closes only the connection whose reply cannot be written, and keeps serving', async (t) => {
+    const { socketPath, server } = await start(t);
+    const other = await Client.unix(socketPath);
+    const bad = await Client.unix(socketPath);
+    bad.send('{"n":1}\n{"unencodable":true}\n{"n":3}\n');
+    await bad.closed;
+    assert.deepEqual(bad.lines.map((l) => JSON.parse(l) as unknown), [{ OK: 1 }]);
+    assert.equal(server.stats.replyFailed, 1);
+    other.send('{"n":2}\n');
+    assert.deepEqual(await other.replies(1), [{ OK: 2 }]);
+    other.close();
   });
 
   it('survives a client that floods requests without reading, and answers them all in order', async (t) => {

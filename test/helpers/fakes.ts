@@ -1,7 +1,7 @@
 /** Fakes for component tests of the responder: an in-memory service folder tree and user database. */
 import type { JsonObject } from '../../src/protocol/json.js';
-import type { ServiceLoader, UserAccount, UserLookup } from '../../src/responder/ports.js';
-import type { Service } from '../../src/responder/service.js';
+import type { ServiceLoader, UserAccount, UserLookup } from '../../src/registry/ports.js';
+import type { Service } from '../../src/registry/service.js';
 import type { RemoteInfo } from '../../src/transport/transport.js';
 import type { MemoryNetwork } from '../../src/transport/memory.js';
 
@@ -29,7 +29,7 @@ export class FakeFolders {
 /** A user database of fixed accounts; `lookups` counts queries. */
 export class FakeUsers implements UserLookup {
   lookups = 0;
-  constructor(private readonly accounts: UserAccount[]) {}
+  constructor(readonly accounts: UserAccount[]) {}
 
   async lookupName(name: string): Promise<UserAccount | undefined> {
     this.lookups++;

@@ -98,6 +98,8 @@ export interface Polod {
   readonly proc: Proc;
   /** Its services folder (files written there are read on reload). */
   readonly servicesDir: string;
+  /** Its `--state-dir` (the publish API's socket is `<stateDir>/polod.sock`). */
+  readonly stateDir: string;
   /** Writes a service file atomically (via a `.tmp` file polod never reads, then a rename). */
   writeService(name: string, content: unknown): Promise<void>;
   /** Deletes a service file. */
@@ -130,7 +132,8 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
   for (const [name, content] of Object.entries(opts.services ?? {})) await writeService(name, content);
 
   const interfaces = opts.interfaces ?? [host.address];
-  const argv = [process.execPath, POLOD, '--services-dir', servicesDir, '--state-dir', path.join(dir, 'state')];
+  const stateDir = path.join(dir, 'state');
+  const argv = [process.execPath, POLOD, '--services-dir', servicesDir, '--state-dir', stateDir];
   if (opts.config !== undefined) {
     const cfg = path.join(dir, 'polo.cfg');
     await writeFile(cfg, opts.config);
@@ -163,6 +166,7 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
     host,
     proc,
     servicesDir,
+    stateDir,
     writeService,
     removeService: (name) => rm(path.join(servicesDir, name), { force: true }),
     async reload(signal = 'SIGUSR1') {

@@ -133,17 +133,18 @@ function exchange(request) {
 
 /**
  * Sends `requests` at once, each from its own socket, to marcod at `address:port` inside
- * `host`'s namespace, and returns what each got back (in request order).
+ * `host`'s namespace, and returns what each got back (in request order). `prefix` runs the
+ * client through another command (setpriv: as another user).
  */
 export async function rawRequests(
   host: LanHost,
   requests: readonly RawRequest[],
-  opts: { address?: string; port?: number; waitMs?: number; barrier?: boolean } = {},
+  opts: { address?: string; port?: number; waitMs?: number; barrier?: boolean; prefix?: readonly string[] } = {},
 ): Promise<RawOutcome[]> {
   const waitMs = opts.waitMs ?? 15_000;
   const barrier = opts.barrier === false ? 'none' : 'barrier';
   const res = await host.run(
-    [process.execPath, '-e', RAW_CLIENT, opts.address ?? '127.0.1.1', String(opts.port ?? 1338), String(waitMs), barrier],
+    [...(opts.prefix ?? []), process.execPath, '-e', RAW_CLIENT, opts.address ?? '127.0.1.1', String(opts.port ?? 1338), String(waitMs), barrier],
     { input: JSON.stringify(requests), timeoutMs: waitMs + 10_000 },
   );
   if (res.code !== 0) throw new Error(`raw client failed (code ${res.code}): ${res.stderr}`);

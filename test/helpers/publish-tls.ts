@@ -36,9 +36,12 @@ const s = tls.connect({ host: '127.0.0.1', port: 1390, rejectUnauthorized: false
 s.on('error', (e) => { console.error(e.message); process.exit(2); });
 `;
 
-/** Sends requests over TLS from inside `host`; returns the parsed replies (null = closed). */
-export async function overTls(host: LanHost, requests: string[]): Promise<unknown[]> {
-  const r = await host.run([process.execPath, '-e', TLS_CLIENT], { input: JSON.stringify(requests), timeoutMs: 15_000 });
+/**
+ * Sends requests over TLS from inside `host`; returns the parsed replies (null = closed).
+ * `prefix` runs the client through another command (e.g. setpriv, to connect as a given user).
+ */
+export async function overTls(host: LanHost, requests: string[], prefix: readonly string[] = []): Promise<unknown[]> {
+  const r = await host.run([...prefix, process.execPath, '-e', TLS_CLIENT], { input: JSON.stringify(requests), timeoutMs: 15_000 });
   assert.equal(r.code, 0, `TLS client failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as (string | null)[]).map((l) => (l === null ? null : (JSON.parse(l) as unknown)));
 }

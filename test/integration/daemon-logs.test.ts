@@ -86,9 +86,9 @@ test('--help: the flags README documents are listed, and the documentation named
   for (const flag of ['--max-requests', '--log-format', '--version']) assert.ok(marcod.includes(flag), `marcod --help lists ${flag}`);
   // marcod --help once pointed to a PROTOCOL.md section that no file has.
   assert.ok(!marcod.includes('PROTOCOL.md'));
-  assert.match(marcod, /docs\/protocol\.md, section "marcod"/);
+  assert.match(marcod, /docs\/protocol\.md §4/);
   const repo = path.resolve(cli, '..', '..', '..');
-  assert.match(readFileSync(path.join(repo, 'docs', 'protocol.md'), 'utf8'), /^### marcod /m);
+  assert.match(readFileSync(path.join(repo, 'docs', 'protocol.md'), 'utf8'), /^## §4 marcod/m);
   const polo = await help('polo');
   assert.match(polo, /--timeout <ms> +deadline of the request in ms, 0 = none/);
 });

@@ -106,7 +106,8 @@ test('a second marcod on the same address exits 3; SIGTERM answers requests in p
   assert.equal(second.code, 3);
   assert.match(second.stderr, /^marcod: cannot listen on 127\.0\.1\.1:1338: bind EADDRINUSE/);
 
-  const pending = rawRequests(marcod.host, [json({ Command: 'Request-For', Params: 'stop-test', timeout: 60_000 })], {
+  // fresh: a network query even though marcod's warm view could answer at once (nobody offers it).
+  const pending = rawRequests(marcod.host, [json({ Command: 'Request-For', Params: 'stop-test', timeout: 60_000, fresh: true })], {
     barrier: false,
   });
   await marcod.proc.waitForJsonLog(

@@ -16,6 +16,7 @@ import { test } from 'node:test';
 import { lanFixture, logIs, marcoNodes, POLOD } from '../helpers/lan-daemons.js';
 import { requireNetns } from '../helpers/netns.js';
 import { runProc, type RunResult } from '../helpers/proc.js';
+import { waitFor } from '../helpers/wait.js';
 
 const fixture = lanFixture({ name: 'pcli', hosts: 1, subnet: 110 });
 const GROUP = '224.0.0.112';
@@ -135,6 +136,30 @@ test('polo publishes, lists and unpublishes through the real polod', async (t) =
     const removed = await polo(['unpublish', 'printer', '--delete-file']);
     assert.equal(removed.code, 0, removed.stderr);
     assert.deepEqual(JSON.parse((await polo(['list', '--json'])).stdout), []);
+  });
+
+  await t.test('publish --session: the service lives while the command runs, and goes with SIGKILL or Ctrl-C', async () => {
+    const session = (id: string) => {
+      const proc = host.spawn(withHome(home, [process.execPath, POLO, '--state-dir', stateDir, 'publish', id, '--root', '--session', '--param', 'live=true']));
+      t.after(() => proc.stop());
+      return proc;
+    };
+    const offered = async (id: string): Promise<boolean> => (await requestFor(id, 400)).nodes.length === 1;
+
+    const killed = session('sess1');
+    await killed.waitForLine((l) => l === 'sess1', 'polo to print the id', 15_000);
+    await waitFor(() => offered('sess1'), { what: 'sess1 offered while polo runs', timeoutMs: 10_000 });
+    killed.kill('SIGKILL');
+    await waitFor(async () => !(await offered('sess1')), { what: 'sess1 withdrawn after SIGKILL', timeoutMs: 10_000 });
+
+    const interrupted = session('sess2');
+    await interrupted.waitForLine((l) => l === 'sess2', 'polo to print the id', 15_000);
+    assert.equal(await offered('sess2'), true);
+    interrupted.kill('SIGINT');
+    assert.equal((await interrupted.exited).code, 0, 'Ctrl-C ends the session with exit 0');
+    await waitFor(async () => !(await offered('sess2')), { what: 'sess2 withdrawn after Ctrl-C', timeoutMs: 10_000 });
+    const listed = JSON.parse((await polo(['list', '--json'])).stdout) as { id: string }[];
+    assert.deepEqual(listed.filter((s) => s.id.startsWith('sess')), []);
   });
 
   await t.test('with polod stopped: exit 3, naming the socket', async () => {

@@ -235,12 +235,13 @@ describe('publish API robustness', () => {
     stalled.close();
     await stalled.closed;
 
-    // 300 connections at once, each asking for the list: every one gets a reply or is closed,
-    // the ones over the limit (256) are closed, and polod survives.
+    // 300 connections at once, each asking for the list: every one gets a reply or is closed
+    // (past the limit, 256, the connection idle the longest makes room, or the new one is
+    // closed when none is idle), and polod survives.
     const clients = await Promise.all(Array.from({ length: 300 }, () => Client.connect(socket)));
     const replies = await Promise.all(clients.map((c) => c.request({ Command: 'List' })));
     const served = replies.filter((r) => r !== null).length;
-    assert.ok(served >= 1 && served <= 256, `served ${served}`);
+    assert.ok(served >= 1, `served ${served}`);
     for (const r of replies) if (r !== null) assert.ok(Array.isArray((r as { OK: unknown }).OK));
     for (const c of clients) c.close();
     await Promise.all(clients.map((c) => c.closed));

@@ -143,14 +143,14 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     if (!requireNetns(t)) return;
     for (const u of USERS) {
       const replies = await overSocket(socket, [{ Command: 'Request-token', Args: { uid: uidOf(u) } }]);
-      assert.deepEqual(replies, [{ OK: 0 }]);
+      assert.deepEqual(replies, [{ OK: 'created' }]);
       const file = path.join(homeOf(u), '.polo', 'token');
       const st = await stat(file);
       assert.deepEqual([st.uid, st.mode & 0o777], [uidOf(u), 0o600]);
       tokens.set(u, await readFile(file, 'utf8'));
     }
     // Asked again, over TLS this time, as the Python binding would: it existed.
-    assert.deepEqual(await overTls(lan!.host(1), [pyDumps({ Command: 'Request-token', Args: { uid: uidOf(ALICE) } })]), [{ OK: 1 }]);
+    assert.deepEqual(await overTls(lan!.host(1), [pyDumps({ Command: 'Request-token', Args: { uid: uidOf(ALICE) } })]), [{ OK: 'existed' }]);
   });
 
   it('publishes a user service over TLS, discovered from another host', async (t) => {
@@ -196,7 +196,8 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     if (!requireNetns(t)) return;
     const alice = tokens.get(ALICE)!;
     const altered = alice.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
-    const asBob = alice.replace(`.${uidOf(ALICE)}.`, `.${uidOf(BOB)}.`);
+    const asBob = alice.replace(`.${uidOf(ALICE).toString(36)}.`, `.${uidOf(BOB).toString(36)}.`);
+    assert.notEqual(asBob, alice);
     const foreign = issueToken(randomBytes(32), 0);
     const replies = await overTls(lan!.host(1), [
       register('garbage', 'x', {}, false),
@@ -227,5 +228,24 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     ]);
     assert.deepEqual(replies[1], { OK: 0 });
     assert.deepEqual(await requestFor(lan!.host(2), `${ALICE}:web`), []);
+  });
+
+  it("offers a user's permanent service right after a restart, and lists it in Services as user:service", async (t) => {
+    if (!requireNetns(t)) return;
+    const h1 = lan!.host(1);
+    const published = await overSocket(socket, [
+      { Command: 'Publish', Args: { token: tokens.get(BOB)!, service: 'db', params: { port: 5432 }, permanent: true } },
+    ]);
+    assert.deepEqual(published, [{ OK: `${BOB}:db` }]);
+    await polod!.stop();
+    polod = h1.spawn([process.execPath, POLOD, '--state-dir', state!, '--interface', h1.address, '--hostname', 'h1']);
+    await polod.waitForJsonLog((o) => o['msg'] === 'publish API listening', 'polod to open its publish API again', 30_000);
+    // No query has named BOB since the restart: the service is there because polod remembered him.
+    const [listed] = await overSocket(socket, [{ Command: 'List' }]);
+    assert.ok((listed as { OK: { id: string }[] }).OK.some((s) => s.id === `${BOB}:db`), JSON.stringify(listed));
+    const r = await lan!.host(2).run([process.execPath, MARCO, 'services', h1.address, '--json'], { timeoutMs: 15_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const services = (JSON.parse(r.stdout) as { services: { id: string; params: unknown }[] }).services;
+    assert.deepEqual(services.find((s) => s.id === `${BOB}:db`), { id: `${BOB}:db`, params: { port: 5432 } });
   });
 });

@@ -88,7 +88,7 @@ describe('token files (real users)', { skip: !isRoot && 'needs root to create us
 
     // The user reads it as themself, and the binding's read verifies for their uid.
     const asUser = execFileSync('cat', [path.join(polo, 'token')], { uid: alice.uid, gid: alice.gid, encoding: 'utf8' });
-    assert.deepEqual(verifyToken(SECRET, asUser), { ok: true, uid: alice.uid });
+    assert.deepEqual(verifyToken(SECRET, asUser), { ok: true, uid: alice.uid, legacy: false });
     assert.equal(await readTokenFile(alice.home), token);
   });
 

@@ -177,6 +177,11 @@ describe('loadPoloConfig validation', () => {
     ['polo_user_dir = /var/polo', 'polo_user_dir', "'/var/polo'"],
     ['polo_user_dir = ../x', 'polo_user_dir', "'../x'"],
     ['services_dir = ', 'services_dir', 'empty'],
+    ['max_services_per_user = lots', 'max_services_per_user', "'lots'"],
+    ['max_service_bytes_per_user = -1', 'max_service_bytes_per_user', "'-1'"],
+    ['publish_max_connections = 0', 'publish_max_connections', "'0'"],
+    ['publish_max_connections_per_user = 1.5', 'publish_max_connections_per_user', "'1.5'"],
+    ['publish_idle_timeout = 0', 'publish_idle_timeout', "'0'"],
   ];
   for (const [line, key, value] of cases) {
     it(`refuses ${line.trim()}`, () => fails(`[polo]\n${line}\n`, {}, 'polo-', key, value));
@@ -227,7 +232,24 @@ describe('loadPoloConfig flags', () => {
     assert.equal(withFile.secretFile, '/srv/secret');
   });
 
+  it('set the per-user quotas over the file; the publish limits come from the file', () => {
+    const text = '[polo]\nmax_services_per_user = 10\nmax_service_bytes_per_user = 5000\npublish_max_connections = 64\npublish_max_connections_per_user = 8\npublish_idle_timeout = 30\n';
+    const fromFile = load(text).config;
+    assert.deepEqual(
+      [fromFile.maxServicesPerUser, fromFile.maxServiceBytesPerUser, fromFile.publishMaxConnections, fromFile.publishMaxConnectionsPerUser, fromFile.publishIdleTimeoutMs],
+      [10, 5000, 64, 8, 30_000],
+    );
+    const flags = load(text, { maxServicesPerUser: 3, maxServiceBytesPerUser: 0 }).config;
+    assert.deepEqual([flags.maxServicesPerUser, flags.maxServiceBytesPerUser], [3, 0]);
+    const defaults = load(undefined).config;
+    assert.deepEqual(
+      [defaults.maxServicesPerUser, defaults.maxServiceBytesPerUser, defaults.publishMaxConnections, defaults.publishMaxConnectionsPerUser, defaults.publishIdleTimeoutMs],
+      [256, 1024 * 1024, 256, 32, 300_000],
+    );
+  });
+
   it('are validated, naming the flag', () => {
+    fails(undefined, { maxServicesPerUser: -1 }, '--max-services-per-user', "'-1'");
     fails(undefined, { groups: ['10.0.0.1'] }, '--group', "'10.0.0.1'");
     fails(undefined, { port: 0 }, '--port', "'0'");
     fails(undefined, { interfaces: ['224.0.0.1'] }, '--interface', "'224.0.0.1'");

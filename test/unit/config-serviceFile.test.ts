@@ -1,4 +1,4 @@
-/** One service file (PROTOCOL.md §3): what is accepted, and the warning for everything that is not. */
+/** One service file (docs/protocol.md §3): what is accepted, and the warning for everything that is not. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_VERIFY_REGEXP } from '../../src/config/poloConfig.js';

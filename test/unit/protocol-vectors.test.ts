@@ -1,5 +1,5 @@
 /**
- * Every datagram quoted in PROTOCOL.md §2, as seen on the wire from the reference, is a test
+ * Every datagram quoted in docs/protocol.md §2.2, as seen on the wire from the reference, is a test
  * vector: queries decode to the right message, replies decode to the right result, and what we
  * encode is the compact form a reference peer parses to the same object.
  */
@@ -122,19 +122,44 @@ describe('frame limit', () => {
     assert.throws(() => encodeFrame({ Command: 'Polo', Params: big }), { name: 'FrameTooLargeError' });
   });
 
-  it('cuts a Services list to whole entries that fit, marking it', () => {
+  it('cuts a Services list to whole entries that fit, each sent once, marking it', () => {
     const services = Array.from({ length: 300 }, (_, i) => ({ id: `svc-${i}`, params: { port: 1000 + i } }));
     const bytes = encodeServicesReply(services);
     assert.ok(bytes.byteLength <= MAX_DATAGRAM);
-    const msg = JSON.parse(dec(bytes)) as { Services: unknown[]; Params: unknown[]; Truncated: boolean; Total: number };
+    const msg = JSON.parse(dec(bytes)) as { Services?: unknown[]; Params: unknown[]; Truncated: boolean; Total: number };
     assert.equal(msg.Truncated, true);
     assert.equal(msg.Total, 300);
-    assert.ok(msg.Services.length > 10 && msg.Services.length < 300);
-    assert.deepEqual(msg.Services, services.slice(0, msg.Services.length));
-    assert.deepEqual(msg.Params, msg.Services);
+    assert.equal(msg.Services, undefined);
+    assert.ok(msg.Params.length > 10 && msg.Params.length < 300);
+    assert.deepEqual(msg.Params, services.slice(0, msg.Params.length));
     // One more entry would not have fitted.
-    const oneMore = encodeServicesReply(services.slice(0, msg.Services.length + 1), Number.MAX_SAFE_INTEGER);
+    const oneMore = encodeServicesReply(services.slice(0, msg.Params.length + 1), Number.MAX_SAFE_INTEGER);
     assert.ok(oneMore.byteLength > MAX_DATAGRAM - 30);
+    assert.deepEqual(decodeReply(bytes), { command: 'Services', services: msg.Params, truncated: true, total: 300 });
+  });
+
+  it('sends a list that fits once but not twice whole, under Params only', () => {
+    const services = [
+      { id: 'big', params: { blob: 'x'.repeat(2500) } },
+      { id: 'small', params: { port: 1 } },
+    ];
+    const msg = JSON.parse(dec(encodeServicesReply(services))) as Record<string, unknown>;
+    assert.deepEqual(msg, { Command: 'OK', Params: services });
+  });
+
+  it('lists every entry that fits after one too large for the space left', () => {
+    const services = [
+      { id: 'a', params: { blob: 'x'.repeat(3000) } },
+      { id: 'b', params: { blob: 'y'.repeat(3000) } },
+      ...Array.from({ length: 5 }, (_, i) => ({ id: `s${i}`, params: { port: i } })),
+    ];
+    const msg = JSON.parse(dec(encodeServicesReply(services))) as { Params: { id: string }[]; Truncated: boolean; Total: number };
+    assert.deepEqual(
+      msg.Params.map((s) => s.id),
+      ['a', 's0', 's1', 's2', 's3', 's4'],
+    );
+    assert.equal(msg.Truncated, true);
+    assert.equal(msg.Total, 7);
   });
 
   it('refuses datagrams over the limit on decode', () => {

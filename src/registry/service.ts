@@ -1,3 +1,4 @@
+import type { HealthCheck } from '../health/check.js';
 import type { JsonObject } from '../protocol/json.js';
 
 /**
@@ -17,13 +18,18 @@ export interface Service {
   readonly permanent: boolean;
   /**
    * Where it came from: `file` services are rebuilt from disk on every reload; `published`
-   * ones were published at run time and survive reloads (PROTOCOL.md §3).
+   * ones were published at run time and survive reloads (docs/protocol.md §3).
    */
   readonly origin: 'file' | 'published';
   /** The file this service was read from or written to. */
   readonly file?: string;
   /** Who published it (user name), for listings and ownership checks. */
   readonly owner?: string;
+  /**
+   * A health check: the service is offered only while it passes. In the registry's lists a
+   * checked service that is not passing is held with `disabled: true` (src/registry/registry.ts).
+   */
+  readonly check?: HealthCheck;
 }
 
 /** True when `service` is offered in `group` (no groups = all groups). */

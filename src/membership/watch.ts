@@ -1,0 +1,279 @@
+/**
+ * Watching a grid: the events of its nodes (`up`, `down`, `update`), or of the providers of one
+ * service. A watcher listens to the announcements on group:port (its own socket, address reuse,
+ * so it runs next to a polod or on a host without one), starts with one Marco query (and one
+ * Request-For for a service) for the current state, and afterwards queries only now and then,
+ * for the reference nodes that never announce. docs/protocol.md, "Announcements and membership".
+ */
+import { decodeObject } from '../protocol/codec.js';
+import { encodeFrame } from '../protocol/codec.js';
+import { isJsonObject, jsonEqual, type JsonObject } from '../protocol/json.js';
+import type { GroupSocket, Transport } from '../transport/transport.js';
+import { viewQuery } from './query.js';
+import { DEFAULT_TIMING, type PresenceTiming } from './timing.js';
+import { MembershipView, type Member, type ViewEvent } from './view.js';
+import { readPresence } from './wire.js';
+
+/** Why a node or provider went down. `check failed` is set by polods with health checks. */
+export type WatchDownReason = 'goodbye' | 'expired' | 'unpublished' | 'check failed';
+
+/** One event of a watch. */
+export interface WatchEvent {
+  readonly event: 'up' | 'down' | 'update';
+  /** The node's IPv4 address. */
+  readonly address: string;
+  /** Node params (node watch) or the service's params (service watch). */
+  readonly params: JsonObject;
+  /** Set on `down`. */
+  readonly reason?: WatchDownReason;
+  /** When the watcher saw it (ISO 8601). */
+  readonly time: string;
+}
+
+/** What to watch, and where. */
+export interface WatchPlan {
+  readonly transport: Transport;
+  readonly group: string;
+  readonly port: number;
+  /** Local interface address to join and send from; undefined = the system's choice. */
+  readonly iface?: string | undefined;
+  readonly ttl: number;
+  /** Watch the providers of this service id instead of the nodes. */
+  readonly service?: string | undefined;
+  readonly timing?: PresenceTiming;
+  readonly signal?: AbortSignal | undefined;
+  /** False for a watch read only through its view (marcod's warm view): events are not kept. */
+  readonly queueEvents?: boolean;
+}
+
+/** Unread events a watch keeps; a reader that far behind loses the oldest. */
+const QUEUE_LIMIT = 4096;
+
+/**
+ * A running watch: an async iterator of events. It ends (without an error) when the signal
+ * aborts or `close()` is called; breaking out of a `for await` closes it.
+ */
+export class Watch implements AsyncIterableIterator<WatchEvent> {
+  readonly view: MembershipView;
+  /** Queries this watch sent (it follows announcements; queries are occasional). */
+  queries = 0;
+  /** True once the first query (the current state) has ended: the view is then complete. */
+  warm = false;
+  private readonly timing: PresenceTiming;
+  private readonly queue: WatchEvent[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private readonly providers = new Map<string, JsonObject>();
+  private socket: GroupSocket | undefined;
+  private closed = false;
+  private failure: Error | undefined;
+  private queryTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly abort = (): void => void this.close();
+  private readonly started: Promise<void>;
+
+  constructor(private readonly plan: WatchPlan) {
+    this.timing = plan.timing ?? DEFAULT_TIMING;
+    this.view = new MembershipView({ timing: this.timing });
+    this.view.onEvent((e) => this.viewChanged(e));
+    if (plan.signal?.aborted === true) {
+      this.closed = true;
+      this.started = Promise.resolve();
+      return;
+    }
+    plan.signal?.addEventListener('abort', this.abort, { once: true });
+    this.started = this.start();
+    this.started.catch((err: unknown) => {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      void this.close();
+    });
+  }
+
+  /** True once the watch has ended (closed, aborted, or failed). */
+  get ended(): boolean {
+    return this.closed;
+  }
+
+  /** Resolves once the watch listens (its initial query is under way); rejects if it cannot. */
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<WatchEvent, undefined>> {
+    for (;;) {
+      const event = this.queue.shift();
+      if (event !== undefined) return { done: false, value: event };
+      if (this.failure !== undefined) throw this.failure;
+      if (this.closed) return { done: true, value: undefined };
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  async return(): Promise<IteratorResult<WatchEvent, undefined>> {
+    await this.close();
+    return { done: true, value: undefined };
+  }
+
+  /** Stops watching and closes the socket. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed && this.socket === undefined) return;
+    this.closed = true;
+    this.plan.signal?.removeEventListener('abort', this.abort);
+    clearTimeout(this.queryTimer);
+    clearInterval(this.sweepTimer);
+    const socket = this.socket;
+    this.socket = undefined;
+    this.wake();
+    await socket?.close();
+  }
+
+  private async start(): Promise<void> {
+    const socket = await this.plan.transport.bindGroup(this.plan.group, this.plan.port, (data, from) => {
+      let msg: JsonObject;
+      try {
+        msg = decodeObject(data);
+      } catch {
+        return;
+      }
+      const m = readPresence(msg);
+      if (m?.kind === 'announce') this.view.hearAnnouncement(from.address, m.announcement);
+      else if (m?.kind === 'goodbye') this.view.hearGoodbye(from.address, m.instance);
+    });
+    if (this.closed) {
+      await socket.close();
+      return;
+    }
+    this.socket = socket;
+    socket.join(this.plan.iface);
+    this.sweepTimer = setInterval(() => this.view.sweep(), this.timing.sweepMs).unref();
+    void this.query();
+  }
+
+  /** The current state by query, then the next query later (more often with reference nodes). */
+  private async query(): Promise<void> {
+    if (this.closed) return;
+    this.queries++;
+    const base = {
+      transport: this.plan.transport,
+      group: this.plan.group,
+      port: this.plan.port,
+      iface: this.plan.iface,
+      ttl: this.plan.ttl,
+      windowMs: this.timing.queryWindowMs,
+      graceMs: this.timing.graceMs,
+      knownMembers: 0,
+      ...(this.plan.signal === undefined ? {} : { signal: this.plan.signal }),
+    };
+    const marco = viewQuery({
+      ...base,
+      payload: encodeFrame({ Command: 'Marco' }),
+      onReply: (s) => {
+        if (!this.closed) this.view.hearPolo(s.address, s.params, s.hint);
+      },
+    });
+    const service = this.plan.service;
+    const offers = service === undefined ? undefined : await this.requestFor(service);
+    const replies = await marco;
+    if (this.closed) return;
+    this.view.queryDone(new Set(replies.map((r) => r.address)));
+    this.warm = true;
+    if (offers !== undefined) this.referenceOffers(offers);
+    const every = this.view.hasReferences ? this.timing.queryActiveMs : this.timing.watchQueryMs;
+    this.queryTimer = setTimeout(() => void this.query(), Math.round(every * (1 + Math.random() / 2))).unref();
+  }
+
+  /** A Request-For of the watched service: the providers that answered, with their params. */
+  private async requestFor(service: string): Promise<Map<string, JsonObject>> {
+    const offers = new Map<string, JsonObject>();
+    const socket = await this.plan.transport.openQuerySocket(
+      this.plan.iface === undefined ? { ttl: this.plan.ttl } : { ttl: this.plan.ttl, iface: this.plan.iface },
+      (data, from) => {
+        try {
+          const msg = decodeObject(data);
+          const params = msg['Params'];
+          if (msg['Command'] !== 'OK' || !isJsonObject(params) || offers.has(from.address)) return;
+          offers.set(from.address, params);
+          // Announcing members are followed through their announcements once those list services.
+          if (!this.closed && this.view.member(from.address)?.services === undefined) this.provider(from.address, params);
+        } catch {
+          // not a reply to us
+        }
+      },
+    );
+    try {
+      await socket.send(encodeFrame({ Command: 'Request-For', Params: service }), this.plan.port, this.plan.group);
+      // The window of the query, cut short by the watch's end.
+      await new Promise<void>((resolve) => {
+        const signal = this.plan.signal;
+        const finish = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', finish);
+          resolve();
+        };
+        const timer = setTimeout(finish, this.timing.queryWindowMs).unref();
+        signal?.addEventListener('abort', finish, { once: true });
+      });
+    } finally {
+      await socket.close();
+    }
+    return offers;
+  }
+
+  /** After a Request-For: reference providers that did not answer it withdrew the service. */
+  private referenceOffers(offers: ReadonlyMap<string, JsonObject>): void {
+    for (const [address] of [...this.providers]) {
+      const member = this.view.member(address);
+      if (member?.kind === 'reference' && !offers.has(address)) this.providerDown(address, 'unpublished');
+    }
+  }
+
+  private viewChanged(e: ViewEvent): void {
+    const service = this.plan.service;
+    if (service === undefined) {
+      if (e.event === 'update' && jsonEqual(e.member.params, e.previous.params)) return;
+      this.push(e.event, e.member.address, e.member.params, e.event === 'down' ? e.reason : undefined);
+      return;
+    }
+    if (e.event === 'down') {
+      this.providerDown(e.member.address, e.reason);
+      return;
+    }
+    this.servicesOf(e.member, service);
+  }
+
+  private servicesOf(member: Member, service: string): void {
+    if (member.services === undefined) return;
+    const offered = member.services.find((s) => s.id === service);
+    if (offered) this.provider(member.address, offered.params);
+    else this.providerDown(member.address, member.failing?.includes(service) ? 'check failed' : 'unpublished');
+  }
+
+  private provider(address: string, params: JsonObject): void {
+    const known = this.providers.get(address);
+    if (known !== undefined && jsonEqual(known, params)) return;
+    this.providers.set(address, params);
+    this.push(known === undefined ? 'up' : 'update', address, params, undefined);
+  }
+
+  private providerDown(address: string, reason: WatchDownReason): void {
+    const known = this.providers.get(address);
+    if (known === undefined) return;
+    this.providers.delete(address);
+    this.push('down', address, known, reason);
+  }
+
+  private push(event: WatchEvent['event'], address: string, params: JsonObject, reason: WatchDownReason | undefined): void {
+    if (this.closed || this.plan.queueEvents === false) return;
+    const time = new Date().toISOString();
+    this.queue.push(reason === undefined ? { event, address, params, time } : { event, address, params, reason, time });
+    if (this.queue.length > QUEUE_LIMIT) this.queue.shift();
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The `List` reply, one page at a time. A node may hold tens of thousands of services; one reply
+ * holding them all was tens of megabytes of JSON built in one go (and past a few hundred
+ * megabytes, a string too long for V8, which crashed polod). So:
+ * - a page holds at most `limit` entries (default and maximum LIST_PAGE_ENTRIES) and stops early
+ *   once its JSON would pass LIST_PAGE_BYTES (it always holds at least one entry);
+ * - the reply is `{"OK": [...], "Next": n}` while more entries follow: the next request asks for
+ *   `"Args": {"offset": n}`. Without `Next`, the list is complete. A client that knows nothing of
+ *   pages (the reference never had List) gets the first page, as before;
+ * - walking the lists yields to the event loop every few hundred services, so Marco and
+ *   Request-For datagrams are answered while a List is built (src/registry/listing.ts).
+ * Offsets count entries in the order below; services published or removed between two pages may
+ * shift it (an entry can then be missed or repeated), as with any paged listing of live data.
+ * The order is src/registry/listing.ts's.
+ */
+import { listServicesYielding, type CheckStatusOf, type ListedService } from '../registry/listing.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+
+/** Most entries in one List page. */
+export const LIST_PAGE_ENTRIES = 256;
+/** A page stops before its JSON passes this many bytes (at least one entry is always sent). */
+export const LIST_PAGE_BYTES = 512 * 1024;
+
+/** Which page to list. */
+export interface ListRequest {
+  /** Entries to skip. */
+  readonly offset: number;
+  /** Most entries to return (1..LIST_PAGE_ENTRIES). */
+  readonly limit: number;
+}
+
+/** One page of the List reply. */
+export interface ListPage {
+  readonly entries: ListedService[];
+  /** The offset of the next page; undefined when this page ends the list. */
+  readonly next?: number;
+}
+
+/** Cuts a page out of a complete list (for stores that only have `list()`). */
+export function pageOf(all: readonly ListedService[], request: ListRequest): ListPage {
+  const entries: ListedService[] = [];
+  let bytes = 0;
+  let i = request.offset;
+  for (; i < all.length && entries.length < request.limit; i++) {
+    const entry = all[i] as ListedService;
+    bytes += Buffer.byteLength(JSON.stringify(entry), 'utf8') + 1;
+    if (entries.length > 0 && bytes > LIST_PAGE_BYTES) break;
+    entries.push(entry);
+  }
+  return i < all.length ? { entries, next: i } : { entries };
+}
+
+/** One page of what the registry offers (src/registry/listing.ts), built without blocking the event loop for long. */
+export async function listRegistry(registry: ServiceRegistry, request: ListRequest, checkStatus?: CheckStatusOf): Promise<ListPage> {
+  return pageOf(await listServicesYielding(registry, checkStatus), request);
+}
