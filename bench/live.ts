@@ -1,6 +1,5 @@
 /**
- * Live discovery on a namespace LAN of 20 nodes and one client (docs/protocol.md,
- * "Announcements and membership"):
+ * Live discovery on a namespace LAN of 20 nodes and one client (docs/protocol.md §8):
  *
  * 1. 20 polods: `marco()` with N not given (ended by the Members hint) against the same-run
  *    baselines — the raw socket floor and `marco({ maxNodes: 20 })` (N known) — and the time a

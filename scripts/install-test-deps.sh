@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge), the
-# user-management tools (useradd/groupadd) for the local-API tests, setpriv (util-linux) to run
-# a test program as one of those users, systemd-analyze for the units and nft for marco doctor.
+# user-management tools (useradd/groupadd) for the local-API tests, setpriv (util-linux) to run a
+# test program as one of those users, systemd-analyze for the units, nft for marco doctor, promtool for the metrics and
+# python3 for a raw-socket test.
 # Installs only what is missing.
 set -euo pipefail
 need=()
@@ -14,12 +15,19 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # nft sets up the firewall rule marco doctor must find (test/integration/doctor.test.ts).
 command -v nft >/dev/null 2>&1 || need+=(nftables)
-if [ ${#need[@]} -gt 0 ]; then
+# promtool (Debian's prometheus package) validates the daemons' metrics (test/integration/metrics.test.ts);
+# its recommends (node-exporter and the like) are not needed, hence a separate install below.
+promtool=()
+command -v promtool >/dev/null 2>&1 || promtool=(prometheus)
+# python3 forges a datagram from source port 0 (a raw socket) in test/integration/lan-abuse-users.test.ts.
+command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
+if [ $((${#need[@]} + ${#promtool[@]})) -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2
+    echo "install-test-deps: missing ${need[*]} ${promtool[*]}; run as root or install them" >&2
     exit 0
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}"
+  if [ ${#need[@]} -gt 0 ]; then apt-get install -y -qq "${need[@]}"; fi
+  if [ ${#promtool[@]} -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${promtool[@]}"; fi
 fi

@@ -28,3 +28,15 @@ export {
   type UnpublishOptions,
   type PublishedService,
 } from './client/poloClient.js';
+export {
+  readGridKeyFile,
+  gridKey,
+  signDatagram,
+  verifyDatagram,
+  ReplayCache,
+  type GridKey,
+  type AuthPolicy,
+  type Verification,
+} from './auth/gridAuth.js';
+export { Guard, DEFAULT_GUARD_SETTINGS, type GuardSettings, type UnicastScope } from './responder/guard.js';
+export { DEFAULT_REPLY_LIMITS, type ReplyLimits } from './responder/rateLimit.js';

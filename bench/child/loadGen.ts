@@ -38,6 +38,11 @@ export interface LoadGenConfig {
   readonly readyTimeoutMs: number;
   /** The server's pid, to charge it CPU time over the measured phase. */
   readonly serverPid?: number;
+  /**
+   * A grid key (hex): every query sent is signed with a fresh nonce (src/auth/gridAuth.ts). The
+   * queries are signed before the run, so the generator's own cost stays out of the figures.
+   */
+  readonly signKeyHex?: string;
 }
 
 /** What one run measured (the measured phase only, warm-up excluded). */
@@ -75,7 +80,21 @@ interface Slot {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as LoadGenConfig;
-const query = Buffer.from(config.query);
+const plainQuery = Buffer.from(config.query);
+/** Pre-signed queries, each sent once (a repeat would be refused as a replay). */
+const signedQueries: Buffer[] = [];
+let nextSigned = 0;
+if (config.signKeyHex !== undefined) {
+  const { gridKey, signDatagram } = await import('../../src/auth/gridAuth.js');
+  const key = gridKey(Buffer.from(config.signKeyHex, 'hex'));
+  const count = Math.ceil((config.warmup + config.total) * 1.2) + config.window + 1000;
+  for (let k = 0; k < count; k++) signedQueries.push(signDatagram(plainQuery, key).bytes);
+}
+/** The next datagram to send. */
+function nextQuery(): Buffer {
+  if (signedQueries.length === 0) return plainQuery;
+  return signedQueries[nextSigned++ % signedQueries.length] as Buffer;
+}
 
 /**
  * Destinations are literal IPs: answering the lookup synchronously spares the generator the
@@ -102,7 +121,7 @@ async function waitReady(): Promise<string> {
   let resolveReply: (text: string) => void = () => {};
   const replied = new Promise<string>((resolve) => (resolveReply = resolve));
   const probe = await openSocket((msg) => resolveReply(msg.toString()));
-  const send = (): void => probe.send(query, config.port, config.group);
+  const send = (): void => probe.send(nextQuery(), config.port, config.group);
   send();
   const timer = setInterval(send, 50);
   const timeout = new Promise<never>((_, reject) =>
@@ -188,7 +207,7 @@ async function main(): Promise<LoadGenResult> {
     }
     issued++;
     slot.sentAt = performance.now();
-    slot.socket.send(query, config.port, config.group);
+    slot.socket.send(nextQuery(), config.port, config.group);
   };
 
   const complete = (slot: Slot, ok: boolean): void => {

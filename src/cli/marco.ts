@@ -8,6 +8,7 @@
  * parsed by src/cli/args.ts (not commander), and `marco doctor` is imported when asked for. The
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
+import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
@@ -21,6 +22,7 @@ import {
   displayValue,
   exitCodeFor,
   ExitCode,
+  FlagError,
   formatTable,
   oneLine,
   packageVersion,
@@ -43,13 +45,7 @@ export interface MarcoCliDeps {
    * "interrupted" (exit 1). The command installs its SIGINT handler itself when run as a program.
    */
   readonly interrupt?: AbortSignal;
-  /** Ends `marco watch` (default: SIGINT or SIGTERM). */
-  readonly signal?: AbortSignal;
 }
-
-const WATCH_HELP = `
-Runs until Ctrl-C (SIGINT) or SIGTERM, then exits 0. The first events (up) are the current state.
-Exit codes: ${ExitCode.OK} stopped, ${ExitCode.USAGE} usage or invalid value, ${ExitCode.RUNTIME} socket failure.`;
 
 /** The exit codes, as printed at the end of every `--help`. */
 export const EXIT_CODES_HELP = `
@@ -73,6 +69,8 @@ interface Flags {
   port?: number;
   retries?: number;
   json?: boolean;
+  key?: GridKey[];
+  auth?: AuthPolicy;
   service?: string;
 }
 
@@ -91,6 +89,19 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'interface', value: '<addr>', description: 'local IPv4 address to send the query from', parse: parseIPv4 },
   { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
+  {
+    name: 'key',
+    value: '<file>',
+    description: 'grid key file: queries signed, replies verified (repeatable: the first signs, each verifies)',
+    parse: parseKeyFile,
+    repeatable: true,
+  },
+  {
+    name: 'auth',
+    value: '<policy>',
+    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
+    parse: parseAuth,
+  },
   { name: 'json', description: 'print one JSON document instead of a table' },
 ];
 
@@ -149,11 +160,11 @@ const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'watch',
-    description: 'stream the events (up, down, update) of the nodes of a group, or of the providers of one service',
+    description: 'stream the events (up, down, update) of the nodes of a group, or of the providers of one service, until Ctrl-C',
     args: [],
     flags: [
       { name: 'group', value: '<addr>', description: `multicast group to watch (default: ${DEFAULT_GROUP})`, parse: parseMulticastGroup },
-      { name: 'service', value: '<id>', description: 'watch the nodes offering this service instead of the nodes' },
+      { name: 'service', value: '<id>', description: 'watch the nodes offering this service instead of the nodes', parse: parseServiceId },
       { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the group on and send from', parse: parseIPv4 },
       { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
       { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"}' },
@@ -212,7 +223,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
   }
 }
 
-/** Runs `marco` as a program: Ctrl-C ends the query and prints what was found. */
+/** Runs `marco` as a program: Ctrl-C (or SIGTERM) ends the query and prints what was found. */
 async function programMain(argv: readonly string[], io: CliIo): Promise<number> {
   const interrupt = new AbortController();
   process.on('SIGINT', () => {
@@ -220,6 +231,7 @@ async function programMain(argv: readonly string[], io: CliIo): Promise<number> 
     if (interrupt.signal.aborted) process.exit(130);
     interrupt.abort();
   });
+  process.on('SIGTERM', () => interrupt.abort());
   return main(argv, io, { interrupt: interrupt.signal });
 }
 
@@ -242,10 +254,7 @@ function client(deps: MarcoCliDeps): Marco {
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
-}
-
-async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
-  const marco = client(deps);
+  if (command === 'watch') return watch(marco, flags, io, deps.interrupt);
   const options = queryOptions(flags);
   if (command === 'services') {
     let result: ServicesResult | undefined;
@@ -287,6 +296,8 @@ function queryOptions(flags: Flags): QueryOptions {
   if (flags.interface !== undefined) options.interface = flags.interface;
   if (flags.port !== undefined) options.port = flags.port;
   if (flags.retries !== undefined) options.retries = flags.retries;
+  if (flags.key !== undefined) options.keys = flags.key;
+  if (flags.auth !== undefined) options.auth = flags.auth;
   return options;
 }
 
@@ -298,7 +309,7 @@ function when(flags: Flags, interrupted: boolean): string {
 
 function printNodes(nodes: readonly NodeResult[], stats: Readonly<QueryStats>, flags: Flags, io: CliIo, interrupted: boolean): number {
   if (flags.json === true) {
-    io.stdout.write(`${JSON.stringify(nodes.map((n) => ({ address: n.address, params: n.params })))}\n`);
+    io.stdout.write(`${JSON.stringify(nodes.map((n) => ({ address: n.address, params: n.params, ...(n.verified !== undefined && { verified: n.verified }) })))}\n`);
   } else if (nodes.length > 0) {
     io.stdout.write(formatTable([['ADDRESS', 'PARAMS'], ...nodes.map((n) => [n.address, formatParams(n.params)])]));
   }
@@ -334,6 +345,7 @@ function printServices(node: string, result: ServicesResult | undefined, flags: 
             address: result.address,
             services: result.services.map((s) => ({ id: s.id, params: s.params })),
             ...(result.truncated === true ? { truncated: true } : {}),
+            ...(result.verified !== undefined && { verified: result.verified }),
           };
     io.stdout.write(`${JSON.stringify(doc)}\n`);
   }
@@ -353,22 +365,9 @@ function printServices(node: string, result: ServicesResult | undefined, flags: 
   return result === undefined ? ExitCode.NOT_FOUND : ExitCode.OK;
 }
 
-/** An AbortSignal fired by the first SIGINT or SIGTERM (the handlers are removed then). */
-function stopSignal(): AbortSignal {
-  const controller = new AbortController();
-  const stop = (): void => {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    controller.abort();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  return controller.signal;
-}
-
-/** `marco watch`: prints each event as it comes (one JSON line with --json), until the signal. */
-async function watch(marco: Marco, flags: Flags, io: CliIo, signal: AbortSignal): Promise<number> {
-  const options: WatchOptions = { signal };
+/** `marco watch`: prints each event as it comes (one JSON line with --json), until interrupted. */
+async function watch(marco: Marco, flags: Flags, io: CliIo, interrupt: AbortSignal | undefined): Promise<number> {
+  const options: WatchOptions = interrupt === undefined ? {} : { signal: interrupt };
   if (flags.group !== undefined) options.group = flags.group;
   if (flags.interface !== undefined) options.interface = flags.interface;
   if (flags.port !== undefined) options.port = flags.port;
@@ -382,6 +381,29 @@ async function watch(marco: Marco, flags: Flags, io: CliIo, signal: AbortSignal)
     }
   }
   return ExitCode.OK;
+}
+
+/** `--key FILE`: the file is read now, so a bad one is a usage error naming it. */
+function parseKeyFile(file: string): GridKey {
+  try {
+    return readGridKeyFile(file);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
+function parseAuth(value: string): AuthPolicy {
+  try {
+    return parseAuthPolicy(value, '--auth');
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
+/** A non-empty service id, for --service. */
+function parseServiceId(value: string): string {
+  if (value.length === 0) throw new FlagError('expected a non-empty service id.');
+  return value;
 }
 
 /** Params as compact `key=value` pairs, values shown as displayValue does; `-` when empty. */

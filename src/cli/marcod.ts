@@ -5,6 +5,7 @@
  * (docs/protocol.md §4). Reads marco.cfg (flags win) and stops cleanly on SIGTERM or SIGINT.
  */
 import { Command, InvalidArgumentError as FlagError } from 'commander';
+import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT } from '../marcod/limits.js';
 import { loadMarcoConfig, type MarcoConfig, type MarcoOverrides } from '../config/marcoConfig.js';
 import { runMarcod } from '../daemon/marcod.js';
@@ -37,8 +38,11 @@ interface MarcodFlags {
   maxRequests?: number;
   maxRequestsPerClient?: number;
   logLevel?: string;
-  logFormat?: LogFormat;
+  metrics?: string;
+  key?: GridKey[];
+  auth?: AuthPolicy;
   watchSocket?: string;
+  logFormat?: LogFormat;
 }
 
 /** Smallest and largest `--frame-size` (the largest UDP payload over IPv4). */
@@ -55,7 +59,7 @@ Requests and replies: see docs/protocol.md §4. Every request gets exactly one r
 Exit codes:
   0  stopped by SIGTERM or SIGINT
   2  usage, or a bad value in a flag or the configuration file (one line names it)
-  3  runtime failure (the API address cannot be bound: in use, or not an address of this host)`;
+  3  runtime failure (the API or --metrics address cannot be bound: in use, or not an address of this host)`;
 
 /** Runs marcod with `argv` (the arguments after the command name); resolves when it stops. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
@@ -71,7 +75,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to query from (repeatable: one query per address)', repeatable(parseIPv4))
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
+    .option('--key <file>', 'grid key file: queries signed, replies verified (repeatable: the first signs)', repeatable(parseKeyFile))
+    .option('--auth <policy>', 'required (default with --key), preferred or off', parseAuth)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
       '--max-requests-per-client <n>',
@@ -95,6 +102,8 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
   };
   const deps = {
     ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
+    ...(flags.key !== undefined && { keys: flags.key }),
+    ...(flags.auth !== undefined && { auth: flags.auth }),
     ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
     ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
@@ -111,6 +120,7 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.interface && { interfaces: flags.interface }),
     ...(flags.timeout !== undefined && { timeoutMs: flags.timeout }),
     ...(level !== undefined && { logLevel: level }),
+    ...(flags.metrics !== undefined && { metrics: flags.metrics }),
   };
 }
 
@@ -119,6 +129,23 @@ function parseFrameSize(value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) throw new FlagError(`expected a size in bytes from ${min} to ${max}.`);
   return n;
+}
+
+/** `--key FILE`: read now, so a bad file is a usage error naming it. */
+function parseKeyFile(file: string): GridKey {
+  try {
+    return readGridKeyFile(file);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
+function parseAuth(value: string): AuthPolicy {
+  try {
+    return parseAuthPolicy(value, '--auth');
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
 }
 
 function parseMaxRequests(value: string): number {

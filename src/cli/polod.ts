@@ -43,11 +43,15 @@ interface PolodFlags {
   params?: JsonObject;
   hostname?: string;
   logLevel?: string;
+  metrics?: string;
   logFormat?: LogFormat;
   stateDir?: string;
-  check?: boolean;
+  unicastScope?: string;
+  key?: string[];
+  auth?: string;
   maxServicesPerUser?: number;
   maxServiceBytesPerUser?: number;
+  check?: boolean;
 }
 
 const EXIT_CODES = `
@@ -77,15 +81,19 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable)', repeatable(parseIPv4))
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .option(
       '--state-dir <dir>',
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
     )
-    .option('--check', 'validate the configuration and every service file, print what would be served, and exit')
+    .option('--key <file>', 'grid key file (repeatable: the first signs, every one verifies); GROUP=FILE for one group', repeatable((v: string) => v))
+    .option('--auth <policy>', 'required (default with a key), preferred (unsigned peers answered, results marked) or off')
+    .option('--unicast-scope <scope>', "answer unicast queries from 'on-link' sources only (default) or from 'any'")
     .option('--max-services-per-user <n>', 'most services one user may offer (default 256; root has no quota)', parseCount)
     .option('--max-service-bytes-per-user <n>', "most bytes of one user's services, ids and params (default 1048576)", parseCount)
+    .option('--check', 'validate the configuration and every service file, print what would be served, and exit')
     .addHelpText('after', EXIT_CODES)
     .action(async (flags: PolodFlags) => {
       exit = flags.check === true ? await check(flags, io) : await serve(flags, io);
@@ -186,7 +194,11 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.hostname !== undefined && { hostname: flags.hostname }),
     ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),
     ...(level !== undefined && { logLevel: level }),
+    ...(flags.metrics !== undefined && { metrics: flags.metrics }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
+    ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
+    ...(flags.key && { keys: flags.key }),
+    ...(flags.auth !== undefined && { auth: flags.auth as 'required' | 'preferred' | 'off' }),
     ...(flags.maxServicesPerUser !== undefined && { maxServicesPerUser: flags.maxServicesPerUser }),
     ...(flags.maxServiceBytesPerUser !== undefined && { maxServiceBytesPerUser: flags.maxServiceBytesPerUser }),
   };

@@ -8,6 +8,7 @@ import type { LevelWithSilent } from 'pino';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
 import { readIniFile, type IniSection } from './iniFile.js';
+import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 import {
   checkPort,
   checkTimeoutMs,
@@ -44,6 +45,8 @@ export interface MarcoConfig {
   interfaces: string[];
   /** pino level (`logging_level`, `--log-level`). */
   logLevel: LevelWithSilent;
+  /** Where marcod serves Prometheus metrics (`metrics`, `--metrics`); none when undefined. */
+  metrics?: MetricsAddress;
 }
 
 /** Command-line values, already typed; they win over the file. */
@@ -62,6 +65,8 @@ export interface MarcoOverrides {
   readonly logLevel?: LevelWithSilent;
   /** `--interface` (repeatable). An empty list counts as not given. */
   readonly interfaces?: readonly string[];
+  /** marcod's `--metrics HOST:PORT`. */
+  readonly metrics?: string;
 }
 
 /** Arguments of {@link loadMarcoConfig}. */
@@ -139,6 +144,9 @@ function applySection(config: MarcoConfig, section: IniSection, file: string, wa
       case 'logging_level':
         config.logLevel = parseLevel(value, where(key));
         break;
+      case 'metrics':
+        config.metrics = parseMetricsAddress(value, where(key));
+        break;
       default:
         if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
     }
@@ -158,6 +166,7 @@ function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
   if (o.group !== undefined) config.group = parseGroup(o.group, '--group');
   if (o.timeoutMs !== undefined) config.timeoutMs = checkTimeoutMs(o.timeoutMs, '--timeout');
   if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
+  if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = [...new Set(o.interfaces.map((a) => parseIPv4(a, '--interface')))];
   }

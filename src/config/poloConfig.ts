@@ -13,6 +13,10 @@ import { DEFAULT_GROUPS, MAX_DATAGRAM, POLO_PORT, POLO_TTL } from '../protocol/l
 import { DEFAULT_QUOTA } from '../publish/quota.js';
 import { DEFAULT_SERVER_LIMITS } from '../publish/server.js';
 import { readIniFile, type IniSection } from './iniFile.js';
+import type { GuardSettings, UnicastScope } from '../responder/guard.js';
+import { applyGuardKey, DEFAULT_GUARD_SETTINGS, parseUnicastScope } from './guardConfig.js';
+import { parseAuthPolicy, readKeySpecs, type AuthSettings } from './authConfig.js';
+import type { AuthPolicy } from '../auth/gridAuth.js';
 import {
   checkPort,
   parseGroup,
@@ -28,6 +32,7 @@ import {
   valueError,
 } from './values.js';
 import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
+import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -79,6 +84,10 @@ export interface PoloConfig {
   secretFile: string;
   /** Folder for polod's own files when not run from /etc (`--state-dir`). */
   stateDir?: string;
+  /** Abuse limits (`unicast_scope`, `reply_*`, … ; `--unicast-scope`): src/config/guardConfig.ts. */
+  guard: GuardSettings;
+  /** Grid keys and policy (`key_files`, `auth`; `--key`, `--auth`); undefined = no keys. */
+  auth?: AuthSettings;
   /** Most services one user may have offered (`max_services_per_user`, `--max-services-per-user`). */
   maxServicesPerUser: number;
   /** Most bytes of one user's services (`max_service_bytes_per_user`, `--max-service-bytes-per-user`). */
@@ -89,6 +98,8 @@ export interface PoloConfig {
   publishMaxConnectionsPerUser: number;
   /** Idle publish API connections are closed after this many ms (`publish_idle_timeout`, in seconds). */
   publishIdleTimeoutMs: number;
+  /** Where to serve Prometheus metrics (`metrics`, `--metrics`); none when undefined. */
+  metrics?: MetricsAddress;
 }
 
 /** Command-line values, already typed (see the re-exported validators); they win over the file. */
@@ -97,6 +108,8 @@ export interface PoloOverrides {
   readonly groups?: readonly string[];
   /** `--port`. */
   readonly port?: number;
+  /** `--metrics HOST:PORT`, checked here so a bad value names the flag. */
+  readonly metrics?: string;
   /** `--binding-port`: TCP port of the TLS publish API on 127.0.0.1. */
   readonly bindingPort?: number;
   /** `--interface` (repeatable). An empty list counts as not given. */
@@ -111,6 +124,12 @@ export interface PoloOverrides {
   readonly logLevel?: LevelWithSilent;
   /** `--state-dir`: default home of the services folder and the secret file. */
   readonly stateDir?: string;
+  /** `--unicast-scope`. */
+  readonly unicastScope?: UnicastScope;
+  /** `--key FILE` or `--key GROUP=FILE` (repeatable): replaces the file's key_files. */
+  readonly keys?: readonly string[];
+  /** `--auth`. */
+  readonly auth?: AuthPolicy;
   /** `--max-services-per-user`. */
   readonly maxServicesPerUser?: number;
   /** `--max-service-bytes-per-user`. */
@@ -161,6 +180,7 @@ export function defaultPoloConfig(): PoloConfig {
     logLevel: 'info',
     bindingPort: 1390,
     secretFile: '/etc/marcopolo/polo/secret',
+    guard: DEFAULT_GUARD_SETTINGS,
     maxServicesPerUser: DEFAULT_QUOTA.maxServices,
     maxServiceBytesPerUser: DEFAULT_QUOTA.maxBytes,
     publishMaxConnections: DEFAULT_SERVER_LIMITS.maxConnections,
@@ -179,7 +199,7 @@ export function loadPoloConfig(options: LoadPoloConfigOptions): PoloConfig {
   const read = readIniFile(file);
   if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
   const config = defaultPoloConfig();
-  let fromFile: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined };
+  let fromFile: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined, keys: undefined, auth: undefined };
   if (read.found) {
     const section = read.sections.get('polo');
     if (section) fromFile = applySection(config, section, file, options.warn);
@@ -195,12 +215,15 @@ interface FileChoices {
   secretFile: boolean;
   /** Where polo_params came from, for the reply-size error. */
   paramsWhere: string | undefined;
+  /** key_files (paths resolved against the file's folder) and where they were given. */
+  keys: { specs: string[]; where: string } | undefined;
+  auth: { policy: AuthPolicy; where: string } | undefined;
 }
 
 function applySection(config: PoloConfig, section: IniSection, file: string, warn: (m: string) => void): FileChoices {
   // The reference made services_dir relative to its conf dir; ours is the file's folder.
   const base = path.dirname(file);
-  const choices: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined };
+  const choices: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined, keys: undefined, auth: undefined };
   for (const [key, value] of section) {
     const where = `${file}: [polo] ${key}`;
     switch (key) {
@@ -236,6 +259,21 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'polo_binding_port':
         config.bindingPort = parsePort(value, where);
         break;
+      case 'key_files':
+        choices.keys = {
+          where,
+          specs: value
+            .split(/[\s,]+/)
+            .filter((s) => s !== '')
+            .map((s) => {
+              const eq = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}=)(.+)$/.exec(s);
+              return eq ? `${eq[1] ?? ''}${path.resolve(base, eq[2] ?? '')}` : path.resolve(base, s);
+            }),
+        };
+        break;
+      case 'auth':
+        choices.auth = { where, policy: parseAuthPolicy(value, where) };
+        break;
       case 'secret_file':
         config.secretFile = path.resolve(base, parseNonEmpty(value, where));
         choices.secretFile = true;
@@ -252,11 +290,17 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'publish_max_connections_per_user':
         config.publishMaxConnectionsPerUser = parseInteger(value, where, 1, 65536);
         break;
+      case 'metrics':
+        config.metrics = parseMetricsAddress(value, where);
+        break;
       case 'publish_idle_timeout':
         config.publishIdleTimeoutMs = parseInteger(value, where, 1, 86_400) * 1000;
         break;
-      default:
-        if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
+      default: {
+        const guard = applyGuardKey(config.guard, key, value, where);
+        if (guard) config.guard = guard;
+        else if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
+      }
     }
   }
   return choices;
@@ -268,6 +312,7 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     config.groups = unique(o.groups.map((g) => parseGroup(g, '--group')));
   }
   if (o.port !== undefined) config.port = checkPort(o.port, '--port');
+  if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
   if (o.bindingPort !== undefined) config.bindingPort = checkPort(o.bindingPort, '--binding-port');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = unique(o.interfaces.map((a) => parseIPv4(a, '--interface')));
@@ -289,6 +334,9 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     if (!fromFile.servicesDir) config.servicesDir = path.join(stateDir, 'services');
     if (!fromFile.secretFile) config.secretFile = path.join(stateDir, 'secret');
   }
+  if (o.unicastScope !== undefined) {
+    config.guard = { ...config.guard, unicastScope: parseUnicastScope(o.unicastScope, '--unicast-scope') };
+  }
   if (o.maxServicesPerUser !== undefined) {
     config.maxServicesPerUser = parseInteger(String(o.maxServicesPerUser), '--max-services-per-user', 0, MAX_QUOTA);
   }
@@ -296,7 +344,17 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
     config.maxServiceBytesPerUser = parseInteger(String(o.maxServiceBytesPerUser), '--max-service-bytes-per-user', 0, MAX_QUOTA);
   }
   if (o.servicesDir !== undefined) config.servicesDir = path.resolve(parseNonEmpty(o.servicesDir, '--services-dir'));
+  applyAuth(config, o, fromFile);
   checkPoloReplySize(config.nodeParams, paramsWhere);
+}
+
+/** Reads the key files (flags replace the file's list) and sets the policy. */
+function applyAuth(config: PoloConfig, o: PoloOverrides, fromFile: FileChoices): void {
+  const policy = o.auth !== undefined ? parseAuthPolicy(o.auth, '--auth') : fromFile.auth?.policy;
+  const flagged = o.keys !== undefined && o.keys.length > 0;
+  const specs = flagged ? { specs: [...(o.keys ?? [])], where: '--key' } : fromFile.keys;
+  if (specs === undefined || specs.specs.length === 0) return;
+  config.auth = readKeySpecs(specs.specs, specs.where, policy);
 }
 
 /** polo_params from the file, with a hint when `ini` cut the value at a `#` or `;`. */

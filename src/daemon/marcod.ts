@@ -6,6 +6,7 @@
  */
 import type { MarcoConfig } from '../config/marcoConfig.js';
 import { MarcodServer, type MarcodDeps } from '../marcod/server.js';
+import type { MetricsServer } from '../metrics/server.js';
 import type { Logger } from '../util/log.js';
 
 /**
@@ -14,7 +15,11 @@ import type { Logger } from '../util/log.js';
  * logged (a service manager stopping a fresh unit) would otherwise kill the process outright.
  */
 export async function runMarcod(config: MarcoConfig, logger: Logger, deps: Omit<MarcodDeps, 'logger'> = {}): Promise<void> {
-  const server = new MarcodServer(config, { warmViews: true, ...deps, logger });
+  // prom-client is loaded only when metrics are asked for (src/metrics/server.ts).
+  const metrics = config.metrics === undefined ? undefined : new (await import('../metrics/marcod.js')).MarcodMetrics();
+  const server = new MarcodServer(config, { warmViews: true, ...deps, logger, ...(metrics && { onServed: metrics.observe }) });
+  metrics?.attach(server);
+  let metricsServer: MetricsServer | undefined;
   let stopAsked = false;
   let wake: (() => void) | undefined;
   const ignore = (): void => logger.info('SIGHUP ignored: marcod has nothing to reload');
@@ -32,6 +37,7 @@ export async function runMarcod(config: MarcoConfig, logger: Logger, deps: Omit<
   process.on('SIGHUP', ignore);
   try {
     await server.start();
+    if (metrics && config.metrics) metricsServer = await metrics.serve(config.metrics, logger);
   } catch (err) {
     detach();
     await server.stop();
@@ -42,5 +48,6 @@ export async function runMarcod(config: MarcoConfig, logger: Logger, deps: Omit<
     if (stopAsked) resolve();
   });
   detach();
+  await metricsServer?.stop();
   await server.stop();
 }

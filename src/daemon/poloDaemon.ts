@@ -14,6 +14,11 @@ import { UserRecord } from '../registry/userRecord.js';
 import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import { UnicastResponder } from '../responder/unicast.js';
+import { Guard, type GuardSettings } from '../responder/guard.js';
+import { AuthGate } from '../responder/authGate.js';
+import { AUTH_RESERVE_BYTES, ReplayCache, type GridKey } from '../auth/gridAuth.js';
+import { allKeys, keysOfGroup, type AuthSettings } from '../config/authConfig.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
@@ -30,6 +35,10 @@ export interface PoloDaemonSettings {
   readonly verifyRegexp: RegExp;
   readonly ttl: number;
   readonly joinRetries: number;
+  /** Abuse limits (src/responder/guard.ts); unset fields take their defaults. */
+  readonly guard?: Partial<GuardSettings>;
+  /** Grid keys and policy (src/config/authConfig.ts); undefined = an unkeyed grid. */
+  readonly auth?: AuthSettings;
   /**
    * The record of users with service files (src/registry/userRecord.ts): their services are
    * loaded at start. Undefined = none (users are loaded at their first query, as the reference).
@@ -57,6 +66,10 @@ export class PoloDaemon {
   private unicastAttempts = 0;
   private unicastTimer: NodeJS.Timeout | undefined;
   private readonly transport: Transport;
+  /** Authentication of the unicast port (every key of the node), in a keyed daemon. */
+  private readonly unicastAuth: AuthGate | undefined;
+  /** The abuse limits every responder of this daemon shares. */
+  readonly guard: Guard;
   /** Live discovery: one presence per group (announcements, membership view, Members hint). */
   readonly presences = new Map<string, GroupPresence>();
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -73,6 +86,9 @@ export class PoloDaemon {
     },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
+    this.guard = new Guard(deps.logger, settings.guard, {
+      ...(this.transport.localNetworks && { networks: () => this.transport.localNetworks?.() ?? [] }),
+    });
     this.userRecord = settings.usersFile === undefined ? undefined : new UserRecord(settings.usersFile, { logger: deps.logger });
     this.registry = new ServiceRegistry({
       groups: settings.groups,
@@ -84,8 +100,16 @@ export class PoloDaemon {
       logger: deps.logger,
       ...(this.userRecord ? { userRecord: this.userRecord } : {}),
     });
+    const auth = settings.auth !== undefined && settings.auth.policy !== 'off' ? settings.auth : undefined;
+    const replay = new ReplayCache();
+    const gate = (keys: readonly GridKey[]): AuthGate | undefined =>
+      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'preferred' ? 'preferred' : 'required', keys, replay);
+    this.unicastAuth = auth && gate(allKeys(auth));
+    // Signed replies carry up to AUTH_RESERVE_BYTES more: Services lists are cut to leave room.
+    const replyLimit = this.unicastAuth ? MAX_DATAGRAM - AUTH_RESERVE_BYTES : MAX_DATAGRAM;
     this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
+      const groupAuth = auth && gate(keysOfGroup(auth, group));
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
       const view = this.registry.view(group);
@@ -114,6 +138,9 @@ export class PoloDaemon {
         nodeParams: settings.nodeParams,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
         logger: deps.logger,
+        guard: this.guard,
+        replyLimit,
+        ...(groupAuth && { auth: groupAuth }),
         // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
         poloReply: () => presence.poloReply(),
         tap: presence.tap,
@@ -143,14 +170,14 @@ export class PoloDaemon {
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;
     this.state = 'started';
-    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.deps.logger);
+    this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard, this.unicastAuth);
     const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
     // Live discovery once the responders answer: a node that announces itself can be asked.
     await Promise.all([...this.presences.values()].map((p) => p.start()));
     this.deps.logger.info(
-      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length },
+      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
       'polod started',
     );
   }
@@ -166,7 +193,7 @@ export class PoloDaemon {
     for (const address of [...this.pendingUnicast]) {
       try {
         const socket = await this.transport.bindUnicast(address, this.settings.port, (data, from) => {
-          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address));
+          void unicast.datagramReceived(data, from, (bytes, to) => socket.send(bytes, to.port, to.address), address);
         });
         if (this.stopped) {
           await socket.close();
@@ -214,6 +241,7 @@ export class PoloDaemon {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.guard.close();
     clearTimeout(this.unicastTimer);
     // Goodbyes first, while the responders still answer: watchers see the node leave at once.
     await Promise.all([...this.presences.values()].map((p) => p.stop()));

@@ -14,6 +14,8 @@
 import path from 'node:path';
 import { startPublishApi } from '../publish/api.js';
 import type { PublishServer } from '../publish/server.js';
+import { PublishCalls } from '../publish/handler.js';
+import type { MetricsServer } from '../metrics/server.js';
 import type { PoloConfig } from '../config/poloConfig.js';
 import { loadServiceDir } from '../config/serviceDir.js';
 import { UserDb } from '../system/userDb.js';
@@ -36,6 +38,8 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
   const usersFile = path.join(path.dirname(config.secretFile), 'users');
   const daemon = new PoloDaemon({ ...config, usersFile }, { logger, loadServices: loadServiceDir, users });
   let publish: PublishServer | undefined;
+  let metrics: MetricsServer | undefined;
+  const publishCalls = new PublishCalls();
 
   const reload = (signal: NodeJS.Signals): void => {
     if (!running) {
@@ -59,9 +63,21 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
 
   try {
     await daemon.start();
-    publish = await startPublishApi(config, { registry: daemon.registry, checkStatus: (id, user) => daemon.health.status(id, user), users, logger });
+    publish = await startPublishApi(config, {
+      registry: daemon.registry,
+      checkStatus: (id, user) => daemon.health.status(id, user),
+      users,
+      logger,
+      calls: publishCalls,
+    });
+    // prom-client is loaded only when metrics are asked for (src/metrics/server.ts).
+    if (config.metrics) {
+      const { startPolodMetrics } = await import('../metrics/polod.js');
+      metrics = await startPolodMetrics(config.metrics, { daemon, publishCalls }, logger);
+    }
   } catch (err) {
     detach();
+    await publish?.stop();
     await daemon.stop();
     throw err;
   }
@@ -72,6 +88,7 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
 
   await stopped;
   detach();
+  await metrics?.stop();
   // The publish API first: requests in progress finish while the responders still run.
   await publish.stop();
   await daemon.stop();

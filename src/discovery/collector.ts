@@ -31,7 +31,8 @@ export interface CollectorPlan<T> {
   readonly socket: QuerySocketOptions;
   /** Where the query goes: a group (Marco, Request-For) or a node (Services). */
   readonly destination: RemoteInfo;
-  readonly payload: Uint8Array;
+  /** The query's bytes, or a function making them for each send (a signed query: fresh nonce). */
+  readonly payload: Uint8Array | (() => Uint8Array);
   readonly timeout: number;
   readonly retries: number;
   /** Stop after this many accepted results; 0 = no limit. */
@@ -46,7 +47,7 @@ export interface CollectorPlan<T> {
   readonly what: string;
   /**
    * End this long (ms) after every member the replies' Members hints announce has answered
-   * (docs/protocol.md, "Answers that end when everyone answered"); undefined = wait the deadline.
+   * (docs/protocol.md §8.4); undefined = wait the deadline.
    */
   readonly completeGraceMs?: number | undefined;
 }
@@ -161,7 +162,8 @@ export class Collector<T> implements AsyncIterable<T> {
     if (socket === undefined || this.ended) return;
     const { address, port } = this.plan.destination;
     try {
-      await socket.send(this.plan.payload, port, address);
+      const payload = this.plan.payload;
+      await socket.send(typeof payload === 'function' ? payload() : payload, port, address);
     } catch (err) {
       this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, err));
     }

@@ -15,6 +15,7 @@ import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier } fro
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
 import { nodeReplies, servicesReplies } from './replies.js';
+import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
 
 /** Construction options of a Marco: default query options plus the injected collaborators. */
@@ -160,7 +161,7 @@ export class Marco {
     return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
   }
 
-  private collector<T>(
+  private collector<T extends object>(
     query: ResolvedQuery,
     message: Query,
     destination: { address: string; port: number },
@@ -174,18 +175,24 @@ export class Marco {
     if (query.iface !== undefined && !this.transport.localAddresses().includes(query.iface)) {
       throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
     }
+    const payload = encodeQuery(message);
+    const auth = query.auth === 'off' ? undefined : authenticated(payload, query.keys, query.auth, classify);
     return new Collector({
       transport: this.transport,
-      socket: query.iface === undefined ? { ttl: query.ttl } : { ttl: query.ttl, iface: query.iface },
+      socket: {
+        ttl: query.ttl,
+        receiveBufferBytes: receiveBufferFor(query.maxNodes),
+        ...(query.iface !== undefined && { iface: query.iface }),
+      },
       destination,
-      payload: encodeQuery(message),
+      payload: auth?.payload ?? payload,
       timeout: query.timeout,
       retries: query.retries,
       maxResults: query.maxNodes,
       exclude: query.exclude,
       signals: query.signals,
       queueLimit,
-      classify,
+      classify: auth?.classify ?? classify,
       logger: this.logger,
       what,
       completeGraceMs,
@@ -219,4 +226,20 @@ export function requestOne(service: string, options?: QueryOptions): Promise<Nod
 /** The services a node offers, over real UDP (see Marco.services). */
 export function services(node: string, options?: QueryOptions): Promise<ServicesResult | undefined> {
   return sharedMarco().services(node, options);
+}
+
+/** Receive queue per node expected: a small reply costs the kernel about 1-2 KiB of queue. */
+const RECEIVE_BYTES_PER_NODE = 8 * 1024;
+const MIN_RECEIVE_BYTES = 1024 * 1024;
+const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The receive queue a query socket asks for: sized for the grid (`maxNodes`, or 4 MiB when
+ * unbounded), so a large grid's replies, which arrive in one burst, are queued rather than
+ * dropped while the process reads them. The kernel caps it at net.core.rmem_max
+ * (docs/operations.md, "Large grids").
+ */
+export function receiveBufferFor(maxNodes: number): number {
+  if (maxNodes <= 0) return 4 * 1024 * 1024;
+  return Math.min(MAX_RECEIVE_BYTES, Math.max(MIN_RECEIVE_BYTES, maxNodes * RECEIVE_BYTES_PER_NODE));
 }

@@ -10,7 +10,7 @@ import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 export type HostLookup = (hostname: string) => Promise<string>;
 
 /**
- * The system resolver, IPv4 only (MarcoPolo is IPv4: docs/protocol.md). node:dns/promises is
+ * The system resolver, IPv4 only (MarcoPolo is IPv4: docs/protocol.md §1). node:dns/promises is
  * loaded on first use: most queries name an address, and `marco` starts faster without it.
  */
 export const systemLookup: HostLookup = async (hostname) => {

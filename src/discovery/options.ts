@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT, QUERY_TTL } from '../protocol/limits.js';
 import { isMulticastIPv4 } from '../protocol/address.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 
 /** Options of one discovery call. Every field is optional; defaults are the reference's. */
 export interface QueryOptions {
@@ -37,6 +38,13 @@ export interface QueryOptions {
   ttl?: number;
   /** Aborting rejects the call (or ends the stream) with AbortedError and closes its socket. */
   signal?: AbortSignal;
+  /**
+   * Grid keys (src/auth/gridAuth.ts readGridKeyFile): queries are signed with the first, replies
+   * verified with any (docs/protocol.md §2.4). Results then carry `verified`.
+   */
+  keys?: readonly GridKey[];
+  /** `required` (default with keys): unsigned replies dropped; `preferred`: kept, `verified: false`; `off`. */
+  auth?: AuthPolicy;
 }
 
 /** The largest `timeout`: setTimeout silently turns anything longer into 1 ms. */
@@ -57,6 +65,9 @@ export interface ResolvedQuery {
   readonly ttl: number;
   /** The instance's signal and the call's: either one aborts the call. */
   readonly signals: readonly AbortSignal[];
+  /** Keys, when the grid is keyed and auth is not off. */
+  readonly keys: readonly GridKey[];
+  readonly auth: AuthPolicy;
 }
 
 /**
@@ -77,6 +88,13 @@ export function resolveQuery(defaults: QueryOptions, options: QueryOptions = {})
   const params = merged.params;
   if (params !== undefined && !isJsonObject(params)) invalid('params', params, 'a JSON object');
   const signals = [defaults.signal, options.signal].filter((s): s is AbortSignal => s !== undefined);
+  const keys = merged.keys ?? [];
+  if (!Array.isArray(keys) || keys.some((k: unknown) => typeof k !== 'object' || k === null || !Buffer.isBuffer((k as GridKey).key))) {
+    invalid('keys', keys, 'a list of grid keys (readGridKeyFile)');
+  }
+  const auth = merged.auth ?? (keys.length > 0 ? 'required' : 'off');
+  if (auth !== 'required' && auth !== 'preferred' && auth !== 'off') invalid('auth', auth, 'required, preferred or off');
+  if (auth !== 'off' && keys.length === 0) invalid('auth', auth, "'off' without keys");
   return {
     group,
     port: integer('port', merged.port ?? POLO_PORT, 1, 65535),
@@ -88,6 +106,8 @@ export function resolveQuery(defaults: QueryOptions, options: QueryOptions = {})
     iface,
     ttl: integer('ttl', merged.ttl ?? QUERY_TTL, 0, 255),
     signals: [...new Set(signals)],
+    keys: auth === 'off' ? [] : keys,
+    auth,
   };
 }
 

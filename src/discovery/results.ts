@@ -7,6 +7,8 @@ export interface NodeResult {
   address: string;
   /** Node params (Marco query) or the service's params (Request-For query). */
   params: JsonObject;
+  /** In a keyed grid: whether the reply carried a valid authenticator (docs/protocol.md §2.4). */
+  verified?: boolean;
 }
 
 /** One service of a Services reply. */
@@ -21,6 +23,8 @@ export interface ServicesResult {
   services: ServiceResult[];
   /** The node cut the list to fit one datagram (our polod's `"Truncated"` extension key). */
   truncated?: boolean;
+  /** In a keyed grid: whether the reply carried a valid authenticator. */
+  verified?: boolean;
 }
 
 /**

@@ -21,6 +21,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { answer, type AnswerContext } from './answer.js';
 import { ClientIdentifier } from './clients.js';
 import { BUSY, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT, MAX_PENDING_REPLIES } from './limits.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { encodeMarcodReply, type MarcodReply } from './reply.js';
 import { parseRequest, type MarcodRequest } from './request.js';
 import { bindApiSocket, type ApiBinder } from './socket.js';
@@ -36,6 +37,10 @@ export type MarcodSettings = Pick<
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
   readonly logger?: Logger;
+  /** Grid keys (`--key`): queries signed, replies verified (docs/protocol.md §2.4). */
+  readonly keys?: readonly GridKey[];
+  /** `--auth`; default `required` with keys. */
+  readonly auth?: AuthPolicy;
   /** Sockets of the discovery queries. Default: real UDP. */
   readonly transport?: Transport;
   /** Opens the API socket. Default: a real, exclusively bound UDP socket. */
@@ -52,6 +57,12 @@ export interface MarcodDeps {
   readonly watchSocket?: string;
   /** Keep warm views of the grids and answer from them (src/marcod/warmView.ts); the marcod command does. */
   readonly warmViews?: boolean;
+  /**
+   * Called once per request served (not refused busy) with its command (`invalid` when it did
+   * not parse), the reply's kind and the seconds it took: marcod's latency histogram
+   * (src/metrics/marcod.ts). None by default, so marcod without --metrics pays nothing.
+   */
+  readonly onServed?: (command: string, outcome: MarcodReply['kind'], seconds: number) => void;
 }
 
 /** Counters since start; every request is counted once in `requests`. */
@@ -88,6 +99,7 @@ export class MarcodServer {
   private readonly abort = new AbortController();
   private readonly watchServer: WatchSocketServer | undefined;
   private readonly tasks = new Set<Promise<void>>();
+  private readonly onServed: MarcodDeps['onServed'];
   private socket: DatagramSocket | undefined;
   private pendingReplies = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -104,6 +116,7 @@ export class MarcodServer {
     this.maxInFlight = deps.maxInFlight ?? MAX_IN_FLIGHT;
     this.maxPerClient = Math.min(deps.maxInFlightPerClient ?? MAX_IN_FLIGHT_PER_CLIENT, this.maxInFlight);
     this.clients = deps.clients ?? new ClientIdentifier();
+    this.onServed = deps.onServed;
     // Every query listens to the stop signal: at most maxInFlight × interfaces listeners, a
     // bound of its own, so Node's leak warning (at 10) would only be noise.
     setMaxListeners(0, this.abort.signal);
@@ -112,6 +125,8 @@ export class MarcodServer {
       logger: this.logger,
       port: settings.poloPort,
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
+      ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
+      ...(deps.auth !== undefined && { auth: deps.auth }),
     });
     const warm =
       deps.warmViews === true && settings.interfaces.length <= 1
@@ -240,11 +255,13 @@ export class MarcodServer {
   private async serve(data: Uint8Array, from: RemoteInfo): Promise<void> {
     const started = performance.now();
     let what = 'invalid';
+    let command = 'invalid';
     let reply: MarcodReply;
     try {
       const parsed = parseRequest(data);
       if (parsed.ok) {
         what = describe(parsed.request);
+        command = parsed.request.command;
         this.logger.debug({ from, request: what }, 'request received');
         reply = await answer(parsed.request, this.context);
       } else {
@@ -255,6 +272,7 @@ export class MarcodServer {
       reply = { kind: 'error', error: 'internal error' };
     }
     await this.reply(reply, from, what);
+    this.onServed?.(command, reply.kind, (performance.now() - started) / 1000);
     this.logger.debug(
       {
         from,

@@ -1,7 +1,7 @@
 /**
  * marcod's warm views: one watch per group it serves (src/membership/watch.ts), kept from the
  * nodes' announcements, so that Marco and Request-For are answered at once, without a network
- * query, when the view is sure to be complete (docs/protocol.md, "marcod"). When it is not — a
+ * query, when the view is sure to be complete (docs/protocol.md §4.1). When it is not — a
  * reference node in the grid (its services are unknown), a node whose services did not fit its
  * announcement, a member count that says a node is missing, a user service (loaded by polod on
  * demand), a view not yet warm — the request runs a query, as before.
@@ -41,6 +41,13 @@ export class WarmViews {
     if (found === undefined) this.stats.notSure++;
     else this.stats.fromView++;
     return found;
+  }
+
+  /** Members of each group's view, for the groups whose view is warm (marcod's metrics). */
+  members(): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.size);
+    return sizes;
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 /**
- * marcod's watch stream for programs in any language (docs/protocol.md, "marcod's watch
- * socket"): a Unix stream socket; a client connects, sends one JSON line saying what to watch
- * (`{}`, `{"group": "224.0.0.113"}`, `{"service": "web"}`), and reads one JSON event per line
+ * marcod's watch stream for programs in any language (docs/protocol.md §4.2): a Unix stream
+ * socket; a client connects, sends one JSON line saying what to watch (`{}`,
+ * `{"group": "224.0.0.113"}`, `{"service": "web"}`), and reads one JSON event per line
  * (`{"event","address","params","reason","time"}`, as `marco watch --json` prints them) until it
  * closes the connection. A bad request gets one `{"Error": "<reason>"}` line and the end.
  */

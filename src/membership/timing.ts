@@ -1,6 +1,6 @@
 /**
- * Every timing constant of the live discovery extension (docs/protocol.md, "Announcements and
- * membership") in one place. The bounds the documentation promises are derived from these:
+ * Every timing constant of the live discovery extension (docs/protocol.md §8) in one place. The
+ * bounds the documentation promises are derived from these:
  * change them together with the docs.
  */
 
@@ -36,7 +36,7 @@ export interface PresenceTiming {
   readonly sweepMs: number;
   /**
    * Grace after every expected member answered a Marco query, in ms: late joiners that answer
-   * within it are still collected (docs/protocol.md, "Answers that end when everyone answered").
+   * within it are still collected (docs/protocol.md §8.4).
    */
   readonly graceMs: number;
   /** A watcher with no announcement from anyone queries at most this often, in ms. */

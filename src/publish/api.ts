@@ -17,7 +17,7 @@ import { loadOrCreateCertificate } from '../auth/certificate.js';
 import { loadOrCreateSecret } from '../auth/secret.js';
 import type { UserDirectory } from '../system/userDb.js';
 import type { Logger } from '../util/log.js';
-import { PublishHandler } from './handler.js';
+import { PublishHandler, type PublishCalls } from './handler.js';
 import { PublishServer, type ServerLimits } from './server.js';
 import type { CheckStatusOf } from '../registry/listing.js';
 import type { ServiceRegistry } from '../registry/registry.js';
@@ -60,6 +60,8 @@ export interface PublishApiDeps {
   readonly users: UserDirectory;
   readonly logger: Logger;
   readonly limits?: Partial<ServerLimits>;
+  /** Counts the requests for polod's metrics. */
+  readonly calls?: PublishCalls;
 }
 
 /**
@@ -89,6 +91,7 @@ export async function startPublishApi(settings: PublishApiSettings, deps: Publis
     userDirName: settings.userDir,
     logger,
     maxSessionConnectionsPerUser: settings.publishMaxConnectionsPerUser,
+    ...(deps.calls ? { calls: deps.calls } : {}),
   });
   const server = new PublishServer({
     handle: (frame, peer) => handler.handle(frame, peer),

@@ -72,6 +72,20 @@ export interface PublishHandlerOptions {
   readonly logger?: Logger;
   /** Most session connections of one user (sessionLimit.ts); default DEFAULT_SESSION_CONNECTIONS. */
   readonly maxSessionConnectionsPerUser?: number;
+  /** Counts each request by command and result (polod's metrics, src/metrics/polod.ts). */
+  readonly calls?: PublishCalls;
+}
+
+/** Requests by `command` (or `invalid`) and `result` (`ok`, `refused`, `error`). */
+export class PublishCalls {
+  readonly counts = new Map<string, { readonly command: string; readonly result: string; n: number }>();
+
+  count(command: string, result: 'ok' | 'refused' | 'error'): void {
+    const key = `${command} ${result}`;
+    const entry = this.counts.get(key);
+    if (entry) entry.n++;
+    else this.counts.set(key, { command, result, n: 1 });
+  }
 }
 
 /** Session connections one user may hold by default: as many as connections over TLS. */
@@ -98,8 +112,16 @@ export class PublishHandler {
    * reason, an unexpected failure (a user lookup, a disk) is logged and gets "Internal error".
    */
   async handle(frame: Uint8Array, peer: PeerInfo = {}): Promise<PublishReply> {
+    const counted = { command: 'invalid' };
+    const reply = await this.reply(frame, peer, counted);
+    this.options.calls?.count(counted.command, 'OK' in reply ? 'ok' : reply.Error === PublishErrors.internal ? 'error' : 'refused');
+    return reply;
+  }
+
+  private async reply(frame: Uint8Array, peer: PeerInfo, counted: { command: string }): Promise<PublishReply> {
     try {
       const envelope = parseEnvelope(frame);
+      counted.command = envelope.command;
       switch (envelope.command) {
         case 'Publish':
           return { OK: await this.publish(envelope, peer) };

@@ -153,6 +153,8 @@ export class DaemonServiceStore implements ServiceStore {
         owner: plan.publisher.name,
         ...(plan.check ? { check: plan.check } : {}),
       };
+      // A user's service file is loaded at the next start only if polod knows the user has some.
+      if (user && file !== undefined) await registry.rememberUser(user.name);
       registry.add(service, groups, user?.name, 'publish');
       plan.session?.hold(() => void this.endSession(service, groups, user?.name));
     });

@@ -43,7 +43,7 @@ export interface RegistryOptions {
   /** Lists to adopt for some groups. */
   readonly lists?: ReadonlyMap<string, AdoptedLists>;
   /** Told about users with service files (loaded at the next start) and users who are gone. */
-  readonly userRecord?: { remember(user: string): void; forget(user: string): void };
+  readonly userRecord?: { remember(user: string): Promise<void>; forget(user: string): void };
   readonly logger?: Logger;
 }
 
@@ -241,8 +241,7 @@ export class ServiceRegistry implements ServiceChangeSource {
    */
   add(published: Service, groups: readonly string[], user: string | undefined, cause: ServiceChangeCause): void {
     const service = this.held(published, user);
-    // A user's first service file: load their folder at the next start.
-    if (user !== undefined && published.permanent) this.options.userRecord?.remember(user);
+
     for (const group of groups) {
       const lists = this.group(group);
       let list = user === undefined ? lists.root : lists.users.get(user);
@@ -349,6 +348,14 @@ export class ServiceRegistry implements ServiceChangeSource {
   forgetHealth(id: string, user: string | undefined): void {
     this.passing.delete(wireId(id, user));
     this.failed.delete(wireId(id, user));
+  }
+
+  /**
+   * Records that `user` has service files, so their folder is loaded at the next start; resolves
+   * once that is on disk (a permanent publish is acknowledged only then).
+   */
+  rememberUser(user: string): Promise<void> {
+    return this.options.userRecord?.remember(user) ?? Promise.resolve();
   }
 
   /** Refuses every later writer; readers keep working on the last lists. Idempotent. */
@@ -466,7 +473,7 @@ export class ServiceRegistry implements ServiceChangeSource {
       return { user, files: undefined };
     }
     const files = await this.read(path.join(account.home, this.userDirName), account.uid);
-    if (files.length > 0) this.options.userRecord?.remember(user);
+    if (files.length > 0) void this.options.userRecord?.remember(user);
     return { user, files };
   }
 }

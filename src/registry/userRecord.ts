@@ -31,11 +31,16 @@ export class UserRecord {
     return [...this.users];
   }
 
-  /** Remembers `user`; writes the file only when they are new. Never throws (logged). */
-  remember(user: string): void {
-    if (this.users.has(user)) return;
-    this.users.add(user);
-    this.save();
+  /**
+   * Remembers `user`; writes the file only when they are new. Resolves once the record is on
+   * disk (never rejects: a failed write is logged).
+   */
+  remember(user: string): Promise<void> {
+    if (!this.users.has(user)) {
+      this.users.add(user);
+      this.save();
+    }
+    return this.writing;
   }
 
   /** Forgets a user who no longer exists. */

@@ -60,6 +60,8 @@ export class GroupView implements ServiceView {
 /** Every served group at once: the first group with an answer speaks for the node. */
 export class UnionView implements ServiceView {
   readonly group = undefined;
+  /** The last listing and the group listings it was built from: rebuilt only when one changed. */
+  private cached: { readonly parts: readonly (readonly ServiceEntry[])[]; readonly entries: readonly ServiceEntry[] } | undefined;
 
   constructor(private readonly views: readonly GroupView[]) {}
 
@@ -80,7 +82,15 @@ export class UnionView implements ServiceView {
   }
 
   listing(): readonly ServiceEntry[] {
-    return entriesOf(this.views.map((v) => v.listing()));
+    // The same array while nothing changed, so the responder's encoded reply is reused
+    // (src/responder/polo.ts caches bytes per listing array): a Services query by unicast costs
+    // no JSON encoding until the services change.
+    const parts = this.views.map((v) => v.listing());
+    const cached = this.cached;
+    if (cached && cached.parts.length === parts.length && cached.parts.every((p, k) => p === parts[k])) return cached.entries;
+    const entries = entriesOf(parts);
+    this.cached = { parts, entries };
+    return entries;
   }
 }
 

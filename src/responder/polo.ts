@@ -18,7 +18,11 @@ import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
 import { answer, type AnswerContext, type Decision } from './answer.js';
-import { newPoloStats, type PoloStats } from './stats.js';
+import { countReply, newPoloStats, type PoloStats } from './stats.js';
+import { Guard } from './guard.js';
+import type { AuthGate } from './authGate.js';
+import type { GridKey } from '../auth/gridAuth.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
@@ -72,6 +76,15 @@ export interface PoloOptions {
    */
   readonly registry?: ServiceRegistry;
   /**
+   * The abuse limits (reply budgets, user-lookup gate, bounded remote log; src/responder/guard.ts),
+   * shared by every responder of a daemon. Without one, the Polo makes its own with the defaults.
+   */
+  readonly guard?: Guard;
+  /** The group's authentication (a keyed grid): queries checked, replies signed. */
+  readonly auth?: AuthGate;
+  /** Largest reply before signing (default 4096; less in a keyed daemon, to leave room for `"Auth"`). */
+  readonly replyLimit?: number;
+  /**
    * The encoded Polo reply to send instead of the plain one: polod's reply carries the Members
    * hint of live discovery (src/membership/presence.ts).
    */
@@ -110,6 +123,11 @@ export class Polo {
   private readonly context: AnswerContext;
   private readonly joinRetry: JoinRetryPolicy;
   private readonly ownsRegistry: boolean;
+  /** The abuse limits this Polo answers under. */
+  readonly guard: Guard;
+  private readonly ownsGuard: boolean;
+  private readonly auth: AuthGate | undefined;
+  private readonly replyLimit: number;
   private readonly poloReply: (() => Uint8Array | undefined) | undefined;
   private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
   private socket: GroupSocket | undefined;
@@ -145,6 +163,10 @@ export class Polo {
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
+    this.ownsGuard = options.guard === undefined;
+    this.guard = options.guard ?? new Guard(this.log);
+    this.auth = options.auth;
+    this.replyLimit = options.replyLimit ?? MAX_DATAGRAM;
     this.poloReply = options.poloReply;
     this.tap = options.tap;
     const services = this.registry.view(this.multicastGroup);
@@ -181,6 +203,7 @@ export class Polo {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     if (this.ownsRegistry) this.registry.close();
+    if (this.ownsGuard) this.guard.close();
     clearTimeout(this.retryTimer);
     await this.socket?.close();
   }
@@ -192,17 +215,37 @@ export class Polo {
    * promise); only a user service that must be loaded first returns a promise.
    */
   datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
+    // Live-discovery messages are consumed first (src/membership/presence.ts); then a source
+    // (or the node) out of reply budget is dropped before any decoding.
     if (this.tap?.(datagram, address) === true) return;
-    const query = ingest(datagram, address, this.stats, this.log);
+    if (!this.guard.replies.admit(address.address)) {
+      this.stats.received++;
+      this.stats.limited++;
+      return;
+    }
+    let data = datagram;
+    let nonce: string | undefined;
+    let key: GridKey | undefined;
+    if (this.auth) {
+      const checked = this.auth.check(datagram);
+      if (!checked.ok) {
+        this.stats.received++;
+        this.stats.authRejected++;
+        this.guard.log.debug(() => ({ from: address.address, reason: checked.reason }), 'query refused by grid authentication');
+        return;
+      }
+      ({ body: data, nonce, key } = checked);
+    }
+    const query = ingest(data, address, this.stats, this.guard.log);
     if (!query) return;
     try {
       const decision = answer(query, this.context);
-      if (decision.kind !== 'load-user') return this.act(decision, address);
-      return this.answerAfterLoad(query, decision.user, address).catch((err: unknown) =>
-        this.log.warn({ err: String(err), from: address.address }, 'query failed'),
+      if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key);
+      return this.answerAfterLoad(query, decision.user, address, nonce, key).catch((err: unknown) =>
+        this.guard.log.warn({ from: address.address }, 'query failed', err),
       );
     } catch (err) {
-      this.log.warn({ err: String(err), from: address.address }, 'query failed');
+      this.guard.log.warn({ from: address.address }, 'query failed', err);
     }
   }
 
@@ -246,7 +289,7 @@ export class Polo {
   async decide(query: Query): Promise<Decision> {
     const first = answer(query, this.context);
     if (first.kind !== 'load-user') return first;
-    await this.registry.loadUser(first.user);
+    if (!(await loadUserGuarded(this.registry, this.guard, first.user))) return { kind: 'silent', reason: 'not-offered', id: first.user };
     const second = answer(query, this.context);
     return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
   }
@@ -325,26 +368,49 @@ export class Polo {
     }
   }
 
-  private async answerAfterLoad(query: Query, user: string, address: RemoteInfo): Promise<void> {
-    await this.registry.loadUser(user);
+  private async answerAfterLoad(query: Query, user: string, address: RemoteInfo, nonce?: string, key?: GridKey): Promise<void> {
+    if (!(await loadUserGuarded(this.registry, this.guard, user))) {
+      this.stats.lookupsRefused++;
+      this.act({ kind: 'silent', reason: 'not-offered', id: user }, address);
+      return;
+    }
     const decision = answer(query, this.context);
-    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address);
+    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address, nonce, key);
   }
 
-  private act(decision: Decision, to: RemoteInfo): void {
+  private act(decision: Decision, to: RemoteInfo, nonce?: string, key?: GridKey): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
-      if (this.log.isLevelEnabled?.('debug') ?? true) {
-        this.log.debug({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'load-user', id: decision.kind === 'silent' ? decision.id : decision.user }, 'no reply');
-      }
+      this.guard.log.debug(
+        () => ({ from: to.address, reason: decision.kind === 'silent' ? decision.reason : 'load-user', id: decision.kind === 'silent' ? decision.id : decision.user }),
+        'no reply',
+      );
       return;
     }
     // polod's Polo reply carries the Members hint (live discovery); else the plain reply.
     const hinted = decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
-    const bytes = hinted ?? this.encode(decision.reply);
+    const encoded = hinted ?? this.encode(decision.reply);
     const socket = this.socket;
-    if (!bytes || !socket || this.state !== 'started') return;
-    socket.post(bytes, to.port, to.address, this.afterSend);
+    if (!encoded || !socket || this.state !== 'started') return;
+    const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;
+    if (bytes.byteLength > MAX_DATAGRAM) {
+      this.stats.oversize++;
+      return;
+    }
+    if (!this.guard.replies.spend(to.address, bytes.byteLength)) {
+      this.stats.limited++;
+      return;
+    }
+    countReply(this.stats, decision.reply.command, bytes.byteLength);
+    const spread = this.guard.spreadMs;
+    if (spread === 0) {
+      socket.post(bytes, to.port, to.address, this.afterSend);
+      return;
+    }
+    // A large grid answers one query over a short random spread, not in one burst (guard.ts).
+    setTimeout(() => {
+      if (this.state === 'started') socket.post(bytes, to.port, to.address, this.afterSend);
+    }, Math.random() * spread).unref();
   }
 
   /** Counts the outcome of a reply (one function for every send: no closure per reply). */
@@ -354,7 +420,7 @@ export class Polo {
       return;
     }
     this.stats.sendErrors++;
-    this.log.debug({ err }, 'send failed');
+    this.guard.log.debug(() => ({ err: err.message }), 'send failed');
   };
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */
@@ -364,7 +430,7 @@ export class Polo {
     const cached = this.encoded.get(key);
     if (cached) return cached;
     try {
-      const bytes = reply.command === 'Services' ? encodeServicesReply(reply.services) : encodeReply(reply);
+      const bytes = reply.command === 'Services' ? encodeServicesReply(reply.services, this.replyLimit) : encodeReply(reply);
       this.encoded.set(key, bytes);
       return bytes;
     } catch (err) {
@@ -373,4 +439,15 @@ export class Polo {
       return undefined;
     }
   }
+}
+
+/**
+ * Loads `user`'s services for a remote query, if the guard allows a lookup now; remembers a user
+ * found missing so that the next queries naming them cause no lookup. False when refused.
+ */
+export async function loadUserGuarded(registry: ServiceRegistry, guard: Guard, user: string): Promise<boolean> {
+  if (!guard.users.admit(user)) return false;
+  await registry.loadUser(user);
+  if (!registry.isUserLoaded(user)) guard.users.notFound(user);
+  return true;
 }

@@ -9,10 +9,14 @@ import type { JsonObject } from '../protocol/json.js';
 import type { Query } from '../protocol/messages.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import type { RemoteInfo } from '../transport/transport.js';
-import type { Logger } from '../util/log.js';
 import { ingest } from './ingest.js';
+import { countReply } from './stats.js';
 import { answer, type Decision } from './answer.js';
-import type { Polo } from './polo.js';
+import type { Guard } from './guard.js';
+import type { AuthGate } from './authGate.js';
+import type { GridKey } from '../auth/gridAuth.js';
+import { MAX_DATAGRAM } from '../protocol/limits.js';
+import { loadUserGuarded, type Polo } from './polo.js';
 
 /** Answers unicast queries on behalf of a set of per-group Polo instances. */
 export class UnicastResponder {
@@ -20,33 +24,81 @@ export class UnicastResponder {
     private readonly polos: readonly Polo[],
     private readonly registry: ServiceRegistry,
     private readonly nodeParams: JsonObject,
-    private readonly log: Logger,
+    private readonly guard: Guard,
+    /** Authentication of the unicast port in a keyed daemon (every key of the node). */
+    private readonly auth?: AuthGate,
   ) {}
 
-  /** Handles one unicast datagram; never throws. Replies through `send`. */
+  /**
+   * Handles one unicast datagram that arrived on the listener bound to `local`; never throws.
+   * Replies through `send`. A source that is off-link (and the scope is `on-link`), or out of
+   * reply budget, is dropped before any decoding.
+   */
   async datagramReceived(
     data: Uint8Array,
     from: RemoteInfo,
     send: (bytes: Uint8Array, to: RemoteInfo) => Promise<void>,
+    local?: string,
   ): Promise<void> {
     const first = this.polos[0];
     if (!first) return;
-    const query = ingest(data, from, first.stats, this.log);
+    const stats = first.stats;
+    const onLink = local === undefined || this.guard.onLink.onLink(local, from.address);
+    if (!onLink && this.guard.settings.unicastScope === 'on-link') {
+      stats.received++;
+      stats.offLink++;
+      this.guard.log.debug(() => ({ from: from.address, local }), 'unicast query from off-link source ignored');
+      return;
+    }
+    if (!this.guard.replies.admit(from.address)) {
+      stats.received++;
+      stats.limited++;
+      return;
+    }
+    let body = data;
+    let nonce: string | undefined;
+    let key: GridKey | undefined;
+    if (this.auth) {
+      const checked = this.auth.check(data);
+      if (!checked.ok) {
+        stats.received++;
+        stats.authRejected++;
+        this.guard.log.debug(() => ({ from: from.address, reason: checked.reason }), 'query refused by grid authentication');
+        return;
+      }
+      ({ body, nonce, key } = checked);
+    }
+    const query = ingest(body, from, stats, this.guard.log);
     if (!query) return;
     try {
       const decision = await this.decide(query);
       if (decision.kind !== 'reply') {
-        first.stats.silent++;
+        stats.silent++;
         return;
       }
-      const bytes = first.encode(decision.reply);
-      if (bytes) {
-        await send(bytes, from);
-        first.stats.answered++;
+      const encoded = first.encode(decision.reply);
+      if (!encoded) return;
+      const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;
+      if (bytes.byteLength > MAX_DATAGRAM) {
+        stats.oversize++;
+        return;
       }
+      // Off-link (scope `any`): no reply larger than the query, which proves nothing about the
+      // source (docs/protocol.md §7). A client pads its query to receive more.
+      if (!onLink && bytes.byteLength > data.byteLength) {
+        stats.offLink++;
+        return;
+      }
+      if (!this.guard.replies.spend(from.address, bytes.byteLength)) {
+        stats.limited++;
+        return;
+      }
+      countReply(stats, decision.reply.command, bytes.byteLength);
+      await send(bytes, from);
+      stats.answered++;
     } catch (err) {
-      first.stats.sendErrors++;
-      this.log.debug({ err, from: from.address }, 'unicast reply failed');
+      stats.sendErrors++;
+      this.guard.log.debug(() => ({ err: err instanceof Error ? err.message : String(err), from: from.address }), 'unicast reply failed');
     }
   }
 
@@ -58,7 +110,7 @@ export class UnicastResponder {
     const context = { nodeParams: this.nodeParams, services };
     const first = answer(query, context);
     if (first.kind !== 'load-user') return first;
-    await this.registry.loadUser(first.user);
+    if (!(await loadUserGuarded(this.registry, this.guard, first.user))) return { kind: 'silent', reason: 'not-offered', id: first.user };
     const second = answer(query, context);
     return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
   }

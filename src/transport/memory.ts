@@ -7,6 +7,7 @@ import type {
   DatagramHandler,
   DatagramSocket,
   GroupSocket,
+  LocalNetwork,
   QuerySocketOptions,
   RemoteInfo,
   Transport,
@@ -149,6 +150,11 @@ export class MemoryHost implements Transport {
 
   localAddresses(): string[] {
     return [this.address];
+  }
+
+  /** An in-memory network is one link: every address is on it. */
+  localNetworks(): LocalNetwork[] {
+    return [{ iface: 'mem0', address: this.address, prefixLength: 0 }];
   }
 
   private register(port: number, address: string | undefined, onMessage: DatagramHandler, shared = false): Endpoint {

@@ -45,6 +45,8 @@ export interface QuerySocketOptions {
   readonly iface?: string;
   /** Multicast TTL of queries. */
   readonly ttl: number;
+  /** Receive queue to ask the kernel for, in bytes (capped by it); default: the kernel's. */
+  readonly receiveBufferBytes?: number;
 }
 
 /** Opens sockets. One instance per host (a real process, or one host of a memory network). */
@@ -60,4 +62,16 @@ export interface Transport {
   openQuerySocket(options: QuerySocketOptions, onMessage: DatagramHandler): Promise<DatagramSocket>;
   /** The IPv4 addresses of this host's interfaces (where unicast listeners bind). */
   localAddresses(): string[];
+  /**
+   * The IPv4 networks of this host's interfaces, for the on-link rule of unicast queries
+   * (src/responder/onLink.ts). Optional: without it, the operating system's list is used.
+   */
+  localNetworks?(): readonly LocalNetwork[];
+}
+
+/** An IPv4 address of this host, its interface and its network's prefix length. */
+export interface LocalNetwork {
+  readonly iface: string;
+  readonly address: string;
+  readonly prefixLength: number;
 }

@@ -79,6 +79,18 @@ function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {
   return socket;
 }
 
+/**
+ * Asks for a larger receive queue. Linux caps the request at net.core.rmem_max without an
+ * error; a refusal (another system) leaves the default, which only costs replies in a storm.
+ */
+function setReceiveBuffer(socket: dgram.Socket, bytes: number): void {
+  try {
+    if (socket.getRecvBufferSize() < bytes) socket.setRecvBufferSize(bytes);
+  } catch {
+    // The default queue stays.
+  }
+}
+
 function bind(socket: dgram.Socket, port: number, address?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -116,6 +128,7 @@ export class UdpTransport implements Transport {
       await bind(socket, 0);
       socket.setMulticastTTL(options.ttl);
       if (options.iface !== undefined) socket.setMulticastInterface(options.iface);
+      if (options.receiveBufferBytes !== undefined) setReceiveBuffer(socket, options.receiveBufferBytes);
     } catch (err) {
       // A bound socket keeps the process alive: close it, or a failed query would hang the CLI.
       socket.close();

@@ -58,7 +58,7 @@ describe('marco()', () => {
       { address: '10.0.0.6', params: { hostname: 'polo-d' } },
     ]);
     assert.deepEqual(queriesTo(net, '224.0.0.112'), [{ Command: 'Marco' }]);
-    assert.deepEqual(transport.options, [{ ttl: 2 }]);
+    assert.deepEqual(transport.options, [{ ttl: 2, receiveBufferBytes: 1024 * 1024 }], 'a receive queue sized for the grid (at least 1 MiB)');
     assert.equal(transport.open, 0, 'the query socket is closed when the call resolves');
   });
 
@@ -74,7 +74,7 @@ describe('marco()', () => {
       timeout: NEVER,
     });
     assert.deepEqual(nodes, [{ address: '10.0.0.2', params: { hostname: 'a' } }]);
-    assert.deepEqual(transport.options, [{ ttl: 1, iface: '10.0.0.1' }]);
+    assert.deepEqual(transport.options, [{ ttl: 1, iface: '10.0.0.1', receiveBufferBytes: 1024 * 1024 }]);
   });
 
   test('resolves with [] at the deadline when nobody answers', async () => {

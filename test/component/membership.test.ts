@@ -74,10 +74,15 @@ describe('membership', () => {
   it('every polod sees the others from their announcements, and a goodbye removes a node at once', async () => {
     const net = new MemoryNetwork();
     const [a, b, c] = [await daemon(net, '10.0.0.1'), await daemon(net, '10.0.0.2'), await daemon(net, '10.0.0.3')];
-    await waitFor(() => addresses(a).join() === '10.0.0.2,10.0.0.3' && addresses(b).join() === '10.0.0.1,10.0.0.3', {
-      what: 'a and b to see the others',
-    });
-    assert.equal(view(c).size, 3);
+    // c started last: it hears a and b from their next heartbeats or its own membership query.
+    await waitFor(
+      () =>
+        addresses(a).join() === '10.0.0.2,10.0.0.3' &&
+        addresses(b).join() === '10.0.0.1,10.0.0.3' &&
+        addresses(c).join() === '10.0.0.1,10.0.0.2',
+      { what: 'every polod to see the other two' },
+    );
+    assert.equal(view(c).size, 3, 'its count includes itself');
     const downs: string[] = [];
     view(a).onEvent((e) => {
       if (e.event === 'down') downs.push(`${e.member.address} ${e.reason}`);
@@ -190,7 +195,7 @@ describe('membership', () => {
     let stderr = '';
     const io = { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } };
     const controller = new AbortController();
-    const exit = marcoMain(['watch', '--json'], io, { transport: net.host('10.0.0.50'), signal: controller.signal });
+    const exit = marcoMain(['watch', '--json'], io, { transport: net.host('10.0.0.50'), interrupt: controller.signal });
     const lines = (): Array<Record<string, unknown>> =>
       stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
     await waitFor(() => lines().length === 1, { what: 'the up event of a' });
@@ -211,7 +216,7 @@ describe('membership', () => {
   it('marco watch refuses an empty --service with exit 2 and one line', async () => {
     let stderr = '';
     const io = { stdout: { write: () => undefined }, stderr: { write: (t: string) => (stderr += t) } };
-    const code = await marcoMain(['watch', '--service', ''], io, { transport: new MemoryNetwork().host('10.0.0.50'), signal: AbortSignal.abort() });
+    const code = await marcoMain(['watch', '--service', ''], io, { transport: new MemoryNetwork().host('10.0.0.50'), interrupt: AbortSignal.abort() });
     assert.equal(code, 2);
     assert.match(stderr.split('\n')[0] ?? '', /service/);
   });

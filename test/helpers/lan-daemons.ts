@@ -90,6 +90,10 @@ export interface PolodOptions {
    * (default true; never with `interfaces: []`, whose joins log no interface).
    */
   waitJoined?: boolean;
+  /** Environment variables set for polod (over this process's). */
+  env?: Record<string, string>;
+  /** More flags, after the others (e.g. `--key FILE`). */
+  extraArgs?: readonly string[];
 }
 
 /** A running polod in one namespace. */
@@ -143,8 +147,9 @@ export async function startPolod(fixture: LanFixture, host: LanHost, opts: Polod
   for (const a of interfaces) argv.push('--interface', a);
   if (opts.params !== undefined) argv.push('--params', JSON.stringify(opts.params));
   argv.push('--hostname', opts.hostname ?? host.name, '--log-level', opts.logLevel ?? 'info');
+  argv.push(...(opts.extraArgs ?? []));
 
-  const proc = host.spawn(argv);
+  const proc = host.spawn(argv, opts.env === undefined ? {} : { env: opts.env });
   const waitLog = (match: (r: LogRecord) => boolean, what: string, timeoutMs = 10_000): Promise<LogRecord> =>
     proc.waitForJsonLog(match, `${what} (polod on ${host.name})`, timeoutMs);
   // Generous: `ip netns exec` and node's start can stall while the machine builds other LANs.

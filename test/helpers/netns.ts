@@ -10,6 +10,9 @@
  * base 36, so two runs of the suite on one machine never share, sweep or delete each other's LANs.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
 import { finishRun, registerCleanup, spawnProc, type Proc, type RunResult } from './proc.js';
 import { waitFor } from './wait.js';
 
@@ -233,13 +236,19 @@ export async function createLan(opts: LanOptions): Promise<Lan> {
       await Promise.all([...procs].map((p) => p.exited));
       // Hosts first: deleting their namespaces removes the veth pairs from the bridge.
       for (const ns of [...created].reverse()) deleteNamespaceSync(ns);
+      if (rootHome !== undefined) rmSync(rootHome, { recursive: true, force: true });
     })());
 
+  // Every program on the LAN sees a scratch folder of this LAN as root's home: a polod that
+  // writes root's token (Request-token for uid 0, a stale token rewritten) never touches the
+  // machine's own ~root/.polo.
+  let rootHome: string | undefined;
   const makeHost = (i: number): LanHost => {
     const ns = hostNs(i);
     const spawn = (argv: readonly string[], o: { env?: Record<string, string> } = {}): Proc => {
       if (destroying) throw new Error(`LAN ${name} is destroyed`);
-      const p = spawnProc(['ip', 'netns', 'exec', ns, ...pdeathsig(), ...argv], o);
+      rootHome ??= mkdtempSync(path.join(tmpdir(), `mp-${name}-root-`));
+      const p = spawnProc(['ip', 'netns', 'exec', ns, ...pdeathsig(), ...withRootHome(rootHome), ...argv], o);
       procs.add(p);
       void p.exited.then(() => procs.delete(p));
       return p;
@@ -321,6 +330,15 @@ async function wireHost(h: LanHost, bridgeNs: string): Promise<void> {
 }
 
 let pdeathsigArgs: string[] | undefined;
+
+/**
+ * The argv prefix that runs a program in a private mount namespace where `home` is mounted over
+ * root's home. `unshare` and `sh` exec, so the pid stays the program's.
+ */
+function withRootHome(home: string): string[] {
+  const script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"';
+  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', home, userInfo().homedir];
+}
 
 /**
  * `setpriv --pdeathsig KILL --` when available: the kernel then kills the program if this test

@@ -21,6 +21,8 @@ describe('membership wire', () => {
   it('round-trips an announcement and a goodbye', () => {
     assert.deepEqual(read(encodeAnnouncement(base)), { kind: 'announce', announcement: base });
     assert.deepEqual(read(encodeGoodbye('abc')), { kind: 'goodbye', instance: 'abc' });
+    const failing = { ...base, failing: ['printer'] };
+    assert.deepEqual(read(encodeAnnouncement(failing)), { kind: 'announce', announcement: failing });
   });
 
   it('refuses announcements with missing or mistyped fields, and clamps Every', () => {

@@ -1,0 +1,52 @@
+/**
+ * Grid keys and the auth policy of a daemon, from `--key FILE` / `--key GROUP=FILE` (repeatable)
+ * and `--auth`, or `key_files` and `auth` in the config file (docs/operations.md,
+ * "Authenticated grids"). Key files are read here, once; errors name the file.
+ */
+import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { parseGroup } from './values.js';
+
+/** A daemon's keys: for all its groups, and for single groups. */
+export interface AuthSettings {
+  /** `required` by default when a key is given. */
+  readonly policy: AuthPolicy;
+  /** Keys of every group (the first signs). */
+  readonly keys: readonly GridKey[];
+  /** Keys of one group, which replace `keys` for it. */
+  readonly groupKeys: ReadonlyMap<string, readonly GridKey[]>;
+}
+
+const GROUP_SPEC = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})=(.+)$/;
+
+/** Reads `FILE` and `GROUP=FILE` specs (in order: the first key of each list signs). */
+export function readKeySpecs(specs: readonly string[], where: string, policy?: AuthPolicy): AuthSettings {
+  const keys: GridKey[] = [];
+  const groupKeys = new Map<string, GridKey[]>();
+  for (const spec of specs) {
+    const m = GROUP_SPEC.exec(spec);
+    if (m) {
+      const group = parseGroup(m[1] as string, where);
+      const list = groupKeys.get(group) ?? [];
+      list.push(readGridKeyFile(m[2] as string));
+      groupKeys.set(group, list);
+    } else {
+      keys.push(readGridKeyFile(spec));
+    }
+  }
+  return { policy: policy ?? 'required', keys, groupKeys };
+}
+
+/** The keys of `group`: its own when it has some, else the daemon's. */
+export function keysOfGroup(auth: AuthSettings, group: string): readonly GridKey[] {
+  const own = auth.groupKeys.get(group);
+  return own !== undefined && own.length > 0 ? own : auth.keys;
+}
+
+/** Every key of the daemon, each once, the all-groups keys first (the unicast port's). */
+export function allKeys(auth: AuthSettings): GridKey[] {
+  const out: GridKey[] = [];
+  for (const key of [...auth.keys, ...[...auth.groupKeys.values()].flat()]) if (!out.some((k) => k.id === key.id)) out.push(key);
+  return out;
+}
+
+export { parseAuthPolicy };
