@@ -198,7 +198,7 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
   if (first === 'help') {
     const spec = rest[0] === undefined ? undefined : COMMANDS.find((c) => c.name === rest[0]);
     if (spec?.name === 'doctor') return (await import('./doctor.js')).main(['--help'], io);
-    io.stdout.write(spec === undefined ? programHelp('marco', DESCRIPTION, COMMANDS, EXIT_CODES_HELP) : commandHelp('marco', spec, epilogueOf(spec)));
+    io.stdout.write(spec === undefined ? programHelp('marco', DESCRIPTION, COMMANDS, EXIT_CODES_HELP) : commandHelp('marco', spec, EXIT_CODES_HELP));
     return ExitCode.OK;
   }
   const spec = COMMANDS.find((c) => c.name === first);
@@ -210,10 +210,9 @@ export async function main(argv: readonly string[], io: CliIo, deps: MarcoCliDep
   try {
     const parsed = parseCommand(spec, rest);
     if (parsed.help) {
-      io.stdout.write(commandHelp('marco', spec, epilogueOf(spec)));
+      io.stdout.write(commandHelp('marco', spec, EXIT_CODES_HELP));
       return ExitCode.OK;
     }
-    if (spec.name === 'watch') return await watch(client(deps), parsed.flags as Flags, io, deps.signal ?? stopSignal());
     return await run(spec.name, parsed.args[0] ?? '', parsed.flags as Flags, io, deps);
   } catch (err) {
     const code = exitCodeFor(err);
@@ -245,12 +244,8 @@ function usageError(message: string, spec: CommandSpec | undefined, io: CliIo): 
   return ExitCode.USAGE;
 }
 
-function epilogueOf(spec: CommandSpec): string {
-  return spec.name === 'watch' ? WATCH_HELP : EXIT_CODES_HELP;
-}
-
-function client(deps: MarcoCliDeps): Marco {
-  return new Marco({
+async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
+  const marco = new Marco({
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
