@@ -81,3 +81,17 @@ describe('marcod warm view', () => {
     await reference.close();
   });
 });
+
+describe('marcod warm view in a keyed grid', () => {
+  it('keeps no warm view when it has grid keys: unsigned announcements never answer a request', async () => {
+    const { MarcodServer } = await import('../../src/marcod/server.js');
+    const { settings } = await import('../helpers/marcod-fixture.js');
+    const key = { id: '01020304', key: Buffer.alloc(32, 7) };
+    const keyed = new MarcodServer(settings({ bindAddress: '127.0.0.1', marcoPort: 0 }), { transport: new MemoryNetwork().host('127.0.0.1'), warmViews: true, keys: [key] });
+    const open = new MarcodServer(settings({ bindAddress: '127.0.0.1', marcoPort: 0 }), { transport: new MemoryNetwork().host('127.0.0.1'), warmViews: true });
+    assert.equal(keyed.warm, undefined);
+    assert.notEqual(open.warm, undefined);
+    await keyed.stop();
+    await open.stop();
+  });
+});
