@@ -130,19 +130,24 @@ export function shortUsage(program: Command, command: Command = program): string
 
 /**
  * Runs a command's `main` when its module is the script node was started with (not when a test
- * imports it), writing to file descriptors 1 and 2, and exits with its code. A reader that goes
+ * imports it), writing to file descriptors 1 and 2, and sets its exit code. A reader that goes
  * away (`marco discover | head -1`) ends the command quietly instead of with an EPIPE stack trace.
+ *
+ * `exitAtOnce`: exit as soon as `main` returns rather than when the event loop drains. For a
+ * query command: a host-name lookup its deadline gave up on still runs in libuv's thread pool
+ * (getaddrinfo cannot be cancelled) and would keep the process alive for the resolver's own
+ * timeouts. Never for a daemon, whose last writes (a file it rewrites at stop) must finish.
  */
 export async function runIfMain(
   moduleUrl: string,
   main: (argv: readonly string[], io: CliIo) => Promise<number>,
+  options: { exitAtOnce?: boolean } = {},
 ): Promise<void> {
   if (!isMainModule(moduleUrl)) return;
   const code = await main(process.argv.slice(2), { stdout: fdSink(1), stderr: fdSink(2) });
-  // Exit now rather than when the event loop drains: a host-name lookup the deadline gave up on
-  // still runs in libuv's thread pool (getaddrinfo cannot be cancelled) and would keep the
-  // process alive for the resolver's own timeouts. Everything was written synchronously.
-  process.exit(code);
+  // Everything was written synchronously, so exiting at once loses no output.
+  if (options.exitAtOnce === true) process.exit(code);
+  process.exitCode = code;
 }
 
 /**

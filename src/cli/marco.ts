@@ -401,4 +401,4 @@ function formatParams(params: JsonObject): string {
 
 // Not awaited at the top level: the command also ships as one CommonJS file
 // (scripts/bundle-marco.mjs), which has no top-level await.
-void runIfMain(import.meta.url, programMain);
+void runIfMain(import.meta.url, programMain, { exitAtOnce: true });

@@ -73,3 +73,22 @@ test('--version prints the version of package.json on all four commands', async 
     assert.equal(res.stdout, `${pkg.version}\n`, command);
   }
 });
+
+test('--help: the flags README documents are listed, and the documentation named exists', async () => {
+  const help = async (command: string): Promise<string> => {
+    const res = await runProc([process.execPath, path.join(cli, `${command}.js`), '--help']);
+    assert.equal(res.code, 0, res.stderr);
+    return res.stdout;
+  };
+  const polod = await help('polod');
+  for (const flag of ['--binding-port', '--check', '--log-format', '--state-dir', '--version']) assert.ok(polod.includes(flag), `polod --help lists ${flag}`);
+  const marcod = await help('marcod');
+  for (const flag of ['--max-requests', '--log-format', '--version']) assert.ok(marcod.includes(flag), `marcod --help lists ${flag}`);
+  // marcod --help once pointed to a PROTOCOL.md section that no file has.
+  assert.ok(!marcod.includes('PROTOCOL.md'));
+  assert.match(marcod, /docs\/protocol\.md §4/);
+  const repo = path.resolve(cli, '..', '..', '..');
+  assert.match(readFileSync(path.join(repo, 'docs', 'protocol.md'), 'utf8'), /^## §4 marcod/m);
+  const polo = await help('polo');
+  assert.match(polo, /--timeout <ms> +deadline of the request in ms, 0 = none/);
+});

@@ -46,12 +46,13 @@ function stage(): Promise<Staged> {
   return staged;
 }
 
-/** The ExecStart= line of a staged unit, split into words (no quoting in our units). */
-async function execStart(root: string, unit: string): Promise<string[]> {
-  const text = await readFile(path.join(root, 'etc', 'systemd', 'system', unit), 'utf8');
-  const line = text.split('\n').find((l) => l.startsWith('ExecStart='));
-  assert.ok(line, `${unit} has an ExecStart line`);
-  return line.slice('ExecStart='.length).trim().split(/\s+/);
+/** A staged unit's ExecStart= line split into words (no quoting in our units), and its RuntimeDirectory=. */
+async function unitOf(root: string, unit: string): Promise<{ argv: string[]; runtimeDirs: string[] }> {
+  const lines = (await readFile(path.join(root, 'etc', 'systemd', 'system', unit), 'utf8')).split('\n');
+  const value = (key: string): string | undefined => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1).trim();
+  const exec = value('ExecStart');
+  assert.ok(exec, `${unit} has an ExecStart line`);
+  return { argv: exec.split(/\s+/), runtimeDirs: (value('RuntimeDirectory') ?? '').split(/\s+/).filter(Boolean) };
 }
 
 /**
@@ -59,19 +60,19 @@ async function execStart(root: string, unit: string): Promise<string[]> {
  * /etc (overlay: everything else of /etc stays visible), a tmpfs /run holding /run/marcopolo,
  * the installed commands first on PATH, and JOURNAL_STREAM naming stderr as journald's stream.
  */
-function runUnit(host: LanHost, root: string, prefix: string, argv: readonly string[]): Proc {
+function runUnit(host: LanHost, root: string, prefix: string, unit: { argv: readonly string[]; runtimeDirs: readonly string[] }): Proc {
   const work = path.join(root, '.overlay-work');
   const script = [
     'set -e',
     `mkdir -p ${work}`,
     `mount -t overlay overlay -o lowerdir=/etc,upperdir=${root}/etc,workdir=${work} /etc`,
     'mount -t tmpfs -o mode=0755 tmpfs /run',
-    'mkdir -m 0755 /run/marcopolo',
+    ...unit.runtimeDirs.map((d) => `mkdir -m 0755 /run/${d}`),
     `export PATH=${prefix}/bin:$PATH`,
     'export JOURNAL_STREAM="$(stat -L -c %d:%i /proc/self/fd/2)"',
     'exec "$@"',
   ].join('\n');
-  return host.spawn(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'unit', ...argv]);
+  return host.spawn(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'unit', ...unit.argv]);
 }
 
 /** Text log lines under journald: level and message first, no time (journald stamps lines). */
@@ -104,10 +105,10 @@ test("polod.service's ExecStart starts on a fresh install and reads polo.cfg onc
   if (!requireNetns(t)) return;
   const lan = await fixture.lan();
   const { root, prefix } = await stage();
-  const argv = await execStart(root, 'polod.service');
-  assert.deepEqual(argv, ['/usr/bin/env', 'polod'], 'no --config pointing at a file the install does not write');
+  const unit = await unitOf(root, 'polod.service');
+  assert.deepEqual(unit.argv, ['/usr/bin/env', 'polod'], 'no --config pointing at a file the install does not write');
 
-  const fresh = runUnit(lan.host(1), root, prefix, argv);
+  const fresh = runUnit(lan.host(1), root, prefix, unit);
   await fresh.waitForLine((l) => l.startsWith('INFO  polod ready'), 'polod ready', 20_000, 'stderr');
   fresh.kill('SIGTERM');
   assert.equal((await fresh.exited).code, 0, fresh.stderr);
@@ -119,7 +120,7 @@ test("polod.service's ExecStart starts on a fresh install and reads polo.cfg onc
   assert.equal((await stat(path.join(root, 'etc/marcopolo/certs/polossl.crt'))).mode & 0o777, 0o644);
 
   await writeFile(path.join(root, 'etc/marcopolo/polo/polo.cfg'), '[polo]\nport = 41337\n');
-  const configured = runUnit(lan.host(1), root, prefix, argv);
+  const configured = runUnit(lan.host(1), root, prefix, unit);
   await configured.waitForLine((l) => l.startsWith('INFO  polod started') && / port=41337( |$)/.test(l), 'polod started on the configured port', 20_000, 'stderr');
   await configured.waitForLine((l) => l.startsWith('INFO  polod ready'), 'polod ready', 20_000, 'stderr');
   configured.kill('SIGTERM');
@@ -130,10 +131,10 @@ test("marcod.service's ExecStart starts on a fresh install and reads marco.cfg o
   if (!requireNetns(t)) return;
   const lan = await fixture.lan();
   const { root, prefix } = await stage();
-  const argv = await execStart(root, 'marcod.service');
-  assert.deepEqual(argv, ['/usr/bin/env', 'marcod']);
+  const unit = await unitOf(root, 'marcod.service');
+  assert.ok(!unit.argv.includes('--config'), 'no --config pointing at a file the install does not write');
 
-  const fresh = runUnit(lan.host(1), root, prefix, argv);
+  const fresh = runUnit(lan.host(1), root, prefix, unit);
   await fresh.waitForLine((l) => l.startsWith('INFO  marcod started') && / port=1338( |$)/.test(l), 'marcod started on 127.0.1.1:1338', 20_000, 'stderr');
   fresh.kill('SIGTERM');
   assert.equal((await fresh.exited).code, 0, fresh.stderr);
@@ -141,7 +142,7 @@ test("marcod.service's ExecStart starts on a fresh install and reads marco.cfg o
 
   await mkdir(path.join(root, 'etc/marcopolo/marco'), { recursive: true });
   await writeFile(path.join(root, 'etc/marcopolo/marco/marco.cfg'), '[marco]\nmarcoport = 41338\n');
-  const configured = runUnit(lan.host(1), root, prefix, argv);
+  const configured = runUnit(lan.host(1), root, prefix, unit);
   await configured.waitForLine((l) => l.startsWith('INFO  marcod started') && / port=41338( |$)/.test(l), 'marcod started on the configured port', 20_000, 'stderr');
   configured.kill('SIGTERM');
   assert.equal((await configured.exited).code, 0, configured.stderr);
