@@ -14,6 +14,8 @@ export type ServiceLoader = (
     skip?: (name: string) => boolean;
     /** Only files owned by this uid, never through symlinks (user folders: polod runs as root). */
     owner?: number;
+    /** The user whose folder it is: their file ids are checked as `<ownerName>:<id>` would be asked. */
+    ownerName?: string;
     /** A missing folder is an empty one, without a warning. */
     missingOk?: boolean;
   },

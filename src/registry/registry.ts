@@ -455,13 +455,13 @@ export class ServiceRegistry implements ServiceChangeSource {
     this.log.warn(warning);
   }
 
-  private async read(dir: string, owner?: number): Promise<Service[]> {
+  private async read(dir: string, owner?: { uid: number; name: string }): Promise<Service[]> {
     const loader = this.options.loadServices;
     if (!loader) throw new MarcoPoloError('MP_ERR_INVALID_ARG', 'ServiceRegistry: a loadServices function is required');
     const userService = owner !== undefined;
     // A user without a ~/.polo folder simply has no file services: no warning for that.
     const options = { userService, verifyRegexp: this.verifyRegexp, skip: (name: string) => name === 'token', missingOk: userService };
-    const { services, warnings } = await loader(dir, owner === undefined ? options : { ...options, owner });
+    const { services, warnings } = await loader(dir, owner === undefined ? options : { ...options, owner: owner.uid, ownerName: owner.name });
     for (const warning of warnings) this.log.warn(warning);
     return services;
   }
@@ -472,7 +472,7 @@ export class ServiceRegistry implements ServiceChangeSource {
       this.options.userRecord?.forget(user);
       return { user, files: undefined };
     }
-    const files = await this.read(path.join(account.home, this.userDirName), account.uid);
+    const files = await this.read(path.join(account.home, this.userDirName), { uid: account.uid, name: account.name });
     if (files.length > 0) void this.options.userRecord?.remember(user);
     return { user, files };
   }
