@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
-import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { isMulticastIPv4, isPort, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
 
 /** Documented process exit codes of every command. */
 export const ExitCode = {
@@ -229,7 +229,7 @@ export function parseNonNegativeInt(value: string): number {
 /** A UDP/TCP port, 1–65535. */
 export function parsePort(value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1 && n <= 65535)) throw new FlagError('expected a port number from 1 to 65535.');
+  if (!isPort(n)) throw new FlagError('expected a port number from 1 to 65535.');
   return n;
 }
 

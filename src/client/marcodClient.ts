@@ -26,6 +26,7 @@ import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from '../marcod/limits.js';
 import { onAnyAbort, throwIfAborted } from '../util/abort.js';
+import { isPort } from '../protocol/address.js';
 
 /**
  * Options of one call through marcod: the in-process options minus those marcod's own
@@ -93,7 +94,7 @@ export class MarcodClient implements MarcoLike {
     this.address = address ?? defaultMarcoConfig().bindAddress;
     if (!isIPv4(this.address)) throw new InvalidArgumentError(`invalid address ${JSON.stringify(this.address)}: expected an IPv4 address`);
     this.port = port ?? MARCO_PORT;
-    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
+    if (!isPort(this.port)) {
       throw new InvalidArgumentError(`invalid port ${String(this.port)}: expected an integer from 1 to 65535`);
     }
     this.defaults = defaults;

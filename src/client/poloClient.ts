@@ -26,7 +26,7 @@ import {
   polodSocketPath,
   type PolodEndpoint,
 } from './polodEndpoint.js';
-import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { isMulticastIPv4, isPort, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
 import { onAnyAbort, untilAborted } from '../util/abort.js';
 import { checkFromJson, checkToJson } from '../health/check.js';
 
@@ -442,7 +442,7 @@ function endpointOf(options: PoloClientOptions): PolodEndpoint {
       throw new InvalidArgumentError('tls cannot be combined with socketPath or stateDir');
     }
     const port = options.tls.port ?? DEFAULT_TLS_PORT;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isPort(port)) {
       throw new InvalidArgumentError(`tls.port must be a port number from 1 to 65535, got ${String(port)}`);
     }
     const host = options.tls.host ?? DEFAULT_TLS_HOST;

@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { LOG_LEVELS, parseLogLevel } from '../util/log.js';
 import { isMulticastIPv4 } from '../protocol/address.js';
+import { isPort } from '../protocol/address.js';
 
 /**
  * Longest timeout accepted, in ms: Node's timers overflow past 2^31-1 ms and then fire at once,
@@ -56,7 +57,7 @@ export function parsePort(value: string, where: string): number {
 
 /** Checks a port given as a number (a typed override); `shown` is what the message quotes. */
 export function checkPort(port: number, where: string, shown = String(port)): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  if (!isPort(port)) {
     throw valueError(where, shown, 'is not a port (an integer from 1 to 65535)');
   }
   return port;

@@ -6,6 +6,7 @@
  * never connects beyond this host (no probing of other hosts on a user's behalf).
  */
 import type { Json } from '../protocol/json.js';
+import { isPort } from '../protocol/address.js';
 
 /** How often a check runs by default, in ms. */
 export const DEFAULT_CHECK_INTERVAL_MS = 5000;
@@ -38,7 +39,7 @@ export function parseCheckTarget(text: string): { kind: 'tcp' | 'http'; target: 
   const tcp = /^tcp:(\d{1,5})$/.exec(text);
   if (tcp) {
     const port = Number(tcp[1]);
-    if (port < 1 || port > 65535) return { problem: 'has a port outside 1-65535' };
+    if (!isPort(port)) return { problem: 'has a port outside 1-65535' };
     return { kind: 'tcp', target: `tcp:${port}` };
   }
   if (text.startsWith('http://')) {

@@ -1,9 +1,14 @@
 /**
- * What a multicast group address is: the one home of that rule for config files, flags, the
- * publish API, marcod requests, the client libraries and the in-memory network. IPv4 only for
+ * What a multicast group address and a port are: the one home of those rules for config files,
+ * flags, the publish API, marcod requests, the client libraries and the in-memory network. IPv4 only for
  * now (224.0.0.0/4); the grids of docs/protocol.md are IPv4 groups.
  */
 import { isIPv4 } from 'node:net';
+
+/** A UDP or TCP port: an integer from 1 to 65535. */
+export function isPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
 
 /** The range, for messages: `224.0.0.0 to 239.255.255.255`. */
 export const MULTICAST_IPV4_RANGE = '224.0.0.0 to 239.255.255.255';
