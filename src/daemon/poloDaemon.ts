@@ -126,6 +126,7 @@ export class PoloDaemon {
         changes: this.registry,
         logger: deps.logger,
         ...(deps.presenceTiming === undefined ? {} : { timing: deps.presenceTiming }),
+        ...(groupAuth && { auth: groupAuth }),
       });
       this.presences.set(group, presence);
       return new Polo({

@@ -54,6 +54,19 @@ export interface PresenceOptions {
   readonly timing?: PresenceTiming;
   readonly logger: Logger;
   readonly random?: () => number;
+  /**
+   * The group's authentication in a keyed grid (polod's AuthGate, src/responder/authGate.ts):
+   * announcements, goodbyes and membership queries are signed, and an announcement, goodbye or
+   * membership reply that fails the check (unsigned under `required`, forged, stale, replayed)
+   * is ignored, so nobody without the key can add, change or remove a member.
+   */
+  readonly auth?: PresenceAuth;
+}
+
+/** What a presence needs of the grid's authentication. */
+export interface PresenceAuth {
+  check(data: Uint8Array): { readonly ok: true; readonly body: Uint8Array } | { readonly ok: false };
+  sign(message: Uint8Array, replyTo: undefined, key: undefined): Uint8Array;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -142,7 +155,7 @@ export class GroupPresence {
     const socket = this.socket;
     if (socket) {
       try {
-        await socket.send(encodeGoodbye(this.instance), this.options.port, this.options.group);
+        await socket.send(this.signed(encodeGoodbye(this.instance)), this.options.port, this.options.group);
         this.sent.goodbye++;
       } catch (err) {
         this.log.debug({ err }, 'goodbye not sent');
@@ -218,7 +231,7 @@ export class GroupPresence {
       refs,
       failing,
     };
-    socket.send(encodeAnnouncement(a), this.options.port, this.options.group).then(
+    socket.send(this.signed(encodeAnnouncement(a)), this.options.port, this.options.group).then(
       () => this.sent.announce++,
       (err: unknown) => this.log.debug({ err }, 'announcement not sent'),
     );
@@ -234,9 +247,17 @@ export class GroupPresence {
     if (this.state !== 'started' || data.byteLength < 20 || data[0] !== OPEN_BRACE) return false;
     const initial = data[COMMAND_INITIAL];
     if (initial !== A && initial !== G && initial !== M) return false;
+    let body = data;
+    // Announce and Goodbye are checked here; a Marco query is left to the responder's own check
+    // (checking it twice would count its nonce as replayed).
+    if (this.options.auth && initial !== M) {
+      const checked = this.options.auth.check(data);
+      if (!checked.ok) return looksLikePresence(data);
+      body = checked.body;
+    }
     let msg: JsonObject;
     try {
-      msg = decodeObject(data);
+      msg = decodeObject(body);
     } catch {
       return false; // the responder counts and logs bad datagrams
     }
@@ -260,6 +281,17 @@ export class GroupPresence {
     }
   };
 
+  /** `message` as sent to the group: signed in a keyed grid. */
+  private signed(message: Uint8Array): Uint8Array {
+    return this.options.auth ? this.options.auth.sign(message, undefined, undefined) : message;
+  }
+
+  /** A reply to a membership query in a keyed grid: its message, or undefined when it fails the check. */
+  private admitReply(data: Uint8Array): Uint8Array | undefined {
+    const checked = this.options.auth?.check(data);
+    return checked === undefined || checked.ok ? (checked?.body ?? data) : undefined;
+  }
+
   private scheduleQuery(): void {
     if (this.state !== 'started') return;
     clearTimeout(this.queryTimer);
@@ -278,7 +310,8 @@ export class GroupPresence {
       port: this.options.port,
       iface,
       ttl: this.options.ttl,
-      payload: encodeMembershipQuery(),
+      payload: this.signed(encodeMembershipQuery()),
+      ...(this.options.auth && { admit: (data: Uint8Array) => this.admitReply(data) }),
       windowMs: this.timing.queryWindowMs,
       graceMs: this.timing.graceMs,
       knownMembers: this.view.size,
@@ -291,4 +324,10 @@ export class GroupPresence {
     this.view.queryDone(new Set(replies.map((r) => r.address)));
     this.scheduleQuery();
   }
+}
+
+/** True for an Announce or Goodbye (our compact form): a refused one is consumed, never answered. */
+function looksLikePresence(data: Uint8Array): boolean {
+  const initial = data[COMMAND_INITIAL];
+  return initial === A || initial === G;
 }

@@ -29,6 +29,8 @@ export interface ViewQueryPlan {
   readonly knownMembers: number;
   /** Called for each reply as it arrives. */
   readonly onReply?: (s: PoloSighting) => void;
+  /** In a keyed grid: the reply's message if its authenticator holds, else undefined (ignored). */
+  readonly admit?: (data: Uint8Array) => Uint8Array | undefined;
   readonly signal?: AbortSignal;
 }
 
@@ -39,7 +41,9 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
   let graceTimer: NodeJS.Timeout | undefined;
-  const onMessage = (data: Uint8Array, from: { address: string }): void => {
+  const onMessage = (received: Uint8Array, from: { address: string }): void => {
+    const data = plan.admit ? plan.admit(received) : received;
+    if (data === undefined) return;
     let msg: JsonObject;
     try {
       msg = decodeObject(data);

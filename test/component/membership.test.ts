@@ -268,3 +268,40 @@ describe('membership', () => {
     assert.equal(other.sent.query, 1, 'its own query comes later');
   });
 });
+
+describe('membership in a keyed grid', () => {
+  it('signs announcements and membership queries, and ignores unsigned or foreign-key announcements', async () => {
+    const { gridKey } = await import('../../src/auth/gridAuth.js');
+    const key = gridKey(Buffer.alloc(32, 1));
+    const other = gridKey(Buffer.alloc(32, 2));
+    const keyed = async (net: MemoryNetwork, address: string): Promise<PoloDaemon> => {
+      const folders = new FakeFolders();
+      folders.dirs.set('/etc/services', [fileService('web', { port: 80 })]);
+      const d = new PoloDaemon(
+        { ...settings(address), auth: { policy: 'required', keys: [key], groupKeys: new Map() } },
+        { logger: silentLogger, loadServices: folders.loader, users: new FakeUsers([]), transport: net.host(address), presenceTiming: FAST_TIMING },
+      );
+      await d.start();
+      running.push(d);
+      return d;
+    };
+    const net = new MemoryNetwork();
+    const a = await keyed(net, '10.0.0.1');
+    const b = await keyed(net, '10.0.0.2');
+    await waitFor(() => addresses(a).join() === '10.0.0.2' && addresses(b).join() === '10.0.0.1', { what: 'the keyed polods to see each other' });
+
+    // A host without the key announces itself, unsigned and then signed with another key.
+    const forger = await net.host('10.0.0.66').bindGroup(G, 1337, () => undefined);
+    forger.join();
+    const fake = { instance: 'forged', rev: 1, every: 1000, members: 3, params: { hostname: 'evil' }, services: [{ id: 'web', params: { port: 6666 } }], refs: [] };
+    const { signDatagram } = await import('../../src/auth/gridAuth.js');
+    await forger.send(encodeAnnouncement(fake), 1337, G);
+    await forger.send(signDatagram(encodeAnnouncement({ ...fake, instance: 'forged2' }), other).bytes, 1337, G);
+    // A signed goodbye of an instance nobody knows, then a real change, so the views had time to hear the forgeries.
+    b.registry.add(publishedService('late', {}), [G], undefined, 'publish');
+    await waitFor(() => view(a).member('10.0.0.2')?.services?.some((s) => s.id === 'late') === true, { what: "a to hear b's change" });
+    assert.equal(view(a).member('10.0.0.66'), undefined, 'the forged announcements added no member');
+    assert.deepEqual(addresses(a), ['10.0.0.2']);
+    await forger.close();
+  });
+});
