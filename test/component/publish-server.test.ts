@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net, { type Socket } from 'node:net';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -15,6 +15,7 @@ import { loadOrCreateCertificate, type KeyAndCertificate } from '../../src/auth/
 import type { PublishReply } from '../../src/publish/handler.js';
 import { PublishServer, type ServerLimits } from '../../src/publish/server.js';
 import { waitFor } from '../helpers/wait.js';
+import { ReplyLineClient } from '../helpers/reply-lines.js';
 
 let base: string;
 let pem: KeyAndCertificate;
@@ -87,68 +88,10 @@ async function start(t: TestContext, limits: Partial<ServerLimits> = {}): Promis
   return { server, handler, socketPath, port };
 }
 
-/** A client connection that collects reply lines. */
-class Client {
-  readonly lines: string[] = [];
-  readonly closed: Promise<void>;
-  private partial = '';
-  private waiters: (() => void)[] = [];
-  isClosed = false;
-
-  constructor(readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      for (const w of this.waiters.splice(0)) w();
-    });
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.isClosed = true;
-        for (const w of this.waiters.splice(0)) w();
-        resolve();
-      }),
-    );
-  }
-
-  static unix(file: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ path: file }, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  static tls(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  send(text: string): void {
-    this.socket.write(text);
-  }
-
-  /** Waits for `count` reply lines in total and returns them parsed. */
-  async replies(count: number): Promise<unknown[]> {
-    while (this.lines.length < count) {
-      if (this.isClosed) throw new Error(`connection closed after ${this.lines.length} of ${count} replies`);
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-    return this.lines.slice(0, count).map((l) => JSON.parse(l) as unknown);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
 describe('PublishServer framing', () => {
   it('answers reference-style writes over TLS: one object per write, no newline', async (t) => {
     const { port } = await start(t);
-    const c = await Client.tls(port);
+    const c = await ReplyLineClient.tls(port);
     c.send('{"Command": "Register", "n": 1}');
     assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
     c.send('{"n": 2}');
@@ -158,7 +101,7 @@ describe('PublishServer framing', () => {
 
   it('answers two requests sent in one write, and one request sent in pieces', async (t) => {
     const { port, socketPath } = await start(t);
-    for (const c of [await Client.tls(port), await Client.unix(socketPath)]) {
+    for (const c of [await ReplyLineClient.tls(port), await ReplyLineClient.unix(socketPath)]) {
       c.send('{"n":1}{"n":2}\n{"n":');
       c.send('3}');
       c.send('{"n":"a\\"}');
@@ -170,7 +113,7 @@ describe('PublishServer framing', () => {
 
   it('replies in request order even when an earlier request is slow', async (t) => {
     const { socketPath, handler } = await start(t);
-    const c = await Client.unix(socketPath);
+    const c = await ReplyLineClient.unix(socketPath);
     c.send('{"n":1,"wait":"one"}\n{"n":2}\n');
     await waitFor(() => handler.seen === 1, { what: 'the first request to reach the handler' });
     handler.release('one');
@@ -180,7 +123,7 @@ describe('PublishServer framing', () => {
 
   it('answers garbage with one error and goes on', async (t) => {
     const { socketPath } = await start(t);
-    const c = await Client.unix(socketPath);
+    const c = await ReplyLineClient.unix(socketPath);
     c.send('hello\n{"n":1}\n');
     assert.deepEqual(await c.replies(2), [{ Error: 'Malformed JSON' }, { OK: 1 }]);
     c.close();
@@ -195,7 +138,7 @@ describe('PublishServer framing', () => {
 describe('PublishServer limits', () => {
   it('refuses an oversized request and closes the connection', async (t) => {
     const { socketPath, port } = await start(t, { maxRequestBytes: 1024 });
-    for (const c of [await Client.unix(socketPath), await Client.tls(port)]) {
+    for (const c of [await ReplyLineClient.unix(socketPath), await ReplyLineClient.tls(port)]) {
       c.send(`{"n":1}{"big":"${'x'.repeat(4096)}"}{"n":2}`);
       await c.closed;
       assert.deepEqual(
@@ -207,12 +150,12 @@ describe('PublishServer limits', () => {
 
   it('closes a half-sent request after the deadline, serving others meanwhile and keeping idle clients', async (t) => {
     const { socketPath, port } = await start(t, { requestTimeoutMs: 300 });
-    const idle = await Client.unix(socketPath);
+    const idle = await ReplyLineClient.unix(socketPath);
     idle.send('{"n":0}\n');
     assert.deepEqual(await idle.replies(1), [{ OK: 0 }]);
-    const stalled = await Client.tls(port);
+    const stalled = await ReplyLineClient.tls(port);
     stalled.send('{"Command": "Publish", "Args": {');
-    const other = await Client.unix(socketPath);
+    const other = await ReplyLineClient.unix(socketPath);
     other.send('{"n":1}\n');
     assert.deepEqual(await other.replies(1), [{ OK: 1 }]);
     await stalled.closed;
@@ -232,7 +175,7 @@ describe('PublishServer limits', () => {
     const plain = net.connect({ host: '127.0.0.1', port }, () => plain.write('{"Command": "List"}\n'));
     plain.on('error', () => undefined);
     await Promise.all([silent, plain].map((s) => new Promise((resolve) => s.once('close', resolve))));
-    const c = await Client.unix(socketPath);
+    const c = await ReplyLineClient.unix(socketPath);
     c.send('{"n":1}\n');
     assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
     c.close();
@@ -240,22 +183,22 @@ describe('PublishServer limits', () => {
 
   it('makes room by closing the connection idle the longest; refuses only when none is idle', async (t) => {
     const { socketPath, port, server, handler } = await start(t, { maxConnections: 4 });
-    const kept: Client[] = [];
+    const kept: ReplyLineClient[] = [];
     for (let i = 0; i < 4; i++) {
-      const c = i % 2 === 0 ? await Client.unix(socketPath) : await Client.tls(port);
+      const c = i % 2 === 0 ? await ReplyLineClient.unix(socketPath) : await ReplyLineClient.tls(port);
       c.send(`{"n":${i}}`);
       assert.deepEqual(await c.replies(1), [{ OK: i }]);
       kept.push(c);
     }
     // A fifth connection: the first one, idle the longest, is closed for it.
-    const fifth = await Client.unix(socketPath);
+    const fifth = await ReplyLineClient.unix(socketPath);
     fifth.send('{"n":5}\n');
     assert.deepEqual(await fifth.replies(1), [{ OK: 5 }]);
     await kept[0]?.closed;
     assert.equal(server.stats.evicted, 1);
     assert.deepEqual([kept[1]?.isClosed, kept[2]?.isClosed, kept[3]?.isClosed], [false, false, false]);
     // All four busy: nothing idle to close, so the next connection is refused.
-    const busy = [kept[1], kept[2], kept[3], fifth] as Client[];
+    const busy = [kept[1], kept[2], kept[3], fifth] as ReplyLineClient[];
     busy.forEach((c, i) => c.send(`{"n":${10 + i},"wait":"hold"}\n`));
     await waitFor(() => handler.seen === 9, { what: 'the four requests to reach the handler' });
     const refused = await new Promise<string>((resolve) => {
@@ -277,12 +220,12 @@ describe('PublishServer limits', () => {
   it('limits the connections of one user, closing their own idle one first, and not the others', async (t) => {
     const { socketPath, port, server } = await start(t, { maxConnectionsPerUser: 2 });
     // This process's TCP connections belong to its uid (the kernel says so); Unix-socket ones to nobody known.
-    const unix = await Client.unix(socketPath);
+    const unix = await ReplyLineClient.unix(socketPath);
     unix.send('{"n":0}\n');
     assert.deepEqual(await unix.replies(1), [{ OK: 0 }]);
-    const mine: Client[] = [];
+    const mine: ReplyLineClient[] = [];
     for (let i = 1; i <= 3; i++) {
-      const c = await Client.tls(port);
+      const c = await ReplyLineClient.tls(port);
       c.send(`{"n":${i}}`);
       assert.deepEqual(await c.replies(1), [{ OK: i }]);
       mine.push(c);
@@ -295,7 +238,7 @@ describe('PublishServer limits', () => {
 
   it('closes a connection idle for longer than the idle timeout', async (t) => {
     const { socketPath, server } = await start(t, { idleTimeoutMs: 200 });
-    const c = await Client.unix(socketPath);
+    const c = await ReplyLineClient.unix(socketPath);
     c.send('{"n":1}\n');
     assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
     await c.closed;
@@ -304,7 +247,7 @@ describe('PublishServer limits', () => {
 
   it('cuts off a peer that does not read its reply, which would otherwise hold its slot for ever', async (t) => {
     const { socketPath, server } = await start(t, { requestTimeoutMs: 300 });
-    const reader = await Client.unix(socketPath);
+    const reader = await ReplyLineClient.unix(socketPath);
     reader.socket.pause();
     reader.send('{"big":16000000}\n');
     // A paused client does not see the close until it reads again: watch the server instead.
@@ -315,8 +258,8 @@ describe('PublishServer limits', () => {
 
   it('closes only the connection whose reply cannot be written, and keeps serving', async (t) => {
     const { socketPath, server } = await start(t);
-    const other = await Client.unix(socketPath);
-    const bad = await Client.unix(socketPath);
+    const other = await ReplyLineClient.unix(socketPath);
+    const bad = await ReplyLineClient.unix(socketPath);
     bad.send('{"n":1}\n{"unencodable":true}\n{"n":3}\n');
     await bad.closed;
     assert.deepEqual(bad.lines.map((l) => JSON.parse(l) as unknown), [{ OK: 1 }]);
@@ -328,11 +271,11 @@ describe('PublishServer limits', () => {
 
   it('survives a client that floods requests without reading, and answers them all in order', async (t) => {
     const { socketPath } = await start(t, { maxQueuedRequests: 4 });
-    const flood = await Client.unix(socketPath);
+    const flood = await ReplyLineClient.unix(socketPath);
     flood.socket.pause();
     const count = 3000;
     flood.send(Array.from({ length: count }, (_, i) => `{"n":${i}}\n`).join(''));
-    const other = await Client.unix(socketPath);
+    const other = await ReplyLineClient.unix(socketPath);
     other.send('{"n":-1}\n');
     assert.deepEqual(await other.replies(1), [{ OK: -1 }]);
     flood.socket.resume();
@@ -346,8 +289,8 @@ describe('PublishServer limits', () => {
 describe('PublishServer lifecycle', () => {
   it('stop lets the request in progress finish, closes idle connections and removes the socket', async (t) => {
     const { server, socketPath, handler, port } = await start(t);
-    const idle = await Client.tls(port);
-    const busy = await Client.unix(socketPath);
+    const idle = await ReplyLineClient.tls(port);
+    const busy = await ReplyLineClient.unix(socketPath);
     busy.send('{"n":5,"wait":"stop"}\n');
     await waitFor(() => handler.seen === 1, { what: 'the request to reach the handler' });
     const stopped = server.stop();
@@ -371,7 +314,7 @@ describe('PublishServer lifecycle', () => {
     const server = new PublishServer({ handle: new EchoHandler().handle, socketPath: file });
     await server.start();
     t.after(() => server.stop());
-    const c = await Client.unix(file);
+    const c = await ReplyLineClient.unix(file);
     c.send('{"n":1}\n');
     assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
     c.close();
@@ -382,7 +325,7 @@ describe('PublishServer lifecycle', () => {
     const second = new PublishServer({ handle: new EchoHandler().handle, socketPath });
     await assert.rejects(second.start(), /another process is listening on/);
     // The first server still works.
-    const c = await Client.unix(socketPath);
+    const c = await ReplyLineClient.unix(socketPath);
     c.send('{"n":1}\n');
     assert.deepEqual(await c.replies(1), [{ OK: 1 }]);
     c.close();

@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import net, { type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,64 +19,11 @@ import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from 
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
 import { overTls } from '../helpers/publish-tls.js';
+import { ReplyLineClient } from '../helpers/reply-lines.js';
 
 const DIST = path.resolve(import.meta.dirname, '..', '..');
 const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
 const MARCO = path.join(DIST, 'src', 'cli', 'marco.js');
-
-/** A Unix-socket client reading reply lines. */
-class Client {
-  readonly lines: string[] = [];
-  readonly closed: Promise<void>;
-  isClosed = false;
-  private partial = '';
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.isClosed = true;
-        this.wake();
-        resolve();
-      }),
-    );
-  }
-
-  /** Connects; a connection polod closes at once still resolves (then `isClosed` turns true). */
-  static connect(file: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ path: file }, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  /** Sends one request (newline-delimited) and waits for its reply; null if the connection closed. */
-  async request(message: object | string): Promise<unknown> {
-    const index = this.lines.length;
-    this.socket.write(typeof message === 'string' ? message : `${JSON.stringify(message)}\n`);
-    while (this.lines.length <= index) {
-      if (this.isClosed) return null;
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-    return JSON.parse(this.lines[index] as string) as unknown;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
 
 /**
  * `marco request-for <id>` from `host`: the nodes that answered. With `expect`, the query ends
@@ -93,7 +39,7 @@ async function requestFor(host: LanHost, id: string, expect?: number): Promise<{
 
 /** Ids listed by polod's List command. */
 async function listedIds(socket: string): Promise<Set<string>> {
-  const c = await Client.connect(socket);
+  const c = await ReplyLineClient.unix(socket);
   const reply = (await c.request({ Command: 'List' })) as { OK: { id: string }[] };
   c.close();
   return new Set(reply.OK.map((s) => s.id));
@@ -129,7 +75,7 @@ describe('publish API robustness', () => {
 
   it('keeps permanent services across a restart, and published ones across a reload', async (t) => {
     if (!requireNetns(t)) return;
-    const c = await Client.connect(socket);
+    const c = await ReplyLineClient.unix(socket);
     const publish = (service: string, permanent: boolean): Promise<unknown> =>
       c.request({ Command: 'Publish', Args: { token: rootToken, service, params: { permanent }, permanent, root: true } });
     assert.deepEqual(await publish('keep', true), { OK: 'keep' });
@@ -157,7 +103,7 @@ describe('publish API robustness', () => {
     const acked: string[] = [];
     let killed = false;
     const worker = async (w: number): Promise<void> => {
-      const c = await Client.connect(socket);
+      const c = await ReplyLineClient.unix(socket);
       for (let i = 0; !killed || !c.isClosed; i++) {
         const id = `burst${w}_${i}`;
         const reply = await c.request({
@@ -220,16 +166,16 @@ describe('publish API robustness', () => {
       { Error: "Invalid multicast group address '224.0.0.200': The instance is not a member of this group" },
       { Error: 'The name of the service ../../etc/x is invalid: it contains a path separator' },
     ]);
-    const big = await Client.connect(socket);
+    const big = await ReplyLineClient.unix(socket);
     assert.deepEqual(await big.request(`{"Command": "List", "pad": "${'x'.repeat(70 * 1024)}"}\n`), { Error: 'Request too large' });
     await big.closed;
   });
 
   it('keeps serving while a client stalls mid-request and while too many connect', async (t) => {
     if (!requireNetns(t)) return;
-    const stalled = await Client.connect(socket);
+    const stalled = await ReplyLineClient.unix(socket);
     stalled.socket.write('{"Command": "Publish", "Args": {"token": "');
-    const other = await Client.connect(socket);
+    const other = await ReplyLineClient.unix(socket);
     assert.ok(Array.isArray(((await other.request({ Command: 'List' })) as { OK: unknown }).OK));
     other.close();
     stalled.close();
@@ -238,7 +184,7 @@ describe('publish API robustness', () => {
     // 300 connections at once, each asking for the list: every one gets a reply or is closed
     // (past the limit, 256, the connection idle the longest makes room, or the new one is
     // closed when none is idle), and polod survives.
-    const clients = await Promise.all(Array.from({ length: 300 }, () => Client.connect(socket)));
+    const clients = await Promise.all(Array.from({ length: 300 }, () => ReplyLineClient.unix(socket)));
     const replies = await Promise.all(clients.map((c) => c.request({ Command: 'List' })));
     const served = replies.filter((r) => r !== null).length;
     assert.ok(served >= 1, `served ${served}`);
@@ -247,7 +193,7 @@ describe('publish API robustness', () => {
     await Promise.all(clients.map((c) => c.closed));
     const after = await waitFor(
       async () => {
-        const c = await Client.connect(socket);
+        const c = await ReplyLineClient.unix(socket);
         const r = await c.request({ Command: 'List' });
         c.close();
         return r ?? undefined;

@@ -16,7 +16,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, lstat, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net, { type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +25,7 @@ import type { Proc } from '../helpers/proc.js';
 import { overTls } from '../helpers/publish-tls.js';
 import { asUser, createUsers, removeUsers, userNames, type TestUser } from '../helpers/unix-users.js';
 import { waitFor } from '../helpers/wait.js';
+import { ReplyLineClient } from '../helpers/reply-lines.js';
 
 const DIST = path.resolve(import.meta.dirname, '..', '..');
 const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
@@ -38,65 +38,6 @@ const QUOTA_BYTES = 10_000;
 const PER_USER_CONNECTIONS = 4;
 const MAX_CONNECTIONS = 16;
 
-/** A Unix-socket client reading reply lines. */
-class Client {
-  readonly lines: string[] = [];
-  readonly closed: Promise<void>;
-  isClosed = false;
-  private partial = '';
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.isClosed = true;
-        this.wake();
-        resolve();
-      }),
-    );
-  }
-
-  static connect(file: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ path: file }, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  /** Sends requests in one write and waits for as many replies; null for each one not answered. */
-  async requests(messages: object[]): Promise<unknown[]> {
-    const index = this.lines.length;
-    this.socket.write(messages.map((m) => `${JSON.stringify(m)}\n`).join(''));
-    while (this.lines.length < index + messages.length && !this.isClosed) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-    return messages.map((_, i) => {
-      const line = this.lines[index + i];
-      return line === undefined ? null : (JSON.parse(line) as unknown);
-    });
-  }
-
-  async request(message: object): Promise<unknown> {
-    return (await this.requests([message]))[0];
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
-
 /** `marco request-for <id>` from `host`, ending at the first answer (10 s bounds a failure). */
 async function requestFor(host: LanHost, id: string): Promise<{ address: string; params: unknown }[]> {
   const r = await host.run(
@@ -108,7 +49,7 @@ async function requestFor(host: LanHost, id: string): Promise<{ address: string;
 }
 
 /** Every page of List over one connection, following `Next`. */
-async function listAll(c: Client): Promise<{ id: string; owner: string }[]> {
+async function listAll(c: ReplyLineClient): Promise<{ id: string; owner: string }[]> {
   const all: { id: string; owner: string }[] = [];
   for (let offset: number | undefined = 0; offset !== undefined; ) {
     const reply = (await c.request({ Command: 'List', Args: { offset } })) as { OK: { id: string; owner: string }[]; Next?: number } | null;
@@ -272,7 +213,7 @@ describe('publish API trust: hostile local users', () => {
 
   it('lists every service that fits in the Services reply after a large one', async (t) => {
     if (!requireNetns(t)) return;
-    const c = await Client.connect(socket);
+    const c = await ReplyLineClient.unix(socket);
     const publish = (service: string, params: object): object => ({
       Command: 'Publish',
       Args: { token: rootToken(), service, params, root: true, multicast_groups: [G1] },
@@ -300,7 +241,7 @@ describe('publish API trust: hostile local users', () => {
 
   it('refuses permanent ids the loader would skip; every acknowledged one is served after a restart', async (t) => {
     if (!requireNetns(t)) return;
-    const c = await Client.connect(socket);
+    const c = await ReplyLineClient.unix(socket);
     const ids = ['token', 'web.tmp', '.web.0123456789ab.tmp', '.hidden', 'web~', '#web#', 'web.cfg'];
     const replies = (await c.requests(
       ids.map((service) => ({ Command: 'Publish', Args: { token: rootToken(), service, params: { service }, root: true, permanent: true } })),
@@ -320,7 +261,7 @@ describe('publish API trust: hostile local users', () => {
 
     assert.equal((await polod!.stop()).code, 0);
     polod = await startPolod();
-    const after = await Client.connect(socket);
+    const after = await ReplyLineClient.unix(socket);
     const listed = new Set((await listAll(after)).map((s) => s.id));
     after.close();
     for (const id of acked) assert.ok(listed.has(id), `${id} missing after the restart`);
@@ -362,9 +303,9 @@ describe('publish API trust: hostile local users', () => {
       const held = await waitFor(() => /HOLDING (\d+)/.exec(holder.stdout)?.[1], { what: 'alice to hold her connections', timeoutMs: 20_000 });
       assert.equal(Number(held), PER_USER_CONNECTIONS);
       // Meanwhile root floods the Unix socket with idle connections, more than the global limit.
-      const idle: Client[] = [];
+      const idle: ReplyLineClient[] = [];
       for (let i = 0; i < MAX_CONNECTIONS + 4; i++) {
-        const c = await Client.connect(socket);
+        const c = await ReplyLineClient.unix(socket);
         assert.ok(Array.isArray(((await c.request({ Command: 'List', Args: { limit: 1 } })) as { OK: unknown }).OK));
         idle.push(c);
       }
@@ -387,7 +328,7 @@ describe('publish API trust: hostile local users', () => {
 
   it('holds quotas, and a storm of List pages and reset connections leaves UDP answered throughout', async (t) => {
     if (!requireNetns(t)) return;
-    const c = await Client.connect(socket);
+    const c = await ReplyLineClient.unix(socket);
     const publish = (token: string, service: string, params: object, root = false): object => ({
       Command: 'Publish',
       Args: { token, service, params, root, multicast_groups: [G1] },
@@ -418,7 +359,7 @@ describe('publish API trust: hostile local users', () => {
     let pages = 0;
     let resets = 0;
     const lister = async (): Promise<void> => {
-      const l = await Client.connect(socket);
+      const l = await ReplyLineClient.unix(socket);
       while (!udpDone) {
         const all = await listAll(l);
         assert.ok(all.length >= 2000 + QUOTA_SERVICES);
@@ -429,7 +370,7 @@ describe('publish API trust: hostile local users', () => {
     // Clients that ask for pages and close the connection before reading them: polod's writes fail.
     const resetter = async (): Promise<void> => {
       while (!udpDone) {
-        const r = await Client.connect(socket);
+        const r = await ReplyLineClient.unix(socket);
         r.socket.write('{"Command": "List"}\n{"Command": "List", "Args": {"offset": 256}}\n');
         await new Promise<void>((resolve) => r.socket.once('data', () => resolve()));
         r.socket.destroy(); // with most of the page unread: polod's write fails (EPIPE)
@@ -454,7 +395,7 @@ describe('publish API trust: hostile local users', () => {
     assert.ok(pages > 0 && resets > 0);
     // polod is still up and serving.
     assert.equal(polod!.child.exitCode, null);
-    const final = await Client.connect(socket);
+    const final = await ReplyLineClient.unix(socket);
     assert.ok((await listAll(final)).some((s) => s.id === `${alice.name}:s0`));
     final.close();
   });
@@ -463,7 +404,7 @@ describe('publish API trust: hostile local users', () => {
     if (!requireNetns(t)) return;
     const racer = spawn(process.execPath, ['-e', RACER, carol.home], { uid: carol.uid, gid: carol.gid, cwd: '/', stdio: 'ignore' });
     racers.push(racer);
-    const c = await Client.connect(socket);
+    const c = await ReplyLineClient.unix(socket);
     // The racer is at work once it has pulled away a folder polod made.
     await waitFor(
       async () => {
