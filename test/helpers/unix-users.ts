@@ -17,23 +17,32 @@ export interface TestUser {
 /** The per-run suffix of user names. */
 export const RUN_TAG = String(process.pid % 100000);
 
-/** Runs an administration command; retries while another process holds the passwd lock. */
-async function admin(args: string[], mayFail = false): Promise<void> {
+/**
+ * Runs an administration command (useradd, userdel, groupadd, …); retries while another process
+ * holds the passwd lock. Returns its exit status; throws on failure unless `mayFail`.
+ */
+export async function admin(args: string[], mayFail = false): Promise<number | null> {
   const [cmd, ...rest] = args as [string, ...string[]];
-  let last = '';
-  const ok = await waitFor(
+  let status: number | null = null;
+  let stderr = '';
+  await waitFor(
     () => {
       const r = spawnSync(cmd, rest, { encoding: 'utf8' });
-      last = r.stderr;
-      if (r.status === 0) return true;
-      return /lock/i.test(r.stderr) ? false : 'failed';
+      status = r.status;
+      stderr = r.stderr;
+      // useradd/userdel exit 1 (10 for userdel) when /etc/passwd is locked by a concurrent run.
+      return r.status === 0 || !/lock/i.test(r.stderr);
     },
     { what: `${args.join(' ')} to get the passwd lock`, timeoutMs: 15_000 },
   );
-  if (ok === 'failed' && !mayFail) throw new Error(`${args.join(' ')} failed: ${last}`);
+  if (status !== 0 && !mayFail) throw new Error(`${args.join(' ')} failed (${String(status)}): ${stderr}`);
+  return status;
 }
 
-const exists = (name: string): boolean => spawnSync('getent', ['passwd', name]).status === 0;
+/** True when `name` is in the system's user (or group) database. */
+export function exists(name: string, db: 'passwd' | 'group' = 'passwd'): boolean {
+  return spawnSync('getent', [db, name]).status === 0;
+}
 const idOf = (flag: '-u' | '-g', name: string): number => Number(spawnSync('id', [flag, name], { encoding: 'utf8' }).stdout.trim());
 
 /** The names {@link createUsers} gives: `<prefix><letter><RUN_TAG>` (a, b, …). */

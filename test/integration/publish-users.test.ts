@@ -21,6 +21,7 @@ import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from 
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
 import { overTls } from '../helpers/publish-tls.js';
+import { admin, exists } from '../helpers/unix-users.js';
 
 const DIST = path.resolve(import.meta.dirname, '..', '..');
 const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
@@ -35,24 +36,6 @@ const BOB = `mppb${tag}`;
 const CAROL = `mppc${tag}`; // member of group marcopolo
 const USERS = [ALICE, BOB, CAROL];
 
-/** Runs an administration command; retries while another process holds the passwd lock. */
-async function admin(args: string[], mayFail = false): Promise<void> {
-  const [cmd, ...rest] = args as [string, ...string[]];
-  let last = '';
-  const ok = await waitFor(
-    () => {
-      const r = spawnSync(cmd, rest, { encoding: 'utf8' });
-      last = r.stderr;
-      if (r.status === 0) return true;
-      // useradd/userdel exit 1 (10 for userdel) when /etc/passwd is locked by a concurrent run.
-      return /lock/i.test(r.stderr) ? false : 'failed';
-    },
-    { what: `${args.join(' ')} to get the passwd lock`, timeoutMs: 15_000 },
-  );
-  if (ok === 'failed' && !mayFail) throw new Error(`${args.join(' ')} failed: ${last}`);
-}
-
-const exists = (db: 'passwd' | 'group', name: string): boolean => spawnSync('getent', [db, name]).status === 0;
 const uidOf = (name: string): number => Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
 const homeOf = (name: string): string => `/home/${name}`;
 
@@ -113,11 +96,11 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
 
   before(async () => {
     if (!netnsAvailable().ok) return;
-    for (const u of USERS) if (exists('passwd', u)) await admin(['userdel', '-r', u], true);
-    if (!exists('group', 'marcopolo')) {
+    for (const u of USERS) if (exists(u)) await admin(['userdel', '-r', u], true);
+    if (!exists('marcopolo', 'group')) {
       await admin(['groupadd', 'marcopolo'], true);
       // Another run may have made it meanwhile: only a group we made is ours to remove.
-      createdGroup = exists('group', 'marcopolo');
+      createdGroup = exists('marcopolo', 'group');
     }
     for (const u of USERS) {
       const extra = u === CAROL ? ['-G', 'marcopolo'] : [];
@@ -134,8 +117,8 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
   after(async () => {
     // Even when a test failed: no user, group, namespace or process is left behind.
     await lan?.destroy();
-    for (const u of USERS) if (exists('passwd', u)) await admin(['userdel', '-r', u], true);
-    if (createdGroup && exists('group', 'marcopolo')) await admin(['groupdel', 'marcopolo'], true);
+    for (const u of USERS) if (exists(u)) await admin(['userdel', '-r', u], true);
+    if (createdGroup && exists('marcopolo', 'group')) await admin(['groupdel', 'marcopolo'], true);
     if (state !== undefined) await rm(state, { recursive: true, force: true });
   });
 

@@ -27,6 +27,7 @@ import { startMarcod } from '../helpers/marcod-lan.js';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { overTls } from '../helpers/publish-tls.js';
 import { waitFor } from '../helpers/wait.js';
+import { admin, exists } from '../helpers/unix-users.js';
 
 const isRoot = process.getuid?.() === 0;
 const fixture = lanFixture({ name: 'cpp9', hosts: 2, subnet: 39 });
@@ -45,25 +46,6 @@ interface Account {
 }
 const accounts = new Map<string, Account>();
 
-/** Runs useradd/userdel; retries while a concurrent run holds the passwd lock. */
-async function admin(args: string[], mayFail = false): Promise<number | null> {
-  const [cmd, ...rest] = args as [string, ...string[]];
-  let status: number | null = null;
-  let stderr = '';
-  await waitFor(
-    () => {
-      const r = spawnSync(cmd, rest, { encoding: 'utf8' });
-      status = r.status;
-      stderr = r.stderr;
-      return r.status === 0 || !/lock/i.test(r.stderr);
-    },
-    { what: `${args.join(' ')} to get the passwd lock`, timeoutMs: 15_000 },
-  );
-  if (status !== 0 && !mayFail) throw new Error(`${args.join(' ')} failed (${String(status)}): ${stderr}`);
-  return status;
-}
-
-const exists = (name: string): boolean => spawnSync('getent', ['passwd', name]).status === 0;
 const uidTaken = (uid: number): boolean => spawnSync('getent', ['passwd', String(uid)]).status === 0;
 
 /** Creates `name` with a free four-digit uid (the tokens of such users were the ones cut). */
