@@ -16,7 +16,7 @@ import { DEFAULT_VERIFY_REGEXP, splitUserId } from '../registry/userId.js';
 import type { GroupSocket, RemoteInfo, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { ingest } from './ingest.js';
+import { admit } from './ingest.js';
 import { answer, type AnswerContext, type Decision } from './answer.js';
 import { countReply, newPoloStats, type PoloStats } from './stats.js';
 import { Guard } from './guard.js';
@@ -218,26 +218,9 @@ export class Polo {
     // Live-discovery messages are consumed first (src/membership/presence.ts); then a source
     // (or the node) out of reply budget is dropped before any decoding.
     if (this.tap?.(datagram, address) === true) return;
-    if (!this.guard.replies.admit(address.address)) {
-      this.stats.received++;
-      this.stats.limited++;
-      return;
-    }
-    let data = datagram;
-    let nonce: string | undefined;
-    let key: GridKey | undefined;
-    if (this.auth) {
-      const checked = this.auth.check(datagram);
-      if (!checked.ok) {
-        this.stats.received++;
-        this.stats.authRejected++;
-        this.guard.log.debug(() => ({ from: address.address, reason: checked.reason }), 'query refused by grid authentication');
-        return;
-      }
-      ({ body: data, nonce, key } = checked);
-    }
-    const query = ingest(data, address, this.stats, this.guard.log);
-    if (!query) return;
+    const admitted = admit(datagram, address, this.stats, this.guard, this.auth);
+    if (!admitted) return;
+    const { query, nonce, key } = admitted;
     try {
       const decision = answer(query, this.context);
       if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key);

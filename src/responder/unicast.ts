@@ -9,12 +9,11 @@ import type { JsonObject } from '../protocol/json.js';
 import type { Query } from '../protocol/messages.js';
 import type { ServiceRegistry } from '../registry/registry.js';
 import type { RemoteInfo } from '../transport/transport.js';
-import { ingest } from './ingest.js';
+import { admit } from './ingest.js';
 import { countReply } from './stats.js';
 import { answer, type Decision } from './answer.js';
 import type { Guard } from './guard.js';
 import type { AuthGate } from './authGate.js';
-import type { GridKey } from '../auth/gridAuth.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { loadUserGuarded, type Polo } from './polo.js';
 
@@ -50,26 +49,9 @@ export class UnicastResponder {
       this.guard.log.debug(() => ({ from: from.address, local }), 'unicast query from off-link source ignored');
       return;
     }
-    if (!this.guard.replies.admit(from.address)) {
-      stats.received++;
-      stats.limited++;
-      return;
-    }
-    let body = data;
-    let nonce: string | undefined;
-    let key: GridKey | undefined;
-    if (this.auth) {
-      const checked = this.auth.check(data);
-      if (!checked.ok) {
-        stats.received++;
-        stats.authRejected++;
-        this.guard.log.debug(() => ({ from: from.address, reason: checked.reason }), 'query refused by grid authentication');
-        return;
-      }
-      ({ body, nonce, key } = checked);
-    }
-    const query = ingest(body, from, stats, this.guard.log);
-    if (!query) return;
+    const admitted = admit(data, from, stats, this.guard, this.auth);
+    if (!admitted) return;
+    const { query, nonce, key } = admitted;
     try {
       const decision = await this.decide(query);
       if (decision.kind !== 'reply') {
