@@ -48,11 +48,6 @@ export class UserRecord {
     if (this.users.delete(user)) this.save();
   }
 
-  /** Resolves once every write asked for so far is on disk (tests, shutdown). */
-  flushed(): Promise<void> {
-    return this.writing;
-  }
-
   private save(): void {
     const content = [...this.users].sort().map((u) => `${u}\n`).join('');
     this.writing = this.writing
