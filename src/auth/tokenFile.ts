@@ -6,18 +6,18 @@
  * and swap things while polod works. Hence: every folder is opened once and pinned (see
  * `openPinnedDir`) with O_NOFOLLOW, ownership is changed only through file descriptors, files
  * are created O_EXCL|O_NOFOLLOW and renamed into place (which replaces a planted symlink rather
- * than writing through it), and existing files are opened O_NOFOLLOW|O_NONBLOCK.
+ * than writing through it), and existing files are opened O_NOFOLLOW|O_NONBLOCK. The folder
+ * itself is opened by src/system/userFolder.ts, as for the user's service files.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, IoError, MarcoPoloError, UnsafeFileError } from '../errors.js';
+import { InvalidArgumentError, IoError } from '../errors.js';
 import type { UserInfo } from '../system/userDb.js';
-import { createFolderAsUser } from '../system/userFolderCreate.js';
-import { isErrno, sweepTemporaryFiles, writeFileAtomic } from '../util/atomicFile.js';
-import { openPinnedDir, resolveInside, segmentProblem, type PinnedDir } from '../util/safePath.js';
-import { formatMode } from './secret.js';
+import { withUserDir } from '../system/userFolder.js';
+import { isErrno, writeFileAtomic } from '../util/atomicFile.js';
+import { resolveInside, segmentProblem, type PinnedDir } from '../util/safePath.js';
 import { DEFAULT_USER_DIR } from '../registry/userId.js';
 
 /** The folder in a user's home that holds the token and the user's service files. */
@@ -26,12 +26,6 @@ export { DEFAULT_USER_DIR };
 export const TOKEN_FILE_NAME = 'token';
 /** Largest token file read; real tokens are under 60 bytes. */
 const MAX_TOKEN_FILE_BYTES = 4096;
-/**
- * Mode of a `.polo` folder polod creates. 0700 rather than the reference's 0755: it holds the
- * token and the user's own service files, nobody else needs to list or read it (polod reads
- * it as root), and a closed folder also hides the token file's existence and size.
- */
-const USER_DIR_MODE = 0o700;
 
 function checkDirName(userDirName: string): void {
   const problem = segmentProblem(userDirName);
@@ -45,70 +39,6 @@ function sameSecretText(a: string, b: string): boolean {
   const x = Buffer.from(a, 'utf8');
   const y = Buffer.from(b, 'utf8');
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/**
- * Opens the user's home, pinned. Its last component may be a symlink (the administrator's
- * choice: the home's parent belongs to root), but the home must belong to the user: polod
- * refuses to create `.polo` folders in system folders such as `/bin` (the home of `bin`), which
- * anybody could otherwise trigger by requesting tokens for every system account.
- */
-async function openHome(user: UserInfo): Promise<PinnedDir> {
-  let home: PinnedDir;
-  try {
-    home = await openPinnedDir(user.home, { followSymlink: true });
-  } catch (err) {
-    if (err instanceof MarcoPoloError) throw err;
-    throw new IoError(`cannot open home folder ${user.home} of ${user.name}: ${(err as Error).message}`, { cause: err });
-  }
-  if (home.stat.uid !== user.uid) {
-    await home.close();
-    throw new UnsafeFileError(
-      user.home,
-      `home folder ${user.home} of ${user.name} is owned by uid ${home.stat.uid}, not by the user (uid ${user.uid})`,
-    );
-  }
-  return home;
-}
-
-/**
- * Opens (creating if needed, as the user) `<home>/<userDirName>`, pinned, and checks it: a real
- * folder (not a symlink), owned by the user or root, not writable by group or others.
- */
-async function openUserDir(home: PinnedDir, user: UserInfo, userDirName: string): Promise<PinnedDir> {
-  const shown = path.join(user.home, userDirName);
-  const inHome = home.child(userDirName);
-  // Made as the user (never root-owned, even for an instant), see createFolderAsUser.
-  await createFolderAsUser(user, path.join(user.home, userDirName), USER_DIR_MODE);
-  let dir: PinnedDir;
-  try {
-    dir = await openPinnedDir(inHome);
-  } catch (err) {
-    if (err instanceof UnsafeFileError) {
-      throw new UnsafeFileError(shown, `${shown} is a symlink or not a folder; refusing to write the token of ${user.name}`, {
-        cause: err,
-      });
-    }
-    throw new IoError(`cannot open ${shown}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    const st = dir.stat;
-    if (st.uid !== user.uid && st.uid !== 0) {
-      throw new UnsafeFileError(shown, `${shown} is owned by uid ${st.uid}, neither ${user.name} (uid ${user.uid}) nor root`);
-    }
-    if ((st.mode & 0o022) !== 0) {
-      throw new UnsafeFileError(
-        shown,
-        `${shown} has mode ${formatMode(st.mode)}: others could replace the token file (chmod go-w it)`,
-      );
-    }
-    // Temporary files of writes interrupted here before (polod killed mid-write).
-    await sweepTemporaryFiles(dir.path);
-    return dir;
-  } catch (err) {
-    await dir.close();
-    throw err;
-  }
 }
 
 /** What an existing token file holds and whether its metadata is right. */
@@ -159,22 +89,17 @@ export async function writeTokenFile(
   if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_FILE_BYTES) {
     throw new InvalidArgumentError('token must be a non-empty string');
   }
-  const home = await openHome(user);
-  try {
-    const dir = await openUserDir(home, user, userDirName);
-    try {
-      const existing = await readExisting(dir, user);
-      const same = existing !== undefined && sameSecretText(existing.content.trim(), token.trim());
-      if (same && existing.sound) return 'existed';
-      // Written without a newline, like the reference: bindings send the content verbatim.
-      await writeFileAtomic(dir.child(TOKEN_FILE_NAME), token, { mode: 0o600, uid: user.uid, gid: user.gid });
-      return same ? 'existed' : 'created';
-    } finally {
-      await dir.close();
-    }
-  } finally {
-    await home.close();
-  }
+  const outcome = await withUserDir(user, userDirName, true, async (dir) => {
+    const existing = await readExisting(dir, user);
+    const same = existing !== undefined && sameSecretText(existing.content.trim(), token.trim());
+    if (same && existing.sound) return 'existed' as const;
+    // Written without a newline, like the reference: bindings send the content verbatim.
+    await writeFileAtomic(dir.child(TOKEN_FILE_NAME), token, { mode: 0o600, uid: user.uid, gid: user.gid });
+    return same ? ('existed' as const) : ('created' as const);
+  });
+  // withUserDir creates the folder, so it always runs the function.
+  if (outcome === undefined) throw new IoError(`cannot open ${path.join(user.home, userDirName)}`);
+  return outcome;
 }
 
 /**

@@ -36,7 +36,7 @@ import {
   PublishErrors,
   PublishRefusal,
 } from './errors.js';
-import { withUserDir } from './userFolder.js';
+import { withUserDir } from '../system/userFolder.js';
 import { listRegistry, type ListPage, type ListRequest } from './listing.js';
 import { checkQuota, type QuotaLimits } from './quota.js';
 import { checkStorableId } from './storableId.js';
