@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_POLOD_SOCKET, DEFAULT_TLS_PORT, polodSocketPath } from '../client/polodEndpoint.js';
@@ -24,6 +23,7 @@ import {
   terminalSafe,
   type CliIo,
 } from './common.js';
+import { tcpConnects } from '../health/probe.js';
 
 /** The outcome of one check. `skip`: it could not be made here (a tool missing, no permission). */
 export interface Finding {
@@ -446,19 +446,6 @@ async function publishApi(flags: Flags, polodRunning: boolean, timeout: number):
         },
   );
   return findings;
-}
-
-function tcpConnects(host: string, port: number, timeout: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeout, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 // ---- Token file

@@ -5,12 +5,13 @@ import type { HealthCheck } from './check.js';
 
 /** Resolves true when the check passes within `timeoutMs`; never rejects. */
 export function probe(check: HealthCheck, timeoutMs: number): Promise<boolean> {
-  return check.kind === 'tcp' ? probeTcp(Number(check.target.slice(4)), timeoutMs) : probeHttp(check.target, timeoutMs);
+  return check.kind === 'tcp' ? tcpConnects('127.0.0.1', Number(check.target.slice(4)), timeoutMs) : probeHttp(check.target, timeoutMs);
 }
 
-function probeTcp(port: number, timeoutMs: number): Promise<boolean> {
+/** Resolves true when a TCP connection to host:port opens within `timeoutMs`; never rejects. */
+export function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     const done = (ok: boolean): void => {
       socket.destroy();
       resolve(ok);
