@@ -4,12 +4,9 @@
  * the client namespace and times the raw socket floor, the in-process Marco library, the whole
  * `marco discover` command and `node -e ''` — all in the same run, interleaved round by round.
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Proc } from '../test/helpers/proc.js';
 import type { LatencyClientConfig, LatencyClientResult } from './child/latencyClient.js';
-import { distFile, MARCO_JS, POLOD_JS, polodStateArgs, requireBuilt, runChild, spawnPolod, waitPolodStarted, withLan, withTempDir } from './lib/env.js';
+import { distFile, MARCO_JS, POLOD_JS, requireBuilt, runChild, startGrid, withLan, withTempDir } from './lib/env.js';
 import { fmtMs, type Section } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 
@@ -48,24 +45,7 @@ export async function benchLatency(opts: LatencyOptions): Promise<Section> {
   const started = performance.now();
   return withTempDir('bench-lat', (dir) =>
     withLan({ name: 'benchlat', hosts: opts.nodes + 1, subnet: 151 }, async (lan) => {
-      const polods: Proc[] = [];
-      for (const host of lan.hosts.slice(0, opts.nodes)) {
-        const own = path.join(dir, host.name);
-        await mkdir(path.join(own, 'services'), { recursive: true });
-        polods.push(
-          spawnPolod(host, {
-            program,
-            args: [
-              ...['--group', GROUP, '--port', String(PORT), '--interface', host.address, '--hostname', `polo-${host.index}`],
-              ...['--services-dir', path.join(own, 'services'), '--log-level', 'info'],
-              // Each its own state folder: the publish API's Unix socket and secret live there.
-              ...(await polodStateArgs(own, program)),
-            ],
-          }),
-        );
-      }
-      // Twenty daemons starting at once on a small machine: allow them time.
-      await Promise.all(polods.map((p) => waitPolodStarted(p, 60_000)));
+      await startGrid(lan.hosts.slice(0, opts.nodes), { program, dir, group: GROUP, port: PORT });
       opts.log(`latency: ${opts.nodes} polods started`);
       const client = lan.host(opts.nodes + 1);
       const config: LatencyClientConfig = {

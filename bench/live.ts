@@ -7,12 +7,9 @@
  * 2. The same grid with one polod replaced by a reference-like polod (test/helpers/reference-polod.ts:
  *    answers queries, never announces): `marco()` with N not given again.
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Proc } from '../test/helpers/proc.js';
 import type { LiveClientConfig, LiveClientResult } from './child/liveClient.js';
-import { distFile, POLOD_JS, polodStateArgs, requireBuilt, runChild, spawnPolod, stopProc, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
+import { distFile, POLOD_JS, requireBuilt, runChild, startGrid, stopProc, withLan, withTempDir } from './lib/env.js';
 import { fmtMs, type Section } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 
@@ -46,26 +43,13 @@ export async function benchLive(opts: LiveOptions): Promise<Section> {
   const started = performance.now();
   return withTempDir('bench-live', (dir) =>
     withLan({ name: 'benchlive', hosts: opts.nodes + 1, subnet: 155 }, async (lan) => {
-      const polods: Proc[] = [];
-      const servicesDirs: string[] = [];
-      for (const host of lan.hosts.slice(0, opts.nodes)) {
-        const own = path.join(dir, host.name);
-        const services = path.join(own, 'services');
-        await mkdir(services, { recursive: true });
-        await writeServices(services, [{ id: SERVICE, params: { port: 8080, node: host.index } }]);
-        servicesDirs.push(services);
-        polods.push(
-          spawnPolod(host, {
-            program,
-            args: [
-              ...['--group', GROUP, '--port', String(PORT), '--interface', host.address, '--hostname', `polo-${host.index}`],
-              ...['--services-dir', services, '--log-level', 'info'],
-              ...(await polodStateArgs(own, program)),
-            ],
-          }),
-        );
-      }
-      await Promise.all(polods.map((p) => waitPolodStarted(p, 60_000)));
+      const { polods, servicesDirs } = await startGrid(lan.hosts.slice(0, opts.nodes), {
+        program,
+        dir,
+        group: GROUP,
+        port: PORT,
+        services: (host) => [{ id: SERVICE, params: { port: 8080, node: host.index } }],
+      });
       opts.log(`live: ${opts.nodes} polods started`);
       const client = lan.host(opts.nodes + 1);
       const base: LiveClientConfig = {

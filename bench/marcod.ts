@@ -5,12 +5,9 @@
  * 127.0.1.1 in its own namespace and the client program (bench/child/marcodClient.ts), which
  * times every way round by round.
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Proc } from '../test/helpers/proc.js';
 import type { MarcodClientConfig, MarcodClientResult } from './child/marcodClient.js';
-import { distFile, POLOD_JS, polodStateArgs, requireBuilt, runChild, spawnPolod, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
+import { distFile, POLOD_JS, requireBuilt, runChild, startGrid, withLan, withTempDir } from './lib/env.js';
 import { MARCOD_MODES, type MarcodMode } from './lib/modes.js';
 import { fmtMs, fmtRatio, type Section } from './lib/report.js';
 import { median, summarize } from './lib/stats.js';
@@ -59,24 +56,13 @@ export async function benchMarcod(opts: MarcodBenchOptions): Promise<Section> {
   const started = performance.now();
   return withTempDir('bench-md', (dir) =>
     withLan({ name: 'benchmd', hosts: opts.nodes + 1, subnet: 154 }, async (lan) => {
-      const polods: Proc[] = [];
-      for (const host of lan.hosts.slice(0, opts.nodes)) {
-        const own = path.join(dir, host.name);
-        const services = path.join(own, 'services');
-        await mkdir(services, { recursive: true });
-        await writeServices(services, [{ id: SERVICE, params: { port: 8080, path: '/index', node: host.index } }]);
-        polods.push(
-          spawnPolod(host, {
-            program,
-            args: [
-              ...['--group', GROUP, '--port', String(PORT), '--interface', host.address, '--hostname', `polo-${host.index}`],
-              ...['--services-dir', services, '--log-level', 'info'],
-              ...(await polodStateArgs(own, program)),
-            ],
-          }),
-        );
-      }
-      await Promise.all(polods.map((p) => waitPolodStarted(p, 60_000)));
+      await startGrid(lan.hosts.slice(0, opts.nodes), {
+        program,
+        dir,
+        group: GROUP,
+        port: PORT,
+        services: (host) => [{ id: SERVICE, params: { port: 8080, path: '/index', node: host.index } }],
+      });
       const client = lan.host(opts.nodes + 1);
       const marcodArgs = [
         ...['--bind', MARCOD_ADDRESS, '--port', String(MARCOD_PORT), '--interface', client.address, '--group', GROUP],

@@ -7,7 +7,7 @@
  * use subnets 150-199, so they never collide with the test suites' LANs.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,6 +169,45 @@ export async function waitPolodStarted(proc: Proc, timeoutMs = 10_000): Promise<
  * Runs a bench/child program on `host` with one JSON argument and returns the JSON object it
  * prints as its last stdout line. Throws with the child's stderr when it fails.
  */
+/** One polod per host of a benchmark grid, and the services folder each reads. */
+export interface Grid {
+  readonly polods: Proc[];
+  readonly servicesDirs: string[];
+}
+
+/**
+ * Starts one polod per host in `hosts`, each with its own state and services folders under
+ * `dir` (the publish API's socket and secret live there) and the services `services(host)`
+ * gives; resolves once every one has started (twenty daemons starting at once on a small
+ * machine: a minute is allowed).
+ */
+export async function startGrid(
+  hosts: readonly LanHost[],
+  opts: { program: string; dir: string; group: string; port: number; services?: (host: LanHost) => readonly ServiceSpec[] },
+): Promise<Grid> {
+  const polods: Proc[] = [];
+  const servicesDirs: string[] = [];
+  for (const host of hosts) {
+    const own = path.join(opts.dir, host.name);
+    const services = path.join(own, 'services');
+    await mkdir(services, { recursive: true });
+    if (opts.services) await writeServices(services, opts.services(host));
+    servicesDirs.push(services);
+    polods.push(
+      spawnPolod(host, {
+        program: opts.program,
+        args: [
+          ...['--group', opts.group, '--port', String(opts.port), '--interface', host.address, '--hostname', `polo-${host.index}`],
+          ...['--services-dir', services, '--log-level', 'info'],
+          ...(await polodStateArgs(own, opts.program)),
+        ],
+      }),
+    );
+  }
+  await Promise.all(polods.map((p) => waitPolodStarted(p, 60_000)));
+  return { polods, servicesDirs };
+}
+
 export async function runChild<T>(host: LanHost, name: string, config: unknown, opts: { timeoutMs: number; cpu?: number }): Promise<T> {
   const script = childScript(name);
   requireBuilt(script, `bench/child/${name}.ts`);
