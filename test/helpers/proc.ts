@@ -252,10 +252,15 @@ export class Proc {
     return `[pid ${this.pid}] ${shown}`;
   }
 
-  /** The last stderr lines, so a failed wait shows why the child misbehaved. */
+  /**
+   * The last stderr lines, so a failed wait shows why the child misbehaved; the last stdout lines
+   * when stderr is empty (a child under `script` writes both to its terminal, read as stdout).
+   */
   private tail(): string {
-    const last = this.done.stderr.slice(-10).join('\n');
-    return last === '' ? '' : `\n--- stderr tail ---\n${last}`;
+    const err = this.done.stderr.slice(-10).join('\n');
+    if (err !== '') return `\n--- stderr tail ---\n${err}`;
+    const out = this.done.stdout.slice(-10).join('\n');
+    return out === '' ? '' : `\n--- stdout tail ---\n${out}`;
   }
 }
 

@@ -28,6 +28,16 @@ function children(pid: number): number[] {
   }
 }
 
+/** Whether `pid` has exited: no /proc entry, or a zombie (state Z), whose descriptors are all closed. */
+function exitedProcess(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 /**
  * Runs polod under `script` (a pseudo-terminal for its stdout and stderr) on `host` until it is
  * ready, stops it with SIGTERM and returns everything it wrote.
@@ -43,6 +53,10 @@ async function polodOnTerminal(host: LanHost, extra: string[], env: Record<strin
   const polod = await waitFor(() => children(pid)[0], { what: "script's child", timeoutMs: 5000 });
   process.kill(polod, 'SIGTERM');
   await proc.exited;
+  // script can exit as soon as polod's terminal closes, before the kernel has closed polod's later
+  // descriptors (its listening sockets): the next polod on this host would then find its ports
+  // taken. Wait until polod is a zombie or gone, when every descriptor it had is closed.
+  await waitFor(() => exitedProcess(polod), { what: `polod ${polod} gone`, timeoutMs: 5000 });
   return proc.stdout;
 }
 
