@@ -22,6 +22,12 @@ export type Verdict<T> =
   | { readonly kind: 'malformed'; readonly reason: string }
   | { readonly kind: 'filtered'; readonly hint?: number | undefined };
 
+/** One datagram of a send (see CollectorPlan.targets). */
+export interface SendTarget {
+  readonly address: string;
+  readonly via?: string | undefined;
+}
+
 /** Decides about one datagram. Must not throw (a throw is still caught and counted as malformed). */
 export type Classifier<T> = (data: Uint8Array, from: RemoteInfo) => Verdict<T>;
 
@@ -31,6 +37,12 @@ export interface CollectorPlan<T> {
   readonly socket: QuerySocketOptions;
   /** Where the query goes: a group (Marco, Request-For) or a node (Services). */
   readonly destination: RemoteInfo;
+  /**
+   * Where each send goes out: one datagram per entry, to `address` (the group, or an IPv6 group
+   * scoped to its interface) through `via` (the IPv4 address of an interface; undefined = the
+   * socket's). Empty or undefined: one datagram to `destination`, the socket's way.
+   */
+  readonly targets?: readonly SendTarget[] | undefined;
   /** The query's bytes, or a function making them for each send (a signed query: fresh nonce). */
   readonly payload: Uint8Array | (() => Uint8Array);
   readonly timeout: number;
@@ -161,11 +173,29 @@ export class Collector<T> implements AsyncIterable<T> {
     const socket = this.socket;
     if (socket === undefined || this.ended) return;
     const { address, port } = this.plan.destination;
-    try {
-      const payload = this.plan.payload;
-      await socket.send(typeof payload === 'function' ? payload() : payload, port, address);
-    } catch (err) {
-      this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, err));
+    const targets = this.plan.targets;
+    const payload = this.plan.payload;
+    if (targets === undefined || targets.length === 0) {
+      try {
+        await socket.send(typeof payload === 'function' ? payload() : payload, port, address);
+      } catch (err) {
+        this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, err));
+      }
+      return;
+    }
+    // Out of every interface: one that fails (gone since it was listed) is logged; the query
+    // fails only when no interface could send it.
+    const outcomes = await Promise.allSettled(
+      targets.map((t) => socket.send(typeof payload === 'function' ? payload() : payload, port, t.address, t.via)),
+    );
+    let failure: unknown;
+    outcomes.forEach((o, i) => {
+      if (o.status === 'fulfilled') return;
+      failure = o.reason;
+      this.plan.logger.debug({ query: this.plan.what, target: targets[i], err: String(o.reason) }, 'could not send out of one interface');
+    });
+    if (outcomes.every((o) => o.status === 'rejected')) {
+      this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, failure));
     }
   }
 

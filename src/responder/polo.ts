@@ -55,6 +55,11 @@ export interface PoloOptions {
   readonly port?: number;
   /** Interface addresses to join on; empty = the system's choice. */
   readonly interfaces?: readonly string[];
+  /**
+   * True: join nothing at start; the owner lists the interfaces to serve with setInterfaces()
+   * and keeps the list current (polod's every-interface mode, src/daemon/interfaceFollower.ts).
+   */
+  readonly managedInterfaces?: boolean;
   /** Multicast TTL of the socket (the reference's `hops`, default 1). */
   readonly ttl?: number;
   /** Params of the Polo reply (default `{"hostname": <host name>}`). */
@@ -133,6 +138,9 @@ export class Polo {
   private socket: GroupSocket | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
+  /** Interfaces the group is joined on ('' = the system's choice). */
+  private readonly joinedIfaces = new Set<string>();
+  private readonly managed: boolean;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Encoded replies by object: params and listings are immutable, so bytes are reused. */
   private readonly encoded = new WeakMap<object, Uint8Array>();
@@ -160,6 +168,7 @@ export class Polo {
     this.transport = options.transport ?? new UdpTransport();
     this.port = options.port ?? POLO_PORT;
     this.interfaces = options.interfaces ?? [];
+    this.managed = options.managedInterfaces === true;
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
@@ -194,8 +203,30 @@ export class Polo {
       void this.datagramReceived(data, from);
     });
     this.socket.setTtl(this.ttl);
-    for (const iface of this.interfaces.length > 0 ? this.interfaces : ['']) this.pendingJoins.add(iface);
+    if (!this.managed) for (const iface of this.interfaces.length > 0 ? this.interfaces : ['']) this.pendingJoins.add(iface);
     this.joinPending();
+  }
+
+  /**
+   * Serves exactly these interfaces (by address) from now on: joins the new ones (a failed join
+   * retries with back-off, as at start) and leaves the ones no longer listed. For the owner of a
+   * Polo made with `managedInterfaces`.
+   */
+  setInterfaces(addresses: readonly string[]): void {
+    const wanted = new Set(addresses);
+    for (const iface of this.joinedIfaces) {
+      if (wanted.has(iface)) continue;
+      this.socket?.leave(iface);
+      this.joinedIfaces.delete(iface);
+      this.log.info({ iface: iface || undefined }, 'left group');
+    }
+    for (const iface of this.pendingJoins) {
+      if (wanted.has(iface)) continue;
+      this.pendingJoins.delete(iface);
+      this.joinAttempts.delete(iface);
+    }
+    for (const iface of wanted) if (!this.joinedIfaces.has(iface)) this.pendingJoins.add(iface);
+    if (this.state === 'started') this.joinPending();
   }
 
   /** Stops answering and closes the socket. Idempotent. */
@@ -343,6 +374,7 @@ export class Polo {
       try {
         socket.join(iface === '' ? undefined : iface);
         this.pendingJoins.delete(iface);
+        this.joinedIfaces.add(iface);
         this.joinAttempts.delete(iface);
         this.log.info({ iface: iface || undefined, port: this.port }, 'joined group');
       } catch (err) {

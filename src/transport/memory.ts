@@ -8,6 +8,7 @@ import type {
   DatagramSocket,
   GroupSocket,
   LocalNetwork,
+  NetInterface,
   QuerySocketOptions,
   RemoteInfo,
   Transport,
@@ -88,7 +89,7 @@ class MemorySocket implements DatagramSocket {
     return this.endpoint.port;
   }
 
-  async send(data: Uint8Array, port: number, address: string): Promise<void> {
+  async send(data: Uint8Array, port: number, address: string, _via?: string): Promise<void> {
     if (this.endpoint.closed) throw new Error('socket is closed');
     const host = this.endpoint.host;
     host.network.deliver({ address: host.address, port: this.endpoint.port }, { address, port }, data);
@@ -113,6 +114,10 @@ class MemoryGroupSocket extends MemorySocket implements GroupSocket {
       throw new JoinError(this.group, iface, { cause: new Error('ENODEV (simulated)') });
     }
     this.endpoint.joined = true;
+  }
+
+  leave(): void {
+    this.endpoint.joined = false;
   }
 
   setTtl(): void {}
@@ -150,6 +155,11 @@ export class MemoryHost implements Transport {
 
   localAddresses(): string[] {
     return [this.address];
+  }
+
+  /** One interface, `mem0`, with the host's address. */
+  interfaces(): NetInterface[] {
+    return [{ name: 'mem0', ipv4: this.localNetworks(), ipv6: [] }];
   }
 
   /** An in-memory network is one link: every address is on it. */

@@ -8,6 +8,7 @@ import type dns from 'node:dns';
 import { isIPv4 } from '../util/ipv4.js';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
+import { multicastInterfaces, type NetInterface } from './interfaces.js';
 
 class UdpSocket implements DatagramSocket {
   private closed = false;
@@ -17,8 +18,19 @@ class UdpSocket implements DatagramSocket {
     return this.socket.address().port;
   }
 
-  send(data: Uint8Array, port: number, address: string): Promise<void> {
+  send(data: Uint8Array, port: number, address: string, via?: string): Promise<void> {
     return new Promise((resolve, reject) => {
+      // The interface is set just before the send: with literal addresses (lookupLiteral) dgram
+      // hands the datagram to the kernel synchronously, so one socket can send a query out of
+      // every interface in turn.
+      if (via !== undefined) {
+        try {
+          this.socket.setMulticastInterface(via);
+        } catch (err) {
+          reject(err as Error);
+          return;
+        }
+      }
       this.socket.send(data, port, address, (err) => (err ? reject(err) : resolve()));
     });
   }
@@ -43,7 +55,17 @@ class UdpGroupSocket extends UdpSocket implements GroupSocket {
     try {
       this.socket.addMembership(this.group, iface);
     } catch (err) {
+      // Already a member there: the interface kept the membership across an address change.
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return;
       throw new JoinError(this.group, iface, { cause: err });
+    }
+  }
+
+  leave(iface: string): void {
+    try {
+      this.socket.dropMembership(this.group, iface);
+    } catch {
+      // The interface or its address is gone, and the kernel dropped the membership with it.
     }
   }
 
@@ -143,5 +165,9 @@ export class UdpTransport implements Transport {
       .flatMap((list) => list ?? [])
       .filter((a) => a.family === 'IPv4')
       .map((a) => a.address);
+  }
+
+  interfaces(): NetInterface[] {
+    return multicastInterfaces();
   }
 }
