@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
-import { isMulticastIPv4, isPort, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, isPort, MULTICAST_RANGE } from '../protocol/address.js';
 
 /** Documented process exit codes of every command. */
 export const ExitCode = {
@@ -239,12 +239,12 @@ export function parseIPv4(value: string): string {
   return value;
 }
 
-/** An IPv4 multicast group address (224.0.0.0/4). */
+/** A multicast group address (224.0.0.0/4 or ff00::/8), in its grid's spelling (canonicalGroup). */
 export function parseMulticastGroup(value: string): string {
-  if (!isMulticastIPv4(value)) {
-    throw new FlagError(`expected an IPv4 multicast address (${MULTICAST_IPV4_RANGE}).`);
+  if (!isMulticastGroup(value)) {
+    throw new FlagError(`expected a multicast address (IPv4 ${MULTICAST_RANGE}).`);
   }
-  return value;
+  return canonicalGroup(value);
 }
 
 /**

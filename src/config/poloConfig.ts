@@ -290,7 +290,7 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
             .split(/[\s,]+/)
             .filter((s) => s !== '')
             .map((s) => {
-              const eq = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}=)(.+)$/.exec(s);
+              const eq = /^((?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]*)=)(.+)$/.exec(s);
               return eq ? `${eq[1] ?? ''}${path.resolve(base, eq[2] ?? '')}` : path.resolve(base, s);
             }),
         };

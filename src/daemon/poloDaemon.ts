@@ -255,7 +255,9 @@ export class PoloDaemon {
     const joins = now.map(joinAddress).filter((a): a is string => a !== undefined);
     if (now.length === 0) log.warn('no multicast interface is up (loopback is not served); waiting for one');
     else log.info({ interfaces: now.map((i) => ({ name: i.name, ipv4: i.ipv4.map((a) => a.address), ipv6: i.ipv6 })) }, 'serving interfaces');
-    for (const polo of this.polos) polo.setInterfaces(joins);
+    // IPv6 (each group's twin, or an IPv6 group) on every interface with an IPv6 address.
+    const names6 = now.filter((i) => i.ipv6.length > 0).map((i) => i.name);
+    for (const polo of this.polos) polo.setInterfaces(joins, names6);
     for (const presence of this.presences.values()) presence.setInterfaces(joins);
     // Unicast listeners follow the interfaces' addresses (loopback's, bound at start, stay).
     const addresses = (list: readonly NetInterface[]): Set<string> => new Set(list.flatMap((i) => i.ipv4.map((a) => a.address)));

@@ -88,7 +88,8 @@ export class Collector<T> implements AsyncIterable<T> {
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
   private stopListening: () => void = () => {};
   private readonly waiters: Array<() => void> = [];
-  private socket: DatagramSocket | undefined;
+  /** The query's sockets by address family: IPv4, and IPv6 when a target is an IPv6 group. */
+  private sockets: Map<4 | 6, DatagramSocket> | undefined;
   private ended = false;
   private failure: Error | undefined;
   private resolveEnded: () => void = () => undefined;
@@ -150,32 +151,44 @@ export class Collector<T> implements AsyncIterable<T> {
   }
 
   private async run(): Promise<void> {
-    let socket: DatagramSocket;
+    const targets = this.plan.targets;
+    const families = new Set<4 | 6>(
+      targets === undefined || targets.length === 0 ? [familyOf(this.plan.destination.address)] : targets.map((t) => familyOf(t.address)),
+    );
+    const sockets = new Map<4 | 6, DatagramSocket>();
     try {
-      socket = await this.plan.transport.openQuerySocket(this.plan.socket, (data, from) => this.ingest(data, from));
+      for (const family of families) {
+        const options = family === 6 ? { ...this.plan.socket, family } : this.plan.socket;
+        sockets.set(family, await this.plan.transport.openQuerySocket(options, (data, from) => this.ingest(data, from)));
+      }
     } catch (err) {
+      await Promise.all([...sockets.values()].map((s) => s.close().catch(() => undefined)));
       this.end(ioError('could not open a query socket', err));
       return;
     }
     try {
       if (!this.ended) {
-        this.socket = socket;
+        this.sockets = sockets;
         await this.send();
       }
       await this.endedSignal;
     } finally {
-      this.socket = undefined;
-      await socket.close().catch((err: unknown) => this.plan.logger.debug({ err }, 'closing a query socket failed'));
+      this.sockets = undefined;
+      for (const socket of sockets.values()) {
+        await socket.close().catch((err: unknown) => this.plan.logger.debug({ err }, 'closing a query socket failed'));
+      }
     }
   }
 
   private async send(): Promise<void> {
-    const socket = this.socket;
-    if (socket === undefined || this.ended) return;
+    const sockets = this.sockets;
+    if (sockets === undefined || this.ended) return;
     const { address, port } = this.plan.destination;
     const targets = this.plan.targets;
     const payload = this.plan.payload;
     if (targets === undefined || targets.length === 0) {
+      const socket = sockets.get(familyOf(address));
+      if (socket === undefined) return;
       try {
         await socket.send(typeof payload === 'function' ? payload() : payload, port, address);
       } catch (err) {
@@ -186,7 +199,11 @@ export class Collector<T> implements AsyncIterable<T> {
     // Out of every interface: one that fails (gone since it was listed) is logged; the query
     // fails only when no interface could send it.
     const outcomes = await Promise.allSettled(
-      targets.map((t) => socket.send(typeof payload === 'function' ? payload() : payload, port, t.address, t.via)),
+      targets.map((t) => {
+        const socket = sockets.get(familyOf(t.address));
+        if (socket === undefined) return Promise.reject(new Error('no socket of this family'));
+        return socket.send(typeof payload === 'function' ? payload() : payload, port, t.address, t.via);
+      }),
     );
     let failure: unknown;
     outcomes.forEach((o, i) => {
@@ -300,6 +317,11 @@ export class Collector<T> implements AsyncIterable<T> {
   private wake(): void {
     for (const waiter of this.waiters.splice(0)) waiter();
   }
+}
+
+/** 6 for an IPv6 address (it has a colon), else 4. */
+function familyOf(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
 }
 
 function abortError(signal: AbortSignal): AbortedError {

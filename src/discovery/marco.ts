@@ -12,7 +12,8 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { DEFAULT_TIMING, type PresenceTiming } from '../membership/timing.js';
 import { Watch } from '../membership/watch.js';
 import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier, type SendTarget } from './collector.js';
-import { groupTargets } from './targets.js';
+import { groupTargets, interfaceTargets } from './targets.js';
+import { isIPv6Group } from '../protocol/address.js';
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
 import { nodeReplies, servicesReplies } from './replies.js';
@@ -160,7 +161,12 @@ export class Marco {
     // Without maxNodes, a Marco query ends once every member the grid reports has answered.
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
     // No interface named: out of every multicast interface of the host (src/discovery/targets.ts).
-    const targets = query.iface === undefined ? groupTargets(query.group, this.transport.interfaces?.()) : undefined;
+    const targets =
+      query.iface === undefined
+        ? groupTargets(query.group, this.transport.interfaces?.())
+        : isIPv6Group(query.group)
+          ? interfaceTargets(query.group, query.iface, this.transport.interfaces?.())
+          : undefined;
     return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets);
   }
 

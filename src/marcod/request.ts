@@ -15,7 +15,7 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from './limits.js';
-import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, MULTICAST_RANGE } from '../protocol/address.js';
 
 /** Options shared by the two group queries (Marco and Request-For). */
 export interface GroupQueryRequest {
@@ -197,10 +197,10 @@ function params(value: Json | undefined): JsonObject | undefined {
 /** A multicast group, or undefined (marcod's group) when absent, null or empty. */
 function group(value: Json | undefined): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || !isMulticastIPv4(value)) {
-    invalid('group', value, `an IPv4 multicast address (${MULTICAST_IPV4_RANGE})`);
+  if (typeof value !== 'string' || !isMulticastGroup(value)) {
+    invalid('group', value, `a multicast address (IPv4 ${MULTICAST_RANGE})`);
   }
-  return value;
+  return canonicalGroup(value);
 }
 
 function decodeFailure(err: ProtocolError, size: number): string {

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
+import { isIPv6Group } from '../protocol/address.js';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
@@ -155,6 +156,8 @@ export class GroupPresence {
     if (this.state !== 'new') return;
     this.state = 'started';
     const { group } = this.options;
+    // Live discovery runs over IPv4 (docs/protocol.md, "IPv6"): an IPv6 grid keeps no view.
+    if (isIPv6Group(group)) return;
     await this.openSocket();
     this.unsubscribe = this.options.changes?.onChange((c) => {
       if (c.group === group) this.scheduleAnnounce();

@@ -138,7 +138,7 @@ export class MemoryHost implements Transport {
     readonly address: string,
   ) {}
 
-  async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
+  async bindGroup(group: string, port: number, onMessage: DatagramHandler, _scope?: string): Promise<GroupSocket> {
     // Group sockets share their address and port, as UDP group sockets do with address reuse
     // (polod's responder and its presence, or a watcher next to a polod).
     return new MemoryGroupSocket(this.register(port, group, onMessage, true), group);

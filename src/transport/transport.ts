@@ -56,12 +56,18 @@ export interface QuerySocketOptions {
   readonly ttl: number;
   /** Receive queue to ask the kernel for, in bytes (capped by it); default: the kernel's. */
   readonly receiveBufferBytes?: number;
+  /** 6: an IPv6 socket (for IPv6 groups and nodes; `iface` does not apply); default 4. */
+  readonly family?: 4 | 6;
 }
 
 /** Opens sockets. One instance per host (a real process, or one host of a memory network). */
 export interface Transport {
-  /** A socket receiving datagrams addressed to `group:port` (not yet joined). */
-  bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket>;
+  /**
+   * A socket receiving datagrams addressed to `group:port` (not yet joined). An IPv6 group
+   * takes `scope`, the name of the one interface the socket serves (it is bound to it: replies
+   * leave through it, and join() joins there).
+   */
+  bindGroup(group: string, port: number, onMessage: DatagramHandler, scope?: string): Promise<GroupSocket>;
   /**
    * A socket receiving unicast datagrams to `address:port` (for Services by unicast). Bound to
    * a unicast address, never the wildcard, so group traffic is not received twice.
