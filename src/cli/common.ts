@@ -6,7 +6,7 @@
  * commander is imported for its types only: `marco` parses its flags without it (src/cli/args.ts)
  * to start quickly, so nothing on its path may load commander (about 10 ms).
  */
-import { isIPv4 } from '../util/ipv4.js';
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
@@ -236,6 +236,12 @@ export function parsePort(value: string): number {
 /** A dotted-quad IPv4 address. */
 export function parseIPv4(value: string): string {
   if (!isIPv4(value)) throw new FlagError('expected an IPv4 address.');
+  return value;
+}
+
+/** A node address: IPv4, or IPv6 as marco prints it (a link-local one with its zone, fe80::1%eth0). */
+export function parseNodeAddress(value: string): string {
+  if (!isIPv4(value) && !isIPv6(value)) throw new FlagError('expected an IPv4 or IPv6 address.');
   return value;
 }
 

@@ -25,6 +25,11 @@ import { DEFAULT_INTERFACE_POLL_MS, InterfaceWatcher, joinAddress, type NetInter
 import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
 
+/** Where an interface's unicast listeners bind: each address, a link-local one with its zone. */
+function unicastAddresses(iface: NetInterface): string[] {
+  return [...iface.ipv4.map((a) => a.address), ...iface.ipv6.map((a) => (/^fe[89ab]/i.test(a) ? `${a}%${iface.name}` : a))];
+}
+
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
 export interface PoloDaemonSettings {
   readonly groups: readonly string[];
@@ -259,8 +264,9 @@ export class PoloDaemon {
     const names6 = now.filter((i) => i.ipv6.length > 0).map((i) => i.name);
     for (const polo of this.polos) polo.setInterfaces(joins, names6);
     for (const presence of this.presences.values()) presence.setInterfaces(joins);
-    // Unicast listeners follow the interfaces' addresses (loopback's, bound at start, stay).
-    const addresses = (list: readonly NetInterface[]): Set<string> => new Set(list.flatMap((i) => i.ipv4.map((a) => a.address)));
+    // Unicast listeners follow the interfaces' addresses, IPv6 ones included (loopback's, bound
+    // at start, stay).
+    const addresses = (list: readonly NetInterface[]): Set<string> => new Set(list.flatMap(unicastAddresses));
     const was = addresses(before);
     const is = addresses(now);
     for (const address of was) {

@@ -156,7 +156,7 @@ export class GroupPresence {
     if (this.state !== 'new') return;
     this.state = 'started';
     const { group } = this.options;
-    // Live discovery runs over IPv4 (docs/protocol.md, "IPv6"): an IPv6 grid keeps no view.
+    // Live discovery runs over IPv4 (docs/protocol.md §9): an IPv6 grid keeps no view.
     if (isIPv6Group(group)) return;
     await this.openSocket();
     this.unsubscribe = this.options.changes?.onChange((c) => {

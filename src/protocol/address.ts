@@ -3,7 +3,7 @@
  * flags, the publish API, marcod requests, the client libraries and the in-memory network.
  * A grid is an IPv4 group (224.0.0.0/4) or an IPv6 one (ff00::/8, link-local ff02:: in
  * practice). Every IPv4 grid has an IPv6 twin on link-local scope, its four decimal octets
- * written as the last four groups: 224.0.0.112 ↔ ff02::224:0:0:112 (docs/protocol.md, "IPv6").
+ * written as the last four groups: 224.0.0.112 ↔ ff02::224:0:0:112 (docs/protocol.md §9).
  * polod treats a twin as the same grid; a non-twin IPv6 group is a grid of its own.
  */
 import { isIPv4, isIPv6 } from 'node:net';

@@ -1,7 +1,7 @@
 /**
  * IPv6: with no flags at all, polod serves the IPv6 twins of its groups (ff02::224:0:0:112 for
  * 224.0.0.112) and `marco` finds it on an IPv6-only link, nodes listed at their link-local
- * addresses; an IPv6 group given with --group works in polod and marco; on a dual-stack link a
+ * addresses (and asked for their Services there, by unicast); an IPv6 group given with --group works in polod and marco; on a dual-stack link a
  * polod answers both families, marco lists it once at its IPv4 address, and the publish API
  * takes an IPv6 group. Two namespace LANs: r8v6 (IPv6 only) and r8ds (dual stack), DAD off,
  * addresses link-local and fd00:201::/32 only.
@@ -62,6 +62,10 @@ test('on an IPv6-only link, polod and marco with no flags find each other; an IP
     web.map((n) => [n.address, n.params]),
     expected.map((a) => [a, { port: 80 }]),
   );
+  // Services by unicast to a node as marco lists it (link-local, with its interface).
+  const listed = await client.run([process.execPath, MARCO, 'services', a1, '--json', '--timeout', '10000', '--retries', '9'], { timeoutMs: 20_000 });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout), { address: a1, services: [{ id: 'web', params: { port: 80 } }] });
   // A grid of its own on an IPv6 group: only h2 serves it.
   const own = await marco(client, ['request-for', 'web', '--group', OWN_GROUP, '--timeout', '10000', '--max-nodes', '1']);
   assert.deepEqual(
