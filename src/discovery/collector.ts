@@ -13,6 +13,12 @@ import { onAnyAbort } from '../util/abort.js';
 export const STREAM_QUEUE_LIMIT = 1024;
 /** Distinct nodes one query remembers (a /16 network); beyond this, replies are counted as dropped. */
 export const MAX_TRACKED_NODES = 65_536;
+/**
+ * How long a query out of several links waits, once every link heard from is complete, for a
+ * link not heard from at all: on a LAN, answers come within milliseconds; an empty link (a
+ * bridge with no node) then costs this, not the whole deadline.
+ */
+export const SILENT_LINK_GRACE_MS = 100;
 /** Malformed replies logged per query; the rest are only counted, so a flood cannot flood the log. */
 const MALFORMED_LOG_LIMIT = 8;
 
@@ -62,6 +68,11 @@ export interface CollectorPlan<T> {
    * (docs/protocol.md §8.4); undefined = wait the deadline.
    */
   readonly completeGraceMs?: number | undefined;
+  /**
+   * The link (interface) a responder is on, when the query went out of several: each link's
+   * Members hints count that link's grid only, so completeness is judged link by link.
+   */
+  readonly linkOf?: ((address: string) => string) | undefined;
 }
 
 /**
@@ -84,6 +95,9 @@ export class Collector<T> implements AsyncIterable<T> {
   /** Every address that sent a valid reply, accepted, filtered or excluded (for completeness). */
   private readonly responders = new Set<string>();
   private expected = 0;
+  /** Per link (with `linkOf`): its responders and the largest hint heard there. */
+  private readonly links = new Map<string, { responders: number; expected: number }>();
+  private completion: ReturnType<typeof setTimeout> | undefined;
   private completing = false;
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
   private stopListening: () => void = () => {};
@@ -271,12 +285,45 @@ export class Collector<T> implements AsyncIterable<T> {
   private responded(address: string, hint: number | undefined): void {
     const grace = this.plan.completeGraceMs;
     if (grace === undefined || this.ended) return;
+    const linkOf = this.plan.linkOf;
+    if (linkOf !== undefined) {
+      this.respondedOnLink(linkOf(address), address, hint);
+      return;
+    }
     if (this.responders.size < MAX_TRACKED_NODES) this.responders.add(address);
     if (hint !== undefined && hint > this.expected) this.expected = hint;
     if (!this.completing && this.expected > 0 && this.responders.size >= this.expected) {
       this.completing = true;
       this.schedule(grace, () => this.end());
     }
+  }
+
+  /**
+   * responded() over several links: complete once every link heard from is complete. While a
+   * link the query went out of has not been heard from (nobody there, or its answers are
+   * late), the query waits SILENT_LINK_GRACE_MS rather than the usual grace; an answer that
+   * makes a link incomplete again puts the end off.
+   */
+  private respondedOnLink(link: string, address: string, hint: number | undefined): void {
+    let entry = this.links.get(link);
+    if (entry === undefined) {
+      entry = { responders: 0, expected: 0 };
+      this.links.set(link, entry);
+    }
+    if (!this.responders.has(address) && this.responders.size < MAX_TRACKED_NODES) {
+      this.responders.add(address);
+      entry.responders++;
+    }
+    if (hint !== undefined && hint > entry.expected) entry.expected = hint;
+    let complete = true;
+    for (const l of this.links.values()) if (l.expected === 0 || l.responders < l.expected) complete = false;
+    clearTimeout(this.completion);
+    this.completion = undefined;
+    this.completing = complete;
+    if (!complete) return;
+    const allHeard = this.links.size >= (this.plan.targets?.length ?? 1);
+    const grace = this.plan.completeGraceMs ?? 0;
+    this.completion = setTimeout(() => this.end(), allHeard ? grace : Math.max(grace, SILENT_LINK_GRACE_MS)).unref();
   }
 
   private accept(key: string, value: T): void {
@@ -303,6 +350,7 @@ export class Collector<T> implements AsyncIterable<T> {
     this.ended = true;
     this.failure = error;
     for (const timer of this.timers) clearTimeout(timer);
+    clearTimeout(this.completion);
     this.stopListening();
     this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
     this.resolveEnded();

@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { DEFAULT_TIMING, type PresenceTiming } from '../membership/timing.js';
 import { Watch } from '../membership/watch.js';
 import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier, type SendTarget } from './collector.js';
-import { groupTargets, interfaceTargets } from './targets.js';
+import { groupTargets, interfaceTargets, linkResolver } from './targets.js';
 import { isIPv6Group } from '../protocol/address.js';
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
@@ -161,13 +161,16 @@ export class Marco {
     // Without maxNodes, a Marco query ends once every member the grid reports has answered.
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
     // No interface named: out of every multicast interface of the host (src/discovery/targets.ts).
+    const interfaces = this.transport.interfaces?.();
     const targets =
       query.iface === undefined
-        ? groupTargets(query.group, this.transport.interfaces?.())
+        ? groupTargets(query.group, interfaces)
         : isIPv6Group(query.group)
-          ? interfaceTargets(query.group, query.iface, this.transport.interfaces?.())
+          ? interfaceTargets(query.group, query.iface, interfaces)
           : undefined;
-    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets);
+    // Out of several links, each link's Members hints are judged apart (collector.ts).
+    const linkOf = targets !== undefined && targets.length > 1 && interfaces !== undefined ? linkResolver(interfaces) : undefined;
+    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
   }
 
   private collector<T extends object>(
@@ -179,6 +182,7 @@ export class Marco {
     what: string,
     completeGraceMs?: number,
     targets?: readonly SendTarget[],
+    linkOf?: (address: string) => string,
   ): Collector<T> {
     // Checked here rather than left to the socket: a bad multicast interface fails late and
     // obscurely (EADDRNOTAVAIL), and the caller deserves the option's name.
@@ -207,6 +211,7 @@ export class Marco {
       what,
       completeGraceMs,
       targets,
+      linkOf,
     });
   }
 }

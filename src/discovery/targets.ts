@@ -11,6 +11,7 @@
 import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import type { NetInterface } from '../transport/interfaces.js';
 import type { SendTarget } from './collector.js';
+import { ipv4ToNumber, sameNetwork } from '../responder/onLink.js';
 
 /** The IPv6 destination of `group` on one interface: link-local groups need their scope. */
 export function scopedGroup(group: string, iface: string): SendTarget {
@@ -39,4 +40,24 @@ export function groupTargets(group: string, interfaces: readonly NetInterface[] 
 export function interfaceTargets(group: string, iface: string, interfaces: readonly NetInterface[] | undefined): SendTarget[] | undefined {
   const named = interfaces?.find((i) => i.ipv4.some((a) => a.address === iface));
   return named === undefined ? undefined : [scopedGroup(group, named.name)];
+}
+
+/**
+ * Which of `interfaces` a responder is on: a link-local IPv6 source by its zone, an IPv4 one
+ * by the interface network holding it ('' when none does: a routed responder).
+ */
+export function linkResolver(interfaces: readonly NetInterface[]): (address: string) => string {
+  const networks = interfaces.flatMap((i) =>
+    i.ipv4.flatMap((a) => {
+      const net = ipv4ToNumber(a.address);
+      return net === undefined ? [] : [{ name: i.name, net, prefixLength: a.prefixLength }];
+    }),
+  );
+  return (address) => {
+    const percent = address.indexOf('%');
+    if (percent >= 0) return address.slice(percent + 1);
+    const n = ipv4ToNumber(address);
+    if (n === undefined) return '';
+    return networks.find((x) => sameNetwork(x.net, n, x.prefixLength))?.name ?? '';
+  };
 }

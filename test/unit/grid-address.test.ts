@@ -14,7 +14,7 @@ import {
   isMulticastGroup,
   isMulticastIPv6,
 } from '../../src/protocol/address.js';
-import { groupTargets, interfaceTargets } from '../../src/discovery/targets.js';
+import { groupTargets, interfaceTargets, linkResolver } from '../../src/discovery/targets.js';
 import type { NetInterface } from '../../src/transport/interfaces.js';
 
 describe('IPv6 grid addresses', () => {
@@ -69,5 +69,18 @@ describe('groupTargets', () => {
   it('scopes an IPv6 grid to the interface holding --interface', () => {
     assert.deepEqual(interfaceTargets('ff02::abcd:1', '10.1.0.5', [dual, v4only]), [{ address: 'ff02::abcd:1%eth2', via: '::%eth2' }]);
     assert.equal(interfaceTargets('ff02::abcd:1', '10.9.9.9', [dual]), undefined);
+  });
+});
+
+describe('linkResolver', () => {
+  it('places a responder on the interface whose network holds it, a link-local one by its zone', () => {
+    const linkOf = linkResolver([
+      { name: 'eth0', ipv4: [{ iface: 'eth0', address: '10.0.0.5', prefixLength: 24 }], ipv6: [] },
+      { name: 'eth1', ipv4: [{ iface: 'eth1', address: '10.1.0.5', prefixLength: 16 }], ipv6: ['fe80::1'] },
+    ]);
+    assert.equal(linkOf('10.0.0.9'), 'eth0');
+    assert.equal(linkOf('10.1.200.9'), 'eth1');
+    assert.equal(linkOf('fe80::9%eth1'), 'eth1');
+    assert.equal(linkOf('192.0.2.1'), '');
   });
 });
