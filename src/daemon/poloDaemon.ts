@@ -221,10 +221,14 @@ export class PoloDaemon {
         this.unicastSockets.get(address)?.close().catch(() => undefined);
         this.unicastSockets.set(address, socket);
         this.pendingUnicast.delete(address);
-        if (this.unicastAttempts > 0) this.deps.logger.info({ address }, 'unicast listener bound');
+        if (this.unicastAttempts > 0 && !address.includes(':')) this.deps.logger.info({ address }, 'unicast listener bound');
+        else if (this.unicastAttempts > 0) this.deps.logger.debug({ address }, 'unicast listener bound');
       } catch (err) {
         if (this.unicastAttempts === 0) {
-          this.deps.logger.warn({ address, err: (err as Error).message }, 'no unicast listener on this address yet; will retry');
+          // A new IPv6 address is unusable until duplicate address detection ends (a second or
+          // two): expected, so not a warning.
+          const level = address.includes(':') ? 'debug' : 'warn';
+          this.deps.logger[level]({ address, err: (err as Error).message }, 'no unicast listener on this address yet; will retry');
         }
       }
     }
