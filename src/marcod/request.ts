@@ -8,7 +8,7 @@
  * string, null or 0 meaning marcod's default; extra keys (`node` on Marco and Request-For,
  * anything unknown) ignored.
  */
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { MAX_RETRIES } from '../discovery/options.js';
 import { decodeObject } from '../protocol/codec.js';
@@ -21,7 +21,7 @@ import { canonicalGroup, isMulticastGroup, MULTICAST_RANGE } from '../protocol/a
 export interface GroupQueryRequest {
   /** Stop at this many accepted nodes; 0 = no limit. */
   readonly maxNodes: number;
-  /** IPv4 addresses whose replies are ignored. */
+  /** Addresses (IPv4, or IPv6 as replies show them) whose replies are ignored. */
   readonly exclude: readonly string[];
   /** Keep only nodes whose params contain every key with an equal value; undefined = all. */
   readonly params: JsonObject | undefined;
@@ -177,12 +177,12 @@ function timeout(value: Json | undefined): number | undefined {
   return ms === 0 ? undefined : ms;
 }
 
-/** A list of IPv4 address strings, compared with each reply's source IP (bug B9). */
+/** A list of IP address strings, compared with each reply's source IP (bug B9). */
 function exclude(value: Json | undefined): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) invalid('exclude', value, 'a list of IPv4 addresses');
+  if (!Array.isArray(value)) invalid('exclude', value, 'a list of IP addresses');
   for (const address of value) {
-    if (typeof address !== 'string' || !isIPv4(address)) invalid('exclude entry', address, 'an IPv4 address');
+    if (typeof address !== 'string' || !(isIPv4(address) || isIPv6(address))) invalid('exclude entry', address, 'an IPv4 or IPv6 address');
   }
   return value as string[];
 }

@@ -3,14 +3,16 @@
  * 224.0.0.112) and `marco` finds it on an IPv6-only link, nodes listed at their link-local
  * addresses (and asked for their Services there, by unicast); an IPv6 group given with --group works in polod and marco; on a dual-stack link a
  * polod answers both families, marco lists it once at its IPv4 address, and the publish API
- * takes an IPv6 group. Two namespace LANs: r8v6 (IPv6 only) and r8ds (dual stack), DAD off,
+ * takes an IPv6 group; marcod, with no flags, answers from an IPv6-only link. Two namespace LANs: r8v6 (IPv6 only) and r8ds (dual stack), DAD off,
  * addresses link-local and fd00:201::/32 only.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { ipIn, lanFixture, logIs, MARCO, POLOD, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
+import { MARCOD, REFERENCE_MARCO_CFG } from '../helpers/marcod-lan.js';
 
 const v6only = lanFixture({ name: 'r8v6', hosts: 3, subnet: 182, ipv4: false, ipv6: true });
 const dual = lanFixture({ name: 'r8ds', hosts: 3, subnet: 183, ipv6: true });
@@ -104,4 +106,29 @@ test('on a dual-stack link, polod answers on both families; marco lists it once 
   assert.equal(answer.from, await linkLocal(node));
   assert.equal(answer.reply['Command'], 'OK');
   assert.deepEqual(answer.reply['Params'], { port: 5432 });
+});
+
+test('marcod with no --interface answers from an IPv6-only link, an IPv6 group in the request', async (t) => {
+  if (!requireNetns(t)) return;
+  const lan = await v6only.lan();
+  const [node, client] = [lan.host(1), lan.host(3)];
+  const polod = await startPolod(v6only, node, { interfaces: [], waitJoined: false, services: { web: { id: 'web', params: { port: 80 } } } });
+  t.after(() => polod.stop());
+  await polod.waitLog(logIs('joined group', { ipv6: TWIN_112, iface: 'eth0' }), `joined ${TWIN_112}`, JOIN_MS);
+  const cfg = path.join(await v6only.tmpDir(), 'marco.cfg');
+  await writeFile(cfg, REFERENCE_MARCO_CFG);
+  const marcod = client.spawn([process.execPath, MARCOD, '--config', cfg, '--log-level', 'debug']);
+  t.after(() => marcod.stop());
+  await marcod.waitForJsonLog(logIs('marcod started'), "'marcod started'");
+
+  // One request, one reply (docs/protocol.md §4), from a local client in the namespace.
+  const ask = [
+    "const s = require('node:dgram').createSocket('udp4');",
+    "s.on('message', (m) => { console.log(String(m)); process.exit(0); });",
+    `s.send(JSON.stringify({ Command: 'Request-For', Params: 'web', group: '${TWIN_112}', timeout: 10000, max_nodes: 1 }), 1338, '127.0.1.1');`,
+    'setTimeout(() => process.exit(1), 15000).unref();',
+  ].join('\n');
+  const run = await client.run([process.execPath, '-e', ask], { timeoutMs: 20_000 });
+  assert.equal(run.code, 0, `no reply from marcod: ${run.stderr}`);
+  assert.deepEqual(JSON.parse(run.stdout), [{ Address: await linkLocal(node), Params: { port: 80 } }]);
 });
