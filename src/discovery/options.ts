@@ -35,7 +35,10 @@ export interface QueryOptions {
    * (at timeout·k/(retries+1), k = 1..retries). The reference only listened longer (bug B12).
    */
   retries?: number;
-  /** Local IPv4 address the multicast query leaves from. Default: the system's choice. */
+  /**
+   * Local IPv4 address the multicast query leaves from. Default: every up, multicast-capable,
+   * non-loopback interface, one datagram each (src/discovery/targets.ts).
+   */
   interface?: string;
   /** Multicast TTL of the query. Default 2, as the reference sends it. */
   ttl?: number;
