@@ -253,7 +253,14 @@ export class PoloDaemon {
     this.watcher = new InterfaceWatcher({
       intervalMs: this.settings.interfacePollMs ?? DEFAULT_INTERFACE_POLL_MS,
       ...(this.transport.interfaces && { list: () => this.transport.interfaces?.() ?? [] }),
-      onChange: (now, before) => this.interfacesChanged(now, before),
+      onChange: (now, before) => {
+        // Called from a timer: a failure here must be logged, never crash the daemon.
+        try {
+          this.interfacesChanged(now, before);
+        } catch (err) {
+          this.deps.logger.error({ err }, 'following the interfaces failed; will try at the next change');
+        }
+      },
     });
     this.watcher.start();
   }
