@@ -6,12 +6,12 @@
  * commander is imported for its types only: `marco` parses its flags without it (src/cli/args.ts)
  * to start quickly, so nothing on its path may load commander (about 10 ms).
  */
-import { isIPv4 } from '../util/ipv4.js';
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
-import { isMulticastIPv4, isPort, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, isPort, MULTICAST_RANGE } from '../protocol/address.js';
 
 /** Documented process exit codes of every command. */
 export const ExitCode = {
@@ -239,12 +239,18 @@ export function parseIPv4(value: string): string {
   return value;
 }
 
-/** An IPv4 multicast group address (224.0.0.0/4). */
-export function parseMulticastGroup(value: string): string {
-  if (!isMulticastIPv4(value)) {
-    throw new FlagError(`expected an IPv4 multicast address (${MULTICAST_IPV4_RANGE}).`);
-  }
+/** A node address: IPv4, or IPv6 as marco prints it (a link-local one with its zone, fe80::1%eth0). */
+export function parseNodeAddress(value: string): string {
+  if (!isIPv4(value) && !isIPv6(value)) throw new FlagError('expected an IPv4 or IPv6 address.');
   return value;
+}
+
+/** A multicast group address (224.0.0.0/4 or ff00::/8), in its grid's spelling (canonicalGroup). */
+export function parseMulticastGroup(value: string): string {
+  if (!isMulticastGroup(value)) {
+    throw new FlagError(`expected a multicast address (IPv4 ${MULTICAST_RANGE}).`);
+  }
+  return canonicalGroup(value);
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   oneLine,
   packageVersion,
   parseIPv4,
+  parseNodeAddress,
   parseKeyValue,
   parseMulticastGroup,
   parseNonNegativeInt,
@@ -117,8 +118,8 @@ const GROUP_FLAGS: readonly FlagSpec[] = [
   {
     name: 'exclude',
     value: '<addr>',
-    description: 'ignore replies from this IPv4 address (repeatable)',
-    parse: parseIPv4,
+    description: 'ignore replies from this address (repeatable)',
+    parse: parseNodeAddress,
     repeatable: true,
   },
   {

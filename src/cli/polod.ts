@@ -40,6 +40,7 @@ interface PolodFlags {
   port?: number;
   bindingPort?: number;
   interface?: string[];
+  interfacePollMs?: number;
   params?: JsonObject;
   hostname?: string;
   logLevel?: string;
@@ -78,7 +79,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--group <addr>', 'multicast group to serve (repeatable)', repeatable(parseMulticastGroup))
     .option('--port <n>', 'UDP port of every group (default 1337)', parsePort)
     .option('--binding-port <n>', 'TCP port of the TLS publish API on 127.0.0.1 (default 1390)', parsePort)
-    .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable)', repeatable(parseIPv4))
+    .option('--interface <addr>', 'local IPv4 address to join and send on (repeatable; default: every multicast interface, followed)', repeatable(parseIPv4))
+    .option('--interface-poll-ms <n>', 'how often the interface list is read when serving every interface (default 2000)', parseCount)
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
@@ -190,6 +192,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.port !== undefined && { port: flags.port }),
     ...(flags.bindingPort !== undefined && { bindingPort: flags.bindingPort }),
     ...(flags.interface && { interfaces: flags.interface }),
+    ...(flags.interfacePollMs !== undefined && { interfacePollMs: flags.interfacePollMs }),
     ...(flags.params && { params: flags.params }),
     ...(flags.hostname !== undefined && { hostname: flags.hostname }),
     ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),

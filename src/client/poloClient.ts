@@ -26,7 +26,7 @@ import {
   polodSocketPath,
   type PolodEndpoint,
 } from './polodEndpoint.js';
-import { isMulticastIPv4, isPort, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, isPort, MULTICAST_RANGE } from '../protocol/address.js';
 import { onAnyAbort, untilAborted } from '../util/abort.js';
 import { checkFromJson, checkToJson } from '../health/check.js';
 
@@ -499,12 +499,13 @@ function checkGroups(groups: readonly string[] | undefined): string[] {
   if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be a list of multicast addresses');
   const out: string[] = [];
   for (const g of groups as unknown[]) {
-    if (typeof g !== 'string' || !isMulticastIPv4(g)) {
+    if (typeof g !== 'string' || !isMulticastGroup(g)) {
       throw new InvalidArgumentError(
-        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected an IPv4 address from ${MULTICAST_IPV4_RANGE}`,
+        `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected a multicast address (IPv4 ${MULTICAST_RANGE})`,
       );
     }
-    if (!out.includes(g)) out.push(g);
+    const grid = canonicalGroup(g);
+    if (!out.includes(grid)) out.push(grid);
   }
   return out;
 }

@@ -16,7 +16,7 @@ export interface AuthSettings {
   readonly groupKeys: ReadonlyMap<string, readonly GridKey[]>;
 }
 
-const GROUP_SPEC = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})=(.+)$/;
+const GROUP_SPEC = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]*)=(.+)$/;
 
 /** Reads `FILE` and `GROUP=FILE` specs (in order: the first key of each list signs). */
 export function readKeySpecs(specs: readonly string[], where: string, policy?: AuthPolicy): AuthSettings {

@@ -11,6 +11,7 @@ import { encodeReply } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUPS, MAX_DATAGRAM, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
 import { DEFAULT_QUOTA } from '../publish/quota.js';
+import { DEFAULT_INTERFACE_POLL_MS } from '../transport/interfaces.js';
 import { DEFAULT_SERVER_LIMITS } from '../publish/server.js';
 import { readIniFile, type IniSection } from './iniFile.js';
 import type { GuardSettings, UnicastScope } from '../responder/guard.js';
@@ -48,6 +49,10 @@ export {
   parseTimeoutMs,
 } from './values.js';
 
+/** Bounds of interface_poll_ms: faster is wasted work, slower misses the ~5 s promise by far. */
+const MIN_INTERFACE_POLL_MS = 100;
+const MAX_INTERFACE_POLL_MS = 60_000;
+
 /** Largest per-user quota accepted (services or bytes). */
 const MAX_QUOTA = 2 ** 31 - 1;
 
@@ -62,8 +67,13 @@ export interface PoloConfig {
   groups: string[];
   /** UDP port of every group (`port`, `--port`). */
   port: number;
-  /** Local IPv4 addresses to join the groups on; empty = the system's default interface. */
+  /**
+   * Local IPv4 addresses to join the groups on (`interfaces`, `--interface`); empty = every
+   * up, multicast-capable, non-loopback interface, followed as interfaces come and go.
+   */
   interfaces: string[];
+  /** How often the interface list is read when following every interface, in ms (`interface_poll_ms`). */
+  interfacePollMs: number;
   /** Node params sent in every Polo reply (`polo_params`, `--params`, `--hostname`). */
   nodeParams: JsonObject;
   /** Root service files (`services_dir`, `--services-dir`). */
@@ -114,6 +124,8 @@ export interface PoloOverrides {
   readonly bindingPort?: number;
   /** `--interface` (repeatable). An empty list counts as not given. */
   readonly interfaces?: readonly string[];
+  /** `--interface-poll-ms`. */
+  readonly interfacePollMs?: number;
   /** `--params`: replaces the file's polo_params. */
   readonly params?: JsonObject;
   /** `--hostname`: sets `hostname` in the node params, after `--params`. */
@@ -170,6 +182,7 @@ export function defaultPoloConfig(): PoloConfig {
     groups: [...DEFAULT_GROUPS],
     port: POLO_PORT,
     interfaces: [],
+    interfacePollMs: DEFAULT_INTERFACE_POLL_MS,
     nodeParams: { hostname: osHostname() },
     servicesDir: '/etc/marcopolo/polo/services',
     userDir: DEFAULT_USER_DIR,
@@ -233,6 +246,17 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'port':
         config.port = parsePort(value, where);
         break;
+      case 'interfaces':
+        config.interfaces = unique(
+          value
+            .split(/[\s,]+/)
+            .filter((a) => a !== '')
+            .map((a) => parseIPv4(a, where)),
+        );
+        break;
+      case 'interface_poll_ms':
+        config.interfacePollMs = parseInteger(value, where, MIN_INTERFACE_POLL_MS, MAX_INTERFACE_POLL_MS);
+        break;
       case 'polo_params':
         config.nodeParams = parseFileParams(value, where);
         choices.paramsWhere = where;
@@ -266,7 +290,7 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
             .split(/[\s,]+/)
             .filter((s) => s !== '')
             .map((s) => {
-              const eq = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}=)(.+)$/.exec(s);
+              const eq = /^((?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]*)=)(.+)$/.exec(s);
               return eq ? `${eq[1] ?? ''}${path.resolve(base, eq[2] ?? '')}` : path.resolve(base, s);
             }),
         };
@@ -316,6 +340,9 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
   if (o.bindingPort !== undefined) config.bindingPort = checkPort(o.bindingPort, '--binding-port');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = unique(o.interfaces.map((a) => parseIPv4(a, '--interface')));
+  }
+  if (o.interfacePollMs !== undefined) {
+    config.interfacePollMs = parseInteger(String(o.interfacePollMs), '--interface-poll-ms', MIN_INTERFACE_POLL_MS, MAX_INTERFACE_POLL_MS);
   }
   if (o.params !== undefined) {
     // Typed already, but a library caller may hand over anything: check the shape once more.

@@ -9,7 +9,7 @@ import type { LevelWithSilent } from 'pino';
 import { ConfigError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { LOG_LEVELS, parseLogLevel } from '../util/log.js';
-import { isMulticastIPv4 } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, isMulticastIPv4, MULTICAST_RANGE } from '../protocol/address.js';
 import { isPort } from '../protocol/address.js';
 
 /**
@@ -63,13 +63,16 @@ export function checkPort(port: number, where: string, shown = String(port)): nu
   return port;
 }
 
-/** Parses one multicast group: a dotted-quad IPv4 address in 224.0.0.0/4. */
+/**
+ * Parses one multicast group: a dotted-quad IPv4 address in 224.0.0.0/4, or an IPv6 one in
+ * ff00::/8. Returned in one spelling per grid (an IPv6 twin as its IPv4 group: canonicalGroup).
+ */
 export function parseGroup(value: string, where: string): string {
   const text = value.trim();
-  if (!isMulticastIPv4(text)) {
-    throw valueError(where, value, 'is not an IPv4 multicast group (a dotted quad from 224.0.0.0 to 239.255.255.255)');
+  if (!isMulticastGroup(text)) {
+    throw valueError(where, value, `is not a multicast group (IPv4 ${MULTICAST_RANGE})`);
   }
-  return text;
+  return canonicalGroup(text);
 }
 
 /**

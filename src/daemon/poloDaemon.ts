@@ -21,14 +21,23 @@ import { allKeys, keysOfGroup, type AuthSettings } from '../config/authConfig.js
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
+import { DEFAULT_INTERFACE_POLL_MS, InterfaceWatcher, joinAddress, type NetInterface } from '../transport/interfaces.js';
 import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
+
+/** Where an interface's unicast listeners bind: each address, a link-local one with its zone. */
+function unicastAddresses(iface: NetInterface): string[] {
+  return [...iface.ipv4.map((a) => a.address), ...iface.ipv6.map((a) => (/^fe[89ab]/i.test(a) ? `${a}%${iface.name}` : a))];
+}
 
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
 export interface PoloDaemonSettings {
   readonly groups: readonly string[];
   readonly port: number;
+  /** Interface addresses to serve; empty = every multicast interface, followed as they change. */
   readonly interfaces: readonly string[];
+  /** How often the interface list is read when following every interface (ms). */
+  readonly interfacePollMs?: number;
   readonly nodeParams: JsonObject;
   readonly servicesDir: string;
   readonly userDir: string;
@@ -60,7 +69,11 @@ export class PoloDaemon {
   readonly offeredServices = new Map<string, Service[]>();
   /** User services per group and user. */
   readonly userServices = new Map<string, Map<string, Service[]>>();
-  private readonly unicastSockets: DatagramSocket[] = [];
+  /** Unicast listeners by local address. */
+  private readonly unicastSockets = new Map<string, DatagramSocket>();
+  /** True when no interface is configured: every multicast interface is served and followed. */
+  private readonly follow: boolean;
+  private watcher: InterfaceWatcher | undefined;
   private readonly pendingUnicast = new Set<string>();
   private unicast: UnicastResponder | undefined;
   private unicastAttempts = 0;
@@ -86,6 +99,7 @@ export class PoloDaemon {
     },
   ) {
     this.transport = deps.transport ?? new UdpTransport();
+    this.follow = settings.interfaces.length === 0;
     this.guard = new Guard(deps.logger, settings.guard, {
       ...(this.transport.localNetworks && { networks: () => this.transport.localNetworks?.() ?? [] }),
     });
@@ -118,6 +132,7 @@ export class PoloDaemon {
         group,
         port: settings.port,
         interfaces: settings.interfaces,
+        managedInterfaces: this.follow,
         ttl: settings.ttl,
         nodeParams: settings.nodeParams,
         // What the group offers, as Services lists it (root, then loaded users' as user:id).
@@ -135,6 +150,7 @@ export class PoloDaemon {
         transport: this.transport,
         port: settings.port,
         interfaces: settings.interfaces,
+        managedInterfaces: this.follow,
         ttl: settings.ttl,
         nodeParams: settings.nodeParams,
         joinRetry: { ...DEFAULT_JOIN_RETRY, retries: settings.joinRetries },
@@ -168,6 +184,8 @@ export class PoloDaemon {
     const known = (await this.userRecord?.load()) ?? [];
     await Promise.all(known.map((user) => this.registry.loadUser(user)));
     await this.health.start();
+    // Every interface: the first reading lists the interfaces the groups join at start.
+    if (this.follow) this.followInterfaces();
     await Promise.all(this.polos.map((polo) => polo.startProtocol()));
     if (this.stopped) return;
     this.state = 'started';
@@ -178,7 +196,7 @@ export class PoloDaemon {
     // Live discovery once the responders answer: a node that announces itself can be asked.
     await Promise.all([...this.presences.values()].map((p) => p.start()));
     this.deps.logger.info(
-      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
+      { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.size, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
       'polod started',
     );
   }
@@ -200,22 +218,87 @@ export class PoloDaemon {
           await socket.close();
           return;
         }
-        this.unicastSockets.push(socket);
+        this.unicastSockets.get(address)?.close().catch(() => undefined);
+        this.unicastSockets.set(address, socket);
         this.pendingUnicast.delete(address);
-        if (this.unicastAttempts > 0) this.deps.logger.info({ address }, 'unicast listener bound');
+        if (this.unicastAttempts > 0 && !address.includes(':')) this.deps.logger.info({ address }, 'unicast listener bound');
+        else if (this.unicastAttempts > 0) this.deps.logger.debug({ address }, 'unicast listener bound');
       } catch (err) {
         if (this.unicastAttempts === 0) {
-          this.deps.logger.warn({ address, err: (err as Error).message }, 'no unicast listener on this address yet; will retry');
+          // A new IPv6 address is unusable until duplicate address detection ends (a second or
+          // two): expected, so not a warning.
+          const level = address.includes(':') ? 'debug' : 'warn';
+          this.deps.logger[level]({ address, err: (err as Error).message }, 'no unicast listener on this address yet; will retry');
         }
       }
     }
-    if (this.pendingUnicast.size === 0) return;
+    if (this.pendingUnicast.size === 0 || this.unicastTimer !== undefined) return;
     const limit = this.settings.joinRetries >= 0 ? this.settings.joinRetries : DEFAULT_JOIN_RETRY.retries;
     this.unicastAttempts++;
     if (limit >= 0 && this.unicastAttempts > limit) return;
     const delay = backoffDelay(this.unicastAttempts, DEFAULT_JOIN_RETRY);
-    this.unicastTimer = setTimeout(() => void this.bindPendingUnicast(), delay);
+    this.unicastTimer = setTimeout(() => {
+      this.unicastTimer = undefined;
+      void this.bindPendingUnicast();
+    }, delay);
     this.unicastTimer.unref();
+  }
+
+  /**
+   * Serves every up, multicast-capable, non-loopback interface and follows the list (polled:
+   * src/transport/interfaces.ts): a new interface or address is joined, announced on and
+   * listened on; a vanished one is left. A host with none yet waits for one.
+   */
+  private followInterfaces(): void {
+    this.watcher = new InterfaceWatcher({
+      intervalMs: this.settings.interfacePollMs ?? DEFAULT_INTERFACE_POLL_MS,
+      ...(this.transport.interfaces && { list: () => this.transport.interfaces?.() ?? [] }),
+      onChange: (now, before) => {
+        // Called from a timer: a failure here must be logged, never crash the daemon.
+        try {
+          this.interfacesChanged(now, before);
+        } catch (err) {
+          this.deps.logger.error({ err }, 'following the interfaces failed; will try at the next change');
+        }
+      },
+    });
+    this.watcher.start();
+  }
+
+  private interfacesChanged(now: readonly NetInterface[], before: readonly NetInterface[]): void {
+    if (this.stopped) return;
+    const log = this.deps.logger;
+    const joins = now.map(joinAddress).filter((a): a is string => a !== undefined);
+    if (now.length === 0) log.warn('no multicast interface is up (loopback is not served); waiting for one');
+    else log.info({ interfaces: now.map((i) => ({ name: i.name, ipv4: i.ipv4.map((a) => a.address), ipv6: i.ipv6 })) }, 'serving interfaces');
+    // IPv6 (each group's twin, or an IPv6 group) on every interface with an IPv6 address.
+    const names6 = now.filter((i) => i.ipv6.length > 0).map((i) => i.name);
+    for (const polo of this.polos) polo.setInterfaces(joins, names6);
+    for (const presence of this.presences.values()) presence.setInterfaces(joins);
+    // Unicast listeners follow the interfaces' addresses, IPv6 ones included (loopback's, bound
+    // at start, stay).
+    const addresses = (list: readonly NetInterface[]): Set<string> => new Set(list.flatMap(unicastAddresses));
+    const was = addresses(before);
+    const is = addresses(now);
+    for (const address of was) {
+      if (is.has(address)) continue;
+      this.pendingUnicast.delete(address);
+      const socket = this.unicastSockets.get(address);
+      this.unicastSockets.delete(address);
+      void socket?.close();
+    }
+    let added = false;
+    for (const address of is) {
+      if (was.has(address) || this.unicastSockets.has(address)) continue;
+      this.pendingUnicast.add(address);
+      added = true;
+    }
+    if (added && this.unicast) {
+      this.unicastAttempts = 0;
+      clearTimeout(this.unicastTimer);
+      this.unicastTimer = undefined;
+      void this.bindPendingUnicast();
+    }
   }
 
   /** True once stopped (a method, so checks after an await are not narrowed away). */
@@ -243,11 +326,12 @@ export class PoloDaemon {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.guard.close();
+    this.watcher?.stop();
     clearTimeout(this.unicastTimer);
     // Goodbyes first, while the responders still answer: watchers see the node leave at once.
     await Promise.all([...this.presences.values()].map((p) => p.stop()));
     this.registry.close();
     await this.health.stop();
-    await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);
+    await Promise.all([...this.polos.map((p) => p.stop()), ...[...this.unicastSockets.values()].map((s) => s.close())]);
   }
 }

@@ -13,6 +13,12 @@ import { onAnyAbort } from '../util/abort.js';
 export const STREAM_QUEUE_LIMIT = 1024;
 /** Distinct nodes one query remembers (a /16 network); beyond this, replies are counted as dropped. */
 export const MAX_TRACKED_NODES = 65_536;
+/**
+ * How long a query out of several links waits, once every link heard from is complete, for a
+ * link not heard from at all: on a LAN, answers come within milliseconds; an empty link (a
+ * bridge with no node) then costs this, not the whole deadline.
+ */
+export const SILENT_LINK_GRACE_MS = 100;
 /** Malformed replies logged per query; the rest are only counted, so a flood cannot flood the log. */
 const MALFORMED_LOG_LIMIT = 8;
 
@@ -21,6 +27,12 @@ export type Verdict<T> =
   | { readonly kind: 'accept'; readonly key: string; readonly value: T; readonly hint?: number | undefined }
   | { readonly kind: 'malformed'; readonly reason: string }
   | { readonly kind: 'filtered'; readonly hint?: number | undefined };
+
+/** One datagram of a send (see CollectorPlan.targets). */
+export interface SendTarget {
+  readonly address: string;
+  readonly via?: string | undefined;
+}
 
 /** Decides about one datagram. Must not throw (a throw is still caught and counted as malformed). */
 export type Classifier<T> = (data: Uint8Array, from: RemoteInfo) => Verdict<T>;
@@ -31,6 +43,12 @@ export interface CollectorPlan<T> {
   readonly socket: QuerySocketOptions;
   /** Where the query goes: a group (Marco, Request-For) or a node (Services). */
   readonly destination: RemoteInfo;
+  /**
+   * Where each send goes out: one datagram per entry, to `address` (the group, or an IPv6 group
+   * scoped to its interface) through `via` (the IPv4 address of an interface; undefined = the
+   * socket's). Empty or undefined: one datagram to `destination`, the socket's way.
+   */
+  readonly targets?: readonly SendTarget[] | undefined;
   /** The query's bytes, or a function making them for each send (a signed query: fresh nonce). */
   readonly payload: Uint8Array | (() => Uint8Array);
   readonly timeout: number;
@@ -50,6 +68,11 @@ export interface CollectorPlan<T> {
    * (docs/protocol.md §8.4); undefined = wait the deadline.
    */
   readonly completeGraceMs?: number | undefined;
+  /**
+   * The link (interface) a responder is on, when the query went out of several: each link's
+   * Members hints count that link's grid only, so completeness is judged link by link.
+   */
+  readonly linkOf?: ((address: string) => string) | undefined;
 }
 
 /**
@@ -72,11 +95,15 @@ export class Collector<T> implements AsyncIterable<T> {
   /** Every address that sent a valid reply, accepted, filtered or excluded (for completeness). */
   private readonly responders = new Set<string>();
   private expected = 0;
+  /** Per link (with `linkOf`): its responders and the largest hint heard there. */
+  private readonly links = new Map<string, { responders: number; expected: number }>();
+  private completion: ReturnType<typeof setTimeout> | undefined;
   private completing = false;
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
   private stopListening: () => void = () => {};
   private readonly waiters: Array<() => void> = [];
-  private socket: DatagramSocket | undefined;
+  /** The query's sockets by address family: IPv4, and IPv6 when a target is an IPv6 group. */
+  private sockets: Map<4 | 6, DatagramSocket> | undefined;
   private ended = false;
   private failure: Error | undefined;
   private resolveEnded: () => void = () => undefined;
@@ -138,34 +165,68 @@ export class Collector<T> implements AsyncIterable<T> {
   }
 
   private async run(): Promise<void> {
-    let socket: DatagramSocket;
+    const targets = this.plan.targets;
+    const families = new Set<4 | 6>(
+      targets === undefined || targets.length === 0 ? [familyOf(this.plan.destination.address)] : targets.map((t) => familyOf(t.address)),
+    );
+    const sockets = new Map<4 | 6, DatagramSocket>();
     try {
-      socket = await this.plan.transport.openQuerySocket(this.plan.socket, (data, from) => this.ingest(data, from));
+      for (const family of families) {
+        const options = family === 6 ? { ...this.plan.socket, family } : this.plan.socket;
+        sockets.set(family, await this.plan.transport.openQuerySocket(options, (data, from) => this.ingest(data, from)));
+      }
     } catch (err) {
+      await Promise.all([...sockets.values()].map((s) => s.close().catch(() => undefined)));
       this.end(ioError('could not open a query socket', err));
       return;
     }
     try {
       if (!this.ended) {
-        this.socket = socket;
+        this.sockets = sockets;
         await this.send();
       }
       await this.endedSignal;
     } finally {
-      this.socket = undefined;
-      await socket.close().catch((err: unknown) => this.plan.logger.debug({ err }, 'closing a query socket failed'));
+      this.sockets = undefined;
+      for (const socket of sockets.values()) {
+        await socket.close().catch((err: unknown) => this.plan.logger.debug({ err }, 'closing a query socket failed'));
+      }
     }
   }
 
   private async send(): Promise<void> {
-    const socket = this.socket;
-    if (socket === undefined || this.ended) return;
+    const sockets = this.sockets;
+    if (sockets === undefined || this.ended) return;
     const { address, port } = this.plan.destination;
-    try {
-      const payload = this.plan.payload;
-      await socket.send(typeof payload === 'function' ? payload() : payload, port, address);
-    } catch (err) {
-      this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, err));
+    const targets = this.plan.targets;
+    const payload = this.plan.payload;
+    if (targets === undefined || targets.length === 0) {
+      const socket = sockets.get(familyOf(address));
+      if (socket === undefined) return;
+      try {
+        await socket.send(typeof payload === 'function' ? payload() : payload, port, address);
+      } catch (err) {
+        this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, err));
+      }
+      return;
+    }
+    // Out of every interface: one that fails (gone since it was listed) is logged; the query
+    // fails only when no interface could send it.
+    const outcomes = await Promise.allSettled(
+      targets.map((t) => {
+        const socket = sockets.get(familyOf(t.address));
+        if (socket === undefined) return Promise.reject(new Error('no socket of this family'));
+        return socket.send(typeof payload === 'function' ? payload() : payload, port, t.address, t.via);
+      }),
+    );
+    let failure: unknown;
+    outcomes.forEach((o, i) => {
+      if (o.status === 'fulfilled') return;
+      failure = o.reason;
+      this.plan.logger.debug({ query: this.plan.what, target: targets[i], err: String(o.reason) }, 'could not send out of one interface');
+    });
+    if (outcomes.every((o) => o.status === 'rejected')) {
+      this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, failure));
     }
   }
 
@@ -224,12 +285,45 @@ export class Collector<T> implements AsyncIterable<T> {
   private responded(address: string, hint: number | undefined): void {
     const grace = this.plan.completeGraceMs;
     if (grace === undefined || this.ended) return;
+    const linkOf = this.plan.linkOf;
+    if (linkOf !== undefined) {
+      this.respondedOnLink(linkOf(address), address, hint);
+      return;
+    }
     if (this.responders.size < MAX_TRACKED_NODES) this.responders.add(address);
     if (hint !== undefined && hint > this.expected) this.expected = hint;
     if (!this.completing && this.expected > 0 && this.responders.size >= this.expected) {
       this.completing = true;
       this.schedule(grace, () => this.end());
     }
+  }
+
+  /**
+   * responded() over several links: complete once every link heard from is complete. While a
+   * link the query went out of has not been heard from (nobody there, or its answers are
+   * late), the query waits SILENT_LINK_GRACE_MS rather than the usual grace; an answer that
+   * makes a link incomplete again puts the end off.
+   */
+  private respondedOnLink(link: string, address: string, hint: number | undefined): void {
+    let entry = this.links.get(link);
+    if (entry === undefined) {
+      entry = { responders: 0, expected: 0 };
+      this.links.set(link, entry);
+    }
+    if (!this.responders.has(address) && this.responders.size < MAX_TRACKED_NODES) {
+      this.responders.add(address);
+      entry.responders++;
+    }
+    if (hint !== undefined && hint > entry.expected) entry.expected = hint;
+    let complete = true;
+    for (const l of this.links.values()) if (l.expected === 0 || l.responders < l.expected) complete = false;
+    clearTimeout(this.completion);
+    this.completion = undefined;
+    this.completing = complete;
+    if (!complete) return;
+    const allHeard = this.links.size >= (this.plan.targets?.length ?? 1);
+    const grace = this.plan.completeGraceMs ?? 0;
+    this.completion = setTimeout(() => this.end(), allHeard ? grace : Math.max(grace, SILENT_LINK_GRACE_MS)).unref();
   }
 
   private accept(key: string, value: T): void {
@@ -256,6 +350,7 @@ export class Collector<T> implements AsyncIterable<T> {
     this.ended = true;
     this.failure = error;
     for (const timer of this.timers) clearTimeout(timer);
+    clearTimeout(this.completion);
     this.stopListening();
     this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
     this.resolveEnded();
@@ -270,6 +365,11 @@ export class Collector<T> implements AsyncIterable<T> {
   private wake(): void {
     for (const waiter of this.waiters.splice(0)) waiter();
   }
+}
+
+/** 6 for an IPv6 address (it has a colon), else 4. */
+function familyOf(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
 }
 
 function abortError(signal: AbortSignal): AbortedError {

@@ -11,7 +11,9 @@ import { UdpTransport } from '../transport/udp.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { DEFAULT_TIMING, type PresenceTiming } from '../membership/timing.js';
 import { Watch } from '../membership/watch.js';
-import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier } from './collector.js';
+import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier, type SendTarget } from './collector.js';
+import { groupTargets, interfaceTargets, linkResolver } from './targets.js';
+import { isIPv6Group } from '../protocol/address.js';
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
 import { nodeReplies, servicesReplies } from './replies.js';
@@ -158,7 +160,17 @@ export class Marco {
     const destination = { address: query.group, port: query.port };
     // Without maxNodes, a Marco query ends once every member the grid reports has answered.
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
-    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
+    // No interface named: out of every multicast interface of the host (src/discovery/targets.ts).
+    const interfaces = this.transport.interfaces?.();
+    const targets =
+      query.iface === undefined
+        ? groupTargets(query.group, interfaces)
+        : isIPv6Group(query.group)
+          ? interfaceTargets(query.group, query.iface, interfaces)
+          : undefined;
+    // Out of several links, each link's Members hints are judged apart (collector.ts).
+    const linkOf = targets !== undefined && targets.length > 1 && interfaces !== undefined ? linkResolver(interfaces) : undefined;
+    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
   }
 
   private collector<T extends object>(
@@ -169,6 +181,8 @@ export class Marco {
     queueLimit: number,
     what: string,
     completeGraceMs?: number,
+    targets?: readonly SendTarget[],
+    linkOf?: (address: string) => string,
   ): Collector<T> {
     // Checked here rather than left to the socket: a bad multicast interface fails late and
     // obscurely (EADDRNOTAVAIL), and the caller deserves the option's name.
@@ -196,6 +210,8 @@ export class Marco {
       logger: this.logger,
       what,
       completeGraceMs,
+      targets,
+      linkOf,
     });
   }
 }

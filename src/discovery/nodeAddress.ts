@@ -10,7 +10,7 @@ import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 export type HostLookup = (hostname: string) => Promise<string>;
 
 /**
- * The system resolver, IPv4 only (MarcoPolo is IPv4: docs/protocol.md §1). node:dns/promises is
+ * The system resolver, IPv4 only (IPv6 nodes are given as literals: docs/protocol.md §9). node:dns/promises is
  * loaded on first use: most queries name an address, and `marco` starts faster without it.
  */
 export const systemLookup: HostLookup = async (hostname) => {
@@ -36,7 +36,8 @@ export async function resolveNode(
     throw new InvalidArgumentError('invalid node: expected an IPv4 address or a host name');
   }
   if (isIPv4(node)) return node;
-  if (isIPv6(node)) throw new InvalidArgumentError(`invalid node ${JSON.stringify(node)}: MarcoPolo is IPv4 only`);
+  // An IPv6 node as marco lists it (a link-local one with its interface: fe80::1%eth0).
+  if (isIPv6(node)) return node;
   throwIfAborted(signals);
 
   // The resolver cannot be cancelled, so it races the deadline and the signals instead.

@@ -3,16 +3,19 @@
  * checked once here, at the API boundary, and every error names the option; the
  * collection code downstream trusts the resolved values.
  */
-import { isIPv4 } from '../util/ipv4.js';
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { InvalidArgumentError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT, QUERY_TTL } from '../protocol/limits.js';
-import { isMulticastIPv4 } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, isMulticastIPv4 } from '../protocol/address.js';
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 
 /** Options of one discovery call. Every field is optional; defaults are the reference's. */
 export interface QueryOptions {
-  /** Multicast group the query goes to (a "grid"). Default 224.0.0.112. */
+  /**
+   * Multicast group the query goes to (a "grid"): IPv4, or IPv6 (an IPv6 twin such as
+   * ff02::224:0:0:112 names its IPv4 grid, src/protocol/address.ts). Default 224.0.0.112.
+   */
   group?: string;
   /** UDP port polods listen on. Default 1337. */
   port?: number;
@@ -32,7 +35,10 @@ export interface QueryOptions {
    * (at timeout·k/(retries+1), k = 1..retries). The reference only listened longer (bug B12).
    */
   retries?: number;
-  /** Local IPv4 address the multicast query leaves from. Default: the system's choice. */
+  /**
+   * Local IPv4 address the multicast query leaves from. Default: every up, multicast-capable,
+   * non-loopback interface, one datagram each (src/discovery/targets.ts).
+   */
   interface?: string;
   /** Multicast TTL of the query. Default 2, as the reference sends it. */
   ttl?: number;
@@ -76,14 +82,16 @@ export interface ResolvedQuery {
  */
 export function resolveQuery(defaults: QueryOptions, options: QueryOptions = {}): ResolvedQuery {
   const merged = mergeOptions(defaults, options);
-  const group = merged.group ?? DEFAULT_GROUP;
-  if (!isMulticastIPv4(group)) invalid('group', group, 'an IPv4 multicast address (224.0.0.0/4)');
+  const given = merged.group ?? DEFAULT_GROUP;
+  if (typeof given !== 'string' || !isMulticastGroup(given)) invalid('group', given, 'a multicast address (224.0.0.0/4 or ff00::/8)');
+  // An IPv6 twin names its IPv4 grid: asked over IPv4 where a link has IPv4 (targets.ts).
+  const group = canonicalGroup(given);
   const iface = merged.interface;
   if (iface !== undefined && !isIPv4(iface)) invalid('interface', iface, 'a local IPv4 address');
   const exclude = merged.exclude ?? [];
-  if (!Array.isArray(exclude)) invalid('exclude', exclude, 'a list of IPv4 addresses');
+  if (!Array.isArray(exclude)) invalid('exclude', exclude, 'a list of IP addresses');
   for (const address of exclude) {
-    if (typeof address !== 'string' || !isIPv4(address)) invalid('exclude', address, 'an IPv4 address');
+    if (typeof address !== 'string' || !(isIPv4(address) || isIPv6(address))) invalid('exclude', address, 'an IPv4 or IPv6 address');
   }
   const params = merged.params;
   if (params !== undefined && !isJsonObject(params)) invalid('params', params, 'a JSON object');

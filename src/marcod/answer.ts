@@ -23,7 +23,7 @@ export interface AnswerDefaults {
   readonly group: string;
   /** Deadline of requests that give no timeout (or null, or 0), ms. */
   readonly timeoutMs: number;
-  /** Local addresses to query from, one query each; empty = the system's choice. */
+  /** Local addresses to query from, one query each; empty = every multicast interface (one query). */
   readonly interfaces: readonly string[];
 }
 

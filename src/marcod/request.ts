@@ -8,20 +8,20 @@
  * string, null or 0 meaning marcod's default; extra keys (`node` on Marco and Request-For,
  * anything unknown) ignored.
  */
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { MAX_RETRIES } from '../discovery/options.js';
 import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from './limits.js';
-import { isMulticastIPv4, MULTICAST_IPV4_RANGE } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup, MULTICAST_RANGE } from '../protocol/address.js';
 
 /** Options shared by the two group queries (Marco and Request-For). */
 export interface GroupQueryRequest {
   /** Stop at this many accepted nodes; 0 = no limit. */
   readonly maxNodes: number;
-  /** IPv4 addresses whose replies are ignored. */
+  /** Addresses (IPv4, or IPv6 as replies show them) whose replies are ignored. */
   readonly exclude: readonly string[];
   /** Keep only nodes whose params contain every key with an equal value; undefined = all. */
   readonly params: JsonObject | undefined;
@@ -177,12 +177,12 @@ function timeout(value: Json | undefined): number | undefined {
   return ms === 0 ? undefined : ms;
 }
 
-/** A list of IPv4 address strings, compared with each reply's source IP (bug B9). */
+/** A list of IP address strings, compared with each reply's source IP (bug B9). */
 function exclude(value: Json | undefined): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) invalid('exclude', value, 'a list of IPv4 addresses');
+  if (!Array.isArray(value)) invalid('exclude', value, 'a list of IP addresses');
   for (const address of value) {
-    if (typeof address !== 'string' || !isIPv4(address)) invalid('exclude entry', address, 'an IPv4 address');
+    if (typeof address !== 'string' || !(isIPv4(address) || isIPv6(address))) invalid('exclude entry', address, 'an IPv4 or IPv6 address');
   }
   return value as string[];
 }
@@ -197,10 +197,10 @@ function params(value: Json | undefined): JsonObject | undefined {
 /** A multicast group, or undefined (marcod's group) when absent, null or empty. */
 function group(value: Json | undefined): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || !isMulticastIPv4(value)) {
-    invalid('group', value, `an IPv4 multicast address (${MULTICAST_IPV4_RANGE})`);
+  if (typeof value !== 'string' || !isMulticastGroup(value)) {
+    invalid('group', value, `a multicast address (IPv4 ${MULTICAST_RANGE})`);
   }
-  return value;
+  return canonicalGroup(value);
 }
 
 function decodeFailure(err: ProtocolError, size: number): string {

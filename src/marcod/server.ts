@@ -133,7 +133,12 @@ export class MarcodServer {
     const keyed = deps.keys !== undefined && deps.keys.length > 0 && deps.auth !== 'off';
     const warm =
       deps.warmViews === true && settings.interfaces.length <= 1 && !keyed
-        ? new WarmViews(marco, { defaultGroup: settings.group, iface: settings.interfaces[0], logger: this.logger })
+        ? new WarmViews(marco, {
+            defaultGroup: settings.group,
+            iface: settings.interfaces[0],
+            logger: this.logger,
+            ...(this.transport.interfaces && { interfaces: () => this.transport.interfaces?.() ?? [] }),
+          })
         : undefined;
     this.warm = warm;
     this.watchServer =

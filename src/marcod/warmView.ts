@@ -11,7 +11,12 @@ import type { NodeResult } from '../discovery/results.js';
 import type { Watch } from '../membership/watch.js';
 import { matchesFilter } from '../protocol/json.js';
 import type { Logger } from '../util/log.js';
+import { isIPv6Group } from '../protocol/address.js';
+import type { NetInterface } from '../transport/interfaces.js';
 import type { MarcoRequest, RequestForRequest } from './request.js';
+
+/** How long a reading of the interface list is reused (interfaces change rarely). */
+const LINKS_REFRESH_MS = 2000;
 
 /** Groups marcod keeps a view of; requests for more groups are answered by query. */
 export const MAX_WARM_GROUPS = 16;
@@ -24,9 +29,22 @@ export class WarmViews {
   /** Requests answered from a view, and by query because the view could not. */
   readonly stats = { fromView: 0, notSure: 0 };
 
+  /** The last reading of whether the host is on one IPv4 link, and when it was taken. */
+  private oneLink = { value: true, readAt: Number.NEGATIVE_INFINITY };
+
   constructor(
     private readonly marco: Marco,
-    private readonly options: { readonly defaultGroup: string; readonly iface: string | undefined; readonly logger: Logger },
+    private readonly options: {
+      readonly defaultGroup: string;
+      readonly iface: string | undefined;
+      readonly logger: Logger;
+      /**
+       * The host's multicast interfaces (src/transport/interfaces.ts). A watch hears one link
+       * (announcements are IPv4), but queries ask every link: with no `iface` and more than one
+       * link, or an IPv6-only one, the view cannot be complete and requests are answered by query.
+       */
+      readonly interfaces?: () => readonly NetInterface[];
+    },
   ) {}
 
   /** Starts the view of the default group (others start on their first request). */
@@ -36,7 +54,12 @@ export class WarmViews {
 
   /** The reply from the view, or undefined (the caller queries). */
   answer(request: MarcoRequest | RequestForRequest): NodeResult[] | undefined {
-    const watch = this.watch(request.group ?? this.options.defaultGroup);
+    const group = request.group ?? this.options.defaultGroup;
+    if (isIPv6Group(group) || !this.onOneLink()) {
+      this.stats.notSure++;
+      return undefined;
+    }
+    const watch = this.watch(group);
     const found = watch === undefined ? undefined : fromView(watch, request);
     if (found === undefined) this.stats.notSure++;
     else this.stats.fromView++;
@@ -48,6 +71,18 @@ export class WarmViews {
     const sizes = new Map<string, number>();
     for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.size);
     return sizes;
+  }
+
+  /** True when a view can cover every link a query asks (read at most every 2 s). */
+  private onOneLink(): boolean {
+    const list = this.options.interfaces;
+    if (this.options.iface !== undefined || list === undefined) return true;
+    const now = performance.now();
+    if (now - this.oneLink.readAt >= LINKS_REFRESH_MS) {
+      const links = list();
+      this.oneLink = { value: links.length <= 1 && links.every((i) => i.ipv4.length > 0), readAt: now };
+    }
+    return this.oneLink.value;
   }
 
   close(): void {

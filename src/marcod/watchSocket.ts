@@ -8,7 +8,7 @@
 import { chmod } from 'node:fs/promises';
 import net, { type Server, type Socket } from 'node:net';
 import type { Marco, WatchOptions } from '../discovery/marco.js';
-import { isMulticastIPv4 } from '../discovery/options.js';
+import { canonicalGroup, isMulticastGroup } from '../protocol/address.js';
 import { IoError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { Logger } from '../util/log.js';
@@ -131,8 +131,9 @@ export class WatchSocketServer {
       if (!isJsonObject(value)) throw new Error('request is not a JSON object');
       request = value;
     }
-    const group = request['group'] ?? this.options.defaultGroup;
-    if (typeof group !== 'string' || !isMulticastIPv4(group)) throw new Error(`invalid group ${JSON.stringify(group)}: expected an IPv4 multicast address`);
+    const raw = request['group'] ?? this.options.defaultGroup;
+    if (typeof raw !== 'string' || !isMulticastGroup(raw)) throw new Error(`invalid group ${JSON.stringify(raw)}: expected a multicast address`);
+    const group = canonicalGroup(raw);
     const service = request['service'];
     if (service !== undefined && service !== null && (typeof service !== 'string' || service.length === 0)) {
       throw new Error(`invalid service ${JSON.stringify(service)}: expected a non-empty string`);

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
+import { isIPv6Group } from '../protocol/address.js';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
@@ -42,6 +43,11 @@ export interface PresenceOptions {
   readonly port: number;
   /** Interfaces to join on; empty = the system's choice. */
   readonly interfaces: readonly string[];
+  /**
+   * True: send out of the interfaces given to setInterfaces() (every one, kept current by polod's
+   * interface follower) instead of `interfaces`; nothing is sent while there is none.
+   */
+  readonly managedInterfaces?: boolean;
   /** Multicast TTL of announcements and queries (polod's `hops`). */
   readonly ttl: number;
   readonly nodeParams: JsonObject;
@@ -91,10 +97,13 @@ export class GroupPresence {
   private querying = false;
   private unsubscribe: (() => void) | undefined;
   private hinted: { size: number; bytes: Uint8Array } | undefined;
+  /** The interfaces (by address) announcements leave through; undefined = the socket's own. */
+  private vias: readonly (string | undefined)[];
 
   constructor(private readonly options: PresenceOptions) {
     this.timing = options.timing ?? DEFAULT_TIMING;
     this.random = options.random ?? Math.random;
+    this.vias = options.managedInterfaces === true ? [] : [undefined];
     this.log = options.logger.child({ group: options.group, component: 'presence' });
     this.view = new MembershipView({
       timing: this.timing,
@@ -124,12 +133,31 @@ export class GroupPresence {
     return this.hinted.bytes;
   }
 
+  /**
+   * The interfaces (by IPv4 address) to announce on, for a presence made with
+   * `managedInterfaces`. A new interface hears an announcement at once.
+   */
+  setInterfaces(addresses: readonly string[]): void {
+    if (this.options.managedInterfaces !== true) return;
+    const added = addresses.some((a) => !this.vias.includes(a));
+    this.vias = [...addresses];
+    if (added && this.state === 'started') this.announce();
+  }
+
+  /** Sends `bytes` to the group out of every interface; resolves once all sends are done. */
+  private sendAll(socket: DatagramSocket, bytes: Uint8Array): Promise<unknown> {
+    const { port, group } = this.options;
+    return Promise.all(this.vias.map((via) => socket.send(bytes, port, group, via)));
+  }
+
   /** Opens the sending socket, announces and starts the heartbeat and the first membership query. */
   async start(): Promise<void> {
     if (this.state === 'stopped') throw new ClosedError('presence');
     if (this.state !== 'new') return;
     this.state = 'started';
     const { group } = this.options;
+    // Live discovery runs over IPv4 (docs/protocol.md §9): an IPv6 grid keeps no view.
+    if (isIPv6Group(group)) return;
     await this.openSocket();
     this.unsubscribe = this.options.changes?.onChange((c) => {
       if (c.group === group) this.scheduleAnnounce();
@@ -155,7 +183,7 @@ export class GroupPresence {
     const socket = this.socket;
     if (socket) {
       try {
-        await socket.send(this.signed(encodeGoodbye(this.instance)), this.options.port, this.options.group);
+        await this.sendAll(socket, this.signed(encodeGoodbye(this.instance)));
         this.sent.goodbye++;
       } catch (err) {
         this.log.debug({ err }, 'goodbye not sent');
@@ -231,7 +259,7 @@ export class GroupPresence {
       refs,
       failing,
     };
-    socket.send(this.signed(encodeAnnouncement(a)), this.options.port, this.options.group).then(
+    this.sendAll(socket, this.signed(encodeAnnouncement(a))).then(
       () => this.sent.announce++,
       (err: unknown) => this.log.debug({ err }, 'announcement not sent'),
     );

@@ -16,7 +16,7 @@ import { checkFromJson, type HealthCheck } from '../health/check.js';
 import { segmentProblem } from '../util/safePath.js';
 import { rootServiceIdProblem, userServiceIdProblem } from '../config/serviceId.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
-import { isIPv4Address, isMulticastIPv4 } from '../protocol/address.js';
+import { canonicalGroup, expandIPv6, isIPv4Address, isMulticastGroup } from '../protocol/address.js';
 
 /** The commands of the publish API. `List` is this project's extension. */
 export type CommandName = 'Publish' | 'Unpublish' | 'Request-token' | 'List';
@@ -219,10 +219,12 @@ function groupList(value: Json | undefined, served: readonly string[]): string[]
   for (const g of value) {
     if (typeof g !== 'string') throw new PublishRefusal(invalidGroup(g, 'IP must be a string'));
     // The reference's two texts: a malformed address, then one outside the range.
-    if (!isIPv4Address(g)) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
-    if (!isMulticastIPv4(g)) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
-    if (!served.includes(g)) throw new PublishRefusal(invalidGroup(g, 'The instance is not a member of this group'));
-    if (!groups.includes(g)) groups.push(g);
+    if (!isIPv4Address(g) && expandIPv6(g) === undefined) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
+    if (!isMulticastGroup(g)) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
+    // An IPv6 twin names the same grid as its IPv4 group (src/protocol/address.ts).
+    const grid = canonicalGroup(g);
+    if (!served.includes(grid)) throw new PublishRefusal(invalidGroup(g, 'The instance is not a member of this group'));
+    if (!groups.includes(grid)) groups.push(grid);
   }
   return groups;
 }

@@ -43,6 +43,19 @@ export function sameNetwork(a: number, b: number, prefixLength: number): boolean
   return Math.floor(a / size) === Math.floor(b / size);
 }
 
+/**
+ * The IPv6 rule: a link-local source (fe80::/10) is on the link named by its zone, so it is
+ * on-link for a listener on that same interface (a link-local listener carries the zone; one
+ * on another address has none to compare, and is answered only from link-local sources of
+ * any interface). Other IPv6 sources are taken as off-link.
+ */
+function ipv6OnLink(local: string, source: string): boolean {
+  const percent = source.indexOf('%');
+  if (percent < 0 || !/^fe[89ab]/i.test(source)) return false;
+  const localZone = local.indexOf('%');
+  return localZone < 0 || local.slice(localZone) === source.slice(percent);
+}
+
 /** How long the interface list is reused before it is read again (addresses change rarely). */
 const REFRESH_MS = 5000;
 
@@ -61,6 +74,7 @@ export class OnLinkCheck {
    * unicast socket is bound to). An unknown local address (it just went away) answers false.
    */
   onLink(local: string, source: string): boolean {
+    if (source.includes(':')) return ipv6OnLink(local, source);
     this.refresh();
     const src = ipv4ToNumber(source);
     if (src === undefined) return false;

@@ -24,6 +24,7 @@ import type { AuthGate } from './authGate.js';
 import type { GridKey } from '../auth/gridAuth.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
+import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
 const SERVICES_QUERY: Query = { command: 'Services' };
@@ -55,6 +56,11 @@ export interface PoloOptions {
   readonly port?: number;
   /** Interface addresses to join on; empty = the system's choice. */
   readonly interfaces?: readonly string[];
+  /**
+   * True: join nothing at start; the owner lists the interfaces to serve with setInterfaces()
+   * and keeps the list current (polod's every-interface mode, src/daemon/interfaceFollower.ts).
+   */
+  readonly managedInterfaces?: boolean;
   /** Multicast TTL of the socket (the reference's `hops`, default 1). */
   readonly ttl?: number;
   /** Params of the Polo reply (default `{"hostname": <host name>}`). */
@@ -131,8 +137,22 @@ export class Polo {
   private readonly poloReply: (() => Uint8Array | undefined) | undefined;
   private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
   private socket: GroupSocket | undefined;
+  /**
+   * The IPv6 group served next to (or instead of) `multicastGroup`: the group itself when it is
+   * IPv6, its twin (src/protocol/address.ts) for an IPv4 group served on every interface.
+   */
+  readonly ipv6Group: string | undefined;
+  /** One IPv6 socket per interface (bound to it: it knows where a query came from). */
+  private readonly v6Sockets = new Map<string, GroupSocket>();
+  /** Interfaces (by name) the IPv6 group should be served on. */
+  private v6Wanted = new Set<string>();
+  private readonly v6Opening = new Set<string>();
+  private v6RetryTimer: NodeJS.Timeout | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
+  /** Interfaces the group is joined on ('' = the system's choice). */
+  private readonly joinedIfaces = new Set<string>();
+  private readonly managed: boolean;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Encoded replies by object: params and listings are immutable, so bytes are reused. */
   private readonly encoded = new WeakMap<object, Uint8Array>();
@@ -160,6 +180,9 @@ export class Polo {
     this.transport = options.transport ?? new UdpTransport();
     this.port = options.port ?? POLO_PORT;
     this.interfaces = options.interfaces ?? [];
+    this.managed = options.managedInterfaces === true;
+    const v6 = isIPv6Group(this.multicastGroup);
+    this.ipv6Group = v6 ? this.multicastGroup : this.managed ? ipv6Twin(this.multicastGroup) : undefined;
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
@@ -190,12 +213,97 @@ export class Polo {
     this.state = 'started';
     // A shared registry is loaded once by its owner (polod), not once per group.
     if (this.ownsRegistry) await this.reloadServices();
+    if (isIPv6Group(this.multicastGroup)) {
+      // An IPv6 grid named with listed interfaces: served on the interfaces holding them (or on
+      // every one when none is listed), as read now.
+      if (!this.managed) this.v6Wanted = new Set(this.listedIPv6Interfaces());
+      this.openIPv6();
+      return;
+    }
     this.socket = await this.transport.bindGroup(this.multicastGroup, this.port, (data, from) => {
       void this.datagramReceived(data, from);
     });
     this.socket.setTtl(this.ttl);
-    for (const iface of this.interfaces.length > 0 ? this.interfaces : ['']) this.pendingJoins.add(iface);
+    if (!this.managed) for (const iface of this.interfaces.length > 0 ? this.interfaces : ['']) this.pendingJoins.add(iface);
     this.joinPending();
+    this.openIPv6();
+  }
+
+  /** The interfaces (by name) with IPv6 that hold one of `interfaces` (all when none is listed). */
+  private listedIPv6Interfaces(): string[] {
+    const all = this.transport.interfaces?.() ?? [];
+    return all
+      .filter((i) => i.ipv6.length > 0 && (this.interfaces.length === 0 || i.ipv4.some((a) => this.interfaces.includes(a.address))))
+      .map((i) => i.name);
+  }
+
+  /** Opens the IPv6 sockets still missing and closes the ones no longer wanted. */
+  private openIPv6(): void {
+    const group = this.ipv6Group;
+    if (group === undefined || this.state !== 'started') return;
+    for (const [name, socket] of this.v6Sockets) {
+      if (this.v6Wanted.has(name)) continue;
+      this.v6Sockets.delete(name);
+      void socket.close();
+      this.log.info({ iface: name, ipv6: group }, 'left group');
+    }
+    for (const name of this.v6Wanted) if (!this.v6Sockets.has(name)) void this.openIPv6On(group, name);
+  }
+
+  private async openIPv6On(group: string, name: string): Promise<void> {
+    if (this.v6Opening.has(name)) return;
+    this.v6Opening.add(name);
+    let socket: GroupSocket | undefined;
+    try {
+      // The socket is its own reply path: a query is answered through the interface it came in on.
+      const bound = await this.transport.bindGroup(group, this.port, (data, from) => void this.datagramReceived(data, from, socket), name);
+      socket = bound;
+      bound.setTtl(this.ttl);
+      bound.join();
+      if (this.state !== 'started' || !this.v6Wanted.has(name) || this.v6Sockets.has(name)) {
+        await bound.close();
+        return;
+      }
+      this.v6Sockets.set(name, bound);
+      this.log.info({ iface: name, ipv6: group, port: this.port }, 'joined group');
+    } catch (err) {
+      await socket?.close();
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+      this.log.warn({ iface: name, ipv6: group, cause }, 'could not join the IPv6 group; will retry');
+      // Tried again soon while the interface is still wanted (one timer for every interface).
+      if (this.v6RetryTimer === undefined && this.state === 'started') {
+        this.v6RetryTimer = setTimeout(() => {
+          this.v6RetryTimer = undefined;
+          this.openIPv6();
+        }, Math.min(this.joinRetry.maxMs, 2000)).unref();
+      }
+    } finally {
+      this.v6Opening.delete(name);
+    }
+  }
+
+  /**
+   * Serves exactly these interfaces (by address) from now on: joins the new ones (a failed join
+   * retries with back-off, as at start) and leaves the ones no longer listed. For the owner of a
+   * Polo made with `managedInterfaces`.
+   */
+  setInterfaces(addresses: readonly string[], ipv6Interfaces: readonly string[] = []): void {
+    this.v6Wanted = new Set(ipv6Interfaces);
+    this.openIPv6();
+    const wanted = new Set(addresses);
+    for (const iface of this.joinedIfaces) {
+      if (wanted.has(iface)) continue;
+      this.socket?.leave(iface);
+      this.joinedIfaces.delete(iface);
+      this.log.info({ iface: iface || undefined }, 'left group');
+    }
+    for (const iface of this.pendingJoins) {
+      if (wanted.has(iface)) continue;
+      this.pendingJoins.delete(iface);
+      this.joinAttempts.delete(iface);
+    }
+    for (const iface of wanted) if (!this.joinedIfaces.has(iface)) this.pendingJoins.add(iface);
+    if (this.state === 'started' && this.socket) this.joinPending();
   }
 
   /** Stops answering and closes the socket. Idempotent. */
@@ -205,7 +313,9 @@ export class Polo {
     if (this.ownsRegistry) this.registry.close();
     if (this.ownsGuard) this.guard.close();
     clearTimeout(this.retryTimer);
-    await this.socket?.close();
+    clearTimeout(this.v6RetryTimer);
+    await Promise.all([this.socket?.close(), ...[...this.v6Sockets.values()].map((s) => s.close())]);
+    this.v6Sockets.clear();
   }
 
   /**
@@ -214,7 +324,7 @@ export class Polo {
    * Request-For of a loaded service are answered synchronously (the hot path allocates no
    * promise); only a user service that must be loaded first returns a promise.
    */
-  datagramReceived(datagram: Uint8Array, address: RemoteInfo): void | Promise<void> {
+  datagramReceived(datagram: Uint8Array, address: RemoteInfo, via?: GroupSocket): void | Promise<void> {
     // Live-discovery messages are consumed first (src/membership/presence.ts); then a source
     // (or the node) out of reply budget is dropped before any decoding.
     if (this.tap?.(datagram, address) === true) return;
@@ -223,8 +333,8 @@ export class Polo {
     const { query, nonce, key } = admitted;
     try {
       const decision = answer(query, this.context);
-      if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key);
-      return this.answerAfterLoad(query, decision.user, address, nonce, key).catch((err: unknown) =>
+      if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key, via);
+      return this.answerAfterLoad(query, decision.user, address, nonce, key, via).catch((err: unknown) =>
         this.guard.log.warn({ from: address.address }, 'query failed', err),
       );
     } catch (err) {
@@ -343,6 +453,7 @@ export class Polo {
       try {
         socket.join(iface === '' ? undefined : iface);
         this.pendingJoins.delete(iface);
+        this.joinedIfaces.add(iface);
         this.joinAttempts.delete(iface);
         this.log.info({ iface: iface || undefined, port: this.port }, 'joined group');
       } catch (err) {
@@ -351,17 +462,25 @@ export class Polo {
     }
   }
 
-  private async answerAfterLoad(query: Query, user: string, address: RemoteInfo, nonce?: string, key?: GridKey): Promise<void> {
+  private async answerAfterLoad(
+    query: Query,
+    user: string,
+    address: RemoteInfo,
+    nonce?: string,
+    key?: GridKey,
+    via?: GroupSocket,
+  ): Promise<void> {
     if (!(await loadUserGuarded(this.registry, this.guard, user))) {
       this.stats.lookupsRefused++;
       this.act({ kind: 'silent', reason: 'not-offered', id: user }, address);
       return;
     }
     const decision = answer(query, this.context);
-    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address, nonce, key);
+    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address, nonce, key, via);
   }
 
-  private act(decision: Decision, to: RemoteInfo, nonce?: string, key?: GridKey): void {
+  /** Replies through `via` (the IPv6 socket the query came in on), else the IPv4 group socket. */
+  private act(decision: Decision, to: RemoteInfo, nonce?: string, key?: GridKey, via?: GroupSocket): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
       this.guard.log.debug(
@@ -370,10 +489,11 @@ export class Polo {
       );
       return;
     }
-    // polod's Polo reply carries the Members hint (live discovery); else the plain reply.
-    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
+    // polod's Polo reply carries the Members hint (live discovery); else the plain reply. Live
+    // discovery runs over IPv4 only, so an IPv6 reply carries no hint (its count would be short).
+    const hinted = via === undefined && decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
     const encoded = hinted ?? this.encode(decision.reply);
-    const socket = this.socket;
+    const socket = via ?? this.socket;
     if (!encoded || !socket || this.state !== 'started') return;
     const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;
     if (bytes.byteLength > MAX_DATAGRAM) {

@@ -8,6 +8,7 @@ import type {
   DatagramSocket,
   GroupSocket,
   LocalNetwork,
+  NetInterface,
   QuerySocketOptions,
   RemoteInfo,
   Transport,
@@ -88,7 +89,7 @@ class MemorySocket implements DatagramSocket {
     return this.endpoint.port;
   }
 
-  async send(data: Uint8Array, port: number, address: string): Promise<void> {
+  async send(data: Uint8Array, port: number, address: string, _via?: string): Promise<void> {
     if (this.endpoint.closed) throw new Error('socket is closed');
     const host = this.endpoint.host;
     host.network.deliver({ address: host.address, port: this.endpoint.port }, { address, port }, data);
@@ -115,6 +116,10 @@ class MemoryGroupSocket extends MemorySocket implements GroupSocket {
     this.endpoint.joined = true;
   }
 
+  leave(): void {
+    this.endpoint.joined = false;
+  }
+
   setTtl(): void {}
 
   post(data: Uint8Array, port: number, address: string, done: (err: Error | null) => void): void {
@@ -133,7 +138,7 @@ export class MemoryHost implements Transport {
     readonly address: string,
   ) {}
 
-  async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
+  async bindGroup(group: string, port: number, onMessage: DatagramHandler, _scope?: string): Promise<GroupSocket> {
     // Group sockets share their address and port, as UDP group sockets do with address reuse
     // (polod's responder and its presence, or a watcher next to a polod).
     return new MemoryGroupSocket(this.register(port, group, onMessage, true), group);
@@ -150,6 +155,11 @@ export class MemoryHost implements Transport {
 
   localAddresses(): string[] {
     return [this.address];
+  }
+
+  /** One interface, `mem0`, with the host's address. */
+  interfaces(): NetInterface[] {
+    return [{ name: 'mem0', ipv4: this.localNetworks(), ipv6: [] }];
   }
 
   /** An in-memory network is one link: every address is on it. */

@@ -8,6 +8,7 @@ import type dns from 'node:dns';
 import { isIPv4 } from '../util/ipv4.js';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
+import { multicastInterfaces, type NetInterface } from './interfaces.js';
 
 class UdpSocket implements DatagramSocket {
   private closed = false;
@@ -17,8 +18,19 @@ class UdpSocket implements DatagramSocket {
     return this.socket.address().port;
   }
 
-  send(data: Uint8Array, port: number, address: string): Promise<void> {
+  send(data: Uint8Array, port: number, address: string, via?: string): Promise<void> {
     return new Promise((resolve, reject) => {
+      // The interface is set just before the send: with literal addresses (lookupLiteral) dgram
+      // hands the datagram to the kernel synchronously, so one socket can send a query out of
+      // every interface in turn.
+      if (via !== undefined) {
+        try {
+          this.socket.setMulticastInterface(via);
+        } catch (err) {
+          reject(err as Error);
+          return;
+        }
+      }
       this.socket.send(data, port, address, (err) => (err ? reject(err) : resolve()));
     });
   }
@@ -35,15 +47,27 @@ class UdpGroupSocket extends UdpSocket implements GroupSocket {
   constructor(
     socket: dgram.Socket,
     readonly group: string,
+    /** The interface of an IPv6 group socket (which joins there, whatever it is asked). */
+    private readonly scope?: string,
   ) {
     super(socket);
   }
 
   join(iface?: string): void {
     try {
-      this.socket.addMembership(this.group, iface);
+      this.socket.addMembership(this.group, this.scope === undefined ? iface : `::%${this.scope}`);
     } catch (err) {
+      // Already a member there: the interface kept the membership across an address change.
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return;
       throw new JoinError(this.group, iface, { cause: err });
+    }
+  }
+
+  leave(iface: string): void {
+    try {
+      this.socket.dropMembership(this.group, this.scope === undefined ? iface : `::%${this.scope}`);
+    } catch {
+      // The interface or its address is gone, and the kernel dropped the membership with it.
     }
   }
 
@@ -66,13 +90,21 @@ function lookupLiteral(
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
   if (isIPv4(hostname)) callback(null, hostname, 4);
+  // An IPv6 literal, maybe with its zone (fe80::1%eth0): dgram parses it itself.
+  else if (hostname.includes(':')) callback(null, hostname, 6);
   // node:dns only for a host name: queries name literal addresses, and marco starts faster.
   else process.getBuiltinModule('node:dns').lookup(hostname, options, callback);
 }
 
-function open(onMessage: DatagramHandler, reuseAddr: boolean): dgram.Socket {
+function open(onMessage: DatagramHandler, reuseAddr: boolean, family: 4 | 6 = 4): dgram.Socket {
   // The kernel's default receive queue (net.core.rmem_default) is kept: a smaller one drops more under floods.
-  const socket = dgram.createSocket({ type: 'udp4', reuseAddr, lookup: lookupLiteral });
+  const socket = dgram.createSocket({
+    type: family === 6 ? 'udp6' : 'udp4',
+    reuseAddr,
+    lookup: lookupLiteral,
+    // IPv6 sockets hear IPv6 only: IPv4 has sockets of its own.
+    ...(family === 6 && { ipv6Only: true }),
+  });
   socket.on('message', (msg, rinfo) => onMessage(msg, { address: rinfo.address, port: rinfo.port }));
   // A socket error after bind (e.g. ICMP-induced) must not crash the daemon: it is logged by owners.
   socket.on('error', () => {});
@@ -104,17 +136,21 @@ function bind(socket: dgram.Socket, port: number, address?: string): Promise<voi
 
 /** UDP transport of this process. */
 export class UdpTransport implements Transport {
-  async bindGroup(group: string, port: number, onMessage: DatagramHandler): Promise<GroupSocket> {
-    const socket = open(onMessage, true);
-    await bind(socket, port, group).catch((err: unknown) => {
+  async bindGroup(group: string, port: number, onMessage: DatagramHandler, scope?: string): Promise<GroupSocket> {
+    const v6 = group.includes(':');
+    const socket = open(onMessage, true, v6 ? 6 : 4);
+    // An IPv6 link-local group is bound with its interface (ff02::1%eth0): the socket then
+    // hears that interface only and its replies leave through it.
+    await bind(socket, port, v6 && scope !== undefined ? `${group}%${scope}` : group).catch((err: unknown) => {
       socket.close();
       throw err;
     });
-    return new UdpGroupSocket(socket, group);
+    if (v6 && scope !== undefined) socket.setMulticastInterface(`::%${scope}`);
+    return new UdpGroupSocket(socket, group, v6 ? scope : undefined);
   }
 
   async bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket> {
-    const socket = open(onMessage, true);
+    const socket = open(onMessage, true, address.includes(':') ? 6 : 4);
     await bind(socket, port, address).catch((err: unknown) => {
       socket.close();
       throw err;
@@ -123,11 +159,12 @@ export class UdpTransport implements Transport {
   }
 
   async openQuerySocket(options: QuerySocketOptions, onMessage: DatagramHandler): Promise<DatagramSocket> {
-    const socket = open(onMessage, false);
+    const family = options.family ?? 4;
+    const socket = open(onMessage, false, family);
     try {
       await bind(socket, 0);
       socket.setMulticastTTL(options.ttl);
-      if (options.iface !== undefined) socket.setMulticastInterface(options.iface);
+      if (options.iface !== undefined && family === 4) socket.setMulticastInterface(options.iface);
       if (options.receiveBufferBytes !== undefined) setReceiveBuffer(socket, options.receiveBufferBytes);
     } catch (err) {
       // A bound socket keeps the process alive: close it, or a failed query would hang the CLI.
@@ -143,5 +180,9 @@ export class UdpTransport implements Transport {
       .flatMap((list) => list ?? [])
       .filter((a) => a.family === 'IPv4')
       .map((a) => a.address);
+  }
+
+  interfaces(): NetInterface[] {
+    return multicastInterfaces();
   }
 }

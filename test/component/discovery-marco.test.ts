@@ -357,7 +357,7 @@ describe('invalid arguments', () => {
     ['ttl 256', (m) => m.marco({ ttl: 256 }), /ttl 256/],
     ['interface not on this host', (m) => m.marco({ interface: '10.9.9.9' }), /interface "10\.9\.9\.9"/],
     ['empty node', (m) => m.services(''), /node/],
-    ['IPv6 node', (m) => m.services('::1'), /node "::1"/],
+    ['IPv6 unicast address as group', (m) => m.marco({ group: 'fe80::1' }), /group "fe80::1"/],
   ];
   for (const [name, call, message] of cases) {
     test(`${name} → InvalidArgumentError naming it`, async () => {

@@ -32,8 +32,10 @@ export interface LanHost {
   readonly index: number;
   /** Namespace name, for `ip netns exec` / `ip -n`. */
   readonly ns: string;
-  /** 10.201.<subnet>.<index>. */
+  /** 10.201.<subnet>.<index> (not configured on a LAN made with `ipv4: false`). */
   readonly address: string;
+  /** fd00:201:<subnet>::<index> (unique local), configured on a LAN made with `ipv6: true`. */
+  readonly address6: string;
   /** Always `eth0`. */
   readonly iface: string;
   /** Starts `ip netns exec <ns> <argv...>`; the Proc's pid is argv[0]'s, killed on destroy. */
@@ -72,6 +74,14 @@ export interface LanOptions {
   hosts: number;
   /** Third octet of the addresses: hosts get 10.201.<subnet>.<1..n>/24 (default 0). */
   subnet?: number;
+  /** False: no IPv4 address nor multicast route on the hosts (an IPv6-only LAN; default true). */
+  ipv4?: boolean;
+  /**
+   * True: hosts get fd00:201:<subnet>::<i>/64 too, and duplicate address detection is off in
+   * their namespaces, so the link-local and unique-local addresses are usable at once. IPv6
+   * addresses stay inside the namespaces (unique local and link-local are never routed out).
+   */
+  ipv6?: boolean;
 }
 
 function ip(args: readonly string[]): Promise<string> {
@@ -207,7 +217,7 @@ const isForwarding = (l: Record<string, unknown>): boolean =>
 
 /** Builds a LAN of `hosts` namespaces on one bridge; see the module comment for names. */
 export async function createLan(opts: LanOptions): Promise<Lan> {
-  const { name, hosts: count, subnet = 0 } = opts;
+  const { name, hosts: count, subnet = 0, ipv4 = true, ipv6 = false } = opts;
   if (!/^[A-Za-z0-9]+$/.test(name)) throw new Error(`LAN name ${name} must be letters and digits`);
   if (!Number.isInteger(count) || count < 1 || count > 250) throw new Error(`hosts must be 1..250, got ${count}`);
   if (!Number.isInteger(subnet) || subnet < 0 || subnet > 255) throw new Error(`subnet must be 0..255, got ${subnet}`);
@@ -258,6 +268,7 @@ export async function createLan(opts: LanOptions): Promise<Lan> {
       index: i,
       ns,
       address: `10.201.${subnet}.${i}`,
+      address6: `fd00:201:${subnet}::${i}`,
       iface: IFACE,
       spawn,
       run: (argv, o = {}) => finishRun(spawn(argv, o.env ? { env: o.env } : {}), o.timeoutMs ?? 10_000, o.input),
@@ -274,7 +285,9 @@ export async function createLan(opts: LanOptions): Promise<Lan> {
     // Namespaces are added one at a time: concurrent first-time `ip netns add` can race on
     // making /run/netns a shared mount.
     for (const h of hostList) await addNs(h.ns);
-    await Promise.all(hostList.map((h) => wireHost(h, bridgeNs)));
+    // Before eth0 exists: a new device takes the namespace's defaults, DAD off included.
+    if (ipv6) await Promise.all(hostList.map((h) => noDad(h.ns)));
+    await Promise.all(hostList.map((h) => wireHost(h, bridgeNs, { ipv4, ipv6 })));
     await Promise.all(
       hostList.flatMap((h) => [
         waitLink(h.ns, IFACE, isUp, `${h.ns} eth0 up`),
@@ -320,13 +333,25 @@ export async function createLan(opts: LanOptions): Promise<Lan> {
 }
 
 /** Creates host h's veth pair straight into the two namespaces (never via the root one). */
-async function wireHost(h: LanHost, bridgeNs: string): Promise<void> {
+async function wireHost(h: LanHost, bridgeNs: string, family: { ipv4: boolean; ipv6: boolean }): Promise<void> {
   await ip(['-n', h.ns, 'link', 'add', IFACE, 'type', 'veth', 'peer', 'name', h.name, 'netns', bridgeNs]);
   await ip(['-n', bridgeNs, 'link', 'set', h.name, 'master', 'br0']);
   await ip(['-n', bridgeNs, 'link', 'set', h.name, 'up']);
-  await ip(['-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', IFACE]);
+  if (family.ipv4) await ip(['-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', IFACE]);
+  if (family.ipv6) await ip(['-n', h.ns, 'addr', 'add', `${h.address6}/64`, 'dev', IFACE, 'nodad']);
   await ip(['-n', h.ns, 'link', 'set', IFACE, 'up']);
-  await ip(['-n', h.ns, 'route', 'add', '224.0.0.0/4', 'dev', IFACE]);
+  if (family.ipv4) await ip(['-n', h.ns, 'route', 'add', '224.0.0.0/4', 'dev', IFACE]);
+}
+
+/** Turns IPv6 duplicate address detection off in `ns` (its own sysctls, nobody else's). */
+function noDad(ns: string): Promise<void> {
+  const script = 'for k in all default; do echo 0 > /proc/sys/net/ipv6/conf/$k/accept_dad; done';
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['netns', 'exec', ns, 'sh', '-c', script], (err, _out, stderr) => {
+      if (err) reject(new Error(`disabling DAD in ${ns}: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
 }
 
 let pdeathsigArgs: string[] | undefined;

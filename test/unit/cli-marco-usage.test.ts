@@ -64,8 +64,8 @@ describe('marco usage errors exit 2 with one line and the usage', () => {
     test(name, async () => assertUsageError(await run(...argv), message, usage));
   }
 
-  test('an IPv6 node is refused before any socket is opened', async () => {
-    assertUsageError(await run('services', '::1'), /node "::1"/, /services/);
+  test('an exclude that is no address is refused before any socket is opened', async () => {
+    assertUsageError(await run('discover', '--exclude', 'fe80::zz'), /--exclude/, /discover/);
   });
 });
 

@@ -49,7 +49,12 @@ describe('parseGroup / parseGroupList', () => {
     assert.equal(parseGroup('239.255.255.255', 'g'), '239.255.255.255');
     assert.equal(isMulticastIPv4('240.0.0.1'), false);
   });
-  for (const bad of ['223.255.255.255', '240.0.0.1', '10.0.0.1', '224.0.0', '224.0.0.1.5', '0224.0.0.1', 'ff02::1', 'host']) {
+  it('accepts IPv6 groups, a twin in its IPv4 spelling', () => {
+    assert.equal(parseGroup('FF02::ABCD:1', 'g'), 'ff02::abcd:1');
+    assert.equal(parseGroup('ff02::224:0:0:113', 'g'), '224.0.0.113');
+    assert.deepEqual(parseGroupList('224.0.0.112 ff02::224:0:0:112', 'k'), ['224.0.0.112']);
+  });
+  for (const bad of ['223.255.255.255', '240.0.0.1', '10.0.0.1', '224.0.0', '224.0.0.1.5', '0224.0.0.1', 'fe80::1', 'ff02::1%eth0', 'host']) {
     it(`refuses '${bad}'`, () => rejects(() => parseGroup(bad, '--group'), '--group', `'${bad}'`, 'multicast'));
   }
   it('splits on whitespace and commas, dropping duplicates', () => {
