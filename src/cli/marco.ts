@@ -11,6 +11,7 @@
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { parseAuth, parseKeyFile } from './authFlags.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
+import { parseRegistryEndpoints } from '../config/registryConfig.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
 import type { NodeResult, QueryStats, QueryStream, ServicesResult } from '../discovery/results.js';
@@ -73,6 +74,7 @@ interface Flags {
   key?: GridKey[];
   auth?: AuthPolicy;
   service?: string;
+  registry?: string[];
 }
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
@@ -102,6 +104,12 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
     value: '<policy>',
     description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
     parse: parseAuth,
+  },
+  {
+    name: 'registry',
+    value: '<urls>',
+    description: 'etcd client URLs of the grid registry, comma-separated: nodes of other subnets are included',
+    parse: parseRegistryFlag,
   },
   { name: 'json', description: 'print one JSON document instead of a table' },
 ];
@@ -255,6 +263,7 @@ function usageError(message: string, spec: CommandSpec | undefined, io: CliIo): 
 
 async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
   const marco = new Marco({
+    ...(flags.registry !== undefined && { registry: flags.registry }),
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
@@ -287,6 +296,15 @@ async function drain(stream: QueryStream, interrupt: AbortSignal | undefined): P
     interrupt?.removeEventListener('abort', stop);
   }
   return nodes;
+}
+
+/** `--registry URL[,URL…]`: etcd endpoints, checked as in the config files. */
+function parseRegistryFlag(value: string): string[] {
+  try {
+    return parseRegistryEndpoints(value, '--registry');
+  } catch (err) {
+    throw new FlagError(`expected etcd URLs http://HOST:PORT[,…] (${(err as Error).message}).`);
+  }
 }
 
 function queryOptions(flags: Flags): QueryOptions {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
+import { parseRegistryEndpoints } from './registryConfig.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
 import { readIniFile, type IniSection } from './iniFile.js';
@@ -47,6 +48,8 @@ export interface MarcoConfig {
   logLevel: LevelWithSilent;
   /** Where marcod serves Prometheus metrics (`metrics`, `--metrics`); none when undefined. */
   metrics?: MetricsAddress;
+  /** etcd endpoints of the grid registry (`registry`, `--registry`); none when undefined. */
+  registry?: string[];
 }
 
 /** Command-line values, already typed; they win over the file. */
@@ -67,6 +70,8 @@ export interface MarcoOverrides {
   readonly interfaces?: readonly string[];
   /** marcod's `--metrics HOST:PORT`. */
   readonly metrics?: string;
+  /** `--registry URL[,URL…]`. */
+  readonly registry?: string;
 }
 
 /** Arguments of {@link loadMarcoConfig}. */
@@ -147,6 +152,9 @@ function applySection(config: MarcoConfig, section: IniSection, file: string, wa
       case 'metrics':
         config.metrics = parseMetricsAddress(value, where(key));
         break;
+      case 'registry':
+        config.registry = parseRegistryEndpoints(value, where(key));
+        break;
       default:
         if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
     }
@@ -167,6 +175,7 @@ function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
   if (o.timeoutMs !== undefined) config.timeoutMs = checkTimeoutMs(o.timeoutMs, '--timeout');
   if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
   if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
+  if (o.registry !== undefined) config.registry = parseRegistryEndpoints(o.registry, '--registry');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = [...new Set(o.interfaces.map((a) => parseIPv4(a, '--interface')))];
   }

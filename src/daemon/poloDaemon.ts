@@ -23,6 +23,9 @@ import type { DatagramSocket, Transport } from '../transport/transport.js';
 import { UdpTransport } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
+import type { RegistrySettings } from '../config/registryConfig.js';
+import { gridRegistration } from '../etcd/polodRegistration.js';
+import type { RegistryRegistration } from '../etcd/registration.js';
 
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
 export interface PoloDaemonSettings {
@@ -44,6 +47,8 @@ export interface PoloDaemonSettings {
    * loaded at start. Undefined = none (users are loaded at their first query, as the reference).
    */
   readonly usersFile?: string;
+  /** The grid registry (etcd) polod registers in; undefined = LAN only. */
+  readonly registry?: RegistrySettings;
 }
 
 /** Everything polod runs, started and stopped as one. */
@@ -72,6 +77,8 @@ export class PoloDaemon {
   readonly guard: Guard;
   /** Live discovery: one presence per group (announcements, membership view, Members hint). */
   readonly presences = new Map<string, GroupPresence>();
+  /** polod's entry in the grid registry, when one is configured (src/etcd/polodRegistration.ts). */
+  registration: RegistryRegistration | undefined;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
 
@@ -177,6 +184,10 @@ export class PoloDaemon {
     await this.bindPendingUnicast();
     // Live discovery once the responders answer: a node that announces itself can be asked.
     await Promise.all([...this.presences.values()].map((p) => p.start()));
+    if (this.settings.registry !== undefined && !this.stopped) {
+      this.registration = gridRegistration(this.settings.registry, this, this.transport, this.deps.logger);
+      this.registration.start();
+    }
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.length, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
       'polod started',
@@ -245,7 +256,7 @@ export class PoloDaemon {
     this.guard.close();
     clearTimeout(this.unicastTimer);
     // Goodbyes first, while the responders still answer: watchers see the node leave at once.
-    await Promise.all([...this.presences.values()].map((p) => p.stop()));
+    await Promise.all([...[...this.presences.values()].map((p) => p.stop()), this.registration?.stop()]);
     this.registry.close();
     await this.health.stop();
     await Promise.all([...this.polos.map((p) => p.stop()), ...this.unicastSockets.map((s) => s.close())]);

@@ -83,6 +83,8 @@ export class Collector<T> implements AsyncIterable<T> {
   private readonly endedSignal = new Promise<void>((resolve) => (this.resolveEnded = resolve));
   /** Settles (never rejects) once the query ended and its socket is closed. */
   private readonly finished: Promise<void>;
+  /** Results from outside the socket still coming (the grid registry): completion waits for them. */
+  private included: Promise<void> = Promise.resolve();
 
   constructor(private readonly plan: CollectorPlan<T>) {
     const aborted = plan.signals.find((s) => s.aborted);
@@ -105,6 +107,28 @@ export class Collector<T> implements AsyncIterable<T> {
   async close(): Promise<void> {
     this.end();
     await this.finished;
+  }
+
+  /**
+   * Adds results found elsewhere than on the socket (the grid registry, src/etcd/gridReader.ts),
+   * keyed by node address like the replies: a node found both ways counts once, `exclude` and
+   * the bounds apply. A query that ends because every member answered waits for them first.
+   */
+  include(results: Promise<ReadonlyArray<{ readonly address: string; readonly value: T }>>): void {
+    const previous = this.included;
+    this.included = Promise.all([
+      previous,
+      results.then(
+        (list) => {
+          for (const { address, value } of list) {
+            if (this.ended) return;
+            if (this.plan.exclude.has(address)) this.stats.excluded++;
+            else this.accept(address, value);
+          }
+        },
+        () => undefined,
+      ),
+    ]).then(() => undefined);
   }
 
   /** Waits for the end of the query and returns every accepted result; rejects on abort or I/O error. */
@@ -228,7 +252,7 @@ export class Collector<T> implements AsyncIterable<T> {
     if (hint !== undefined && hint > this.expected) this.expected = hint;
     if (!this.completing && this.expected > 0 && this.responders.size >= this.expected) {
       this.completing = true;
-      this.schedule(grace, () => this.end());
+      this.schedule(grace, () => void this.included.then(() => this.end()));
     }
   }
 

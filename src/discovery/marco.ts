@@ -17,6 +17,11 @@ import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } fro
 import { nodeReplies, servicesReplies } from './replies.js';
 import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
+import { isJsonObject, matchesFilter } from '../protocol/json.js';
+import { DEFAULT_GROUP } from '../protocol/limits.js';
+import { EtcdClient } from '../etcd/client.js';
+import { RegistryReader } from '../etcd/gridReader.js';
+import { registryFollower } from '../etcd/watchFeed.js';
 
 /** Construction options of a Marco: default query options plus the injected collaborators. */
 export interface MarcoOptions extends QueryOptions {
@@ -28,6 +33,13 @@ export interface MarcoOptions extends QueryOptions {
   lookup?: HostLookup;
   /** Timings of watches (src/membership/timing.ts); tests pass FAST_TIMING. */
   timing?: PresenceTiming;
+  /**
+   * etcd client URLs of the grid registry (`http://10.0.0.5:2379`): answers and watches then
+   * merge the nodes registered there (other subnets) with the LAN's, one entry per node
+   * address. Registry entries carry no authenticator: with `auth: 'required'` they are not
+   * used, with `'preferred'` they come with `verified: false`.
+   */
+  registry?: readonly string[];
 }
 
 /** Options of `watch()`: where, and optionally one service. */
@@ -49,16 +61,21 @@ export class Marco {
   private readonly logger: Logger;
   private readonly lookup: HostLookup;
   private readonly timing: PresenceTiming | undefined;
+  /** The grid registry, when configured. */
+  private readonly registry: RegistryReader | undefined;
 
   /** Throws InvalidArgumentError when a default option is invalid. */
   constructor(options: MarcoOptions = {}) {
-    const { transport, logger, lookup, timing, ...defaults } = options;
+    const { transport, logger, lookup, timing, registry, ...defaults } = options;
     this.timing = timing;
     resolveQuery(defaults); // fail at construction, not at the first query
     this.defaults = defaults;
     this.transport = transport ?? new UdpTransport();
     this.logger = logger ?? silentLogger;
     this.lookup = lookup ?? systemLookup;
+    if (registry !== undefined && registry.length > 0) {
+      this.registry = new RegistryReader(new EtcdClient({ endpoints: registry }), this.logger);
+    }
   }
 
   /** Every node in the group (Marco query): resolves at the deadline, or at `maxNodes`. */
@@ -99,6 +116,16 @@ export class Marco {
       1,
       `Services ${address}`,
     );
+    const reader = this.registry;
+    if (reader !== undefined && query.auth !== 'required') {
+      const signal = registrySignal(query);
+      const verified = query.auth === 'preferred' ? { verified: false } : {};
+      collector.include(
+        reader.node(group ?? DEFAULT_GROUP, query.port, address, signal).then((record) =>
+          record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
+        ),
+      );
+    }
     const [result] = await collector.collect();
     return result;
   }
@@ -124,7 +151,9 @@ export class Marco {
       throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
     }
     const signal = query.signals.length === 0 ? undefined : AbortSignal.any([...query.signals]);
+    const reader = query.auth === 'required' ? undefined : this.registry;
     return new Watch({
+      ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port) }),
       transport: this.transport,
       group: query.group,
       port: query.port,
@@ -158,7 +187,28 @@ export class Marco {
     const destination = { address: query.group, port: query.port };
     // Without maxNodes, a Marco query ends once every member the grid reports has answered.
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
-    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
+    const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
+    const reader = this.registry;
+    if (reader !== undefined && query.auth !== 'required') collector.include(this.fromRegistry(reader, message, query));
+    return collector;
+  }
+
+  /** The registry's answer to a group query: its nodes (Marco) or the service's providers (Request-For). */
+  private async fromRegistry(reader: RegistryReader, message: Query, query: ResolvedQuery): Promise<Array<{ address: string; value: NodeResult }>> {
+    const signal = registrySignal(query);
+    const verified = query.auth === 'preferred' ? { verified: false } : {};
+    try {
+      const found =
+        message.command === 'Request-For'
+          ? await reader.providers(query.group, query.port, message.service, signal)
+          : (await reader.nodes(query.group, query.port, signal)).map((n) => ({ address: n.address, params: n.record.params }));
+      return found
+        .filter((n) => isJsonObject(n.params) && (query.params === undefined || matchesFilter(n.params, query.params)))
+        .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verified } }));
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'registry not read: LAN answers only');
+      return [];
+    }
   }
 
   private collector<T extends object>(
@@ -198,6 +248,11 @@ export class Marco {
       completeGraceMs,
     });
   }
+}
+
+/** A registry read ends with the query (its deadline or its signals). */
+function registrySignal(query: ResolvedQuery): AbortSignal {
+  return AbortSignal.any([...query.signals, AbortSignal.timeout(Math.max(1, query.timeout))]);
 }
 
 let shared: Marco | undefined;
