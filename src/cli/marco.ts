@@ -77,6 +77,14 @@ interface Flags {
   registry?: string[];
 }
 
+/** `--registry`: etcd endpoints of the grid registry (docs/operations.md, "Grids across subnets"). */
+const REGISTRY_FLAG: FlagSpec = {
+  name: 'registry',
+  value: '<urls>',
+  description: 'etcd client URLs of the grid registry, comma-separated: nodes of other subnets are included',
+  parse: parseRegistryFlag,
+};
+
 const COMMON_FLAGS: readonly FlagSpec[] = [
   {
     name: 'timeout',
@@ -105,12 +113,7 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
     description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
     parse: parseAuth,
   },
-  {
-    name: 'registry',
-    value: '<urls>',
-    description: 'etcd client URLs of the grid registry, comma-separated: nodes of other subnets are included',
-    parse: parseRegistryFlag,
-  },
+  REGISTRY_FLAG,
   { name: 'json', description: 'print one JSON document instead of a table' },
 ];
 
@@ -176,6 +179,7 @@ const COMMANDS: readonly CommandSpec[] = [
       { name: 'service', value: '<id>', description: 'watch the nodes offering this service instead of the nodes', parse: parseServiceId },
       { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the group on and send from', parse: parseIPv4 },
       { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
+      REGISTRY_FLAG,
       { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"}' },
     ],
   },
