@@ -20,8 +20,11 @@ export interface GridOffer {
   readonly record: () => Omit<NodeRecord, 'rev'>;
 }
 
+/** What registration needs of etcd (an EtcdClient; tests pass a fake). */
+export type LeaseStore = Pick<EtcdClient, 'grant' | 'keepAlive' | 'txn' | 'revoke'>;
+
 export interface RegistrationOptions {
-  readonly client: EtcdClient;
+  readonly client: LeaseStore;
   /** The IPv4 address the node is registered at (the one other subnets reach it on). */
   readonly address: string;
   readonly grids: readonly GridOffer[];

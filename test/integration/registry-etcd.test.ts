@@ -15,6 +15,7 @@ import { joinLans } from '../helpers/subnets.js';
 import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
+import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
 const lanA = lanFixture({ name: 'e8a', hosts: 3, subnet: 190 });
 const lanB = lanFixture({ name: 'e8b', hosts: 3, subnet: 191 });
@@ -86,6 +87,13 @@ test('a grid across two subnets on a three-member etcd cluster', async (t) => {
   const services = await runMarco(B.host(2), ['services', a(1), '--json', ...registry]);
   assert.equal(services.code, 0, services.stderr);
   assert.deepEqual((services.json as { services: unknown }).services, [{ id: 'web', params: { port: 8001 } }]);
+
+  // marcod, with `registry` in marco.cfg, answers for both subnets too (by query or warm view).
+  const marcod = await startMarcod(lanA, A.host(3), { config: `${REFERENCE_MARCO_CFG}registry = ${cluster.endpoints}\n` });
+  t.after(() => marcod.proc.stop());
+  const [viaMarcod, everyNode] = await rawRequests(A.host(3), [json({ Command: 'Request-For', Params: 'db' }), json({ Command: 'Marco' })], { barrier: false });
+  assert.deepEqual(sortedNodes(viaMarcod?.reply), [{ Address: b(1), Params: { port: 5432 } }]);
+  assert.deepEqual(sortedNodes(everyNode?.reply).map((n) => n.Address), [a(1), a(2), b(1)]);
 
   // A watcher on subnet B follows a service offered on subnet A.
   const watch = B.host(2).spawn([process.execPath, MARCO, 'watch', '--json', '--interface', b(2), '--service', 'web', ...registry]);
