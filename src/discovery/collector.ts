@@ -85,6 +85,11 @@ export class Collector<T> implements AsyncIterable<T> {
   private readonly finished: Promise<void>;
   /** Results from outside the socket still coming (the grid registry): completion waits for them. */
   private included: Promise<void> = Promise.resolve();
+  private resolveSent: () => void = () => undefined;
+  /** Aborted when the query ends: work for `include` stops with it. */
+  private readonly endedController = new AbortController();
+  /** Settles once the query was first sent (or the query ended without it). */
+  private readonly sent = new Promise<void>((resolve) => (this.resolveSent = resolve));
 
   constructor(private readonly plan: CollectorPlan<T>) {
     const aborted = plan.signals.find((s) => s.aborted);
@@ -113,8 +118,11 @@ export class Collector<T> implements AsyncIterable<T> {
    * Adds results found elsewhere than on the socket (the grid registry, src/etcd/gridReader.ts),
    * keyed by node address like the replies: a node found both ways counts once, `exclude` and
    * the bounds apply. A query that ends because every member answered waits for them first.
+   * `load` starts once the query has been sent; its signal aborts when the query ends.
    */
-  include(results: Promise<ReadonlyArray<{ readonly address: string; readonly value: T }>>): void {
+  include(load: (ended: AbortSignal) => Promise<ReadonlyArray<{ readonly address: string; readonly value: T }>>): void {
+    // Started once the query is on the wire: the LAN's answers never wait behind this work.
+    const results = this.sent.then(() => (this.ended ? [] : load(this.endedController.signal)));
     const previous = this.included;
     this.included = Promise.all([
       previous,
@@ -174,6 +182,7 @@ export class Collector<T> implements AsyncIterable<T> {
         this.socket = socket;
         await this.send();
       }
+      this.resolveSent();
       await this.endedSignal;
     } finally {
       this.socket = undefined;
@@ -282,6 +291,8 @@ export class Collector<T> implements AsyncIterable<T> {
     for (const timer of this.timers) clearTimeout(timer);
     this.stopListening();
     this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
+    this.resolveSent();
+    this.endedController.abort();
     this.resolveEnded();
     this.wake();
   }

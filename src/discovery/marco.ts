@@ -118,10 +118,10 @@ export class Marco {
     );
     const reader = this.registry;
     if (reader !== undefined && query.auth !== 'required') {
-      const signal = registrySignal(query);
+      const deadline = registrySignal(query);
       const verified = query.auth === 'preferred' ? { verified: false } : {};
-      collector.include(
-        reader.node(group ?? DEFAULT_GROUP, query.port, address, signal).then((record) =>
+      collector.include((ended) =>
+        reader.node(group ?? DEFAULT_GROUP, query.port, address, AbortSignal.any([deadline, ended])).then((record) =>
           record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
         ),
       );
@@ -189,13 +189,17 @@ export class Marco {
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
     const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
     const reader = this.registry;
-    if (reader !== undefined && query.auth !== 'required') collector.include(this.fromRegistry(reader, message, query));
+    if (reader !== undefined && query.auth !== 'required') collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
     return collector;
   }
 
   /** The registry's answer to a group query: its nodes (Marco) or the service's providers (Request-For). */
-  private async fromRegistry(reader: RegistryReader, message: Query, query: ResolvedQuery): Promise<Array<{ address: string; value: NodeResult }>> {
-    const signal = registrySignal(query);
+  private async fromRegistry(
+    reader: RegistryReader,
+    message: Query,
+    query: ResolvedQuery,
+    signal: AbortSignal,
+  ): Promise<Array<{ address: string; value: NodeResult }>> {
     const verified = query.auth === 'preferred' ? { verified: false } : {};
     try {
       const found =
