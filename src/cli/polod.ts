@@ -55,6 +55,8 @@ interface PolodFlags {
   registry?: string;
   registryLease?: string;
   registryAddress?: string;
+  registryUser?: string;
+  registryPasswordFile?: string;
 }
 
 const EXIT_CODES = `
@@ -87,6 +89,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated (http://10.0.0.5:2379,…): grids across subnets')
     .option('--registry-lease <seconds>', 'lease of the registry entries: a dead node leaves within it (2-10, default 10)')
     .option('--registry-address <addr>', 'IPv4 address registered for this node (default: the first --interface, else the first non-loopback address)')
+    .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
+    .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .addOption(logLevelOption())
     .addOption(logFormatOption())
@@ -204,6 +208,8 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.registry !== undefined && { registry: flags.registry }),
     ...(flags.registryLease !== undefined && { registryLease: flags.registryLease }),
     ...(flags.registryAddress !== undefined && { registryAddress: flags.registryAddress }),
+    ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
+    ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),

@@ -33,7 +33,7 @@ import {
 } from './values.js';
 import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
-import { DEFAULT_LEASE_SECONDS, parseLeaseSeconds, parseRegistryAddress, parseRegistryEndpoints, type RegistrySettings } from './registryConfig.js';
+import { DEFAULT_LEASE_SECONDS, parseLeaseSeconds, parseRegistryAddress, parseRegistryEndpoints, readRegistryUser, type RegistrySettings } from './registryConfig.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -143,6 +143,10 @@ export interface PoloOverrides {
   readonly registryLease?: string;
   /** `--registry-address ADDR`. */
   readonly registryAddress?: string;
+  /** `--registry-user NAME` (with `--registry-password-file`). */
+  readonly registryUser?: string;
+  /** `--registry-password-file FILE`. */
+  readonly registryPasswordFile?: string;
 }
 
 /** Arguments of {@link loadPoloConfig}. */
@@ -230,6 +234,8 @@ interface FileChoices {
   /** registry_lease and registry_address, applied once the endpoints are known (file or flag). */
   registryLease?: number;
   registryAddress?: string;
+  registryUser?: { value: string; where: string };
+  registryPasswordFile?: { value: string; where: string };
 }
 
 function applySection(config: PoloConfig, section: IniSection, file: string, warn: (m: string) => void): FileChoices {
@@ -314,6 +320,13 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'registry_address':
         choices.registryAddress = parseRegistryAddress(value, where);
         break;
+      case 'registry_user':
+        choices.registryUser = { value, where };
+        break;
+      case 'registry_password_file':
+        // Relative to the config file's folder, like key_files.
+        choices.registryPasswordFile = { value: path.resolve(base, value.trim()), where };
+        break;
       case 'publish_idle_timeout':
         config.publishIdleTimeoutMs = parseInteger(value, where, 1, 86_400) * 1000;
         break;
@@ -385,13 +398,16 @@ function applyRegistry(config: PoloConfig, o: PoloOverrides, fromFile: FileChoic
   const endpoints = o.registry !== undefined ? parseRegistryEndpoints(o.registry, '--registry') : config.registry?.endpoints;
   const lease = o.registryLease !== undefined ? parseLeaseSeconds(o.registryLease, '--registry-lease') : fromFile.registryLease;
   const address = o.registryAddress !== undefined ? parseRegistryAddress(o.registryAddress, '--registry-address') : fromFile.registryAddress;
+  const flagged = (['registryLease', 'registryAddress', 'registryUser', 'registryPasswordFile'] as const).find((k) => o[k] !== undefined);
   if (endpoints === undefined) {
-    if (o.registryLease !== undefined || o.registryAddress !== undefined) {
-      throw new ConfigError(`${o.registryLease !== undefined ? '--registry-lease' : '--registry-address'} needs --registry (or registry in the config file)`);
-    }
+    if (flagged !== undefined) throw new ConfigError(`--${flagged.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --registry (or registry in the config file)`);
     return;
   }
-  config.registry = { endpoints, leaseSeconds: lease ?? DEFAULT_LEASE_SECONDS, ...(address !== undefined && { address }) };
+  const user = readRegistryUser(
+    o.registryUser !== undefined ? { value: o.registryUser, where: '--registry-user' } : fromFile.registryUser,
+    o.registryPasswordFile !== undefined ? { value: o.registryPasswordFile, where: '--registry-password-file' } : fromFile.registryPasswordFile,
+  );
+  config.registry = { endpoints, leaseSeconds: lease ?? DEFAULT_LEASE_SECONDS, ...(address !== undefined && { address }), ...(user !== undefined && { user }) };
 }
 
 function parseFileParams(value: string, where: string): JsonObject {

@@ -3,8 +3,10 @@
  * (comma-separated etcd client URLs) in polo.cfg and marco.cfg and `--registry`; polod's
  * `registry_lease` / `--registry-lease` and `registry_address` / `--registry-address`.
  */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
 import { DEFAULT_LEASE_SECONDS } from '../etcd/registration.js';
-import { parseInteger, parseIPv4, valueError } from './values.js';
+import { parseInteger, parseIPv4, parseNonEmpty, valueError } from './values.js';
 
 /** Where polod registers and how. */
 export interface RegistrySettings {
@@ -14,6 +16,37 @@ export interface RegistrySettings {
   readonly leaseSeconds: number;
   /** The IPv4 address the node is registered at; default: its first interface address. */
   readonly address?: string;
+  /** etcd user and password (etcd's authentication); none by default. */
+  readonly user?: RegistryUser;
+}
+
+/** An etcd user (`registry_user`, `registry_password_file`). */
+export interface RegistryUser {
+  readonly name: string;
+  readonly password: string;
+}
+
+/**
+ * The etcd user from a name and a password file (its first line), both required together.
+ * Errors name where each came from; the password itself is never shown.
+ */
+export function readRegistryUser(
+  name: { value: string; where: string } | undefined,
+  passwordFile: { value: string; where: string } | undefined,
+): RegistryUser | undefined {
+  if (name === undefined && passwordFile === undefined) return undefined;
+  if (name === undefined) throw new ConfigError(`${passwordFile?.where}: needs a registry user as well (registry_user, --registry-user)`);
+  if (passwordFile === undefined) throw new ConfigError(`${name.where}: needs a password file as well (registry_password_file, --registry-password-file)`);
+  const user = parseNonEmpty(name.value, name.where);
+  let text: string;
+  try {
+    text = readFileSync(passwordFile.value, 'utf8');
+  } catch (err) {
+    throw valueError(passwordFile.where, passwordFile.value, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const password = text.split(/\r?\n/, 1)[0] ?? '';
+  if (password.length === 0) throw valueError(passwordFile.where, passwordFile.value, 'holds no password (its first line is empty)');
+  return { name: user, password };
 }
 
 /** Shortest and longest lease accepted: etcd refuses very short ones, and 10 s is the promise. */

@@ -40,6 +40,8 @@ export interface MarcoOptions extends QueryOptions {
    * used, with `'preferred'` they come with `verified: false`.
    */
   registry?: readonly string[];
+  /** etcd user and password for the registry (etcd's authentication). */
+  registryUser?: { readonly name: string; readonly password: string };
 }
 
 /** Options of `watch()`: where, and optionally one service. */
@@ -66,7 +68,7 @@ export class Marco {
 
   /** Throws InvalidArgumentError when a default option is invalid. */
   constructor(options: MarcoOptions = {}) {
-    const { transport, logger, lookup, timing, registry, ...defaults } = options;
+    const { transport, logger, lookup, timing, registry, registryUser, ...defaults } = options;
     this.timing = timing;
     resolveQuery(defaults); // fail at construction, not at the first query
     this.defaults = defaults;
@@ -74,7 +76,7 @@ export class Marco {
     this.logger = logger ?? silentLogger;
     this.lookup = lookup ?? systemLookup;
     if (registry !== undefined && registry.length > 0) {
-      this.registry = new RegistryReader(new EtcdClient({ endpoints: registry }), this.logger);
+      this.registry = new RegistryReader(new EtcdClient({ endpoints: registry, ...(registryUser && { user: registryUser }) }), this.logger);
     }
   }
 

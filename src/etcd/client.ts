@@ -121,7 +121,7 @@ export class EtcdClient {
     const endpoint = this.endpoints[this.preferred % this.endpoints.length] as string;
     let res: Response;
     try {
-      res = await this.fetchOnce(endpoint, '/v3/watch', body, signal, undefined);
+      res = await this.fetchOnce(endpoint, '/v3/watch', body, signal, this.token);
     } catch (err) {
       if (signal.aborted) return;
       this.preferred++;

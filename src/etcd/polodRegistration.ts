@@ -21,7 +21,7 @@ export interface RegisteredDaemon {
 export function gridRegistration(settings: RegistrySettings, daemon: RegisteredDaemon, transport: Transport, logger: Logger): RegistryRegistration {
   const address = registeredAddress(settings, daemon.settings.interfaces, transport);
   return new RegistryRegistration({
-    client: new EtcdClient({ endpoints: settings.endpoints }),
+    client: new EtcdClient({ endpoints: settings.endpoints, ...(settings.user && { user: settings.user }) }),
     address,
     leaseSeconds: settings.leaseSeconds,
     changes: daemon.registry,

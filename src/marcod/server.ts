@@ -33,7 +33,7 @@ export type MarcodSettings = Pick<
   MarcoConfig,
   'bindAddress' | 'marcoPort' | 'group' | 'poloPort' | 'timeoutMs' | 'frameSize' | 'interfaces'
 > &
-  Partial<Pick<MarcoConfig, 'registry'>>;
+  Partial<Pick<MarcoConfig, 'registry' | 'registryUser'>>;
 
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
@@ -126,6 +126,7 @@ export class MarcodServer {
       logger: this.logger,
       port: settings.poloPort,
       ...(settings.registry !== undefined && { registry: settings.registry }),
+      ...(settings.registryUser !== undefined && { registryUser: settings.registryUser }),
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
       ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
       ...(deps.auth !== undefined && { auth: deps.auth }),

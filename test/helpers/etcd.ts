@@ -36,6 +36,8 @@ export interface EtcdCluster {
   kill(i: number): Promise<void>;
   /** Waits until every running member reports healthy (a leader elected, quorum). */
   waitHealthy(from: LanHost, timeoutMs?: number): Promise<void>;
+  /** Turns on etcd's authentication with user `root` and `password` (through member 0). */
+  enableAuth(from: LanHost, password: string): Promise<void>;
   /** Kills every member and deletes the data folders. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -89,6 +91,19 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
         async () => ((await from.run([process.execPath, '-e', script], { timeoutMs: 5000 })).code === 0 ? true : undefined),
         { what: `etcd members ${running.map((h) => h.address).join(', ')} healthy`, timeoutMs, intervalMs: 100 },
       );
+    },
+    async enableAuth(from, password) {
+      const url = `http://${members[0]?.address}:${ETCD_CLIENT_PORT}`;
+      // The gateway's auth calls, in order: a root user with the root role, then auth on.
+      const steps = [
+        ['/v3/auth/user/add', { name: 'root', password }],
+        ['/v3/auth/role/add', { name: 'root' }],
+        ['/v3/auth/user/grant', { user: 'root', role: 'root' }],
+        ['/v3/auth/enable', {}],
+      ];
+      const script = `(async () => { for (const [p, b] of ${JSON.stringify(steps)}) { const r = await fetch(${JSON.stringify(url)} + p, { method: 'POST', body: JSON.stringify(b) }); const j = await r.json(); if (!r.ok || j.error) throw new Error(p + ': ' + JSON.stringify(j)); } })().then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); })`;
+      const res = await from.run([process.execPath, '-e', script], { timeoutMs: 10_000 });
+      if (res.code !== 0) throw new Error(`enabling etcd authentication failed: ${res.stderr}`);
     },
     async destroy() {
       if (destroyed) return;

@@ -5,10 +5,13 @@
  * discovery, Request-For, Services and `marco watch` reach across the subnets through the
  * registry and merge with the LAN (one entry per node), that losing one member changes nothing,
  * that polod re-registers after the whole cluster was down (LAN discovery working meanwhile,
- * one log line each way), and that a SIGKILLed node leaves once its lease expires.
+ * one log line each way), that a SIGKILLed node leaves once its lease expires, and that etcd's
+ * authentication works with a user and password file.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, logIs, MARCO, marcoNodes, runMarco, startPolod, type Polod } from '../helpers/lan-daemons.js';
 import { joinLans } from '../helpers/subnets.js';
@@ -145,4 +148,18 @@ test('a grid across two subnets on a three-member etcd cluster', async (t) => {
     { what: `${a(2)} gone from the registry`, timeoutMs: LEASE_GONE_MS, intervalMs: 200 },
   );
   assert.deepEqual(await found(B.host(2), ['discover', '--timeout', '1500', ...registry]), [a(1), b(1)]);
+
+  // etcd's authentication: with the user and its password file, polod registers and marco reads;
+  // without them, marco gets the LAN's answers only.
+  await cluster.enableAuth(A.host(3), 'e8-secret');
+  const passwordFile = path.join(await lanB.tmpDir(), 'etcd-password');
+  await writeFile(passwordFile, 'e8-secret\n');
+  const credentials = ['--registry-user', 'root', '--registry-password-file', passwordFile];
+  const pb2 = await startPolod(lanB, B.host(2), { groups: [GROUP_112], services: { vault: { id: 'vault', params: { port: 8200 } } }, extraArgs: [...polodArgs.extraArgs, ...credentials] });
+  t.after(() => pb2.stop());
+  await pb2.waitLog(logIs('node registered in the registry'), 'registered with a user', RECOVER_MS);
+  const vault = await marcoNodes(A.host(3), ['request-for', 'vault', '--timeout', '1500', ...registry, ...credentials]);
+  assert.deepEqual(vault.nodes, [{ address: b(2), params: { port: 8200 } }]);
+  const refused = await marcoNodes(A.host(3), ['request-for', 'vault', '--timeout', '1500', ...registry]);
+  assert.deepEqual(refused.nodes, []);
 });

@@ -99,3 +99,29 @@ describe('key layout', () => {
     }
   });
 });
+
+describe('registry user', () => {
+  it('reads registry_user and registry_password_file (relative to the file), the first line only', () => {
+    write('etcd-pw', 'sesame\nignored\n');
+    const cfg = write('user.cfg', '[polo]\nregistry = http://10.0.0.5:2379\nregistry_user = mp\nregistry_password_file = etcd-pw\n');
+    assert.deepEqual(loadPoloConfig({ file: cfg, warn }).registry?.user, { name: 'mp', password: 'sesame' });
+    const marco = write('user-marco.cfg', '[marco]\nregistry = http://10.0.0.5:2379\nregistry_user = mp\nregistry_password_file = etcd-pw\n');
+    assert.deepEqual(loadMarcoConfig({ file: marco, warn }).registryUser, { name: 'mp', password: 'sesame' });
+  });
+
+  it('needs both, a readable file and a password, and never shows the password', () => {
+    const base = '[polo]\nregistry = http://10.0.0.5:2379\n';
+    assert.throws(() => loadPoloConfig({ file: write('u1.cfg', `${base}registry_user = mp\n`), warn }), /registry_user: needs a password file/);
+    assert.throws(() => loadPoloConfig({ file: write('u2.cfg', `${base}registry_password_file = etcd-pw\n`), warn }), /registry_password_file: needs a registry user/);
+    assert.throws(
+      () => loadPoloConfig({ file: write('u3.cfg', `${base}registry_user = mp\nregistry_password_file = missing\n`), warn }),
+      /registry_password_file: '.*missing' cannot be read: ENOENT/,
+    );
+    write('empty-pw', '\nsecret-on-line-2\n');
+    assert.throws(
+      () => loadPoloConfig({ file: write('u4.cfg', `${base}registry_user = mp\nregistry_password_file = empty-pw\n`), warn }),
+      (err: unknown) => err instanceof ConfigError && err.message.includes('holds no password') && !err.message.includes('secret-on-line-2'),
+    );
+    assert.throws(() => loadPoloConfig({ file: write('u5.cfg', '[polo]\n'), warn, overrides: { registryUser: 'mp' } }), /--registry-user needs --registry/);
+  });
+});
