@@ -64,9 +64,10 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
       '--initial-cluster', initialCluster,
       '--initial-cluster-state', 'new',
       '--initial-cluster-token', opts.token,
-      // Fast elections: a lost leader is replaced within about a second.
-      '--heartbeat-interval', '50',
-      '--election-timeout', '500',
+      // etcd's default heartbeat, a short election timeout: a lost leader is replaced within
+      // about a second, and a loaded machine (CI runs two files at once) rarely misses beats.
+      '--heartbeat-interval', '100',
+      '--election-timeout', '1000',
       '--logger', 'zap',
       '--log-level', 'error',
     ]);
