@@ -41,6 +41,16 @@ export const DEFAULT_LEASE_SECONDS = 10;
 /** Retries while etcd is unreachable: quick at first, then every few seconds. */
 export const DEFAULT_REGISTRY_RETRY: Backoff = { initialMs: 250, maxMs: 4000 };
 
+/** The longest polod's stop waits for each registry step (the write under way, the revoke). */
+const STOP_BUDGET_MS = 1000;
+
+/** `work`, or nothing once `ms` have passed (the work goes on, unawaited). */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 export class RegistryRegistration {
   /** `registered` while the entries are in etcd on a live lease. */
   state: 'new' | 'registering' | 'registered' | 'lost' | 'stopped' = 'new';
@@ -74,20 +84,25 @@ export class RegistryRegistration {
     while (this.running) await this.running;
   }
 
-  /** Stops renewing and revokes the lease, so the node leaves the registry at once. */
+  /**
+   * Stops renewing and revokes the lease, so the node leaves the registry at once. Bounded: a
+   * registry that does not answer never holds polod's stop up for more than about a second
+   * (the lease then expires by itself).
+   */
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
+    const registered = this.state === 'registered';
     this.state = 'stopped';
     clearTimeout(this.timer);
     this.unsubscribe();
-    await this.settled();
+    await within(STOP_BUDGET_MS, this.settled());
     const lease = this.lease;
     this.lease = undefined;
-    if (lease !== undefined) {
-      await this.options.client.revoke(lease).catch((err: unknown) => {
-        this.options.logger.debug({ err: (err as Error).message }, 'could not revoke the registry lease (it expires by itself)');
-      });
-    }
+    if (lease === undefined || !registered) return;
+    const revoked = this.options.client.revoke(lease).catch((err: unknown) => {
+      this.options.logger.debug({ err: (err as Error).message }, 'could not revoke the registry lease (it expires by itself)');
+    });
+    await within(STOP_BUDGET_MS, revoked);
   }
 
   /** One pass at a time; a request during a pass runs one more pass after it. */
