@@ -191,7 +191,9 @@ export class Marco {
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
     const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace);
     const reader = this.registry;
-    if (reader !== undefined && query.auth !== 'required') collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
+    if (reader !== undefined && query.auth !== 'required') {
+      collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
+    }
     return collector;
   }
 
