@@ -17,10 +17,11 @@ import { benchLive, LIVE_DEFAULTS } from './live.js';
 import { benchMarcod, MARCOD_DEFAULTS } from './marcod.js';
 import { benchMemory, MEMORY_DEFAULTS } from './memory.js';
 import { benchPublish, PUBLISH_DEFAULTS } from './publish.js';
+import { benchRegistry, REGISTRY_DEFAULTS } from './registry.js';
 import { benchStartup, STARTUP_DEFAULTS } from './startup.js';
 import { benchThroughput, THROUGHPUT_DEFAULTS } from './throughput.js';
 
-const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [live] [startup] [abuse] [options]
+const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [live] [startup] [abuse] [registry] [options]
 
   (no names)            every benchmark
   --write               rewrite BENCHMARKS.md with the figures (complete default runs only)
@@ -29,7 +30,7 @@ const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish]
   --pin split|shared    throughput: server and generator on CPUs 1 and 0, or both on CPU 1
   --quick               fewer runs: checks the harness, figures are rough`;
 
-const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'live', 'startup', 'abuse'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'live', 'startup', 'abuse', 'registry'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 /** What the command line asked for. */
@@ -106,6 +107,8 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
       return benchLive({ ...LIVE_DEFAULTS, ...(o.quick && { runs: 10, watchRuns: 5 }), ...polod, log });
     case 'startup':
       return benchStartup({ ...STARTUP_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
+    case 'registry':
+      return benchRegistry({ ...REGISTRY_DEFAULTS, ...(o.quick && { runs: 10, warmup: 2, watchRuns: 5, scaleRuns: 3 }), ...polod, log });
     case 'abuse':
       return benchAbuse({ ...ABUSE_DEFAULTS, ...(o.quick && { burst: 1000, probes: 100, stormRounds: 2, authRounds: 2, authTotal: 20_000 }), ...polod, log });
   }
@@ -199,9 +202,9 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all eight, printed (about 6 minutes)
+npm run bench                          # all nine, printed (about 6 minutes)
 npm run bench -- --write               # and rewrite this file
-npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, live, startup, abuse, alone
+npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, live, startup, abuse, registry, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
 npm run bench -- --polod <path to another build's dist/src/cli/polod.js>   # A/B a change
 \`\`\`

@@ -2,7 +2,8 @@
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge), the
 # user-management tools (useradd/groupadd) for the local-API tests, setpriv (util-linux) to run a
 # test program as one of those users, systemd-analyze for the units, nft for marco doctor,
-# promtool for the metrics, python3 for a raw-socket test and chromium for the dashboard.
+# promtool for the metrics, python3 for a raw-socket test, chromium for the dashboard and etcd for
+# the grid registry.
 # Installs only what is missing.
 set -euo pipefail
 need=()
@@ -26,9 +27,13 @@ promtool=()
 command -v promtool >/dev/null 2>&1 || promtool=(prometheus)
 # python3 forges a datagram from source port 0 (a raw socket) in test/integration/lan-abuse-users.test.ts.
 command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
-if [ $((${#need[@]} + ${#promtool[@]} + ${#browser[@]})) -gt 0 ]; then
+# Debian's etcd-server (etcd 3.4 on bookworm): the three-member cluster of the grid registry tests
+# (test/integration/registry-etcd.test.ts) and benchmarks (bench/registry.ts); no recommends needed.
+etcd=()
+command -v etcd >/dev/null 2>&1 || etcd=(etcd-server)
+if [ $((${#need[@]} + ${#promtool[@]} + ${#browser[@]} + ${#etcd[@]})) -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing ${need[*]} ${promtool[*]} ${browser[*]}; run as root or install them" >&2
+    echo "install-test-deps: missing ${need[*]} ${promtool[*]} ${browser[*]} ${etcd[*]}; run as root or install them" >&2
     exit 0
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -36,4 +41,10 @@ if [ $((${#need[@]} + ${#promtool[@]} + ${#browser[@]})) -gt 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then apt-get install -y -qq "${need[@]}"; fi
   if [ ${#promtool[@]} -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${promtool[@]}"; fi
   if [ ${#browser[@]} -gt 0 ]; then apt-get install -y -qq "${browser[@]}"; fi
+  # The package enables an etcd service for the host; the tests run their own members in
+  # namespaces, so that service is stopped where systemd runs (harmless where it does not).
+  if [ ${#etcd[@]} -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "${etcd[@]}"
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+  fi
 fi

@@ -11,10 +11,11 @@
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { parseAuth, parseKeyFile } from './authFlags.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
+import { parseRegistryEndpoints, readRegistryUser, type RegistryUser } from '../config/registryConfig.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
 import type { NodeResult, QueryStats, QueryStream, ServicesResult } from '../discovery/results.js';
-import { AbortedError } from '../errors.js';
+import { AbortedError, ConfigError } from '../errors.js';
 import type { Json, JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT } from '../protocol/limits.js';
 import type { Transport } from '../transport/transport.js';
@@ -74,7 +75,22 @@ interface Flags {
   key?: GridKey[];
   auth?: AuthPolicy;
   service?: string;
+  registry?: string[];
+  registryUser?: string;
+  registryPasswordFile?: string;
 }
+
+/** `--registry`: etcd endpoints of the grid registry (docs/operations.md, "Grids across subnets"). */
+const REGISTRY_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'registry',
+    value: '<urls>',
+    description: 'etcd client URLs of the grid registry, comma-separated: nodes of other subnets are included',
+    parse: parseRegistryFlag,
+  },
+  { name: 'registry-user', value: '<name>', description: 'etcd user of the registry (with --registry-password-file)' },
+  { name: 'registry-password-file', value: '<file>', description: "file whose first line is the etcd user's password" },
+];
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
   {
@@ -104,6 +120,7 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
     description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
     parse: parseAuth,
   },
+  ...REGISTRY_FLAGS,
   { name: 'json', description: 'print one JSON document instead of a table' },
 ];
 
@@ -169,6 +186,7 @@ const COMMANDS: readonly CommandSpec[] = [
       { name: 'service', value: '<id>', description: 'watch the nodes offering this service instead of the nodes', parse: parseServiceId },
       { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the group on and send from', parse: parseIPv4 },
       { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
+      ...REGISTRY_FLAGS,
       { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"}' },
     ],
   },
@@ -255,7 +273,10 @@ function usageError(message: string, spec: CommandSpec | undefined, io: CliIo): 
 }
 
 async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
+  const registryUser = registryUserOf(flags);
   const marco = new Marco({
+    ...(flags.registry !== undefined && { registry: flags.registry }),
+    ...(registryUser !== undefined && { registryUser }),
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
@@ -288,6 +309,30 @@ async function drain(stream: QueryStream, interrupt: AbortSignal | undefined): P
     interrupt?.removeEventListener('abort', stop);
   }
   return nodes;
+}
+
+/** `--registry URL[,URL…]`: etcd endpoints, checked as in the config files. */
+function parseRegistryFlag(value: string): string[] {
+  try {
+    return parseRegistryEndpoints(value, '--registry');
+  } catch (err) {
+    throw new FlagError(`expected etcd URLs http://HOST:PORT[,…] (${(err as Error).message}).`);
+  }
+}
+
+/** `--registry-user` with `--registry-password-file`: both or neither, the file readable. */
+function registryUserOf(flags: Flags): RegistryUser | undefined {
+  try {
+    const user = readRegistryUser(
+      flags.registryUser === undefined ? undefined : { value: flags.registryUser, where: '--registry-user' },
+      flags.registryPasswordFile === undefined ? undefined : { value: flags.registryPasswordFile, where: '--registry-password-file' },
+    );
+    if (user !== undefined && flags.registry === undefined) throw new FlagError('--registry-user needs --registry');
+    return user;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new FlagError(err.message);
+    throw err;
+  }
 }
 
 function queryOptions(flags: Flags): QueryOptions {

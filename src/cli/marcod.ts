@@ -40,6 +40,9 @@ interface MarcodFlags {
   maxRequestsPerClient?: number;
   logLevel?: string;
   metrics?: string;
+  registry?: string;
+  registryUser?: string;
+  registryPasswordFile?: string;
   key?: GridKey[];
   auth?: AuthPolicy;
   watchSocket?: string;
@@ -79,6 +82,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--key <file>', 'grid key file: queries signed, replies verified (repeatable: the first signs)', repeatable(parseKeyFile))
     .option('--auth <policy>', 'required (default with --key), preferred or off', parseAuth)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
+    .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated: answers include other subnets')
+    .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
+    .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
@@ -122,6 +128,9 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.timeout !== undefined && { timeoutMs: flags.timeout }),
     ...(level !== undefined && { logLevel: level }),
     ...(flags.metrics !== undefined && { metrics: flags.metrics }),
+    ...(flags.registry !== undefined && { registry: flags.registry }),
+    ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
+    ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
   };
 }
 

@@ -53,6 +53,11 @@ interface PolodFlags {
   maxServicesPerUser?: number;
   maxServiceBytesPerUser?: number;
   check?: boolean;
+  registry?: string;
+  registryLease?: string;
+  registryAddress?: string;
+  registryUser?: string;
+  registryPasswordFile?: string;
 }
 
 const EXIT_CODES = `
@@ -83,6 +88,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface-poll-ms <n>', 'how often the interface list is read when serving every interface (default 2000)', parseCount)
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
+    .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated (http://10.0.0.5:2379,…): grids across subnets')
+    .option('--registry-lease <seconds>', 'lease of the registry entries: a dead node leaves within it (2-10, default 10)')
+    .option('--registry-address <addr>', 'IPv4 address registered for this node (default: the first --interface, else the first non-loopback address)')
+    .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
+    .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .addOption(logLevelOption())
     .addOption(logFormatOption())
@@ -198,6 +208,11 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.servicesDir !== undefined && { servicesDir: flags.servicesDir }),
     ...(level !== undefined && { logLevel: level }),
     ...(flags.metrics !== undefined && { metrics: flags.metrics }),
+    ...(flags.registry !== undefined && { registry: flags.registry }),
+    ...(flags.registryLease !== undefined && { registryLease: flags.registryLease }),
+    ...(flags.registryAddress !== undefined && { registryAddress: flags.registryAddress }),
+    ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
+    ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),

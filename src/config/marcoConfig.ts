@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
+import { parseRegistryEndpoints, readRegistryUser, type RegistryUser } from './registryConfig.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
 import { readIniFile, type IniSection } from './iniFile.js';
@@ -47,6 +48,10 @@ export interface MarcoConfig {
   logLevel: LevelWithSilent;
   /** Where marcod serves Prometheus metrics (`metrics`, `--metrics`); none when undefined. */
   metrics?: MetricsAddress;
+  /** etcd endpoints of the grid registry (`registry`, `--registry`); none when undefined. */
+  registry?: string[];
+  /** etcd user of the registry (`registry_user` + `registry_password_file`, or the flags). */
+  registryUser?: RegistryUser;
 }
 
 /** Command-line values, already typed; they win over the file. */
@@ -67,6 +72,12 @@ export interface MarcoOverrides {
   readonly interfaces?: readonly string[];
   /** marcod's `--metrics HOST:PORT`. */
   readonly metrics?: string;
+  /** `--registry URL[,URL…]`. */
+  readonly registry?: string;
+  /** `--registry-user NAME`. */
+  readonly registryUser?: string;
+  /** `--registry-password-file FILE`. */
+  readonly registryPasswordFile?: string;
 }
 
 /** Arguments of {@link loadMarcoConfig}. */
@@ -109,16 +120,29 @@ export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
   const read = readIniFile(file);
   if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
   const config = defaultMarcoConfig();
+  const user: RegistryUserChoices = {};
   if (read.found) {
     const section = read.sections.get('marco');
-    if (section) applySection(config, section, file, options.warn);
+    if (section) applySection(config, section, file, options.warn, user);
     else options.warn(`${file}: no [marco] section, using built-in defaults`);
   }
-  applyOverrides(config, options.overrides ?? {});
+  const o = options.overrides ?? {};
+  applyOverrides(config, o);
+  const registryUser = readRegistryUser(
+    o.registryUser !== undefined ? { value: o.registryUser, where: '--registry-user' } : user.name,
+    o.registryPasswordFile !== undefined ? { value: o.registryPasswordFile, where: '--registry-password-file' } : user.passwordFile,
+  );
+  if (registryUser !== undefined) config.registryUser = registryUser;
   return config;
 }
 
-function applySection(config: MarcoConfig, section: IniSection, file: string, warn: (m: string) => void): void {
+/** `registry_user` and `registry_password_file` as given in the file, checked together at the end. */
+interface RegistryUserChoices {
+  name?: { value: string; where: string };
+  passwordFile?: { value: string; where: string };
+}
+
+function applySection(config: MarcoConfig, section: IniSection, file: string, warn: (m: string) => void, user: RegistryUserChoices): void {
   const where = (key: string) => `${file}: [marco] ${key}`;
   for (const [key, value] of section) {
     switch (key) {
@@ -147,6 +171,15 @@ function applySection(config: MarcoConfig, section: IniSection, file: string, wa
       case 'metrics':
         config.metrics = parseMetricsAddress(value, where(key));
         break;
+      case 'registry':
+        config.registry = parseRegistryEndpoints(value, where(key));
+        break;
+      case 'registry_user':
+        user.name = { value, where: where(key) };
+        break;
+      case 'registry_password_file':
+        user.passwordFile = { value: path.resolve(path.dirname(file), value.trim()), where: where(key) };
+        break;
       default:
         if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
     }
@@ -167,6 +200,7 @@ function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
   if (o.timeoutMs !== undefined) config.timeoutMs = checkTimeoutMs(o.timeoutMs, '--timeout');
   if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
   if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
+  if (o.registry !== undefined) config.registry = parseRegistryEndpoints(o.registry, '--registry');
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = [...new Set(o.interfaces.map((a) => parseIPv4(a, '--interface')))];
   }

@@ -34,6 +34,7 @@ import {
 } from './values.js';
 import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
+import { DEFAULT_LEASE_SECONDS, parseLeaseSeconds, parseRegistryAddress, parseRegistryEndpoints, readRegistryUser, type RegistrySettings } from './registryConfig.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -110,6 +111,8 @@ export interface PoloConfig {
   publishIdleTimeoutMs: number;
   /** Where to serve Prometheus metrics (`metrics`, `--metrics`); none when undefined. */
   metrics?: MetricsAddress;
+  /** The grid registry (`registry`, `registry_lease`, `registry_address`; `--registry…`); none when undefined. */
+  registry?: RegistrySettings;
 }
 
 /** Command-line values, already typed (see the re-exported validators); they win over the file. */
@@ -146,6 +149,16 @@ export interface PoloOverrides {
   readonly maxServicesPerUser?: number;
   /** `--max-service-bytes-per-user`. */
   readonly maxServiceBytesPerUser?: number;
+  /** `--registry URL[,URL…]`: etcd endpoints of the grid registry. */
+  readonly registry?: string;
+  /** `--registry-lease SECONDS`. */
+  readonly registryLease?: string;
+  /** `--registry-address ADDR`. */
+  readonly registryAddress?: string;
+  /** `--registry-user NAME` (with `--registry-password-file`). */
+  readonly registryUser?: string;
+  /** `--registry-password-file FILE`. */
+  readonly registryPasswordFile?: string;
 }
 
 /** Arguments of {@link loadPoloConfig}. */
@@ -231,6 +244,11 @@ interface FileChoices {
   /** key_files (paths resolved against the file's folder) and where they were given. */
   keys: { specs: string[]; where: string } | undefined;
   auth: { policy: AuthPolicy; where: string } | undefined;
+  /** registry_lease and registry_address, applied once the endpoints are known (file or flag). */
+  registryLease?: number;
+  registryAddress?: string;
+  registryUser?: { value: string; where: string };
+  registryPasswordFile?: { value: string; where: string };
 }
 
 function applySection(config: PoloConfig, section: IniSection, file: string, warn: (m: string) => void): FileChoices {
@@ -317,6 +335,22 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'metrics':
         config.metrics = parseMetricsAddress(value, where);
         break;
+      case 'registry':
+        config.registry = { leaseSeconds: DEFAULT_LEASE_SECONDS, ...config.registry, endpoints: parseRegistryEndpoints(value, where) };
+        break;
+      case 'registry_lease':
+        choices.registryLease = parseLeaseSeconds(value, where);
+        break;
+      case 'registry_address':
+        choices.registryAddress = parseRegistryAddress(value, where);
+        break;
+      case 'registry_user':
+        choices.registryUser = { value, where };
+        break;
+      case 'registry_password_file':
+        // Relative to the config file's folder, like key_files.
+        choices.registryPasswordFile = { value: path.resolve(base, value.trim()), where };
+        break;
       case 'publish_idle_timeout':
         config.publishIdleTimeoutMs = parseInteger(value, where, 1, 86_400) * 1000;
         break;
@@ -338,6 +372,7 @@ function applyOverrides(config: PoloConfig, o: PoloOverrides, fromFile: FileChoi
   if (o.port !== undefined) config.port = checkPort(o.port, '--port');
   if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
   if (o.bindingPort !== undefined) config.bindingPort = checkPort(o.bindingPort, '--binding-port');
+  applyRegistry(config, o, fromFile);
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = unique(o.interfaces.map((a) => parseIPv4(a, '--interface')));
   }
@@ -385,6 +420,23 @@ function applyAuth(config: PoloConfig, o: PoloOverrides, fromFile: FileChoices):
 }
 
 /** polo_params from the file, with a hint when `ini` cut the value at a `#` or `;`. */
+/** The registry: endpoints from the file or `--registry`, then the lease and address (flag over file). */
+function applyRegistry(config: PoloConfig, o: PoloOverrides, fromFile: FileChoices): void {
+  const endpoints = o.registry !== undefined ? parseRegistryEndpoints(o.registry, '--registry') : config.registry?.endpoints;
+  const lease = o.registryLease !== undefined ? parseLeaseSeconds(o.registryLease, '--registry-lease') : fromFile.registryLease;
+  const address = o.registryAddress !== undefined ? parseRegistryAddress(o.registryAddress, '--registry-address') : fromFile.registryAddress;
+  const flagged = (['registryLease', 'registryAddress', 'registryUser', 'registryPasswordFile'] as const).find((k) => o[k] !== undefined);
+  if (endpoints === undefined) {
+    if (flagged !== undefined) throw new ConfigError(`--${flagged.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --registry (or registry in the config file)`);
+    return;
+  }
+  const user = readRegistryUser(
+    o.registryUser !== undefined ? { value: o.registryUser, where: '--registry-user' } : fromFile.registryUser,
+    o.registryPasswordFile !== undefined ? { value: o.registryPasswordFile, where: '--registry-password-file' } : fromFile.registryPasswordFile,
+  );
+  config.registry = { endpoints, leaseSeconds: lease ?? DEFAULT_LEASE_SECONDS, ...(address !== undefined && { address }), ...(user !== undefined && { user }) };
+}
+
 function parseFileParams(value: string, where: string): JsonObject {
   try {
     return parseJsonObject(value, where);

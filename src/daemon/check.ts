@@ -76,6 +76,11 @@ export async function checkPolod(config: PoloConfig, warnings: readonly string[]
 /** The report as text: the groups and their services, then the problems, then a verdict. */
 export function formatCheckReport(config: PoloConfig, configSource: string, report: CheckReport): string {
   const lines = [`configuration: ${configSource}`, `services folder: ${config.servicesDir}`];
+  const registry = config.registry;
+  if (registry !== undefined) {
+    const user = registry.user === undefined ? '' : `, user ${registry.user.name}`;
+    lines.push(`registry: ${registry.endpoints.join(',')} (lease ${registry.leaseSeconds} s${user})`);
+  }
   for (const { group, services } of report.groups) {
     lines.push(`group ${group} port ${config.port}: ${services.length} service${services.length === 1 ? '' : 's'}`);
     const width = Math.max(0, ...services.map((s) => s.wireId.length));

@@ -24,6 +24,9 @@ import { UdpTransport } from '../transport/udp.js';
 import { DEFAULT_INTERFACE_POLL_MS, InterfaceWatcher, joinAddress, type NetInterface } from '../transport/interfaces.js';
 import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
+import type { RegistrySettings } from '../config/registryConfig.js';
+import { gridRegistration } from '../etcd/polodRegistration.js';
+import type { RegistryRegistration } from '../etcd/registration.js';
 
 /** Where an interface's unicast listeners bind: each address, a link-local one with its zone. */
 function unicastAddresses(iface: NetInterface): string[] {
@@ -53,6 +56,8 @@ export interface PoloDaemonSettings {
    * loaded at start. Undefined = none (users are loaded at their first query, as the reference).
    */
   readonly usersFile?: string;
+  /** The grid registry (etcd) polod registers in; undefined = LAN only. */
+  readonly registry?: RegistrySettings;
 }
 
 /** Everything polod runs, started and stopped as one. */
@@ -85,6 +90,8 @@ export class PoloDaemon {
   readonly guard: Guard;
   /** Live discovery: one presence per group (announcements, membership view, Members hint). */
   readonly presences = new Map<string, GroupPresence>();
+  /** polod's entry in the grid registry, when one is configured (src/etcd/polodRegistration.ts). */
+  registration: RegistryRegistration | undefined;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
 
@@ -195,6 +202,10 @@ export class PoloDaemon {
     await this.bindPendingUnicast();
     // Live discovery once the responders answer: a node that announces itself can be asked.
     await Promise.all([...this.presences.values()].map((p) => p.start()));
+    if (this.settings.registry !== undefined && !this.stopped) {
+      this.registration = gridRegistration(this.settings.registry, this, this.transport, this.deps.logger);
+      this.registration.start();
+    }
     this.deps.logger.info(
       { groups: this.settings.groups, port: this.settings.port, unicast: this.unicastSockets.size, replySpreadMs: this.guard.spreadMs, auth: this.unicastAuth?.policy ?? 'off' },
       'polod started',
@@ -329,7 +340,7 @@ export class PoloDaemon {
     this.watcher?.stop();
     clearTimeout(this.unicastTimer);
     // Goodbyes first, while the responders still answer: watchers see the node leave at once.
-    await Promise.all([...this.presences.values()].map((p) => p.stop()));
+    await Promise.all([...[...this.presences.values()].map((p) => p.stop()), this.registration?.stop()]);
     this.registry.close();
     await this.health.stop();
     await Promise.all([...this.polos.map((p) => p.stop()), ...[...this.unicastSockets.values()].map((s) => s.close())]);

@@ -110,6 +110,13 @@ export class Collector<T> implements AsyncIterable<T> {
   private readonly endedSignal = new Promise<void>((resolve) => (this.resolveEnded = resolve));
   /** Settles (never rejects) once the query ended and its socket is closed. */
   private readonly finished: Promise<void>;
+  /** Results from outside the socket still coming (the grid registry): completion waits for them. */
+  private included: Promise<void> = Promise.resolve();
+  private resolveSent: () => void = () => undefined;
+  /** Aborted when the query ends: work for `include` stops with it. */
+  private readonly endedController = new AbortController();
+  /** Settles once the query was first sent (or the query ended without it). */
+  private readonly sent = new Promise<void>((resolve) => (this.resolveSent = resolve));
 
   constructor(private readonly plan: CollectorPlan<T>) {
     const aborted = plan.signals.find((s) => s.aborted);
@@ -132,6 +139,31 @@ export class Collector<T> implements AsyncIterable<T> {
   async close(): Promise<void> {
     this.end();
     await this.finished;
+  }
+
+  /**
+   * Adds results found elsewhere than on the socket (the grid registry, src/etcd/gridReader.ts),
+   * keyed by node address like the replies: a node found both ways counts once, `exclude` and
+   * the bounds apply. A query that ends because every member answered waits for them first.
+   * `load` starts once the query has been sent; its signal aborts when the query ends.
+   */
+  include(load: (ended: AbortSignal) => Promise<ReadonlyArray<{ readonly address: string; readonly value: T }>>): void {
+    // Started once the query is on the wire: the LAN's answers never wait behind this work.
+    const results = this.sent.then(() => (this.ended ? [] : load(this.endedController.signal)));
+    const previous = this.included;
+    this.included = Promise.all([
+      previous,
+      results.then(
+        (list) => {
+          for (const { address, value } of list) {
+            if (this.ended) return;
+            if (this.plan.exclude.has(address)) this.stats.excluded++;
+            else this.accept(address, value);
+          }
+        },
+        () => undefined,
+      ),
+    ]).then(() => undefined);
   }
 
   /** Waits for the end of the query and returns every accepted result; rejects on abort or I/O error. */
@@ -185,6 +217,7 @@ export class Collector<T> implements AsyncIterable<T> {
         this.sockets = sockets;
         await this.send();
       }
+      this.resolveSent();
       await this.endedSignal;
     } finally {
       this.sockets = undefined;
@@ -294,7 +327,7 @@ export class Collector<T> implements AsyncIterable<T> {
     if (hint !== undefined && hint > this.expected) this.expected = hint;
     if (!this.completing && this.expected > 0 && this.responders.size >= this.expected) {
       this.completing = true;
-      this.schedule(grace, () => this.end());
+      this.schedule(grace, () => void this.included.then(() => this.end()));
     }
   }
 
@@ -353,6 +386,8 @@ export class Collector<T> implements AsyncIterable<T> {
     clearTimeout(this.completion);
     this.stopListening();
     this.plan.logger.debug({ query: this.plan.what, stats: this.stats, error: error?.message }, 'query ended');
+    this.resolveSent();
+    this.endedController.abort();
     this.resolveEnded();
     this.wake();
   }

@@ -19,6 +19,11 @@ import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } fro
 import { nodeReplies, servicesReplies } from './replies.js';
 import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
+import { isJsonObject, matchesFilter } from '../protocol/json.js';
+import { DEFAULT_GROUP } from '../protocol/limits.js';
+import { EtcdClient } from '../etcd/client.js';
+import { RegistryReader } from '../etcd/gridReader.js';
+import { registryFollower } from '../etcd/watchFeed.js';
 
 /** Construction options of a Marco: default query options plus the injected collaborators. */
 export interface MarcoOptions extends QueryOptions {
@@ -30,6 +35,15 @@ export interface MarcoOptions extends QueryOptions {
   lookup?: HostLookup;
   /** Timings of watches (src/membership/timing.ts); tests pass FAST_TIMING. */
   timing?: PresenceTiming;
+  /**
+   * etcd client URLs of the grid registry (`http://10.0.0.5:2379`): answers and watches then
+   * merge the nodes registered there (other subnets) with the LAN's, one entry per node
+   * address. Registry entries carry no authenticator: with `auth: 'required'` they are not
+   * used, with `'preferred'` they come with `verified: false`.
+   */
+  registry?: readonly string[];
+  /** etcd user and password for the registry (etcd's authentication). */
+  registryUser?: { readonly name: string; readonly password: string };
 }
 
 /** Options of `watch()`: where, and optionally one service. */
@@ -51,16 +65,21 @@ export class Marco {
   private readonly logger: Logger;
   private readonly lookup: HostLookup;
   private readonly timing: PresenceTiming | undefined;
+  /** The grid registry, when configured. */
+  private readonly registry: RegistryReader | undefined;
 
   /** Throws InvalidArgumentError when a default option is invalid. */
   constructor(options: MarcoOptions = {}) {
-    const { transport, logger, lookup, timing, ...defaults } = options;
+    const { transport, logger, lookup, timing, registry, registryUser, ...defaults } = options;
     this.timing = timing;
     resolveQuery(defaults); // fail at construction, not at the first query
     this.defaults = defaults;
     this.transport = transport ?? new UdpTransport();
     this.logger = logger ?? silentLogger;
     this.lookup = lookup ?? systemLookup;
+    if (registry !== undefined && registry.length > 0) {
+      this.registry = new RegistryReader(new EtcdClient({ endpoints: registry, ...(registryUser && { user: registryUser }) }), this.logger);
+    }
   }
 
   /** Every node in the group (Marco query): resolves at the deadline, or at `maxNodes`. */
@@ -101,6 +120,16 @@ export class Marco {
       1,
       `Services ${address}`,
     );
+    const reader = this.registry;
+    if (reader !== undefined && query.auth !== 'required') {
+      const deadline = registrySignal(query);
+      const verified = query.auth === 'preferred' ? { verified: false } : {};
+      collector.include((ended) =>
+        reader.node(group ?? DEFAULT_GROUP, query.port, address, AbortSignal.any([deadline, ended])).then((record) =>
+          record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
+        ),
+      );
+    }
     const [result] = await collector.collect();
     return result;
   }
@@ -126,7 +155,9 @@ export class Marco {
       throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
     }
     const signal = query.signals.length === 0 ? undefined : AbortSignal.any([...query.signals]);
+    const reader = query.auth === 'required' ? undefined : this.registry;
     return new Watch({
+      ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port) }),
       transport: this.transport,
       group: query.group,
       port: query.port,
@@ -170,7 +201,34 @@ export class Marco {
           : undefined;
     // Out of several links, each link's Members hints are judged apart (collector.ts).
     const linkOf = targets !== undefined && targets.length > 1 && interfaces !== undefined ? linkResolver(interfaces) : undefined;
-    return this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
+    const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
+    const reader = this.registry;
+    if (reader !== undefined && query.auth !== 'required') {
+      collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
+    }
+    return collector;
+  }
+
+  /** The registry's answer to a group query: its nodes (Marco) or the service's providers (Request-For). */
+  private async fromRegistry(
+    reader: RegistryReader,
+    message: Query,
+    query: ResolvedQuery,
+    signal: AbortSignal,
+  ): Promise<Array<{ address: string; value: NodeResult }>> {
+    const verified = query.auth === 'preferred' ? { verified: false } : {};
+    try {
+      const found =
+        message.command === 'Request-For'
+          ? await reader.providers(query.group, query.port, message.service, signal)
+          : (await reader.nodes(query.group, query.port, signal)).map((n) => ({ address: n.address, params: n.record.params }));
+      return found
+        .filter((n) => isJsonObject(n.params) && (query.params === undefined || matchesFilter(n.params, query.params)))
+        .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verified } }));
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'registry not read: LAN answers only');
+      return [];
+    }
   }
 
   private collector<T extends object>(
@@ -214,6 +272,11 @@ export class Marco {
       linkOf,
     });
   }
+}
+
+/** A registry read ends with the query (its deadline or its signals). */
+function registrySignal(query: ResolvedQuery): AbortSignal {
+  return AbortSignal.any([...query.signals, AbortSignal.timeout(Math.max(1, query.timeout))]);
 }
 
 let shared: Marco | undefined;

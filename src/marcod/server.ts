@@ -32,7 +32,8 @@ import { WatchSocketServer } from './watchSocket.js';
 export type MarcodSettings = Pick<
   MarcoConfig,
   'bindAddress' | 'marcoPort' | 'group' | 'poloPort' | 'timeoutMs' | 'frameSize' | 'interfaces'
->;
+> &
+  Partial<Pick<MarcoConfig, 'registry' | 'registryUser'>>;
 
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
@@ -124,6 +125,8 @@ export class MarcodServer {
       transport: this.transport,
       logger: this.logger,
       port: settings.poloPort,
+      ...(settings.registry !== undefined && { registry: settings.registry }),
+      ...(settings.registryUser !== undefined && { registryUser: settings.registryUser }),
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
       ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
       ...(deps.auth !== undefined && { auth: deps.auth }),

@@ -44,7 +44,15 @@ export interface WatchPlan {
   readonly signal?: AbortSignal | undefined;
   /** False for a watch read only through its view (marcod's warm view): events are not kept. */
   readonly queueEvents?: boolean;
+  /** Members registered in the grid registry, merged with the LAN's. */
+  readonly registry?: RegistryFeed;
 }
+
+/**
+ * A second source of members (the grid registry, src/etcd/watchFeed.ts): it feeds `view` until
+ * `signal` aborts, and calls `ready` once it delivered the grid (or found it unreachable).
+ */
+export type RegistryFeed = (view: MembershipView, signal: AbortSignal, ready: () => void) => Promise<void>;
 
 /** Unread events a watch keeps; a reader that far behind loses the oldest. */
 const QUEUE_LIMIT = 4096;
@@ -70,6 +78,10 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly abort = (): void => void this.close();
   private readonly started: Promise<void>;
+  /** Ends the registry feed with the watch. */
+  private readonly feedController = new AbortController();
+  /** Settles once the registry feed delivered the grid (at once without a registry). */
+  private registryReady: Promise<void> = Promise.resolve();
 
   constructor(private readonly plan: WatchPlan) {
     this.timing = plan.timing ?? DEFAULT_TIMING;
@@ -121,6 +133,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   async close(): Promise<void> {
     if (this.closed && this.socket === undefined) return;
     this.closed = true;
+    this.feedController.abort();
     this.plan.signal?.removeEventListener('abort', this.abort);
     clearTimeout(this.queryTimer);
     clearInterval(this.sweepTimer);
@@ -149,6 +162,12 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     this.socket = socket;
     socket.join(this.plan.iface);
     this.sweepTimer = setInterval(() => this.view.sweep(), this.timing.sweepMs).unref();
+    const feed = this.plan.registry;
+    if (feed !== undefined) {
+      this.registryReady = new Promise<void>((resolve) => {
+        void feed(this.view, this.feedController.signal, resolve).finally(resolve);
+      });
+    }
     void this.query();
   }
 
@@ -177,6 +196,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     const service = this.plan.service;
     const offers = service === undefined ? undefined : await this.requestFor(service);
     const replies = await marco;
+    await this.registryReady;
     if (this.closed) return;
     this.view.queryDone(new Set(replies.map((r) => r.address)));
     this.warm = true;

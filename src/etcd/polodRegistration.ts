@@ -1,0 +1,54 @@
+/**
+ * polod's side of the grid registry: which address it registers at and what it offers in each
+ * group it serves (the same content as its announcements: node params, services, failing checks).
+ */
+import type { RegistrySettings } from '../config/registryConfig.js';
+import type { GroupPresence } from '../membership/presence.js';
+import type { ServiceRegistry } from '../registry/registry.js';
+import type { Transport } from '../transport/transport.js';
+import type { Logger } from '../util/log.js';
+import type { JsonObject } from '../protocol/json.js';
+import { EtcdClient } from './client.js';
+import { RegistryRegistration } from './registration.js';
+
+/** What of the daemon the registration reads. */
+export interface RegisteredDaemon {
+  readonly settings: { readonly groups: readonly string[]; readonly port: number; readonly interfaces: readonly string[]; readonly nodeParams: JsonObject };
+  readonly registry: ServiceRegistry;
+  readonly presences: ReadonlyMap<string, GroupPresence>;
+}
+
+export function gridRegistration(settings: RegistrySettings, daemon: RegisteredDaemon, transport: Transport, logger: Logger): RegistryRegistration {
+  const address = registeredAddress(settings, daemon.settings.interfaces, transport);
+  return new RegistryRegistration({
+    client: new EtcdClient({ endpoints: settings.endpoints, ...(settings.user && { user: settings.user }) }),
+    address,
+    leaseSeconds: settings.leaseSeconds,
+    changes: daemon.registry,
+    logger: logger.child({ registry: settings.endpoints.join(',') }),
+    grids: daemon.settings.groups.map((group) => ({
+      group,
+      port: daemon.settings.port,
+      record: () => {
+        const view = daemon.registry.view(group);
+        const failing = daemon.registry.failingChecks(group);
+        return {
+          instance: daemon.presences.get(group)?.instance ?? '',
+          params: daemon.settings.nodeParams,
+          services: (view?.listing() ?? []).map((s) => ({ id: s.id, params: s.params })),
+          ...(failing.length > 0 && { failing: [...failing] }),
+        };
+      },
+    })),
+  });
+}
+
+/**
+ * The address other subnets reach this node at: `registry_address`, else the first configured
+ * interface, else the first address of the host that is not loopback.
+ */
+function registeredAddress(settings: RegistrySettings, interfaces: readonly string[], transport: Transport): string {
+  if (settings.address !== undefined) return settings.address;
+  if (interfaces[0] !== undefined) return interfaces[0];
+  return transport.localAddresses().find((a) => !a.startsWith('127.')) ?? '127.0.0.1';
+}

@@ -1,0 +1,53 @@
+/**
+ * Feeding a watch's membership view (src/membership/view.ts) from the grid registry: a
+ * registered node is heard as if it had announced itself, with the registry's content, and
+ * never expires by silence: it leaves when its key does (its lease ended, or it unregistered).
+ * A node also heard on the LAN is one member (the view is keyed by address).
+ */
+import type { MembershipView } from '../membership/view.js';
+import type { RegistryFeed } from '../membership/watch.js';
+import type { RegistryReader } from './gridReader.js';
+import type { NodeRecord } from './layout.js';
+
+/** Heartbeat given to registry members: long enough that the view's sweep never expires them. */
+const NEVER_MS = 1e12;
+
+export function registryFollower(reader: RegistryReader, group: string, port: number): RegistryFeed {
+  return (view: MembershipView, signal: AbortSignal, ready: () => void) => {
+    const known = new Map<string, string>();
+    const put = (address: string, record: NodeRecord): void => {
+      known.set(address, record.instance);
+      view.hearAnnouncement(address, {
+        instance: record.instance,
+        // Registry revisions count apart from the LAN's: negative, so they never pass for a LAN rev.
+        rev: -record.rev,
+        every: NEVER_MS,
+        members: 0,
+        params: record.params,
+        services: record.services,
+        refs: [],
+        ...(record.failing && { failing: record.failing }),
+      });
+    };
+    const remove = (address: string): void => {
+      const instance = known.get(address);
+      if (instance === undefined) return;
+      known.delete(address);
+      view.hearGoodbye(address, instance);
+    };
+    return reader.follow(
+      group,
+      port,
+      {
+        snapshot: (nodes) => {
+          for (const address of [...known.keys()]) if (!nodes.has(address)) remove(address);
+          for (const [address, record] of nodes) put(address, record);
+        },
+        put,
+        remove,
+      },
+      signal,
+      () => ready(),
+    );
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * polod's registration in the grid registry (src/etcd/registration.ts) against a fake store:
+ * one transaction per change with only what changed, a new lease when the old one is gone,
+ * retries with back-off while the store is down with one log line when it is lost and one when
+ * it is back, and the lease revoked at stop. The real etcd is exercised by
+ * test/integration/registry-etcd.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { EtcdWrite } from '../../src/etcd/client.js';
+import { RegistryRegistration, type LeaseStore } from '../../src/etcd/registration.js';
+import type { ServiceChange } from '../../src/registry/events.js';
+import type { JsonObject } from '../../src/protocol/json.js';
+import type { Logger } from '../../src/util/log.js';
+
+class FakeStore implements LeaseStore {
+  down = false;
+  leases = new Map<string, number>();
+  next = 1;
+  txns: EtcdWrite[][] = [];
+  revoked: string[] = [];
+  private check(): void {
+    if (this.down) throw new Error('connection refused');
+  }
+  grant(ttl: number): Promise<{ id: string; ttl: number }> {
+    this.check();
+    const id = String(this.next++);
+    this.leases.set(id, ttl);
+    return Promise.resolve({ id, ttl });
+  }
+  keepAlive(id: string): Promise<number> {
+    this.check();
+    return Promise.resolve(this.leases.get(id) ?? 0);
+  }
+  txn(writes: readonly EtcdWrite[]): Promise<void> {
+    this.check();
+    this.txns.push([...writes]);
+    return Promise.resolve();
+  }
+  revoke(id: string): Promise<void> {
+    this.check();
+    this.revoked.push(id);
+    this.leases.delete(id);
+    return Promise.resolve();
+  }
+}
+
+function recordingLogger(lines: string[]): Logger {
+  const log = (level: string) => (a: object | string, b?: string) => void lines.push(`${level} ${typeof a === 'string' ? a : b ?? ''}`);
+  const logger: Logger = { fatal: log('fatal'), error: log('error'), warn: log('warn'), info: log('info'), debug: () => {}, trace: () => {}, child: () => logger };
+  return logger;
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('RegistryRegistration', () => {
+  it('writes the node and its services, then only what changes, and revokes at stop', async () => {
+    const store = new FakeStore();
+    const listeners = new Set<(c: ServiceChange) => void>();
+    let services: Array<{ id: string; params: JsonObject }> = [{ id: 'web', params: { port: 80 } }];
+    const reg = new RegistryRegistration({
+      client: store,
+      address: '10.0.0.9',
+      leaseSeconds: 10,
+      logger: recordingLogger([]),
+      changes: { onChange: (l) => (listeners.add(l), () => listeners.delete(l)) },
+      grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services }) }],
+    });
+    reg.start();
+    await until(() => reg.state === 'registered', 'registered');
+    const first = store.txns[0] ?? [];
+    assert.deepEqual(first.map((w) => ('put' in w ? w.put : `-${w.delete}`)).sort(), [
+      '/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.0.9',
+      '/marcopolo/v1/grids/224.0.0.112:1337/services/web/10.0.0.9',
+    ]);
+    assert.ok(first.every((w) => 'put' in w && w.lease === '1'));
+    services = [{ id: 'db', params: {} }];
+    for (const l of listeners) l({ kind: 'added', group: '224.0.0.112', id: 'db', cause: 'file' });
+    await until(() => store.txns.length === 2, 'the change written');
+    await reg.settled();
+    assert.deepEqual((store.txns[1] ?? []).map((w) => ('put' in w ? w.put : `-${w.delete}`)).sort(), [
+      '-/marcopolo/v1/grids/224.0.0.112:1337/services/web/10.0.0.9',
+      '/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.0.9',
+      '/marcopolo/v1/grids/224.0.0.112:1337/services/db/10.0.0.9',
+    ]);
+    await reg.stop();
+    assert.deepEqual(store.revoked, ['1']);
+    assert.equal(listeners.size, 0);
+  });
+
+  it('retries while the store is down, logs once each way, and re-registers on a new lease', async () => {
+    const store = new FakeStore();
+    const lines: string[] = [];
+    const reg = new RegistryRegistration({
+      client: store,
+      address: '10.0.0.9',
+      leaseSeconds: 2,
+      logger: recordingLogger(lines),
+      retry: { initialMs: 5, maxMs: 20 },
+      changes: { onChange: () => () => {} },
+      grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services: [] }) }],
+    });
+    store.down = true;
+    reg.start();
+    await until(() => reg.state === 'lost', 'lost');
+    // Several retries happen while it is down (back-off of 5..20 ms).
+    const txnsBefore = store.txns.length;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(store.txns.length, txnsBefore);
+    // Back, with the old lease gone (as after a long outage): a new one, everything written again.
+    store.leases.clear();
+    store.down = false;
+    await until(() => reg.state === 'registered', 'registered again');
+    assert.equal(lines.filter((l) => l.startsWith('warn registry unreachable')).length, 1);
+    assert.deepEqual(lines.filter((l) => l.startsWith('info')), ['info registry reachable again: node registered']);
+    assert.equal(reg.leases, 1);
+    // The lease vanishes while registered: the next renewal takes a new one and rewrites.
+    store.leases.clear();
+    await until(() => reg.leases === 2 && store.txns.length === 2, 'a second lease');
+    assert.ok((store.txns[1] ?? []).every((w) => 'put' in w && w.lease === '2'));
+    await reg.stop();
+  });
+});
