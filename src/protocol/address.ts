@@ -3,7 +3,8 @@
  * flags, the publish API, marcod requests, the client libraries and the in-memory network. IPv4 only for
  * now (224.0.0.0/4); the grids of docs/protocol.md are IPv4 groups.
  */
-import { isIPv4 } from 'node:net';
+// Not node:net's isIPv4: loading node:net costs marco's start-up Node's whole stream stack.
+import { isIPv4 } from '../util/ipv4.js';
 
 /** A UDP or TCP port: an integer from 1 to 65535. */
 export function isPort(port: number): boolean {
