@@ -210,7 +210,7 @@ export function isMainModule(moduleUrl: string): boolean {
   try {
     const file = fileURLToPath(moduleUrl);
     // Node made argv[1] absolute. The same path needs no resolving: realpathSync checks every
-    // folder of both paths, a tenth of `marco`'s own start-up.
+    // folder of both paths (about 0.3 ms of `marco`'s start-up).
     if (script === file) return true;
     // realpath: an npm bin is a symlink to the compiled file.
     const { realpathSync } = builtinFs();

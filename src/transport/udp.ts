@@ -113,7 +113,8 @@ interface UdpHandle {
  * Binds a query socket to 0.0.0.0 on a port of the kernel's choice without `socket.bind()`'s
  * cluster check: Node 20's dgram loads node:cluster on every bind (to ask whether this process
  * is a cluster worker), and node:cluster loads child_process, net and the whole stream stack,
- * about a third of `marco`'s own start-up, though a query socket is never shared with a cluster.
+ * about 2 ms of `marco`'s start-up (npm run bench -- startup), though a query socket is never
+ * shared with a cluster.
  * The socket takes a handle bound here instead, through the path by which a cluster worker takes
  * the handle its primary bound (dgram's bind() given a handle): the same socket, bound the same
  * way (no SO_REUSEADDR, as `bind(socket, 0)`). Returns false, having changed nothing, when this
