@@ -2,7 +2,8 @@
  * `marco`'s own start-up: the wall time of a whole `marco discover` against a polod on the same
  * host, minus `node -e ''` timed in the same rounds — what marco adds to Node's own start-up
  * (module loading, option parsing, the query). `marco --version` isolates loading and parsing.
- * The command timed is the installed one, dist/bin/marco.cjs (scripts/bundle-marco.mjs).
+ * The command timed is the installed one, dist/bin/marco.cjs (scripts/bundle-marco.mjs: a loader
+ * that compiles the bundled command with a V8 code cache).
  * Also polod's private memory (RssAnon) with 10 services, the other aim of the same issue,
  * read after it answered a few queries.
  */
@@ -118,9 +119,9 @@ function report(opts: StartupOptions, timed: StartupTimerResult, anonKiB: number
         met: own <= STARTUP_AIM_MS,
         why:
           `in CPU time, less sensitive to other work on the machine, marco adds ${fmtMs(cpu('discover') - cpu('node'))} to Node's ${fmtMs(cpu('node'))}; ` +
-          `loading and parsing alone (marco --version, one CommonJS file) cost ${fmtMs(versionOwn)} over Node's ${fmtMs(median(node))}; ` +
-          `the query the other ${fmtMs(own - versionOwn)}: opening the socket (Node 20's dgram loads its cluster, net and stream ` +
-          'modules on the first bind), the send, one answer, the close'
+          `loading alone (marco --version: one CommonJS bundle compiled from its V8 code cache) cost ${fmtMs(versionOwn)} over Node's ${fmtMs(median(node))}; ` +
+          `the query the other ${fmtMs(own - versionOwn)}: node:dgram, the socket (bound without the node:cluster check of ` +
+          "dgram's bind, src/transport/udp.ts), the send, one answer, the close"
       },
       {
         what: 'polod private memory (RssAnon), 10 services',

@@ -7,9 +7,18 @@
  * exactly the signed bytes, so nothing unsigned can ride along. Reference peers parse the JSON and
  * ignore the key.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+
+/**
+ * node:crypto on first use: loading it (with the stream modules it needs) costs `marco` about
+ * 2 ms of start-up, and a query on a grid without a key never signs or verifies.
+ */
+let cryptoModule: typeof import('node:crypto') | undefined;
+function crypto(): typeof import('node:crypto') {
+  cryptoModule ??= process.getBuiltinModule('node:crypto');
+  return cryptoModule;
+}
 
 /** Shortest key accepted, in bytes. */
 export const MIN_GRID_KEY_BYTES = 32;
@@ -38,7 +47,7 @@ export interface GridKey {
 /** A key from raw bytes. */
 export function gridKey(key: Buffer, file?: string): GridKey {
   if (key.length < MIN_GRID_KEY_BYTES) throw new ConfigError(`${file ?? 'grid key'}: ${key.length} bytes; a grid key has at least ${MIN_GRID_KEY_BYTES}`);
-  const id = createHash('sha256').update(key).digest('hex').slice(0, 8);
+  const id = crypto().createHash('sha256').update(key).digest('hex').slice(0, 8);
   return file === undefined ? { id, key } : { id, key, file };
 }
 
@@ -134,18 +143,19 @@ export interface Signed {
 }
 
 function mac(key: GridKey, time: number, nonce: string, replyTo: string, body: Uint8Array): Buffer {
-  return createHmac('sha256', key.key).update(`${MAC_LABEL}\n${key.id}\n${time}\n${nonce}\n${replyTo}\n`).update(body).digest();
+  return crypto().createHmac('sha256', key.key).update(`${MAC_LABEL}\n${key.id}\n${time}\n${nonce}\n${replyTo}\n`).update(body).digest();
 }
 
 /**
  * Nonces of this process: 9 random bytes, then a counter. Unique without a random draw per
  * message (which costs as much as the HMAC); a restarted process draws a new prefix.
  */
-const NONCE_PREFIX = randomBytes(9).toString('base64url');
+let noncePrefix: string | undefined;
 let nonceCounter = 0;
 function freshNonce(): string {
+  noncePrefix ??= crypto().randomBytes(9).toString('base64url');
   nonceCounter = (nonceCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${NONCE_PREFIX}${nonceCounter.toString(36)}`;
+  return `${noncePrefix}${nonceCounter.toString(36)}`;
 }
 
 /**
@@ -211,7 +221,7 @@ export function verifyDatagram(data: Uint8Array, options: VerifyOptions): Verifi
   body[at] = 0x7d;
   const expected = mac(key, t, n, r ?? '', body);
   const got = Buffer.from(m, 'base64url');
-  if (got.length !== expected.length || !timingSafeEqual(got, expected)) return invalid('bad-tag');
+  if (got.length !== expected.length || !crypto().timingSafeEqual(got, expected)) return invalid('bad-tag');
   const now = options.time ?? Math.floor(Date.now() / 1000);
   if (Math.abs(now - t) > (options.windowS ?? DEFAULT_AUTH_WINDOW_S)) return invalid('stale');
   if (options.replyTo !== undefined && (r === undefined || !options.replyTo.has(r))) return invalid('not-our-query');

@@ -208,9 +208,13 @@ export function isMainModule(moduleUrl: string): boolean {
   const script = process.argv[1];
   if (script === undefined) return false;
   try {
+    const file = fileURLToPath(moduleUrl);
+    // Node made argv[1] absolute. The same path needs no resolving: realpathSync checks every
+    // folder of both paths (about 0.3 ms of `marco`'s start-up).
+    if (script === file) return true;
     // realpath: an npm bin is a symlink to the compiled file.
     const { realpathSync } = builtinFs();
-    return realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
+    return realpathSync(script) === realpathSync(file);
   } catch {
     return false;
   }

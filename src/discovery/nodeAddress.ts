@@ -14,7 +14,8 @@ export type HostLookup = (hostname: string) => Promise<string>;
  * loaded on first use: most queries name an address, and `marco` starts faster without it.
  */
 export const systemLookup: HostLookup = async (hostname) => {
-  const { lookup } = await import('node:dns/promises');
+  // Not import(): the installed marco runs as a script compiled by node:vm (scripts/marco-loader.cjs), where import() is unavailable.
+  const { lookup } = process.getBuiltinModule('node:dns/promises');
   return (await lookup(hostname, { family: 4 })).address;
 };
 

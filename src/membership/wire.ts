@@ -5,7 +5,7 @@
  * reference polod answers (Marco, Discover, Request-For, Request-for, Services): a reference
  * polod logs an unknown command at info level and does not answer it.
  */
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../util/ipv4.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';

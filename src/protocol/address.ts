@@ -6,7 +6,8 @@
  * written as the last four groups: 224.0.0.112 ↔ ff02::224:0:0:112 (docs/protocol.md §9).
  * polod treats a twin as the same grid; a non-twin IPv6 group is a grid of its own.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+// Not node:net's: loading node:net costs marco's start-up Node's whole stream stack.
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 
 /** A UDP or TCP port: an integer from 1 to 65535. */
 export function isPort(port: number): boolean {

@@ -134,6 +134,51 @@ function bind(socket: dgram.Socket, port: number, address?: string): Promise<voi
   });
 }
 
+/** The part of Node's UDP handle (src/udp_wrap.cc) used here: a bind that returns an errno. */
+interface UdpHandle {
+  recvStart(): unknown;
+  bind(address: string, port: number, flags: number): number;
+  close(): void;
+}
+
+/**
+ * Binds a query socket to 0.0.0.0 on a port of the kernel's choice without `socket.bind()`'s
+ * cluster check: Node 20's dgram loads node:cluster on every bind (to ask whether this process
+ * is a cluster worker), and node:cluster loads child_process, net and the whole stream stack,
+ * about 2 ms of `marco`'s start-up (npm run bench -- startup), though a query socket is never
+ * shared with a cluster.
+ * The socket takes a handle bound here instead, through the path by which a cluster worker takes
+ * the handle its primary bound (dgram's bind() given a handle): the same socket, bound the same
+ * way (no SO_REUSEADDR, as `bind(socket, 0)`). Returns false, having changed nothing, when this
+ * Node's dgram does not look as expected or the bind fails; the caller then binds the usual way,
+ * which reports any error as usual.
+ */
+function bindQuerySocketDirectly(socket: dgram.Socket): boolean {
+  const handle = boundHandleLike(socket);
+  if (handle === undefined) return false;
+  // Taken synchronously: dgram swaps the handles, starts receiving and emits 'listening'.
+  socket.bind(handle as unknown as dgram.BindOptions);
+  return true;
+}
+
+/** A new UDP handle of `socket`'s class, bound to 0.0.0.0:0; undefined if that cannot be done. */
+function boundHandleLike(socket: dgram.Socket): UdpHandle | undefined {
+  let handle: UdpHandle;
+  try {
+    const stateKey = Object.getOwnPropertySymbols(socket).find((sym) => sym.description === 'state symbol');
+    const state: unknown = stateKey === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[stateKey];
+    if (typeof state !== 'object' || state === null || !('handle' in state)) return undefined;
+    const current = state.handle as Partial<UdpHandle> | null;
+    if (current === null || typeof current.recvStart !== 'function' || typeof current.bind !== 'function') return undefined;
+    handle = new (current.constructor as new () => UdpHandle)();
+  } catch {
+    return undefined;
+  }
+  if (handle.bind('0.0.0.0', 0, 0) === 0) return handle;
+  handle.close();
+  return undefined;
+}
+
 /** UDP transport of this process. */
 export class UdpTransport implements Transport {
   async bindGroup(group: string, port: number, onMessage: DatagramHandler, scope?: string): Promise<GroupSocket> {
@@ -162,7 +207,8 @@ export class UdpTransport implements Transport {
     const family = options.family ?? 4;
     const socket = open(onMessage, false, family);
     try {
-      await bind(socket, 0);
+      // The direct bind makes an IPv4 handle (0.0.0.0): IPv6 query sockets bind the usual way.
+      if (family !== 4 || !bindQuerySocketDirectly(socket)) await bind(socket, 0);
       socket.setMulticastTTL(options.ttl);
       if (options.iface !== undefined && family === 4) socket.setMulticastInterface(options.iface);
       if (options.receiveBufferBytes !== undefined) setReceiveBuffer(socket, options.receiveBufferBytes);
