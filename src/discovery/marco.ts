@@ -31,7 +31,7 @@ export interface MarcoOptions extends QueryOptions {
 }
 
 /** Options of `watch()`: where, and optionally one service. */
-export interface WatchOptions extends Pick<QueryOptions, 'group' | 'port' | 'interface' | 'ttl' | 'signal'> {
+export interface WatchOptions extends Pick<QueryOptions, 'group' | 'port' | 'interface' | 'ttl' | 'signal' | 'keys' | 'auth'> {
   /** Watch the providers of this service id instead of the nodes. */
   service?: string;
   /** False: keep no events, only the view (`watch.view`); marcod's warm view does this. */
@@ -134,6 +134,8 @@ export class Marco {
       signal,
       ...(options.queueEvents === undefined ? {} : { queueEvents: options.queueEvents }),
       ...(this.timing === undefined ? {} : { timing: this.timing }),
+      // A keyed grid: announcements checked and queries signed as the queries are (docs/protocol.md §8.5).
+      ...(query.auth !== 'off' && { auth: { keys: query.keys, policy: query.auth } }),
     });
   }
 
