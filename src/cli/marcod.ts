@@ -103,12 +103,15 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
   };
   const deps = {
     ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
-    ...(flags.key !== undefined && { keys: flags.key }),
-    ...(flags.auth !== undefined && { auth: flags.auth }),
     ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
     ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
-  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps), flags.logFormat);
+  // Keys and policy from marco.cfg, or the flags (which replace the file's).
+  const auth = (config: MarcoConfig): { keys?: GridKey[]; auth?: AuthPolicy } => ({
+    ...(config.keys.length > 0 && { keys: config.keys }),
+    ...(config.auth !== undefined && { auth: config.auth }),
+  });
+  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, { ...deps, ...auth(config) }), flags.logFormat);
 }
 
 function overrides(flags: MarcodFlags): MarcoOverrides {
@@ -122,6 +125,8 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.timeout !== undefined && { timeoutMs: flags.timeout }),
     ...(level !== undefined && { logLevel: level }),
     ...(flags.metrics !== undefined && { metrics: flags.metrics }),
+    ...(flags.key !== undefined && { keys: flags.key }),
+    ...(flags.auth !== undefined && { auth: flags.auth }),
   };
 }
 

@@ -6,7 +6,7 @@
  * under `preferred` an unsigned announcement is kept and marked `verified: false`, forged and
  * replayed ones are dropped, and an unsigned goodbye does not remove a member known from a signed
  * announcement; under `off` everything is taken as before. marcod answers from its warm view in a
- * keyed grid. A key rotation: polod signs with the new key, watchers holding both keys, or only
+ * keyed grid, with its key from marco.cfg. A key rotation: polod signs with the new key, watchers holding both keys, or only
  * the new one, follow it.
  */
 import { test } from 'node:test';
@@ -18,7 +18,7 @@ import { gridKey, signDatagram, type GridKey } from '../../src/auth/gridAuth.js'
 import { encodeAnnouncement, encodeGoodbye } from '../../src/membership/wire.js';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, logIs, MARCO, startPolod } from '../helpers/lan-daemons.js';
-import { json, rawRequests, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
+import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 import type { Proc } from '../helpers/proc.js';
 import { sendDatagrams } from '../helpers/udp-tools.js';
 import { waitFor } from '../helpers/wait.js';
@@ -97,7 +97,8 @@ test('watchers in keyed grids: unsigned, forged and replayed announcements in ea
 
   const sockets = { required: path.join(await fixture.tmpDir(), 'required.sock'), preferred: path.join(await fixture.tmpDir(), 'preferred.sock'), off: path.join(await fixture.tmpDir(), 'off.sock') };
   const marcods = {
-    required: await startMarcod(fixture, h4, { args: ['--key', a.file, '--watch-socket', sockets.required] }),
+    // Its key from marco.cfg (key_files), the others' from --key.
+    required: await startMarcod(fixture, h4, { config: `${REFERENCE_MARCO_CFG}key_files = ${a.file}\n`, args: ['--watch-socket', sockets.required] }),
     preferred: await startMarcod(fixture, h5, { args: ['--key', a.file, '--auth', 'preferred', '--watch-socket', sockets.preferred] }),
     off: await startMarcod(fixture, h2, { args: ['--key', a.file, '--auth', 'off', '--watch-socket', sockets.off] }),
   };
