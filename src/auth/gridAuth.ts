@@ -207,6 +207,8 @@ interface MacState {
   readonly outer: Buffer;
   /** `inner.subarray(0, n)` by n, made once: a view per MAC would be an allocation per message. */
   readonly views: Buffer[];
+  /** `,"Auth":{"v":1,"k":"<id>","t":`: how every authenticator under this key starts. */
+  readonly tailHead: Buffer;
 }
 const macStates = new WeakMap<GridKey, MacState>();
 /** Messages up to this size are laid out in the key's own buffer; larger ones in {@link LARGE}. */
@@ -226,7 +228,7 @@ function macState(key: GridKey): MacState {
       outer[i] = (outer[i] as number) ^ (k[i] as number);
     }
     const head = 64 + inner.write(`${MAC_LABEL}\n${key.id}\n`, 64, 'latin1');
-    state = { inner, head, outer, views: [] };
+    state = { inner, head, outer, views: [], tailHead: Buffer.from(`,"Auth":{"v":1,"k":"${key.id}","t":`, 'latin1') };
     macStates.set(key, state);
   }
   return state;
@@ -236,21 +238,36 @@ function macState(key: GridKey): MacState {
  * The tag (base64url) of the header fields and the bytes of `body` from `start` to `end`,
  * followed by `}` when `close` (a received datagram's body ends at its `,"Auth":`).
  */
-function mac(key: GridKey, time: number | string, nonce: string, replyTo: string, body: Uint8Array, start: number, end: number, close: boolean): string {
+function mac(key: GridKey, time: number, nonce: string, replyTo: string, body: Uint8Array): string {
   const state = macState(key);
-  const fields = `${time}\n${nonce}\n${replyTo}\n`;
   // Every field is ASCII: one byte per character.
   let buf = state.inner;
-  if (state.head + fields.length + (end - start) + 1 > buf.length) {
+  if (state.head + 16 + nonce.length + replyTo.length + body.byteLength > buf.length) {
     buf = LARGE;
     state.inner.copy(LARGE, 0, 0, state.head);
   }
-  let at = state.head + buf.write(fields, state.head, 'latin1');
-  if (Buffer.isBuffer(body)) body.copy(buf, at, start, end);
-  else buf.set(body.subarray(start, end), at);
-  at += end - start;
-  if (close) buf[at++] = 0x7d;
-  return finish(state, buf, at);
+  let at = writeAscii(buf, state.head, String(time));
+  buf[at++] = 0x0a;
+  at = writeAscii(buf, at, nonce);
+  buf[at++] = 0x0a;
+  at = writeAscii(buf, at, replyTo);
+  buf[at++] = 0x0a;
+  buf.set(body, at);
+  return finish(state, buf, at + body.byteLength);
+}
+
+/*
+ * The fields of an authenticator are a few dozen ASCII characters: written byte by byte they
+ * cost less than a call of Buffer's write or copy (which check their arguments first).
+ */
+function writeAscii(buf: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
+  return at;
+}
+
+function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
+  for (let i = start; i < end; i++) to[at++] = from[i] as number;
+  return at;
 }
 
 /** The HMAC of the first `length` bytes of `buf` (the key's inner buffer, or LARGE). */
@@ -288,14 +305,26 @@ export function signReply(body: Uint8Array, key: GridKey, replyTo: string): Buff
 }
 
 function signWith(body: Uint8Array, key: GridKey, time: number, nonce: string, replyTo: string): Buffer {
-  const tag = mac(key, time, nonce, replyTo, body, 0, body.byteLength, false);
-  // The body without its final '}', then the authenticator as the last key, then the '}'.
-  const tail = `,"Auth":{"v":1,"k":"${key.id}","t":${time},"n":"${nonce}",${replyTo === '' ? '' : `"r":"${replyTo}",`}"m":"${tag}"}}`;
+  const tag = mac(key, time, nonce, replyTo, body);
+  const state = macState(key);
+  // The body, then the authenticator from its final '}' on (as the last key), then the '}'.
   const head = body.byteLength - 1;
-  const bytes = Buffer.allocUnsafe(head + tail.length);
-  if (Buffer.isBuffer(body)) body.copy(bytes, 0, 0, head);
-  else bytes.set(body.subarray(0, head));
-  bytes.write(tail, head, 'latin1');
+  const digits = String(time);
+  const bytes = Buffer.allocUnsafe(head + state.tailHead.length + digits.length + 6 + nonce.length + 2 + (replyTo === '' ? 0 : 5 + replyTo.length + 2) + 5 + tag.length + 3);
+  bytes.set(body, 0);
+  bytes.set(state.tailHead, head);
+  let at = writeAscii(bytes, head + state.tailHead.length, digits);
+  at = writeAscii(bytes, at, ',"n":"');
+  at = writeAscii(bytes, at, nonce);
+  at = writeAscii(bytes, at, '",');
+  if (replyTo !== '') {
+    at = writeAscii(bytes, at, '"r":"');
+    at = writeAscii(bytes, at, replyTo);
+    at = writeAscii(bytes, at, '",');
+  }
+  at = writeAscii(bytes, at, '"m":"');
+  at = writeAscii(bytes, at, tag);
+  writeAscii(bytes, at, '"}}');
   return bytes;
 }
 
@@ -461,11 +490,11 @@ function macOf(key: GridKey, buf: Buffer, f: AuthFields, at: number): string {
     out = LARGE;
     state.inner.copy(LARGE, 0, 0, state.head);
   }
-  let i = state.head + buf.copy(out, state.head, f.t0, f.t1);
+  let i = copyBytes(buf, f.t0, f.t1, out, state.head);
   out[i++] = 0x0a;
-  i += buf.copy(out, i, f.n0, f.n1);
+  i = copyBytes(buf, f.n0, f.n1, out, i);
   out[i++] = 0x0a;
-  if (f.r0 >= 0) i += buf.copy(out, i, f.r0, f.r1);
+  if (f.r0 >= 0) i = copyBytes(buf, f.r0, f.r1, out, i);
   out[i++] = 0x0a;
   i += buf.copy(out, i, 0, at);
   out[i++] = 0x7d;
