@@ -234,10 +234,7 @@ function macState(key: GridKey): MacState {
   return state;
 }
 
-/**
- * The tag (base64url) of the header fields and the bytes of `body` from `start` to `end`,
- * followed by `}` when `close` (a received datagram's body ends at its `,"Auth":`).
- */
+/** The tag (base64url) of a message to send: the header fields, then `body`. */
 function mac(key: GridKey, time: number, nonce: string, replyTo: string, body: Uint8Array): string {
   const state = macState(key);
   // Every field is ASCII: one byte per character.
