@@ -23,8 +23,11 @@ export const AUTH_RESERVE_BYTES = 192;
 const MAC_LABEL = 'MarcoPolo-Auth-v1';
 const AUTH_MARK = Buffer.from(',"Auth":', 'latin1');
 
-/** How a receiver treats unsigned messages. */
-export type AuthPolicy = 'required' | 'preferred' | 'off';
+/**
+ * How a receiver treats unsigned messages; `sealed` is `required` that also sends its params
+ * encrypted (src/auth/sealed.ts).
+ */
+export type AuthPolicy = 'required' | 'preferred' | 'sealed' | 'off';
 
 /** One grid key. */
 export interface GridKey {
@@ -78,8 +81,8 @@ export function readGridKeyFile(file: string): GridKey {
 /** Parses `--auth` / `auth =`. */
 export function parseAuthPolicy(value: string, where: string): AuthPolicy {
   const v = value.trim().toLowerCase();
-  if (v === 'required' || v === 'preferred' || v === 'off') return v;
-  throw new ConfigError(`${where}: ${JSON.stringify(value)} is not one of required, preferred, off`);
+  if (v === 'required' || v === 'preferred' || v === 'sealed' || v === 'off') return v;
+  throw new ConfigError(`${where}: ${JSON.stringify(value)} is not one of required, preferred, sealed, off`);
 }
 
 /**

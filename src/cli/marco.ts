@@ -100,7 +100,7 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   {
     name: 'auth',
     value: '<policy>',
-    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
+    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; sealed: as required (sealed params are opened either way); off',
     parse: parseAuth,
   },
   { name: 'json', description: 'print one JSON document instead of a table' },
@@ -178,7 +178,7 @@ const COMMANDS: readonly CommandSpec[] = [
       {
         name: 'auth',
         value: '<policy>',
-        description: 'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; off',
+        description: 'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
         parse: parseAuth,
       },
       { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"} (and "verified" with --key)' },

@@ -103,7 +103,7 @@ export class PoloDaemon {
     const auth = settings.auth !== undefined && settings.auth.policy !== 'off' ? settings.auth : undefined;
     const replay = new ReplayCache();
     const gate = (keys: readonly GridKey[]): AuthGate | undefined =>
-      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'preferred' ? 'preferred' : 'required', keys, replay);
+      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'off' ? 'required' : auth.policy, keys, replay);
     this.unicastAuth = auth && gate(allKeys(auth));
     // Signed replies carry up to AUTH_RESERVE_BYTES more: Services lists are cut to leave room.
     const replyLimit = this.unicastAuth ? MAX_DATAGRAM - AUTH_RESERVE_BYTES : MAX_DATAGRAM;

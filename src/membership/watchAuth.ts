@@ -6,6 +6,7 @@
  * it never changes (or removes) a member known from a signed one.
  */
 import { ReplayCache, signDatagram, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { unsealMessage } from '../auth/sealed.js';
 
 /** The keys and policy of a watch in a keyed grid. */
 export interface WatchAuth {
@@ -55,7 +56,8 @@ export class WatchVerifier {
   private judge(v: ReturnType<typeof verifyDatagram>, data: Uint8Array): Checked | undefined {
     switch (v.kind) {
       case 'valid':
-        return { body: v.body, verified: true };
+        // Sealed params (src/auth/sealed.ts) are opened once the message is known to be genuine.
+        return { body: unsealMessage(v.body, this.auth.keys), verified: true };
       case 'unsigned':
         return this.auth.policy === 'preferred' ? { body: data, verified: false } : this.refuse('unsigned');
       case 'invalid':

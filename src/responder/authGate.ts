@@ -4,6 +4,8 @@
  * group (its keys and policy) and one for the unicast port (every key of the node); the replay
  * cache is shared, so a query replayed to another group or port gets no second answer either.
  */
+import type { JsonObject } from '../protocol/json.js';
+import { seal, unsealMessage } from '../auth/sealed.js';
 import { signDatagram, signReply, verifyDatagram, type VerifyOptions, type AuthPolicy, type GridKey, type ReplayCache } from '../auth/gridAuth.js';
 
 /** What a checked query is. */
@@ -38,6 +40,22 @@ export class AuthGate {
       case 'invalid':
         return { ok: false, reason: v.reason };
     }
+  }
+
+  /** Policy `sealed`: the key that seals what this node sends (the first). */
+  get sealer(): GridKey | undefined {
+    return this.policy === 'sealed' ? this.keys[0] : undefined;
+  }
+
+  /** Params as this node sends them: sealed under policy `sealed` (src/auth/sealed.ts). */
+  sealParams(params: JsonObject): JsonObject {
+    const key = this.sealer;
+    return key === undefined ? params : seal(params, key);
+  }
+
+  /** A checked message (not a query) with the sealed params it carries opened. */
+  open(body: Uint8Array): Uint8Array {
+    return unsealMessage(body, this.keys);
   }
 
   /** Signs a reply: under the key of the query it answers, bound to that query's nonce. */
