@@ -2,9 +2,9 @@
  * Watchers in keyed grids across namespaces (docs/protocol.md §2.4, §8.5): h1 runs a keyed polod,
  * h3 plays an attacker that sends announcements and goodbyes to the group, and `marco watch` (h2)
  * and marcod's watch socket and warm view (h2, h4, h5) watch under each policy. Checked: under
- * `required` unsigned, forged and replayed announcements and an unsigned goodbye change nothing;
+ * `required` unsigned, forged, stale and replayed announcements and an unsigned goodbye change nothing;
  * under `preferred` an unsigned announcement is kept and marked `verified: false`, forged and
- * replayed ones are dropped, and an unsigned goodbye does not remove a member known from a signed
+ * stale and replayed ones are dropped, and an unsigned goodbye does not remove a member known from a signed
  * announcement; under `off` everything is taken as before. marcod answers from its warm view in a
  * keyed grid, with its key from marco.cfg. A key rotation: polod signs with the new key, watchers holding both keys, or only
  * the new one, follow it.
@@ -86,7 +86,7 @@ function announcement(instance: string, rev: number, hostname: string): Buffer {
   );
 }
 
-test('watchers in keyed grids: unsigned, forged and replayed announcements in each policy, marcod warm, a key rotation', async (t) => {
+test('watchers in keyed grids: unsigned, forged, stale and replayed announcements in each policy, marcod warm, a key rotation', async (t) => {
   if (!requireNetns(t)) return;
   const lan = await fixture.lan();
   const [h1, h2, h3, h4, h5] = [lan.host(1), lan.host(2), lan.host(3), lan.host(4), lan.host(5)];
@@ -126,24 +126,25 @@ test('watchers in keyed grids: unsigned, forged and replayed announcements in ea
   // Signed with another key under key a's id: the tag cannot match.
   const forgedA = (message: Buffer): Buffer => signDatagram(message, { ...c.key, id: a.key.id }).bytes;
 
-  // 1. unsigned, then forged, then a valid announcement (whose arrival shows the others were read).
+  // 1. unsigned, forged, stale, then a valid announcement (whose arrival shows the others were read).
   const valid1 = signedA(announcement('00000000000000v1', 1, 'valid-1'));
-  await send(announcement('00000000000000u1', 1, 'unsigned'), forgedA(announcement('00000000000000f1', 1, 'forged')), valid1);
+  const stale = signDatagram(announcement('00000000000000s1', 1, 'stale'), a.key, { time: Math.floor(Date.now() / 1000) - 120 }).bytes;
+  await send(announcement('00000000000000u1', 1, 'unsigned'), forgedA(announcement('00000000000000f1', 1, 'forged')), stale, valid1);
   for (const w of watchers.required) assert.deepEqual(await waitStory(w, 'up valid-1 ✓'), ['up valid-1 ✓'], w.name);
   for (const w of watchers.preferred) assert.deepEqual(await waitStory(w, 'update valid-1 ✓'), ['up unsigned ✗', 'update valid-1 ✓'], w.name);
-  for (const w of watchers.off) assert.deepEqual(await waitStory(w, 'update valid-1'), ['up unsigned', 'update forged', 'update valid-1'], w.name);
+  for (const w of watchers.off) assert.deepEqual(await waitStory(w, 'update valid-1'), ['up unsigned', 'update forged', 'update stale', 'update valid-1'], w.name);
 
   // 2. a signed goodbye, the first announcement replayed, an announcement of a new instance.
   await send(signedA(Buffer.from(encodeGoodbye('00000000000000v1'))), valid1, signedA(announcement('00000000000000v2', 1, 'valid-2')));
   for (const w of watchers.required) assert.deepEqual((await waitStory(w, 'up valid-2 ✓')).slice(1), ['down valid-1 ✓', 'up valid-2 ✓'], `${w.name}: the replay changed nothing`);
   for (const w of watchers.preferred) assert.deepEqual((await waitStory(w, 'up valid-2 ✓')).slice(2), ['down valid-1 ✓', 'up valid-2 ✓'], `${w.name}: the replay changed nothing`);
-  for (const w of watchers.off) assert.deepEqual((await waitStory(w, 'update valid-2')).slice(3), ['down valid-1', 'up valid-1', 'update valid-2'], w.name);
+  for (const w of watchers.off) assert.deepEqual((await waitStory(w, 'update valid-2')).slice(4), ['down valid-1', 'up valid-1', 'update valid-2'], w.name);
 
   // 3. an unsigned goodbye of the signed member, then a signed update.
   await send(Buffer.from(encodeGoodbye('00000000000000v2')), signedA(announcement('00000000000000v2', 2, 'valid-3')));
   for (const w of watchers.required) assert.deepEqual((await waitStory(w, 'update valid-3 ✓')).slice(3), ['update valid-3 ✓'], `${w.name}: the unsigned goodbye changed nothing`);
   for (const w of watchers.preferred) assert.deepEqual((await waitStory(w, 'update valid-3 ✓')).slice(4), ['update valid-3 ✓'], `${w.name}: the unsigned goodbye changed nothing`);
-  for (const w of watchers.off) assert.deepEqual((await waitStory(w, 'up valid-3')).slice(6), ['down valid-2', 'up valid-3'], w.name);
+  for (const w of watchers.off) assert.deepEqual((await waitStory(w, 'up valid-3')).slice(7), ['down valid-2', 'up valid-3'], w.name);
 
   // marcod answers from its warm view in the keyed grid: the polod and the valid announcer.
   for (const policy of ['required', 'preferred'] as const) {
