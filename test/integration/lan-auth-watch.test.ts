@@ -2,12 +2,12 @@
  * Watchers in keyed grids across namespaces (docs/protocol.md §2.4, §8.5): h1 runs a keyed polod,
  * h3 plays an attacker that sends announcements and goodbyes to the group, and `marco watch` (h2)
  * and marcod's watch socket and warm view (h2, h4, h5) watch under each policy. Checked: under
- * `required` unsigned, forged, stale and replayed announcements and an unsigned goodbye change nothing;
- * under `preferred` an unsigned announcement is kept and marked `verified: false`, forged and
- * stale and replayed ones are dropped, and an unsigned goodbye does not remove a member known from a signed
- * announcement; under `off` everything is taken as before. marcod answers from its warm view in a
- * keyed grid, with its key from marco.cfg. A key rotation: polod signs with the new key, watchers holding both keys, or only
- * the new one, follow it.
+ * `required` unsigned, forged, stale and replayed announcements and an unsigned goodbye change
+ * nothing; under `preferred` an unsigned announcement is kept and marked `verified: false`,
+ * forged, stale and replayed ones are dropped, and an unsigned goodbye does not remove a member
+ * known from a signed announcement; under `off` everything is taken as before. marcod answers
+ * from its warm view in a keyed grid, with its key from marco.cfg. A key rotation: polod signs
+ * with the new key, and watchers holding both keys, or only the new one, follow it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
