@@ -13,10 +13,9 @@ import { performance } from 'node:perf_hooks';
 import type { Lan, LanHost } from '../test/helpers/netns.js';
 import type { Proc } from '../test/helpers/proc.js';
 import { probe, sendDatagrams, startFlood, startStormStandIn, type SendReport } from '../test/helpers/udp-tools.js';
-import { childScript, MARCO_JS, POLOD_JS, polodStateArgs, requireBuilt, runChild, spawnPolod, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
+import { MARCO_JS, POLOD_JS, polodStateArgs, requireBuilt, spawnPolod, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
 import { fmtInt, fmtMB, fmtPct, type Aim, type Section, type Table } from './lib/report.js';
-import { median } from './lib/stats.js';
-import type { LoadGenConfig, LoadGenResult } from './child/loadGen.js';
+import { measureAuthCost } from './keyCost.js';
 
 export interface AbuseOptions {
   /** Queries of each amplification burst. */
@@ -97,7 +96,7 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
       const amplification = await measureAmplification(lan, dir, program, opts);
       const floods = await measureFloods(lan, dir, program, opts);
       const storm = await measureStorm(lan, opts);
-      const auth = await measureAuthCost(lan, dir, program, opts);
+      const auth = await measureAuthCost(lan.host(3), dir, program, { rounds: opts.authRounds, total: opts.authTotal, log: (l: string) => opts.log(`abuse: ${l}`) });
       const aims: Aim[] = [
         {
           what: 'bytes back per byte sent, burst of thousands of queries from one source (worst query type)',
@@ -130,7 +129,7 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
           `A namespace LAN of 3 hosts (h1 polod, h2 attacker, h3 legitimate client). Amplification: h2 sends one query, then a burst of ${fmtInt(opts.burst)} of the same from one socket, to h1's polod (10 services) by unicast and to the group, and counts the bytes of the replies. ` +
           `Floods: h2 floods (valid and malformed queries to the group and h1 as fast as its sender goes; or Services by unicast at about 100/s to a polod offering 200 services of 3.9 KB params) while h3 sends ${fmtInt(opts.probes)} queries one at a time (Request-For and Marco to the group, one Services by unicast in ten), each waiting up to 2 s. ` +
           `Storm: a stand-in host with 500 addresses answers each Marco with 500 replies back to back; ${opts.stormRounds} rounds. Baselines: polod with every limit raised out of reach (as before the guard), same run.`,
-        tables: [amplification.table, floods.table, storm.table, auth.table],
+        tables: [amplification.table, floods.table, storm.table, ...auth.tables],
         aims,
         notes: [],
         seconds: (performance.now() - started) / 1000,
@@ -304,79 +303,5 @@ async function measureStorm(lan: Lan, opts: AbuseOptions): Promise<{ table: Tabl
     },
     kept: kept / total,
     baseline: baseline / total,
-  };
-}
-
-/**
- * Answers per second of a keyed polod against an unkeyed one on the same host, measured by the
- * throughput benchmark's closed-loop generator (bench/child/loadGen.ts) on loopback; the keyed
- * generator sends queries it signed before the run, each with its own nonce.
- */
-async function measureAuthCost(lan: Lan, dir: string, program: string, opts: AbuseOptions): Promise<{ table: Table; ratio: number; keyed: number; plain: number }> {
-  const host = lan.host(3);
-  const keyFile = path.join(dir, 'grid.key');
-  const keyBytes = Buffer.alloc(32, 0x5a);
-  await writeFile(keyFile, keyBytes, { mode: 0o600 });
-  requireBuilt(childScript('loadGen'), 'bench/child/loadGen.ts');
-  const start = async (name: string, port: number, extra: string[]): Promise<Proc> => {
-    const own = path.join(dir, `auth-${name}`);
-    await mkdir(path.join(own, 'services'), { recursive: true });
-    await writeServices(path.join(own, 'services'), [{ id: 'web', params: { port: 8080, path: '/index' } }]);
-    await writeFile(path.join(own, 'polo.cfg'), `[polo]\npolo_binding_port = ${port + 100}\n`);
-    const proc = spawnPolod(host, {
-      program,
-      args: [
-        ...['--config', path.join(own, 'polo.cfg'), '--group', GROUP, '--interface', '127.0.0.1', '--port', String(port)],
-        ...['--services-dir', path.join(own, 'services'), '--log-level', 'warn', ...extra],
-        ...(await polodStateArgs(own, program)),
-      ],
-    });
-    return proc;
-  };
-  const plain = await start('plain', 1337, []);
-  const keyed = await start('keyed', 1338, ['--key', keyFile]);
-  const rates: Record<'plain' | 'keyed', number[]> = { plain: [], keyed: [] };
-  const cpu: Record<'plain' | 'keyed', number[]> = { plain: [], keyed: [] };
-  const procs = { plain, keyed };
-  try {
-    for (let round = 0; round < opts.authRounds; round++) {
-      const order: ('plain' | 'keyed')[] = round % 2 === 0 ? ['plain', 'keyed'] : ['keyed', 'plain'];
-      for (const side of order) {
-        const config: LoadGenConfig = {
-          group: GROUP,
-          port: side === 'plain' ? 1337 : 1338,
-          iface: '127.0.0.1',
-          query: '{"Command":"Request-For","Params":"web"}',
-          warmup: 5000,
-          total: opts.authTotal,
-          window: 16,
-          timeoutMs: 200,
-          maxMs: 30_000,
-          readyTimeoutMs: 20_000,
-          ...(side === 'keyed' && { signKeyHex: keyBytes.toString('hex') }),
-          ...(procs[side].pid !== undefined && { serverPid: procs[side].pid }),
-        };
-        const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000 });
-        rates[side].push(r.rate);
-        cpu[side].push(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered);
-        opts.log(`abuse: auth cost, ${side} run ${round + 1}/${opts.authRounds}: ${fmtInt(r.rate)} answers/s, lost ${r.lost}`);
-      }
-    }
-  } finally {
-    await Promise.all([plain.stop(2000), keyed.stop(2000)]);
-  }
-  const ratios = rates.plain.map((p, k) => (rates.keyed[k] ?? Number.NaN) / p);
-  const result = { plain: median(rates.plain), keyed: median(rates.keyed), ratio: median(ratios) };
-  return {
-    ...result,
-    table: {
-      caption: `Request-For answers per second on loopback, closed loop (16 in flight), ${opts.authRounds} rounds of ${fmtInt(opts.authTotal)} answers per side`,
-      header: ['polod', 'answers/s (median)', 'range', 'polod CPU per answer'],
-      rows: [
-        ['no key', fmtInt(result.plain), `${fmtInt(Math.min(...rates.plain))}–${fmtInt(Math.max(...rates.plain))}`, `${median(cpu.plain).toFixed(1)} µs`],
-        ['--key (required): queries verified, replies signed', fmtInt(result.keyed), `${fmtInt(Math.min(...rates.keyed))}–${fmtInt(Math.max(...rates.keyed))}`, `${median(cpu.keyed).toFixed(1)} µs`],
-        ['ratio (median of per-round ratios)', `${result.ratio.toFixed(2)}×`, '', `${(median(cpu.plain) / median(cpu.keyed)).toFixed(2)}× (answers per CPU second)`],
-      ],
-    },
   };
 }

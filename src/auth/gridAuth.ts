@@ -9,16 +9,7 @@
  */
 import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-
-/**
- * node:crypto on first use: loading it (with the stream modules it needs) costs `marco` about
- * 2 ms of start-up, and a query on a grid without a key never signs or verifies.
- */
-let cryptoModule: typeof import('node:crypto') | undefined;
-function crypto(): typeof import('node:crypto') {
-  cryptoModule ??= process.getBuiltinModule('node:crypto');
-  return cryptoModule;
-}
+import { crypto } from './lazyCrypto.js';
 
 /** Shortest key accepted, in bytes. */
 export const MIN_GRID_KEY_BYTES = 32;
@@ -32,8 +23,11 @@ export const AUTH_RESERVE_BYTES = 192;
 const MAC_LABEL = 'MarcoPolo-Auth-v1';
 const AUTH_MARK = Buffer.from(',"Auth":', 'latin1');
 
-/** How a receiver treats unsigned messages. */
-export type AuthPolicy = 'required' | 'preferred' | 'off';
+/**
+ * How a receiver treats unsigned messages; `sealed` is `required` that also sends its params
+ * encrypted (src/auth/sealed.ts).
+ */
+export type AuthPolicy = 'required' | 'preferred' | 'sealed' | 'off';
 
 /** One grid key. */
 export interface GridKey {
@@ -87,42 +81,100 @@ export function readGridKeyFile(file: string): GridKey {
 /** Parses `--auth` / `auth =`. */
 export function parseAuthPolicy(value: string, where: string): AuthPolicy {
   const v = value.trim().toLowerCase();
-  if (v === 'required' || v === 'preferred' || v === 'off') return v;
-  throw new ConfigError(`${where}: ${JSON.stringify(value)} is not one of required, preferred, off`);
+  if (v === 'required' || v === 'preferred' || v === 'sealed' || v === 'off') return v;
+  throw new ConfigError(`${where}: ${JSON.stringify(value)} is not one of required, preferred, sealed, off`);
 }
 
 /**
  * Nonces seen within the window, bounded; a nonce seen again is a replay. Two generations of
- * sets: nonces go into the current one; when it is two windows old (or holds half the bound) it
+ * tables: nonces go into the current one; when it is two windows old (or holds half the bound) it
  * becomes the previous one and the old previous is dropped. A message is accepted up to one
  * window late, so a nonce is remembered at least two windows, unless more than maxEntries / 2
  * signed messages arrive within them (over 500 a second with the defaults): then a replay of
- * one of the oldest could pass once. O(1) per message, no scan.
+ * one of the oldest could pass once.
+ *
+ * A nonce is kept as a 64-bit hash in an open-addressing table of typed arrays, not as a string
+ * in a Set: at tens of thousands of messages a second, strings that live a minute are what the
+ * garbage collector would spend its time on. O(1) per message, no scan, no allocation. Two
+ * different nonces share a hash with a chance of about maxEntries / 2^64; only messages whose tag
+ * verified are added, so nobody without the key can aim at one.
  */
 export class ReplayCache {
-  private current = new Set<string>();
-  private previous = new Set<string>();
+  private current: Int32Array;
+  private previous: Int32Array;
+  private currentSize = 0;
+  private previousSize = 0;
   private since = Number.NEGATIVE_INFINITY;
+  /** Slots per table minus one (a power of two minus one); two int32 per slot. */
+  private readonly mask: number;
 
   constructor(
     private readonly windowMs: number = DEFAULT_AUTH_WINDOW_S * 1000,
     private readonly maxEntries: number = 65_536,
-  ) {}
+  ) {
+    // Each generation holds up to maxEntries / 2 at a load of at most one half.
+    let slots = 16;
+    while (slots < maxEntries) slots *= 2;
+    this.mask = slots - 1;
+    this.current = new Int32Array(2 * slots);
+    this.previous = new Int32Array(2 * slots);
+  }
 
   /** Records `nonce` at `now` (ms); false when it was seen before (a replay). */
   add(nonce: string, now: number): boolean {
-    if (this.current.has(nonce) || this.previous.has(nonce)) return false;
-    if (now - this.since >= 2 * this.windowMs || this.current.size >= this.maxEntries / 2) {
-      this.previous = now - this.since >= 4 * this.windowMs ? new Set() : this.current;
-      this.current = new Set();
+    return this.addBytes(Buffer.from(nonce, 'latin1'), 0, nonce.length, now);
+  }
+
+  /** {@link add} of the nonce written in `buf` from `start` to `end` (ASCII). */
+  addBytes(buf: Uint8Array, start: number, end: number, now: number): boolean {
+    // Two independent 32-bit FNV-1a style hashes; (0, 0) marks an empty slot.
+    let h1 = 0x811c9dc5;
+    let h2 = 0x2545f491;
+    for (let i = start; i < end; i++) {
+      const c = buf[i] as number;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+    h2 ^= h2 >>> 15;
+    if (h1 === 0 && h2 === 0) h2 = 1;
+    if (ReplayCache.has(this.previous, this.mask, h1, h2) || ReplayCache.has(this.current, this.mask, h1, h2)) return false;
+    if (now - this.since >= 2 * this.windowMs || this.currentSize >= this.maxEntries / 2) {
+      const old = this.previous;
+      if (now - this.since >= 4 * this.windowMs) {
+        old.fill(0);
+        this.current.fill(0);
+        this.previousSize = 0;
+      } else {
+        old.fill(0);
+        this.previous = this.current;
+        this.previousSize = this.currentSize;
+        this.current = old;
+      }
+      this.currentSize = 0;
       this.since = now;
     }
-    this.current.add(nonce);
+    let slot = (h1 ^ (h2 >>> 7)) & this.mask;
+    const t = this.current;
+    while (t[2 * slot] !== 0 || t[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
+    t[2 * slot] = h1;
+    t[2 * slot + 1] = h2;
+    this.currentSize++;
     return true;
   }
 
+  private static has(t: Int32Array, mask: number, h1: number, h2: number): boolean {
+    let slot = (h1 ^ (h2 >>> 7)) & mask;
+    for (;;) {
+      const a = t[2 * slot];
+      const b = t[2 * slot + 1];
+      if (a === h1 && b === h2) return true;
+      if (a === 0 && b === 0) return false;
+      slot = (slot + 1) & mask;
+    }
+  }
+
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.currentSize + this.previousSize;
   }
 }
 
@@ -142,8 +194,89 @@ export interface Signed {
   readonly nonce: string;
 }
 
-function mac(key: GridKey, time: number, nonce: string, replyTo: string, body: Uint8Array): Buffer {
-  return crypto().createHmac('sha256', key.key).update(`${MAC_LABEL}\n${key.id}\n${time}\n${nonce}\n${replyTo}\n`).update(body).digest();
+/**
+ * HMAC-SHA256 (RFC 2104) by two calls of the one-shot crypto.hash over prepared buffers: per
+ * key, a buffer that starts with the key padded with ipad and the constant head of the MAC input
+ * (label and key id), and one that starts with the key padded with opad. It is the same function
+ * as crypto.createHmac at less than half the cost per call, which is what a keyed polod pays
+ * twice per answer (docs/protocol.md §2.4).
+ */
+interface MacState {
+  /** ipad ⊕ key, `MarcoPolo-Auth-v1\n<id>\n`, then room for the rest of a usual message. */
+  readonly inner: Buffer;
+  /** Where the variable part of the MAC input starts in `inner`. */
+  readonly head: number;
+  /** opad ⊕ key, then room for the inner digest. */
+  readonly outer: Buffer;
+  /** `inner.subarray(0, n)` by n, made once: a view per MAC would be an allocation per message. */
+  readonly views: Buffer[];
+  /** `,"Auth":{"v":1,"k":"<id>","t":`: how every authenticator under this key starts. */
+  readonly tailHead: Buffer;
+}
+const macStates = new WeakMap<GridKey, MacState>();
+/** Messages up to this size are laid out in the key's own buffer; larger ones in {@link LARGE}. */
+const INNER_ROOM = 2048;
+/** Room for the largest datagram and its MAC header. */
+const LARGE = Buffer.allocUnsafe(64 + 512 + 65_536);
+
+function macState(key: GridKey): MacState {
+  let state = macStates.get(key);
+  if (state === undefined) {
+    // A key longer than SHA-256's block is hashed first (RFC 2104).
+    const k = key.key.length > 64 ? crypto().createHash('sha256').update(key.key).digest() : key.key;
+    const inner = Buffer.alloc(64 + INNER_ROOM, 0x36);
+    const outer = Buffer.alloc(64 + 32, 0x5c);
+    for (let i = 0; i < k.length; i++) {
+      inner[i] = (inner[i] as number) ^ (k[i] as number);
+      outer[i] = (outer[i] as number) ^ (k[i] as number);
+    }
+    const head = 64 + inner.write(`${MAC_LABEL}\n${key.id}\n`, 64, 'latin1');
+    state = { inner, head, outer, views: [], tailHead: Buffer.from(`,"Auth":{"v":1,"k":"${key.id}","t":`, 'latin1') };
+    macStates.set(key, state);
+  }
+  return state;
+}
+
+/** The tag (base64url) of a message to send: the header fields, then `body`. */
+function mac(key: GridKey, time: number, nonce: string, replyTo: string, body: Uint8Array): string {
+  const state = macState(key);
+  // Every field is ASCII: one byte per character.
+  let buf = state.inner;
+  if (state.head + 16 + nonce.length + replyTo.length + body.byteLength > buf.length) {
+    buf = LARGE;
+    state.inner.copy(LARGE, 0, 0, state.head);
+  }
+  let at = writeAscii(buf, state.head, String(time));
+  buf[at++] = 0x0a;
+  at = writeAscii(buf, at, nonce);
+  buf[at++] = 0x0a;
+  at = writeAscii(buf, at, replyTo);
+  buf[at++] = 0x0a;
+  buf.set(body, at);
+  return finish(state, buf, at + body.byteLength);
+}
+
+/*
+ * The fields of an authenticator are a few dozen ASCII characters: written byte by byte they
+ * cost less than a call of Buffer's write or copy (which check their arguments first).
+ */
+function writeAscii(buf: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
+  return at;
+}
+
+function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
+  for (let i = start; i < end; i++) to[at++] = from[i] as number;
+  return at;
+}
+
+/** The HMAC of the first `length` bytes of `buf` (the key's inner buffer, or LARGE). */
+function finish(state: MacState, buf: Buffer, length: number): string {
+  let view: Buffer | undefined;
+  if (buf === state.inner) view = state.views[length] ??= buf.subarray(0, length);
+  else view = buf.subarray(0, length);
+  state.outer.write(crypto().hash('sha256', view, 'binary'), 64, 'binary');
+  return crypto().hash('sha256', state.outer, 'base64url');
 }
 
 /**
@@ -163,17 +296,37 @@ function freshNonce(): string {
  * object appended as its last key.
  */
 export function signDatagram(body: Uint8Array, key: GridKey, options: SignOptions = {}): Signed {
-  const time = options.time ?? Math.floor(Date.now() / 1000);
   const nonce = options.nonce === undefined ? freshNonce() : options.nonce.toString('base64url');
-  const replyTo = options.replyTo ?? '';
-  const tag = mac(key, time, nonce, replyTo, body).toString('base64url');
-  // The body without its final '}', then the authenticator as the last key, then the '}'.
-  const tail = `,"Auth":{"v":1,"k":"${key.id}","t":${time},"n":"${nonce}",${replyTo === '' ? '' : `"r":"${replyTo}",`}"m":"${tag}"}}`;
+  return { bytes: signWith(body, key, options.time ?? Math.floor(Date.now() / 1000), nonce, options.replyTo ?? ''), nonce };
+}
+
+/** {@link signDatagram} of a reply to the query of nonce `replyTo` (polod's hot path: no option objects). */
+export function signReply(body: Uint8Array, key: GridKey, replyTo: string): Buffer {
+  return signWith(body, key, Math.floor(Date.now() / 1000), freshNonce(), replyTo);
+}
+
+function signWith(body: Uint8Array, key: GridKey, time: number, nonce: string, replyTo: string): Buffer {
+  const tag = mac(key, time, nonce, replyTo, body);
+  const state = macState(key);
+  // The body, then the authenticator from its final '}' on (as the last key), then the '}'.
   const head = body.byteLength - 1;
-  const bytes = Buffer.allocUnsafe(head + tail.length);
-  bytes.set(body.subarray(0, head));
-  bytes.write(tail, head, 'latin1');
-  return { bytes, nonce };
+  const digits = String(time);
+  const bytes = Buffer.allocUnsafe(head + state.tailHead.length + digits.length + 6 + nonce.length + 2 + (replyTo === '' ? 0 : 5 + replyTo.length + 2) + 5 + tag.length + 3);
+  bytes.set(body, 0);
+  bytes.set(state.tailHead, head);
+  let at = writeAscii(bytes, head + state.tailHead.length, digits);
+  at = writeAscii(bytes, at, ',"n":"');
+  at = writeAscii(bytes, at, nonce);
+  at = writeAscii(bytes, at, '",');
+  if (replyTo !== '') {
+    at = writeAscii(bytes, at, '"r":"');
+    at = writeAscii(bytes, at, replyTo);
+    at = writeAscii(bytes, at, '",');
+  }
+  at = writeAscii(bytes, at, '"m":"');
+  at = writeAscii(bytes, at, tag);
+  writeAscii(bytes, at, '"}}');
+  return bytes;
 }
 
 /** What {@link verifyDatagram} found. */
@@ -197,34 +350,167 @@ export interface VerifyOptions {
   readonly replyTo?: ReadonlySet<string>;
 }
 
+/** The longest `,"Auth":{…}}` tail signDatagram writes (12-digit time, two 64-character nonces). */
+const AUTH_MAX_TAIL = 240;
+const B64URL = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') B64URL[c.charCodeAt(0)] = 1;
+const lit = (text: string): Buffer => Buffer.from(text, 'latin1');
+const OPEN = lit('{"v":1,"k":"');
+const TIME = lit('","t":');
+const NONCE = lit(',"n":"');
+const NEXT = lit('",');
+const REPLY_TO = lit('"r":"');
+const TAG = lit('"m":"');
+
+/** Whether `buf` holds `lit` at `i`. */
+function has(buf: Buffer, i: number, text: Buffer): boolean {
+  if (i + text.length > buf.length) return false;
+  for (let j = 0; j < text.length; j++) if (buf[i + j] !== text[j]) return false;
+  return true;
+}
+
+/** The end of the run of base64url characters of `buf` from `i`, at most `max` long. */
+function b64Run(buf: Buffer, i: number, max: number): number {
+  const stop = Math.min(buf.length, i + max);
+  let j = i;
+  while (j < stop && B64URL[buf[j] as number] === 1) j++;
+  return j;
+}
+
+/** Where the fields of an authenticator are in a datagram (offsets: start, end). */
+interface AuthFields {
+  /** Offset of the 8 hex digits of the key id. */
+  k: number;
+  t0: number;
+  t1: number;
+  time: number;
+  n0: number;
+  n1: number;
+  /** -1 when there is no `r`. */
+  r0: number;
+  r1: number;
+  m: number;
+}
+/** The one record readAuth fills (verification is synchronous): no object per message. */
+const FIELDS: AuthFields = { k: 0, t0: 0, t1: 0, time: 0, n0: 0, n1: 0, r0: -1, r1: -1, m: 0 };
+
 /**
- * The authenticator exactly as signDatagram writes it: receivers accept this one form only, so
- * there is one way to write a valid message (and no JSON parse per datagram).
+ * Reads `{"v":1,"k":"<8 hex>","t":<1-12 digits>,"n":"<1-64 b64url>",["r":"<1-64 b64url>",]"m":"<43 b64url>"}`
+ * from `buf` at `i` up to its last byte (the message's closing `}`): the authenticator exactly as
+ * signDatagram writes it. Receivers accept this one form only, so there is one way to write a
+ * valid message; it is read as bytes, with no JSON parse and no string per field.
  */
-const AUTH_FORM = /^\{"v":1,"k":"([0-9a-f]{8})","t":(\d{1,12}),"n":"([A-Za-z0-9_-]{1,64})",(?:"r":"([A-Za-z0-9_-]{1,64})",)?"m":"([A-Za-z0-9_-]{43})"\}$/;
+function readAuth(buf: Buffer, i: number): AuthFields | undefined {
+  const end = buf.length - 1;
+  if (buf[end] !== 0x7d || !has(buf, i, OPEN)) return undefined;
+  const k = i + OPEN.length;
+  for (let j = k; j < k + 8; j++) {
+    const c = buf[j] ?? 0;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return undefined;
+  }
+  i = k + 8;
+  if (!has(buf, i, TIME)) return undefined;
+  const t0 = i + TIME.length;
+  let t1 = t0;
+  let time = 0;
+  for (let c = buf[t1] ?? 0; t1 < t0 + 12 && c >= 0x30 && c <= 0x39; c = buf[++t1] ?? 0) time = time * 10 + (c - 0x30);
+  // No leading zero: one way to write a time, as the tag covers its digits.
+  if (t1 === t0 || (buf[t0] === 0x30 && t1 > t0 + 1) || !has(buf, t1, NONCE)) return undefined;
+  const n0 = t1 + NONCE.length;
+  const n1 = b64Run(buf, n0, 64);
+  if (n1 === n0 || !has(buf, n1, NEXT)) return undefined;
+  i = n1 + NEXT.length;
+  let r0 = -1;
+  let r1 = -1;
+  if (has(buf, i, REPLY_TO)) {
+    r0 = i + REPLY_TO.length;
+    r1 = b64Run(buf, r0, 64);
+    if (r1 === r0 || !has(buf, r1, NEXT)) return undefined;
+    i = r1 + NEXT.length;
+  }
+  if (!has(buf, i, TAG)) return undefined;
+  const m = i + TAG.length;
+  // The tag, then `"}` closing the authenticator, then the message's `}` (the last byte).
+  if (b64Run(buf, m, 43) !== m + 43 || buf[m + 43] !== 0x22 || buf[m + 44] !== 0x7d || m + 45 !== end) return undefined;
+  const f = FIELDS;
+  f.k = k;
+  f.t0 = t0;
+  f.t1 = t1;
+  f.time = time;
+  f.n0 = n0;
+  f.n1 = n1;
+  f.r0 = r0;
+  f.r1 = r1;
+  f.m = m;
+  return f;
+}
+
+/** Whether the 8 id characters of `buf` at `k` are `id`. */
+function isKeyId(buf: Buffer, k: number, id: string): boolean {
+  for (let j = 0; j < 8; j++) if (buf[k + j] !== id.charCodeAt(j)) return false;
+  return true;
+}
 
 /** Checks the authenticator of a datagram (see the module comment). Never throws. */
 export function verifyDatagram(data: Uint8Array, options: VerifyOptions): Verification {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const at = buf.lastIndexOf(AUTH_MARK);
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // The authenticator is the last key: search the tail only.
+  const at = buf.lastIndexOf(AUTH_MARK, -1, 'latin1');
   if (at < 0) return { kind: 'unsigned', body: data };
-  const invalid = (reason: Extract<Verification, { kind: 'invalid' }>['reason']): Verification => ({ kind: 'invalid', reason });
-  if (buf[buf.length - 1] !== 0x7d) return invalid('malformed');
-  const form = AUTH_FORM.exec(buf.toString('latin1', at + AUTH_MARK.length, buf.length - 1));
-  if (form === null) return invalid('malformed');
-  const [, k, time, n, r, m] = form as unknown as [string, string, string, string, string | undefined, string];
-  const t = Number(time);
-  const key = options.keys.find((x) => x.id === k);
-  if (key === undefined) return invalid('unknown-key');
+  const f = at + AUTH_MAX_TAIL < buf.length ? undefined : readAuth(buf, at + AUTH_MARK.length);
+  if (f === undefined) return INVALID.malformed;
+  let key: GridKey | undefined;
+  for (const x of options.keys) {
+    if (isKeyId(buf, f.k, x.id)) {
+      key = x;
+      break;
+    }
+  }
+  if (key === undefined) return INVALID['unknown-key'];
+  if (!sameTagBytes(macOf(key, buf, f, at), buf, f.m)) return INVALID['bad-tag'];
+  const now = options.time ?? Math.floor(Date.now() / 1000);
+  if (Math.abs(now - f.time) > (options.windowS ?? DEFAULT_AUTH_WINDOW_S)) return INVALID.stale;
+  const replyTo = f.r0 < 0 ? undefined : buf.toString('latin1', f.r0, f.r1);
+  if (options.replyTo !== undefined && (replyTo === undefined || !options.replyTo.has(replyTo))) return INVALID['not-our-query'];
+  if (options.replay !== undefined && !options.replay.addBytes(buf, f.n0, f.n1, now * 1000)) return INVALID.replayed;
   const body = Buffer.allocUnsafe(at + 1);
   buf.copy(body, 0, 0, at);
   body[at] = 0x7d;
-  const expected = mac(key, t, n, r ?? '', body);
-  const got = Buffer.from(m, 'base64url');
-  if (got.length !== expected.length || !crypto().timingSafeEqual(got, expected)) return invalid('bad-tag');
-  const now = options.time ?? Math.floor(Date.now() / 1000);
-  if (Math.abs(now - t) > (options.windowS ?? DEFAULT_AUTH_WINDOW_S)) return invalid('stale');
-  if (options.replyTo !== undefined && (r === undefined || !options.replyTo.has(r))) return invalid('not-our-query');
-  if (options.replay !== undefined && !options.replay.add(n, now * 1000)) return invalid('replayed');
-  return { kind: 'valid', body, nonce: n, key, replyTo: r };
+  return { kind: 'valid', body, nonce: buf.toString('latin1', f.n0, f.n1), key, replyTo };
 }
+
+/**
+ * The tag of a received datagram: its MAC input is laid out from the datagram's own bytes (the
+ * time, nonce and reply-to fields, then the body up to `at` and a `}`), with no string between.
+ */
+function macOf(key: GridKey, buf: Buffer, f: AuthFields, at: number): string {
+  const state = macState(key);
+  let out = state.inner;
+  const length = state.head + (f.t1 - f.t0) + (f.n1 - f.n0) + (f.r1 - f.r0) + 3 + at + 1;
+  if (length > out.length) {
+    out = LARGE;
+    state.inner.copy(LARGE, 0, 0, state.head);
+  }
+  let i = copyBytes(buf, f.t0, f.t1, out, state.head);
+  out[i++] = 0x0a;
+  i = copyBytes(buf, f.n0, f.n1, out, i);
+  out[i++] = 0x0a;
+  if (f.r0 >= 0) i = copyBytes(buf, f.r0, f.r1, out, i);
+  out[i++] = 0x0a;
+  i += buf.copy(out, i, 0, at);
+  out[i++] = 0x7d;
+  return finish(state, out, i);
+}
+
+/** Compares a computed tag with the 43 bytes of `buf` at `m`, in time independent of where they differ. */
+function sameTagBytes(tag: string, buf: Buffer, m: number): boolean {
+  let d = tag.length ^ 43;
+  for (let i = 0; i < 43; i++) d |= tag.charCodeAt(i) ^ (buf[m + i] as number);
+  return d === 0;
+}
+
+type InvalidReason = Extract<Verification, { kind: 'invalid' }>['reason'];
+/** One frozen verdict per reason: a refused datagram allocates nothing. */
+const INVALID = Object.fromEntries(
+  (['malformed', 'unknown-key', 'bad-tag', 'stale', 'replayed', 'not-our-query'] as const).map((reason) => [reason, Object.freeze({ kind: 'invalid', reason })]),
+) as unknown as Record<InvalidReason, Verification>;

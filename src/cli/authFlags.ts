@@ -11,7 +11,7 @@ export function parseKeyFile(file: string): GridKey {
   }
 }
 
-/** `--auth required|preferred|off`. */
+/** `--auth required|preferred|sealed|off`. */
 export function parseAuth(value: string): AuthPolicy {
   try {
     return parseAuthPolicy(value, '--auth');

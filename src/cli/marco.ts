@@ -117,7 +117,7 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   {
     name: 'auth',
     value: '<policy>',
-    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; off',
+    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; sealed: as required (sealed params are opened either way); off',
     parse: parseAuth,
   },
   ...REGISTRY_FLAGS,
@@ -187,7 +187,20 @@ const COMMANDS: readonly CommandSpec[] = [
       { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the group on and send from', parse: parseIPv4 },
       { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
       ...REGISTRY_FLAGS,
-      { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"}' },
+      {
+        name: 'key',
+        value: '<file>',
+        description: 'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
+        parse: parseKeyFile,
+        repeatable: true,
+      },
+      {
+        name: 'auth',
+        value: '<policy>',
+        description: 'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
+        parse: parseAuth,
+      },
+      { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"} (and "verified" with --key)' },
     ],
   },
   {
@@ -422,12 +435,16 @@ async function watch(marco: Marco, flags: Flags, io: CliIo, interrupt: AbortSign
   if (flags.interface !== undefined) options.interface = flags.interface;
   if (flags.port !== undefined) options.port = flags.port;
   if (flags.service !== undefined) options.service = flags.service;
+  if (flags.key !== undefined) options.keys = flags.key;
+  if (flags.auth !== undefined) options.auth = flags.auth;
   for await (const e of marco.watch(options)) {
     if (flags.json === true) {
-      io.stdout.write(`${JSON.stringify({ event: e.event, address: e.address, params: e.params, reason: e.reason ?? null, time: e.time })}\n`);
+      const verified = e.verified === undefined ? {} : { verified: e.verified };
+      io.stdout.write(`${JSON.stringify({ event: e.event, address: e.address, params: e.params, reason: e.reason ?? null, time: e.time, ...verified })}\n`);
     } else {
       const reason = e.reason === undefined ? '' : ` (${e.reason})`;
-      io.stdout.write(`${e.time} ${e.event.padEnd(6)} ${e.address} ${formatParams(e.params)}${reason}\n`);
+      const unverified = e.verified === false ? ' [unverified]' : '';
+      io.stdout.write(`${e.time} ${e.event.padEnd(6)} ${e.address} ${formatParams(e.params)}${reason}${unverified}\n`);
     }
   }
   return ExitCode.OK;

@@ -80,7 +80,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--timeout <ms>', 'deadline of requests that give none, in ms (default 1000)', parseNonNegativeInt)
     .option('--frame-size <bytes>', 'largest reply datagram (default 4096; 2048 suits the reference C++ binding)', parseFrameSize)
     .option('--key <file>', 'grid key file: queries signed, replies verified (repeatable: the first signs)', repeatable(parseKeyFile))
-    .option('--auth <policy>', 'required (default with --key), preferred or off', parseAuth)
+    .option('--auth <policy>', 'required (default with --key), preferred, sealed (as required) or off', parseAuth)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
     .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated: answers include other subnets')
     .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
@@ -109,12 +109,15 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
   };
   const deps = {
     ...(flags.maxRequests !== undefined && { maxInFlight: flags.maxRequests }),
-    ...(flags.key !== undefined && { keys: flags.key }),
-    ...(flags.auth !== undefined && { auth: flags.auth }),
     ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
     ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
-  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps), flags.logFormat);
+  // Keys and policy from marco.cfg, or the flags (which replace the file's).
+  const auth = (config: MarcoConfig): { keys?: GridKey[]; auth?: AuthPolicy } => ({
+    ...(config.keys.length > 0 && { keys: config.keys }),
+    ...(config.auth !== undefined && { auth: config.auth }),
+  });
+  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, { ...deps, ...auth(config) }), flags.logFormat);
 }
 
 function overrides(flags: MarcodFlags): MarcoOverrides {
@@ -131,6 +134,8 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.registry !== undefined && { registry: flags.registry }),
     ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
     ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
+    ...(flags.key !== undefined && { keys: flags.key }),
+    ...(flags.auth !== undefined && { auth: flags.auth }),
   };
 }
 

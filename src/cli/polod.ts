@@ -101,7 +101,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       "folder for polod's own files (services/, secret, certs/, polod.sock), for unprivileged runs",
     )
     .option('--key <file>', 'grid key file (repeatable: the first signs, every one verifies); GROUP=FILE for one group', repeatable((v: string) => v))
-    .option('--auth <policy>', 'required (default with a key), preferred (unsigned peers answered, results marked) or off')
+    .option('--auth <policy>', 'required (default with a key), preferred (unsigned peers answered, results marked), sealed (required, and params sent encrypted) or off')
     .option('--unicast-scope <scope>', "answer unicast queries from 'on-link' sources only (default) or from 'any'")
     .option('--max-services-per-user <n>', 'most services one user may offer (default 256; root has no quota)', parseCount)
     .option('--max-service-bytes-per-user <n>', "most bytes of one user's services, ids and params (default 1048576)", parseCount)
@@ -216,7 +216,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),
-    ...(flags.auth !== undefined && { auth: flags.auth as 'required' | 'preferred' | 'off' }),
+    ...(flags.auth !== undefined && { auth: flags.auth as 'required' | 'preferred' | 'sealed' | 'off' }),
     ...(flags.maxServicesPerUser !== undefined && { maxServicesPerUser: flags.maxServicesPerUser }),
     ...(flags.maxServiceBytesPerUser !== undefined && { maxServiceBytesPerUser: flags.maxServiceBytesPerUser }),
   };

@@ -8,6 +8,7 @@ import type { LevelWithSilent } from 'pino';
 import { parseRegistryEndpoints, readRegistryUser, type RegistryUser } from './registryConfig.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
+import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { readIniFile, type IniSection } from './iniFile.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 import {
@@ -52,6 +53,10 @@ export interface MarcoConfig {
   registry?: string[];
   /** etcd user of the registry (`registry_user` + `registry_password_file`, or the flags). */
   registryUser?: RegistryUser;
+  /** Grid keys (`key_files`, `--key`): the first signs, each verifies (docs/protocol.md §2.4). */
+  keys: GridKey[];
+  /** `auth`, `--auth`; undefined: `required` with keys. */
+  auth?: AuthPolicy;
 }
 
 /** Command-line values, already typed; they win over the file. */
@@ -78,6 +83,10 @@ export interface MarcoOverrides {
   readonly registryUser?: string;
   /** `--registry-password-file FILE`. */
   readonly registryPasswordFile?: string;
+  /** `--key` (repeatable, already read): replaces the file's key_files. An empty list counts as not given. */
+  readonly keys?: readonly GridKey[];
+  /** `--auth`. */
+  readonly auth?: AuthPolicy;
 }
 
 /** Arguments of {@link loadMarcoConfig}. */
@@ -107,6 +116,7 @@ export function defaultMarcoConfig(): MarcoConfig {
     frameSize: MAX_DATAGRAM,
     interfaces: [],
     logLevel: 'info',
+    keys: [],
   };
 }
 
@@ -123,11 +133,15 @@ export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
   const user: RegistryUserChoices = {};
   if (read.found) {
     const section = read.sections.get('marco');
-    if (section) applySection(config, section, file, options.warn, user);
+    if (section) applySection(config, section, file, options.warn, user, options.overrides?.keys !== undefined && options.overrides.keys.length > 0);
     else options.warn(`${file}: no [marco] section, using built-in defaults`);
   }
   const o = options.overrides ?? {};
   applyOverrides(config, o);
+  if (config.auth !== undefined && config.auth !== 'off' && config.keys.length === 0) {
+    const where = o.auth !== undefined ? '--auth' : `${file}: [marco] auth`;
+    throw new ConfigError(`${where}: '${config.auth}' needs a grid key (key_files in [marco], or --key FILE)`);
+  }
   const registryUser = readRegistryUser(
     o.registryUser !== undefined ? { value: o.registryUser, where: '--registry-user' } : user.name,
     o.registryPasswordFile !== undefined ? { value: o.registryPasswordFile, where: '--registry-password-file' } : user.passwordFile,
@@ -142,7 +156,14 @@ interface RegistryUserChoices {
   passwordFile?: { value: string; where: string };
 }
 
-function applySection(config: MarcoConfig, section: IniSection, file: string, warn: (m: string) => void, user: RegistryUserChoices): void {
+function applySection(
+  config: MarcoConfig,
+  section: IniSection,
+  file: string,
+  warn: (m: string) => void,
+  user: RegistryUserChoices,
+  keysFlagged: boolean,
+): void {
   const where = (key: string) => `${file}: [marco] ${key}`;
   for (const [key, value] of section) {
     switch (key) {
@@ -180,6 +201,13 @@ function applySection(config: MarcoConfig, section: IniSection, file: string, wa
       case 'registry_password_file':
         user.passwordFile = { value: path.resolve(path.dirname(file), value.trim()), where: where(key) };
         break;
+      case 'key_files':
+        // --key replaces the list: the files it names are not even read.
+        if (!keysFlagged) config.keys = readKeyFiles(value, path.dirname(file), where(key));
+        break;
+      case 'auth':
+        config.auth = parseAuthPolicy(value, where(key));
+        break;
       default:
         if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
     }
@@ -201,7 +229,27 @@ function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
   if (o.logLevel !== undefined) config.logLevel = parseLevel(o.logLevel, '--log-level');
   if (o.metrics !== undefined) config.metrics = parseMetricsAddress(o.metrics, '--metrics');
   if (o.registry !== undefined) config.registry = parseRegistryEndpoints(o.registry, '--registry');
+  if (o.keys !== undefined && o.keys.length > 0) config.keys = [...o.keys];
+  if (o.auth !== undefined) config.auth = o.auth;
   if (o.interfaces !== undefined && o.interfaces.length > 0) {
     config.interfaces = [...new Set(o.interfaces.map((a) => parseIPv4(a, '--interface')))];
   }
+}
+
+/**
+ * `key_files = FILE FILE …` (spaces or commas; relative to the config file's folder), each read
+ * now. marcod's keys are those of every group it asks; `GROUP=FILE` (polod's per-group keys) is
+ * refused rather than applied to every group.
+ */
+function readKeyFiles(value: string, base: string, where: string): GridKey[] {
+  const files = value.split(/[\s,]+/).filter((s) => s !== '');
+  if (files.length === 0) throw new ConfigError(`${where}: expected one or more key files`);
+  return files.map((f) => {
+    if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}=/.test(f)) throw new ConfigError(`${where}: '${f}': per-group keys (GROUP=FILE) are polod's; marcod's keys serve every group`);
+    try {
+      return readGridKeyFile(path.resolve(base, f));
+    } catch (err) {
+      throw new ConfigError(`${where}: ${(err as Error).message}`);
+    }
+  });
 }

@@ -90,6 +90,8 @@ export class PoloDaemon {
   readonly guard: Guard;
   /** Live discovery: one presence per group (announcements, membership view, Members hint). */
   readonly presences = new Map<string, GroupPresence>();
+  /** Groups whose unsigned traffic is refused (auth required or sealed): kept out of the grid registry. */
+  private readonly strictGroups = new Set<string>();
   /** polod's entry in the grid registry, when one is configured (src/etcd/polodRegistration.ts). */
   registration: RegistryRegistration | undefined;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -124,13 +126,14 @@ export class PoloDaemon {
     const auth = settings.auth !== undefined && settings.auth.policy !== 'off' ? settings.auth : undefined;
     const replay = new ReplayCache();
     const gate = (keys: readonly GridKey[]): AuthGate | undefined =>
-      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'preferred' ? 'preferred' : 'required', keys, replay);
+      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'off' ? 'required' : auth.policy, keys, replay);
     this.unicastAuth = auth && gate(allKeys(auth));
     // Signed replies carry up to AUTH_RESERVE_BYTES more: Services lists are cut to leave room.
     const replyLimit = this.unicastAuth ? MAX_DATAGRAM - AUTH_RESERVE_BYTES : MAX_DATAGRAM;
     this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
       const groupAuth = auth && gate(keysOfGroup(auth, group));
+      if (groupAuth !== undefined && groupAuth.policy !== 'preferred') this.strictGroups.add(group);
       this.offeredServices.set(group, this.registry.rootServices(group));
       this.userServices.set(group, this.registry.userServices(group));
       const view = this.registry.view(group);
@@ -203,7 +206,13 @@ export class PoloDaemon {
     // Live discovery once the responders answer: a node that announces itself can be asked.
     await Promise.all([...this.presences.values()].map((p) => p.start()));
     if (this.settings.registry !== undefined && !this.stopped) {
-      this.registration = gridRegistration(this.settings.registry, this, this.transport, this.deps.logger);
+      // Registry entries carry no authenticator (docs/protocol.md §10): clients of a grid that
+      // requires its key never use them, and a sealed grid's params would be written in the clear.
+      const groups = this.settings.groups.filter((g) => !this.strictGroups.has(g));
+      if (groups.length < this.settings.groups.length) {
+        this.deps.logger.warn({ groups: [...this.strictGroups] }, 'keyed groups (auth required or sealed) are not registered in the grid registry');
+      }
+      this.registration = gridRegistration(this.settings.registry, groups, this, this.transport, this.deps.logger);
       this.registration.start();
     }
     this.deps.logger.info(

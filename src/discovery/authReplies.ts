@@ -5,6 +5,7 @@
  * `required`), or also unsigned and marked `verified: false` (policy `preferred`).
  */
 import { ReplayCache, signDatagram, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { unsealMessage } from '../auth/sealed.js';
 import type { Classifier } from './collector.js';
 
 /** A signer of one query's sends and a classifier wrapper for its replies. */
@@ -32,8 +33,9 @@ export function authenticated<T extends object>(
     classify: (data, from) => {
       const v = verifyDatagram(data, { keys, replay, replyTo: sent });
       if (v.kind === 'invalid') return { kind: 'malformed', reason: `authentication: ${v.reason}` };
-      if (v.kind === 'unsigned' && policy === 'required') return { kind: 'malformed', reason: 'authentication: unsigned reply' };
-      const verdict = classify(v.body, from);
+      if (v.kind === 'unsigned' && policy !== 'preferred') return { kind: 'malformed', reason: 'authentication: unsigned reply' };
+      // Sealed params (src/auth/sealed.ts) are opened once the reply is known to be genuine.
+      const verdict = classify(v.kind === 'valid' ? unsealMessage(v.body, keys) : v.body, from);
       return verdict.kind === 'accept' ? { ...verdict, value: { ...verdict.value, verified: v.kind === 'valid' } } : verdict;
     },
   };

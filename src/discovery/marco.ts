@@ -38,8 +38,8 @@ export interface MarcoOptions extends QueryOptions {
   /**
    * etcd client URLs of the grid registry (`http://10.0.0.5:2379`): answers and watches then
    * merge the nodes registered there (other subnets) with the LAN's, one entry per node
-   * address. Registry entries carry no authenticator: with `auth: 'required'` they are not
-   * used, with `'preferred'` they come with `verified: false`.
+   * address. Registry entries carry no authenticator: with `auth: 'required'` or `'sealed'`
+   * they are not used, with `'preferred'` they come with `verified: false`.
    */
   registry?: readonly string[];
   /** etcd user and password for the registry (etcd's authentication). */
@@ -47,7 +47,7 @@ export interface MarcoOptions extends QueryOptions {
 }
 
 /** Options of `watch()`: where, and optionally one service. */
-export interface WatchOptions extends Pick<QueryOptions, 'group' | 'port' | 'interface' | 'ttl' | 'signal'> {
+export interface WatchOptions extends Pick<QueryOptions, 'group' | 'port' | 'interface' | 'ttl' | 'signal' | 'keys' | 'auth'> {
   /** Watch the providers of this service id instead of the nodes. */
   service?: string;
   /** False: keep no events, only the view (`watch.view`); marcod's warm view does this. */
@@ -121,7 +121,7 @@ export class Marco {
       `Services ${address}`,
     );
     const reader = this.registry;
-    if (reader !== undefined && query.auth !== 'required') {
+    if (reader !== undefined && registryUsable(query.auth)) {
       const deadline = registrySignal(query);
       const verified = query.auth === 'preferred' ? { verified: false } : {};
       collector.include((ended) =>
@@ -155,7 +155,7 @@ export class Marco {
       throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
     }
     const signal = query.signals.length === 0 ? undefined : AbortSignal.any([...query.signals]);
-    const reader = query.auth === 'required' ? undefined : this.registry;
+    const reader = registryUsable(query.auth) ? this.registry : undefined;
     return new Watch({
       ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port) }),
       transport: this.transport,
@@ -167,6 +167,8 @@ export class Marco {
       signal,
       ...(options.queueEvents === undefined ? {} : { queueEvents: options.queueEvents }),
       ...(this.timing === undefined ? {} : { timing: this.timing }),
+      // A keyed grid: announcements checked and queries signed as the queries are (docs/protocol.md §8.5).
+      ...(query.auth !== 'off' && { auth: { keys: query.keys, policy: query.auth } }),
     });
   }
 
@@ -203,7 +205,7 @@ export class Marco {
     const linkOf = targets !== undefined && targets.length > 1 && interfaces !== undefined ? linkResolver(interfaces) : undefined;
     const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
     const reader = this.registry;
-    if (reader !== undefined && query.auth !== 'required') {
+    if (reader !== undefined && registryUsable(query.auth)) {
       collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
     }
     return collector;
@@ -272,6 +274,14 @@ export class Marco {
       linkOf,
     });
   }
+}
+
+/**
+ * Whether registry answers count under `auth`: they carry no authenticator (docs/protocol.md §10),
+ * so only a grid that takes unsigned peers (`preferred`, as unverified) or ignores keys uses them.
+ */
+function registryUsable(auth: ResolvedQuery['auth']): boolean {
+  return auth === 'off' || auth === 'preferred';
 }
 
 /** A registry read ends with the query (its deadline or its signals). */

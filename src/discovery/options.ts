@@ -101,7 +101,7 @@ export function resolveQuery(defaults: QueryOptions, options: QueryOptions = {})
     invalid('keys', keys, 'a list of grid keys (readGridKeyFile)');
   }
   const auth = merged.auth ?? (keys.length > 0 ? 'required' : 'off');
-  if (auth !== 'required' && auth !== 'preferred' && auth !== 'off') invalid('auth', auth, 'required, preferred or off');
+  if (auth !== 'required' && auth !== 'preferred' && auth !== 'sealed' && auth !== 'off') invalid('auth', auth, 'required, preferred, sealed or off');
   if (auth !== 'off' && keys.length === 0) invalid('auth', auth, "'off' without keys");
   return {
     group,

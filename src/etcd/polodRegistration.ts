@@ -13,12 +13,19 @@ import { RegistryRegistration } from './registration.js';
 
 /** What of the daemon the registration reads. */
 export interface RegisteredDaemon {
-  readonly settings: { readonly groups: readonly string[]; readonly port: number; readonly interfaces: readonly string[]; readonly nodeParams: JsonObject };
+  readonly settings: { readonly port: number; readonly interfaces: readonly string[]; readonly nodeParams: JsonObject };
   readonly registry: ServiceRegistry;
   readonly presences: ReadonlyMap<string, GroupPresence>;
 }
 
-export function gridRegistration(settings: RegistrySettings, daemon: RegisteredDaemon, transport: Transport, logger: Logger): RegistryRegistration {
+/** Registers `groups` (those of the daemon's groups whose entries clients may use). */
+export function gridRegistration(
+  settings: RegistrySettings,
+  groups: readonly string[],
+  daemon: RegisteredDaemon,
+  transport: Transport,
+  logger: Logger,
+): RegistryRegistration {
   const address = registeredAddress(settings, daemon.settings.interfaces, transport);
   return new RegistryRegistration({
     client: new EtcdClient({ endpoints: settings.endpoints, ...(settings.user && { user: settings.user }) }),
@@ -26,7 +33,7 @@ export function gridRegistration(settings: RegistrySettings, daemon: RegisteredD
     leaseSeconds: settings.leaseSeconds,
     changes: daemon.registry,
     logger: logger.child({ registry: settings.endpoints.join(',') }),
-    grids: daemon.settings.groups.map((group) => ({
+    grids: groups.map((group) => ({
       group,
       port: daemon.settings.port,
       record: () => {

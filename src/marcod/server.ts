@@ -131,11 +131,10 @@ export class MarcodServer {
       ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
       ...(deps.auth !== undefined && { auth: deps.auth }),
     });
-    // Announcements are not signed yet (docs/protocol.md §2.4): in a keyed grid, answering from
-    // them would let anyone on the LAN forge an answer. marcod then always queries, signed.
-    const keyed = deps.keys !== undefined && deps.keys.length > 0 && deps.auth !== 'off';
+    // In a keyed grid the views check announcements as queries check replies (the watches take
+    // the Marco client's keys and policy: src/membership/watchAuth.ts), so marcod keeps them too.
     const warm =
-      deps.warmViews === true && settings.interfaces.length <= 1 && !keyed
+      deps.warmViews === true && settings.interfaces.length <= 1
         ? new WarmViews(marco, {
             defaultGroup: settings.group,
             iface: settings.interfaces[0],

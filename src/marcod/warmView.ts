@@ -8,6 +8,7 @@
  */
 import type { Marco } from '../discovery/marco.js';
 import type { NodeResult } from '../discovery/results.js';
+import type { Member } from '../membership/view.js';
 import type { Watch } from '../membership/watch.js';
 import { matchesFilter } from '../protocol/json.js';
 import type { Logger } from '../util/log.js';
@@ -134,15 +135,16 @@ export function fromView(watch: Watch, request: MarcoRequest | RequestForRequest
   if (members.length === 0 || view.reportedSize > members.length) return undefined;
   if (members.some((m) => m.kind !== 'announcing')) return undefined;
   let nodes: NodeResult[];
+  const verified = (m: Member): { verified?: boolean } => (watch.verifier === undefined ? {} : { verified: m.verified === true });
   if (request.command === 'Marco') {
-    nodes = members.map((m) => ({ address: m.address, params: m.params }));
+    nodes = members.map((m) => ({ address: m.address, params: m.params, ...verified(m) }));
   } else {
     // polod loads a user's services when first asked: only a query can say.
     if (request.service.includes(':')) return undefined;
     if (members.some((m) => m.services === undefined)) return undefined;
     nodes = members.flatMap((m) => {
       const offered = m.services?.find((s) => s.id === request.service);
-      return offered === undefined ? [] : [{ address: m.address, params: offered.params }];
+      return offered === undefined ? [] : [{ address: m.address, params: offered.params, ...verified(m) }];
     });
   }
   const exclude = new Set(request.exclude);

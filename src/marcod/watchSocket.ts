@@ -106,7 +106,7 @@ export class WatchSocketServer {
     }
     try {
       for await (const e of watch) {
-        const text = JSON.stringify({ event: e.event, address: e.address, params: e.params, reason: e.reason ?? null, time: e.time });
+        const text = JSON.stringify({ event: e.event, address: e.address, params: e.params, reason: e.reason ?? null, time: e.time, ...(e.verified !== undefined && { verified: e.verified }) });
         socket.write(`${text}\n`);
         if (socket.writableLength > MAX_BACKLOG_BYTES) {
           socket.destroy();

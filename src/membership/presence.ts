@@ -73,6 +73,10 @@ export interface PresenceOptions {
 export interface PresenceAuth {
   check(data: Uint8Array): { readonly ok: true; readonly body: Uint8Array } | { readonly ok: false };
   sign(message: Uint8Array, replyTo: undefined, key: undefined): Uint8Array;
+  /** Params as sent: sealed under policy `sealed` (src/auth/sealed.ts). */
+  sealParams?(params: JsonObject): JsonObject;
+  /** A checked message with its sealed params opened. */
+  open?(body: Uint8Array): Uint8Array;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -125,7 +129,7 @@ export class GroupPresence {
     const size = this.view.size;
     if (this.hinted?.size !== size) {
       try {
-        this.hinted = { size, bytes: encodeHintedPolo(this.options.nodeParams, size) };
+        this.hinted = { size, bytes: encodeHintedPolo(this.sealed(this.options.nodeParams), size) };
       } catch {
         return undefined;
       }
@@ -254,8 +258,8 @@ export class GroupPresence {
       rev: this.rev,
       every: heartbeatInterval(this.view.size, this.timing),
       members: this.view.size,
-      params: this.options.nodeParams,
-      services,
+      params: this.sealed(this.options.nodeParams),
+      services: services === undefined ? undefined : services.map((s) => ({ id: s.id, params: this.sealed(s.params) })),
       refs,
       failing,
     };
@@ -281,7 +285,7 @@ export class GroupPresence {
     if (this.options.auth && initial !== M) {
       const checked = this.options.auth.check(data);
       if (!checked.ok) return looksLikePresence(data);
-      body = checked.body;
+      body = this.options.auth.open?.(checked.body) ?? checked.body;
     }
     let msg: JsonObject;
     try {
@@ -309,6 +313,11 @@ export class GroupPresence {
     }
   };
 
+  /** Params as sent: sealed under policy `sealed`. */
+  private sealed(params: JsonObject): JsonObject {
+    return this.options.auth?.sealParams?.(params) ?? params;
+  }
+
   /** `message` as sent to the group: signed in a keyed grid. */
   private signed(message: Uint8Array): Uint8Array {
     return this.options.auth ? this.options.auth.sign(message, undefined, undefined) : message;
@@ -317,7 +326,8 @@ export class GroupPresence {
   /** A reply to a membership query in a keyed grid: its message, or undefined when it fails the check. */
   private admitReply(data: Uint8Array): Uint8Array | undefined {
     const checked = this.options.auth?.check(data);
-    return checked === undefined || checked.ok ? (checked?.body ?? data) : undefined;
+    if (checked !== undefined && !checked.ok) return undefined;
+    return checked === undefined ? data : (this.options.auth?.open?.(checked.body) ?? checked.body);
   }
 
   private scheduleQuery(): void {

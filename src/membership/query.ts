@@ -14,6 +14,8 @@ export interface PoloSighting {
   readonly params: JsonObject;
   /** The Members hint (our polods only). */
   readonly hint: number | undefined;
+  /** In a keyed grid (a watcher's query): whether the reply was signed. */
+  readonly verified?: boolean;
 }
 
 export interface ViewQueryPlan {
@@ -31,6 +33,8 @@ export interface ViewQueryPlan {
   readonly onReply?: (s: PoloSighting) => void;
   /** In a keyed grid: the reply's message if its authenticator holds, else undefined (ignored). */
   readonly admit?: (data: Uint8Array) => Uint8Array | undefined;
+  /** Instead of `admit` (a watcher's query): the message and whether it was signed, or undefined. */
+  readonly check?: (data: Uint8Array) => { readonly body: Uint8Array; readonly verified: boolean } | undefined;
   readonly signal?: AbortSignal;
 }
 
@@ -42,7 +46,9 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   const done = new Promise<void>((resolve) => (finish = resolve));
   let graceTimer: NodeJS.Timeout | undefined;
   const onMessage = (received: Uint8Array, from: { address: string }): void => {
-    const data = plan.admit ? plan.admit(received) : received;
+    const checked = plan.check?.(received);
+    if (plan.check && checked === undefined) return;
+    const data = checked ? checked.body : plan.admit ? plan.admit(received) : received;
     if (data === undefined) return;
     let msg: JsonObject;
     try {
@@ -52,7 +58,12 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
     }
     if (msg['Command'] !== 'Polo' || seen.has(from.address)) return;
     const params = msg['Params'];
-    const s: PoloSighting = { address: from.address, params: isJsonObject(params) ? params : {}, hint: membersHint(msg) };
+    const s: PoloSighting = {
+      address: from.address,
+      params: isJsonObject(params) ? params : {},
+      hint: membersHint(msg),
+      ...(checked !== undefined && { verified: checked.verified }),
+    };
     seen.set(from.address, s);
     plan.onReply?.(s);
     if (s.hint !== undefined) expected = Math.max(expected, s.hint);

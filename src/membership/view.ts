@@ -22,6 +22,11 @@ export interface Member {
   readonly services: readonly ServiceEntry[] | undefined;
   /** Ids of its services held back by a failing health check. */
   readonly failing?: readonly string[];
+  /**
+   * Set by watchers of a keyed grid (docs/protocol.md §2.4): whether what made this member
+   * (its last announcement, or its reply) carried a valid authenticator.
+   */
+  readonly verified?: boolean;
 }
 
 /** A change of the view. */
@@ -108,17 +113,24 @@ export class MembershipView {
     return [...this.directRefs].map(([address, r]) => ({ address, params: r.params }));
   }
 
-  /** An announcement heard from `address`. */
-  hearAnnouncement(address: string, a: Announcement): void {
+  /** An announcement heard from `address` (`verified`: see {@link Member.verified}). */
+  hearAnnouncement(address: string, a: Announcement, verified?: boolean): void {
     if (a.instance === this.options.selfInstance) return;
     const expiresAt = this.now() + expiryAfter(a.every, this.options.timing);
     const known = this.ours.get(address);
-    if (known && known.instance === a.instance && known.rev === a.rev) {
+    if (known && known.instance === a.instance && known.rev === a.rev && known.member.verified === verified) {
       known.expiresAt = Math.max(known.expiresAt, expiresAt);
       known.members = a.members;
       return;
     }
-    const member: Member = { address, kind: 'announcing', params: a.params, services: a.services, ...(a.failing ? { failing: a.failing } : {}) };
+    const member: Member = {
+      address,
+      kind: 'announcing',
+      params: a.params,
+      services: a.services,
+      ...(a.failing ? { failing: a.failing } : {}),
+      ...(verified !== undefined && { verified }),
+    };
     this.ours.set(address, { member, instance: a.instance, rev: a.rev, expiresAt, refs: a.refs, members: a.members });
     if (this.directRefs.delete(address)) this.reconcileRefs();
     if (!known) {
@@ -145,7 +157,7 @@ export class MembershipView {
    * A Polo reply to a query this view's owner sent. A reply with the Members hint comes from one
    * of ours (kept until its announcements take over, or expired); one without is a reference node.
    */
-  hearPolo(address: string, params: JsonObject, hint: number | undefined): void {
+  hearPolo(address: string, params: JsonObject, hint: number | undefined, verified?: boolean): void {
     if (this.options.selfAddresses?.().includes(address) === true) return;
     const now = this.now();
     if (hint !== undefined) {
@@ -155,7 +167,7 @@ export class MembershipView {
         known.expiresAt = Math.max(known.expiresAt, expiresAt);
         return;
       }
-      const member: Member = { address, kind: 'announcing', params, services: undefined };
+      const member: Member = { address, kind: 'announcing', params, services: undefined, ...(verified !== undefined && { verified }) };
       this.ours.set(address, { member, instance: undefined, rev: undefined, expiresAt, refs: [], members: 0 });
       this.reconcileRefs();
       this.emit({ event: 'up', member });
@@ -262,7 +274,7 @@ export class MembershipView {
 }
 
 function sameMember(a: Member, b: Member): boolean {
-  if (!jsonEqual(a.params, b.params)) return false;
+  if (a.verified !== b.verified || !jsonEqual(a.params, b.params)) return false;
   if (a.services === undefined || b.services === undefined) return a.services === b.services;
   if (a.services.length !== b.services.length) return false;
   return a.services.every((s, i) => {

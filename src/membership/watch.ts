@@ -12,6 +12,7 @@ import type { GroupSocket, Transport } from '../transport/transport.js';
 import { viewQuery } from './query.js';
 import { DEFAULT_TIMING, type PresenceTiming } from './timing.js';
 import { MembershipView, type Member, type ViewEvent } from './view.js';
+import { WatchVerifier, type WatchAuth } from './watchAuth.js';
 import { readPresence } from './wire.js';
 
 /** Why a node or provider went down. `check failed` is set by polods with health checks. */
@@ -26,6 +27,11 @@ export interface WatchEvent {
   readonly params: JsonObject;
   /** Set on `down`. */
   readonly reason?: WatchDownReason;
+  /**
+   * In a keyed grid (a watch with keys, policy not `off`): whether the node's announcement or
+   * reply carried a valid authenticator (always true under `required`).
+   */
+  readonly verified?: boolean;
   /** When the watcher saw it (ISO 8601). */
   readonly time: string;
 }
@@ -46,6 +52,8 @@ export interface WatchPlan {
   readonly queueEvents?: boolean;
   /** Members registered in the grid registry, merged with the LAN's. */
   readonly registry?: RegistryFeed;
+  /** A keyed grid: announcements checked, queries signed (src/membership/watchAuth.ts). */
+  readonly auth?: WatchAuth | undefined;
 }
 
 /**
@@ -53,6 +61,11 @@ export interface WatchPlan {
  * `signal` aborts, and calls `ready` once it delivered the grid (or found it unreachable).
  */
 export type RegistryFeed = (view: MembershipView, signal: AbortSignal, ready: () => void) => Promise<void>;
+
+/** Where our compact encoding puts the initial of the command: `{"Command":"A…` / `"G…`. */
+const COMMAND_INITIAL = 12;
+const ANNOUNCE_INITIAL = 0x41;
+const GOODBYE_INITIAL = 0x47;
 
 /** Unread events a watch keeps; a reader that far behind loses the oldest. */
 const QUEUE_LIMIT = 4096;
@@ -70,7 +83,9 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private readonly timing: PresenceTiming;
   private readonly queue: WatchEvent[] = [];
   private readonly waiters: Array<() => void> = [];
-  private readonly providers = new Map<string, JsonObject>();
+  private readonly providers = new Map<string, { params: JsonObject; verified: boolean | undefined }>();
+  /** Set in a keyed grid: what it refused is counted in `verifier.refused`. */
+  readonly verifier: WatchVerifier | undefined;
   private socket: GroupSocket | undefined;
   private closed = false;
   private failure: Error | undefined;
@@ -85,6 +100,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
 
   constructor(private readonly plan: WatchPlan) {
     this.timing = plan.timing ?? DEFAULT_TIMING;
+    this.verifier = plan.auth === undefined ? undefined : new WatchVerifier(plan.auth);
     this.view = new MembershipView({ timing: this.timing });
     this.view.onEvent((e) => this.viewChanged(e));
     if (plan.signal?.aborted === true) {
@@ -145,14 +161,28 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
 
   private async start(): Promise<void> {
     const socket = await this.plan.transport.bindGroup(this.plan.group, this.plan.port, (data, from) => {
+      let body = data;
+      let verified: boolean | undefined;
+      const verifier = this.verifier;
+      if (verifier !== undefined) {
+        // Only announcements and goodbyes matter here; the queries on the group are not checked.
+        const initial = data[COMMAND_INITIAL];
+        if (initial !== ANNOUNCE_INITIAL && initial !== GOODBYE_INITIAL) return;
+        const checked = verifier.heard(data);
+        if (checked === undefined) return;
+        // `preferred`: an unsigned message never changes or removes a member known from a signed one.
+        if (!checked.verified && this.view.member(from.address)?.verified === true) return verifier.refuse('unsigned-over-signed');
+        body = checked.body;
+        verified = checked.verified;
+      }
       let msg: JsonObject;
       try {
-        msg = decodeObject(data);
+        msg = decodeObject(body);
       } catch {
         return;
       }
       const m = readPresence(msg);
-      if (m?.kind === 'announce') this.view.hearAnnouncement(from.address, m.announcement);
+      if (m?.kind === 'announce') this.view.hearAnnouncement(from.address, m.announcement, verified);
       else if (m?.kind === 'goodbye') this.view.hearGoodbye(from.address, m.instance);
     });
     if (this.closed) {
@@ -186,11 +216,15 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       knownMembers: 0,
       ...(this.plan.signal === undefined ? {} : { signal: this.plan.signal }),
     };
+    const signed = this.verifier?.query(encodeFrame({ Command: 'Marco' }));
     const marco = viewQuery({
       ...base,
-      payload: encodeFrame({ Command: 'Marco' }),
+      payload: signed?.payload ?? encodeFrame({ Command: 'Marco' }),
+      ...(signed && { check: signed.check }),
       onReply: (s) => {
-        if (!this.closed) this.view.hearPolo(s.address, s.params, s.hint);
+        if (this.closed) return;
+        if (s.verified === false && this.view.member(s.address)?.verified === true) return;
+        this.view.hearPolo(s.address, s.params, s.hint, s.verified);
       },
     });
     const service = this.plan.service;
@@ -208,23 +242,28 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   /** A Request-For of the watched service: the providers that answered, with their params. */
   private async requestFor(service: string): Promise<Map<string, JsonObject>> {
     const offers = new Map<string, JsonObject>();
+    const signed = this.verifier?.query(encodeFrame({ Command: 'Request-For', Params: service }));
     const socket = await this.plan.transport.openQuerySocket(
       this.plan.iface === undefined ? { ttl: this.plan.ttl } : { ttl: this.plan.ttl, iface: this.plan.iface },
       (data, from) => {
+        const checked = signed?.check(data);
+        if (signed && checked === undefined) return;
         try {
-          const msg = decodeObject(data);
+          const msg = decodeObject(checked?.body ?? data);
           const params = msg['Params'];
           if (msg['Command'] !== 'OK' || !isJsonObject(params) || offers.has(from.address)) return;
+          const member = this.view.member(from.address);
+          if (checked?.verified === false && member?.verified === true) return;
           offers.set(from.address, params);
           // Announcing members are followed through their announcements once those list services.
-          if (!this.closed && this.view.member(from.address)?.services === undefined) this.provider(from.address, params);
+          if (!this.closed && member?.services === undefined) this.provider(from.address, params, checked?.verified);
         } catch {
           // not a reply to us
         }
       },
     );
     try {
-      await socket.send(encodeFrame({ Command: 'Request-For', Params: service }), this.plan.port, this.plan.group);
+      await socket.send(signed?.payload ?? encodeFrame({ Command: 'Request-For', Params: service }), this.plan.port, this.plan.group);
       // The window of the query, cut short by the watch's end.
       await new Promise<void>((resolve) => {
         const signal = this.plan.signal;
@@ -253,8 +292,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private viewChanged(e: ViewEvent): void {
     const service = this.plan.service;
     if (service === undefined) {
-      if (e.event === 'update' && jsonEqual(e.member.params, e.previous.params)) return;
-      this.push(e.event, e.member.address, e.member.params, e.event === 'down' ? e.reason : undefined);
+      if (e.event === 'update' && jsonEqual(e.member.params, e.previous.params) && e.member.verified === e.previous.verified) return;
+      this.push(e.event, e.member.address, e.member.params, e.event === 'down' ? e.reason : undefined, this.verifiedOf(e.member));
       return;
     }
     if (e.event === 'down') {
@@ -267,28 +306,33 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private servicesOf(member: Member, service: string): void {
     if (member.services === undefined) return;
     const offered = member.services.find((s) => s.id === service);
-    if (offered) this.provider(member.address, offered.params);
+    if (offered) this.provider(member.address, offered.params, this.verifiedOf(member));
     else this.providerDown(member.address, member.failing?.includes(service) ? 'check failed' : 'unpublished');
   }
 
-  private provider(address: string, params: JsonObject): void {
+  private provider(address: string, params: JsonObject, verified: boolean | undefined): void {
     const known = this.providers.get(address);
-    if (known !== undefined && jsonEqual(known, params)) return;
-    this.providers.set(address, params);
-    this.push(known === undefined ? 'up' : 'update', address, params, undefined);
+    if (known !== undefined && jsonEqual(known.params, params) && known.verified === verified) return;
+    this.providers.set(address, { params, verified });
+    this.push(known === undefined ? 'up' : 'update', address, params, undefined, verified);
   }
 
   private providerDown(address: string, reason: WatchDownReason): void {
     const known = this.providers.get(address);
     if (known === undefined) return;
     this.providers.delete(address);
-    this.push('down', address, known, reason);
+    this.push('down', address, known.params, reason, known.verified);
   }
 
-  private push(event: WatchEvent['event'], address: string, params: JsonObject, reason: WatchDownReason | undefined): void {
+  /** A member's `verified` for events: set in a keyed grid only (reference nodes never sign). */
+  private verifiedOf(member: Member): boolean | undefined {
+    return this.verifier === undefined ? undefined : member.verified === true;
+  }
+
+  private push(event: WatchEvent['event'], address: string, params: JsonObject, reason: WatchDownReason | undefined, verified: boolean | undefined): void {
     if (this.closed || this.plan.queueEvents === false) return;
     const time = new Date().toISOString();
-    this.queue.push(reason === undefined ? { event, address, params, time } : { event, address, params, reason, time });
+    this.queue.push({ event, address, params, ...(reason !== undefined && { reason }), ...(verified !== undefined && { verified }), time });
     if (this.queue.length > QUEUE_LIMIT) this.queue.shift();
     this.wake();
   }

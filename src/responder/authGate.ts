@@ -4,7 +4,9 @@
  * group (its keys and policy) and one for the unicast port (every key of the node); the replay
  * cache is shared, so a query replayed to another group or port gets no second answer either.
  */
-import { signDatagram, verifyDatagram, type AuthPolicy, type GridKey, type ReplayCache } from '../auth/gridAuth.js';
+import type { JsonObject } from '../protocol/json.js';
+import { seal, unsealMessage } from '../auth/sealed.js';
+import { signDatagram, signReply, verifyDatagram, type VerifyOptions, type AuthPolicy, type GridKey, type ReplayCache } from '../auth/gridAuth.js';
 
 /** What a checked query is. */
 export type Admission =
@@ -20,11 +22,15 @@ export class AuthGate {
     private readonly replay: ReplayCache,
   ) {
     if (keys.length === 0) throw new Error('AuthGate without keys');
+    this.verify = { keys, replay };
   }
+
+  /** The same options for every check: no object per query. */
+  private readonly verify: VerifyOptions;
 
   /** Whether the datagram may be answered, and the message to decode (without `"Auth"`). */
   check(data: Uint8Array): Admission {
-    const v = verifyDatagram(data, { keys: this.keys, replay: this.replay });
+    const v = verifyDatagram(data, this.verify);
     switch (v.kind) {
       case 'valid':
         return { ok: true, body: v.body, nonce: v.nonce, key: v.key };
@@ -36,9 +42,25 @@ export class AuthGate {
     }
   }
 
+  /** Policy `sealed`: the key that seals what this node sends (the first). */
+  get sealer(): GridKey | undefined {
+    return this.policy === 'sealed' ? this.keys[0] : undefined;
+  }
+
+  /** Params as this node sends them: sealed under policy `sealed` (src/auth/sealed.ts). */
+  sealParams(params: JsonObject): JsonObject {
+    const key = this.sealer;
+    return key === undefined ? params : seal(params, key);
+  }
+
+  /** A checked message (not a query) with the sealed params it carries opened. */
+  open(body: Uint8Array): Uint8Array {
+    return unsealMessage(body, this.keys);
+  }
+
   /** Signs a reply: under the key of the query it answers, bound to that query's nonce. */
   sign(reply: Uint8Array, replyTo: string | undefined, key: GridKey | undefined): Uint8Array {
     const signer = key ?? (this.keys[0] as GridKey);
-    return signDatagram(reply, signer, replyTo === undefined ? {} : { replyTo }).bytes;
+    return replyTo === undefined ? signDatagram(reply, signer).bytes : signReply(reply, signer, replyTo);
   }
 }

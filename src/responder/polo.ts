@@ -8,7 +8,7 @@ import { ClosedError, JoinError } from '../errors.js';
 import { encodeReply, encodeServicesReply } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, POLO_PORT, POLO_TTL } from '../protocol/limits.js';
-import type { Query, Reply } from '../protocol/messages.js';
+import type { Query, Reply, ServiceEntry } from '../protocol/messages.js';
 import type { ServiceLoader, UserLookup } from '../registry/ports.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import type { Service } from '../registry/service.js';
@@ -526,6 +526,19 @@ export class Polo {
     this.guard.log.debug(() => ({ err: err.message }), 'send failed');
   };
 
+  /**
+   * Policy `sealed` (src/auth/sealed.ts): the params as this node sends them, encrypted once per
+   * params object (the encoding is cached with it).
+   */
+  private sealedReply(reply: Exclude<Reply, { command: 'Services' }>): Reply {
+    return this.auth?.sealer === undefined ? reply : { ...reply, params: this.auth.sealParams(reply.params) };
+  }
+
+  private sealedList(services: readonly ServiceEntry[]): readonly ServiceEntry[] {
+    const auth = this.auth;
+    return auth?.sealer === undefined ? services : services.map((s) => ({ id: s.id, params: auth.sealParams(s.params) }));
+  }
+
   /** Encodes a reply, reusing the bytes of an unchanged params object. */
   encode(reply: Reply): Uint8Array | undefined {
     // The key is the params object, or the listing array: both are replaced, never changed.
@@ -533,7 +546,7 @@ export class Polo {
     const cached = this.encoded.get(key);
     if (cached) return cached;
     try {
-      const bytes = reply.command === 'Services' ? encodeServicesReply(reply.services, this.replyLimit) : encodeReply(reply);
+      const bytes = reply.command === 'Services' ? encodeServicesReply(this.sealedList(reply.services), this.replyLimit) : encodeReply(this.sealedReply(reply));
       this.encoded.set(key, bytes);
       return bytes;
     } catch (err) {

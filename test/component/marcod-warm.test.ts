@@ -1,9 +1,11 @@
 /**
  * marcod's warm view over the in-memory network: what it answers on its own (every member
- * announcing, services known), and when it says "not sure" so that marcod queries instead.
+ * announcing, services known), and when it says "not sure" so that marcod queries instead; in a
+ * keyed grid, from signed announcements only.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { gridKey, type GridKey } from '../../src/auth/gridAuth.js';
 import { PoloDaemon } from '../../src/daemon/poloDaemon.js';
 import { Marco } from '../../src/discovery/marco.js';
 import { fromView } from '../../src/marcod/warmView.js';
@@ -24,13 +26,14 @@ after(async () => {
   for (const r of running) await r.stop();
 });
 
-async function daemon(net: MemoryNetwork, address: string, port: number | undefined): Promise<PoloDaemon> {
+async function daemon(net: MemoryNetwork, address: string, port: number | undefined, key?: GridKey): Promise<PoloDaemon> {
   const folders = new FakeFolders();
   folders.dirs.set('/etc/services', port === undefined ? [] : [fileService('web', { port })]);
   const d = new PoloDaemon(
     {
       groups: [G], port: 1337, interfaces: [], nodeParams: { hostname: address }, servicesDir: '/etc/services',
       userDir: '.polo', verifyRegexp: DEFAULT_VERIFY_REGEXP, ttl: 1, joinRetries: -1,
+      ...(key && { auth: { policy: 'required', keys: [key], groupKeys: new Map() } }),
     },
     { logger: silentLogger, loadServices: folders.loader, users: new FakeUsers([]), transport: net.host(address), presenceTiming: FAST_TIMING },
   );
@@ -83,15 +86,26 @@ describe('marcod warm view', () => {
 });
 
 describe('marcod warm view in a keyed grid', () => {
-  it('keeps no warm view when it has grid keys: unsigned announcements never answer a request', async () => {
+  it('keeps a warm view when it has grid keys, from signed announcements only', async () => {
     const { MarcodServer } = await import('../../src/marcod/server.js');
     const { settings } = await import('../helpers/marcod-fixture.js');
-    const key = { id: '01020304', key: Buffer.alloc(32, 7) };
+    const key = gridKey(Buffer.alloc(32, 7));
     const keyed = new MarcodServer(settings({ bindAddress: '127.0.0.1', marcoPort: 0 }), { transport: new MemoryNetwork().host('127.0.0.1'), warmViews: true, keys: [key] });
-    const open = new MarcodServer(settings({ bindAddress: '127.0.0.1', marcoPort: 0 }), { transport: new MemoryNetwork().host('127.0.0.1'), warmViews: true });
-    assert.equal(keyed.warm, undefined);
-    assert.notEqual(open.warm, undefined);
+    assert.notEqual(keyed.warm, undefined);
     await keyed.stop();
-    await open.stop();
+
+    const net = new MemoryNetwork();
+    const signed = await daemon(net, '10.0.0.1', 8001, key);
+    await daemon(net, '10.0.0.2', 8002);
+    const controller = new AbortController();
+    const watch = new Marco({ transport: net.host('10.0.0.100'), timing: FAST_TIMING, keys: [key] }).watch({ signal: controller.signal, queueEvents: false });
+    await waitFor(() => addresses(fromView(watch, web))?.join() === '10.0.0.1', { what: 'the view to know the keyed provider' });
+    assert.deepEqual(fromView(watch, marco), [{ address: '10.0.0.1', params: { hostname: '10.0.0.1' }, verified: true }]);
+    // The unkeyed node announces too, unsigned: refused, never in the view.
+    await waitFor(() => (watch.verifier?.refused['unsigned'] ?? 0) > 0, { what: 'an unsigned announcement refused' });
+    assert.equal(watch.view.member('10.0.0.2'), undefined);
+    await signed.stop();
+    await waitFor(() => fromView(watch, web) === undefined || fromView(watch, web)?.length === 0, { what: 'the signed goodbye to be taken' });
+    controller.abort();
   });
 });

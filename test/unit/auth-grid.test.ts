@@ -6,6 +6,7 @@
  * readable by others.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,6 +58,68 @@ describe('grid authentication', () => {
     assert.equal(reason(`${QUERY.slice(0, -1)},"Command":"Services"}`), 'malformed', 'bytes after the authenticator');
     assert.equal(reason('{"Command":"Marco","Auth":{"v":1}}'), 'malformed');
     assert.equal(reason('{"Command":"Marco","Auth":[1]}'), 'malformed');
+    assert.equal(reason(QUERY.replace('"t":1764460800', '"t":01764460800')), 'malformed', 'a time with a leading zero');
+  });
+
+  it('computes the same tags as crypto.createHmac, for keys of any length and messages of any size', () => {
+    for (const length of [32, 64, 65, 200]) {
+      const key = gridKey(Buffer.alloc(length, length));
+      for (const size of [2, 100, 3000, 60_000]) {
+        const body = Buffer.from(`{"x":"${'a'.repeat(size)}"}`);
+        const signed = signDatagram(body, key, { time: T, nonce: Buffer.alloc(16, 1), replyTo: 'abc' });
+        const text = signed.bytes.toString('latin1');
+        const expected = createHmac('sha256', key.key).update(`MarcoPolo-Auth-v1\n${key.id}\n${T}\n${signed.nonce}\nabc\n`).update(body).digest('base64url');
+        assert.ok(text.endsWith(`"m":"${expected}"}}`), `key of ${length} bytes, body of ${body.length}`);
+        assert.equal(verifyDatagram(signed.bytes, { keys: [key], time: T }).kind, 'valid');
+      }
+    }
+  });
+
+  it('accepts exactly the one documented form of the authenticator (random mutations, checked against a regular expression of it)', () => {
+    // The form of docs/protocol.md §2.4 as a regular expression; the receiver reads bytes instead.
+    const FORM = /,"Auth":\{"v":1,"k":"([0-9a-f]{8})","t":(0|[1-9]\d{0,11}),"n":"([A-Za-z0-9_-]{1,64})",(?:"r":"([A-Za-z0-9_-]{1,64})",)?"m":"([A-Za-z0-9_-]{43})"\}\}$/;
+    const alphabet = '{}":,01aAz_-9vktnrm\\ ';
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    let valid = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const base = k % 2 === 0 ? QUERY : REPLY;
+      const chars = [...base];
+      const edits = 1 + random(3);
+      for (let e = 0; e < edits; e++) {
+        const at = base.indexOf('"Auth"') + random(base.length - base.indexOf('"Auth"'));
+        const op = random(3);
+        const c = alphabet[random(alphabet.length)] as string;
+        if (op === 0) chars[at] = c;
+        else if (op === 1) chars.splice(at, 0, c);
+        else chars.splice(at, 1);
+      }
+      const text = chars.join('');
+      const v = verifyDatagram(Buffer.from(text, 'latin1'), { keys: [KEY], time: T });
+      const matches = FORM.test(text) && text.lastIndexOf(',"Auth":') === text.search(FORM);
+      const parsed = v.kind === 'valid' || (v.kind === 'invalid' && v.reason !== 'malformed');
+      if (text.includes(',"Auth":')) assert.equal(parsed, matches, text);
+      if (v.kind === 'valid') valid++;
+    }
+    assert.ok(valid > 0, 'some mutations leave a valid message (outside the tag)');
+  });
+
+  it('remembers nonces across its two generations and forgets them after', () => {
+    const cache = new ReplayCache(1000, 64);
+    assert.equal(cache.add('a', 0), true);
+    assert.equal(cache.add('a', 10), false);
+    for (let k = 0; k < 40; k++) assert.equal(cache.add(`n${k}`, 100), true);
+    // 'a' moved to the previous generation when the current one filled up: still a replay.
+    assert.equal(cache.add('a', 200), false);
+    assert.equal(cache.add('n39', 2500), false);
+    // Four windows later the next nonce drops both generations (such old messages are stale anyway).
+    assert.equal(cache.add('b', 10_000), true);
+    assert.equal(cache.add('a', 10_001), true);
+    assert.equal(cache.add('b', 10_002), false);
+    assert.ok(cache.size <= 64);
   });
 });
 

@@ -52,7 +52,7 @@ describe('[polo] auth and guard keys', () => {
       const cfg = write('bad.cfg', text, 0o644);
       assert.throws(() => loadPoloConfig({ file: cfg, warn }), (err: unknown) => err instanceof ConfigError && pattern.test(err.message));
     };
-    bad('[polo]\nauth = maybe\n', /bad\.cfg: \[polo\] auth: "maybe" is not one of required, preferred, off/);
+    bad('[polo]\nauth = maybe\n', /bad\.cfg: \[polo\] auth: "maybe" is not one of required, preferred, sealed, off/);
     bad('[polo]\nkey_files = missing.key\n', /missing\.key: cannot read the grid key: no such file/);
     bad('[polo]\nunicast_scope = world\n', /\[polo\] unicast_scope: .*world.* is not 'on-link' or 'any'/);
     bad('[polo]\nreply_rate_total = lots\n', /\[polo\] reply_rate_total/);

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { gridKey } from '../../src/auth/gridAuth.js';
 import { loadMarcoConfig, type LoadMarcoConfigOptions } from '../../src/config/marcoConfig.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -46,6 +47,7 @@ describe('loadMarcoConfig', () => {
       frameSize: 4096,
       interfaces: [],
       logLevel: 'info',
+      keys: [],
     });
   });
 
@@ -122,5 +124,29 @@ describe('loadMarcoConfig', () => {
     fails(undefined, { group: '10.0.0.1' }, '--group');
     fails(undefined, { timeoutMs: -1 }, '--timeout');
     fails(undefined, { interfaces: ['0.0.0.0'] }, '--interface');
+  });
+
+  it('reads grid keys (key_files, relative to the file) and the policy; --key replaces them', () => {
+    const key = path.join(dir, 'grid.key');
+    const other = path.join(dir, 'other.key');
+    writeFileSync(key, Buffer.alloc(32, 1), { mode: 0o600 });
+    writeFileSync(other, Buffer.alloc(32, 2), { mode: 0o600 });
+    const { config } = load('[marco]\nkey_files = grid.key, other.key\nauth = preferred\n');
+    assert.deepEqual(config.keys.map((k) => k.file), [key, other]);
+    assert.equal(config.auth, 'preferred');
+    const flagged = load('[marco]\nkey_files = missing.key\n', { keys: [gridKey(Buffer.alloc(32, 3))], auth: 'required' }).config;
+    assert.deepEqual(flagged.keys.map((k) => k.id), [gridKey(Buffer.alloc(32, 3)).id], '--key: the file\'s list is not read');
+    assert.equal(flagged.auth, 'required');
+    assert.equal(load('[marco]\nkey_files = grid.key\nauth = off\n').config.auth, 'off');
+  });
+
+  it('refuses bad key settings with one line naming the file, key and problem', () => {
+    fails('[marco]\nkey_files = missing.key\n', {}, '[marco] key_files', 'missing.key', 'no such file');
+    writeFileSync(path.join(dir, 'short.key'), Buffer.alloc(8, 1), { mode: 0o600 });
+    fails('[marco]\nkey_files = short.key\n', {}, '[marco] key_files', 'short.key', '8 bytes');
+    fails('[marco]\nkey_files = 224.0.0.112=grid.key\n', {}, '[marco] key_files', "per-group keys (GROUP=FILE) are polod's");
+    fails('[marco]\nauth = sometimes\n', {}, '[marco] auth', '"sometimes"');
+    fails('[marco]\nauth = preferred\n', {}, '[marco] auth', "'preferred' needs a grid key");
+    fails(undefined, { auth: 'required' }, '--auth', 'needs a grid key');
   });
 });

@@ -1,0 +1,152 @@
+/**
+ * The cost of a grid key (docs/protocol.md §2.4): answers per second of a keyed polod against an
+ * unkeyed one on the same host, measured by the throughput benchmark's closed-loop generator
+ * (bench/child/loadGen.ts) on loopback; the keyed generator sends queries it signed before the
+ * run, each with its own nonce. Part of the abuse benchmark (bench/abuse.ts); with `profile`,
+ * both polods run under `--cpu-prof` and their hottest functions are tabled.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { LanHost } from '../test/helpers/netns.js';
+import type { Proc } from '../test/helpers/proc.js';
+import type { LoadGenConfig, LoadGenResult } from './child/loadGen.js';
+import { summarizeProfileDir } from './lib/cpuProfile.js';
+import { childScript, polodStateArgs, REPO_ROOT, requireBuilt, runChild, spawnPolod, writeServices } from './lib/env.js';
+import { fmtInt, fmtPct, type Table } from './lib/report.js';
+import { median } from './lib/stats.js';
+
+const GROUP = '224.0.0.112';
+const QUERY = '{"Command":"Request-For","Params":"web"}';
+
+export interface KeyCostOptions {
+  /** Rounds (one keyed, one unkeyed run each). */
+  readonly rounds: number;
+  /** Answers per run. */
+  readonly total: number;
+  /** Run both polods under --cpu-prof and add their hottest functions. */
+  readonly profile?: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface KeyCost {
+  readonly tables: Table[];
+  /** Median of the per-round ratios keyed ÷ plain answers/s. */
+  readonly ratio: number;
+  readonly keyed: number;
+  readonly plain: number;
+  /** Median polod CPU per answer, µs. */
+  readonly keyedCpuUs: number;
+  readonly plainCpuUs: number;
+}
+
+type Side = 'plain' | 'keyed';
+
+/** System (kernel) CPU time of `pid` so far, in clock ticks: the sends and receives. */
+function systemTicks(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
+}
+
+/** Measures on `host` (one polod per side on loopback, ports 1337 and 1338), files under `dir`. */
+export async function measureAuthCost(host: LanHost, dir: string, program: string, opts: KeyCostOptions): Promise<KeyCost> {
+  const keyFile = path.join(dir, 'grid.key');
+  const keyBytes = Buffer.alloc(32, 0x5a);
+  await writeFile(keyFile, keyBytes, { mode: 0o600 });
+  requireBuilt(childScript('loadGen'), 'bench/child/loadGen.ts');
+  const profileRoot = opts.profile ? await mkdtemp(path.join(os.tmpdir(), 'bench-keyprof-')) : undefined;
+  const start = async (name: Side, port: number, extra: string[]): Promise<Proc> => {
+    const own = path.join(dir, `auth-${name}`);
+    await mkdir(path.join(own, 'services'), { recursive: true });
+    await writeServices(path.join(own, 'services'), [{ id: 'web', params: { port: 8080, path: '/index' } }]);
+    await writeFile(path.join(own, 'polo.cfg'), `[polo]\npolo_binding_port = ${port + 100}\n`);
+    return spawnPolod(host, {
+      program,
+      args: [
+        ...['--config', path.join(own, 'polo.cfg'), '--group', GROUP, '--interface', '127.0.0.1', '--port', String(port)],
+        ...['--services-dir', path.join(own, 'services'), '--log-level', 'warn', ...extra],
+        ...(await polodStateArgs(own, program)),
+      ],
+      ...(profileRoot !== undefined && { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(profileRoot, name)}`] }),
+    });
+  };
+  try {
+    const plain = await start('plain', 1337, []);
+    const keyed = await start('keyed', 1338, ['--key', keyFile]);
+    const rates: Record<Side, number[]> = { plain: [], keyed: [] };
+    const cpu: Record<Side, number[]> = { plain: [], keyed: [] };
+    const sys: Record<Side, number[]> = { plain: [], keyed: [] };
+    const procs = { plain, keyed };
+    try {
+      for (let round = 0; round < opts.rounds; round++) {
+        const order: Side[] = round % 2 === 0 ? ['plain', 'keyed'] : ['keyed', 'plain'];
+        for (const side of order) {
+          const config: LoadGenConfig = {
+            group: GROUP,
+            port: side === 'plain' ? 1337 : 1338,
+            iface: '127.0.0.1',
+            query: QUERY,
+            warmup: 5000,
+            total: opts.total,
+            window: 16,
+            timeoutMs: 200,
+            maxMs: 30_000,
+            readyTimeoutMs: 20_000,
+            ...(side === 'keyed' && { signKeyHex: keyBytes.toString('hex') }),
+            ...(procs[side].pid !== undefined && { serverPid: procs[side].pid }),
+          };
+          const sys0 = systemTicks(procs[side].pid);
+          const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000 });
+          rates[side].push(r.rate);
+          cpu[side].push(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered);
+          // Warm-up included, so only a share: 10 ms ticks, user + system.
+          sys[side].push((systemTicks(procs[side].pid) - sys0) * 10 / ((r.serverCpuMs ?? Number.NaN)));
+          opts.log(`auth cost, ${side} run ${round + 1}/${opts.rounds}: ${fmtInt(r.rate)} answers/s, lost ${r.lost}, CPU ${(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered).toFixed(1)} µs/answer, ${Math.round((sys[side].at(-1) ?? Number.NaN) * 100)} % in the kernel`);
+        }
+      }
+    } finally {
+      // SIGTERM: both stop cleanly, which is also when --cpu-prof writes the profiles.
+      await Promise.all([plain.stop(5000), keyed.stop(5000)]);
+    }
+    const ratios = rates.plain.map((p, k) => (rates.keyed[k] ?? Number.NaN) / p);
+    const result = {
+      plain: median(rates.plain),
+      keyed: median(rates.keyed),
+      ratio: median(ratios),
+      plainCpuUs: median(cpu.plain),
+      keyedCpuUs: median(cpu.keyed),
+    };
+    const tables: Table[] = [
+      {
+        caption: `Request-For answers per second on loopback, closed loop (16 in flight), ${opts.rounds} rounds of ${fmtInt(opts.total)} answers per side`,
+        header: ['polod', 'answers/s (median)', 'range', 'polod CPU per answer'],
+        rows: [
+          ['no key', fmtInt(result.plain), `${fmtInt(Math.min(...rates.plain))}–${fmtInt(Math.max(...rates.plain))}`, `${result.plainCpuUs.toFixed(1)} µs`],
+          [
+            '--key (required): queries verified, replies signed',
+            fmtInt(result.keyed),
+            `${fmtInt(Math.min(...rates.keyed))}–${fmtInt(Math.max(...rates.keyed))}`,
+            `${result.keyedCpuUs.toFixed(1)} µs`,
+          ],
+          ['ratio (median of per-round ratios)', `${result.ratio.toFixed(2)}×`, '', `${(result.plainCpuUs / result.keyedCpuUs).toFixed(2)}× (answers per CPU second)`],
+        ],
+      },
+    ];
+    if (profileRoot !== undefined) {
+      const answers = opts.rounds * (opts.total + 5000);
+      for (const side of ['plain', 'keyed'] as const) {
+        const summary = await summarizeProfileDir(path.join(profileRoot, side), REPO_ROOT, 25);
+        tables.push({
+          caption: `${side} polod: hottest functions by self time (--cpu-prof, whole run)`,
+          header: ['function', 'per answer', 'share of busy time'],
+          rows: summary.top.map((f) => [f.where, `${((f.selfMs * 1000) / answers).toFixed(2)} µs`, fmtPct(f.share)]),
+        });
+      }
+    }
+    return { ...result, tables };
+  } finally {
+    if (profileRoot !== undefined) await rm(profileRoot, { recursive: true, force: true });
+  }
+}

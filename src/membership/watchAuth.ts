@@ -1,0 +1,67 @@
+/**
+ * A watcher's side of authenticated grids (docs/protocol.md §2.4, §8.5): the announcements and
+ * goodbyes it hears are checked as polod checks queries, and its own queries are signed, their
+ * replies checked against their nonce. Under `required` an unsigned, forged, stale or replayed
+ * message is dropped; under `preferred` an unsigned one is kept and marked unverified, except that
+ * it never changes (or removes) a member known from a signed one.
+ */
+import { ReplayCache, signDatagram, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { unsealMessage } from '../auth/sealed.js';
+
+/** The keys and policy of a watch in a keyed grid. */
+export interface WatchAuth {
+  /** Every key verifies; the first signs the watcher's queries. */
+  readonly keys: readonly GridKey[];
+  readonly policy: Exclude<AuthPolicy, 'off'>;
+}
+
+/** A message that passed: the bytes to decode, and whether it was signed. */
+export interface Checked {
+  readonly body: Uint8Array;
+  readonly verified: boolean;
+}
+
+/** What a watcher refused, by reason (for tests and diagnostics). */
+export type Refusals = Record<string, number>;
+
+export class WatchVerifier {
+  private readonly replay = new ReplayCache();
+  readonly refused: Refusals = {};
+
+  constructor(private readonly auth: WatchAuth) {
+    if (auth.keys.length === 0) throw new Error('WatchVerifier without keys');
+  }
+
+  /** An announcement or goodbye heard on the group. */
+  heard(data: Uint8Array): Checked | undefined {
+    return this.judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay }), data);
+  }
+
+  /** One of the watcher's queries: the datagram to send, and the check of its replies. */
+  query(payload: Uint8Array): { readonly payload: Uint8Array; readonly check: (data: Uint8Array) => Checked | undefined } {
+    const signed = signDatagram(payload, this.auth.keys[0] as GridKey);
+    const sent = new Set([signed.nonce]);
+    return {
+      payload: signed.bytes,
+      check: (data) => this.judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay, replyTo: sent }), data),
+    };
+  }
+
+  /** Counts a message the watch refused for another reason than its authenticator. */
+  refuse(reason: string): undefined {
+    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
+    return undefined;
+  }
+
+  private judge(v: ReturnType<typeof verifyDatagram>, data: Uint8Array): Checked | undefined {
+    switch (v.kind) {
+      case 'valid':
+        // Sealed params (src/auth/sealed.ts) are opened once the message is known to be genuine.
+        return { body: unsealMessage(v.body, this.auth.keys), verified: true };
+      case 'unsigned':
+        return this.auth.policy === 'preferred' ? { body: data, verified: false } : this.refuse('unsigned');
+      case 'invalid':
+        return this.refuse(v.reason);
+    }
+  }
+}
