@@ -287,8 +287,15 @@ function usageError(message: string, spec: CommandSpec | undefined, io: CliIo): 
 
 async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
   const registryUser = registryUserOf(flags);
+  let registryWarned = false;
   const marco = new Marco({
     ...(flags.registry !== undefined && { registry: flags.registry }),
+    // A registry that cannot be read is one warning line: the answers printed are the LAN's alone.
+    onRegistryError: (err) => {
+      if (registryWarned) return;
+      registryWarned = true;
+      io.stderr.write(`marco: warning: registry ${flags.registry?.join(',') ?? ''} not read (${oneLine(err.message)}): LAN answers only\n`);
+    },
     ...(registryUser !== undefined && { registryUser }),
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),

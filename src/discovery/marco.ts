@@ -44,6 +44,11 @@ export interface MarcoOptions extends QueryOptions {
   registry?: readonly string[];
   /** etcd user and password for the registry (etcd's authentication). */
   registryUser?: { readonly name: string; readonly password: string };
+  /**
+   * Called when a query could not read the registry (it then answers from the LAN alone), not
+   * when the query ended first. Default: a debug line on `logger`. The `marco` command says it.
+   */
+  onRegistryError?: (err: Error) => void;
 }
 
 /** Options of `watch()`: where, and optionally one service. */
@@ -67,16 +72,18 @@ export class Marco {
   private readonly timing: PresenceTiming | undefined;
   /** The grid registry, when configured. */
   private readonly registry: RegistryReader | undefined;
+  private readonly onRegistryError: ((err: Error) => void) | undefined;
 
   /** Throws InvalidArgumentError when a default option is invalid. */
   constructor(options: MarcoOptions = {}) {
-    const { transport, logger, lookup, timing, registry, registryUser, ...defaults } = options;
+    const { transport, logger, lookup, timing, registry, registryUser, onRegistryError, ...defaults } = options;
     this.timing = timing;
     resolveQuery(defaults); // fail at construction, not at the first query
     this.defaults = defaults;
     this.transport = transport ?? new UdpTransport();
     this.logger = logger ?? silentLogger;
     this.lookup = lookup ?? systemLookup;
+    this.onRegistryError = onRegistryError;
     if (registry !== undefined && registry.length > 0) {
       this.registry = new RegistryReader(new EtcdClient({ endpoints: registry, ...(registryUser && { user: registryUser }) }), this.logger);
     }
@@ -124,11 +131,14 @@ export class Marco {
     if (reader !== undefined && registryUsable(query.auth)) {
       const deadline = registrySignal(query);
       const verified = query.auth === 'preferred' ? { verified: false } : {};
-      collector.include((ended) =>
-        reader.node(group ?? DEFAULT_GROUP, query.port, address, AbortSignal.any([deadline, ended])).then((record) =>
-          record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
-        ),
-      );
+      collector.include((ended) => {
+        const signal = AbortSignal.any([deadline, ended]);
+        return reader.node(group ?? DEFAULT_GROUP, query.port, address, signal).then(
+          (record) =>
+            record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
+          (err: unknown) => this.registryUnread(err, signal),
+        );
+      });
     }
     const [result] = await collector.collect();
     return result;
@@ -157,7 +167,7 @@ export class Marco {
     const signal = query.signals.length === 0 ? undefined : AbortSignal.any([...query.signals]);
     const reader = registryUsable(query.auth) ? this.registry : undefined;
     return new Watch({
-      ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port) }),
+      ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port, this.onRegistryError) }),
       transport: this.transport,
       group: query.group,
       port: query.port,
@@ -228,9 +238,17 @@ export class Marco {
         .filter((n) => isJsonObject(n.params) && (query.params === undefined || matchesFilter(n.params, query.params)))
         .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verified } }));
     } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, 'registry not read: LAN answers only');
-      return [];
+      return this.registryUnread(err, signal);
     }
+  }
+
+  /** A registry read that failed: reported unless the query ended first; no answers from it. */
+  private registryUnread(err: unknown, signal: AbortSignal): [] {
+    if (signal.aborted) return [];
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.onRegistryError !== undefined) this.onRegistryError(error);
+    else this.logger.debug({ err: error.message }, 'registry not read: LAN answers only');
+    return [];
   }
 
   private collector<T extends object>(

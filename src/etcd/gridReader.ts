@@ -70,14 +70,20 @@ export class RegistryReader {
    * unreachable, member gone), a new snapshot once it answers again. `onState` hears each
    * change of reachability (one log line each way, not one per retry).
    */
-  async follow(group: string, port: number, follower: GridFollower, signal: AbortSignal, onState?: (reachable: boolean) => void): Promise<void> {
+  async follow(
+    group: string,
+    port: number,
+    follower: GridFollower,
+    signal: AbortSignal,
+    onState?: (reachable: boolean, err?: Error) => void,
+  ): Promise<void> {
     const prefix = gridPrefix(group, port);
     let attempts = 0;
     let reachable: boolean | undefined;
     const report = (now: boolean, err?: unknown): void => {
       if (reachable === now) return;
       reachable = now;
-      onState?.(now);
+      onState?.(now, err instanceof Error ? err : err === undefined ? undefined : new Error(String(err)));
       if (now) this.logger?.info({ group, port }, 'registry followed');
       else this.logger?.warn({ group, port, err: (err as Error | undefined)?.message }, 'registry unreachable: LAN answers only; retrying');
     };

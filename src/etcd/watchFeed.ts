@@ -12,7 +12,8 @@ import type { NodeRecord } from './layout.js';
 /** Heartbeat given to registry members: long enough that the view's sweep never expires them. */
 const NEVER_MS = 1e12;
 
-export function registryFollower(reader: RegistryReader, group: string, port: number): RegistryFeed {
+/** Feeds a watch from the grid; `onUnreachable` hears each loss of the registry (once per break). */
+export function registryFollower(reader: RegistryReader, group: string, port: number, onUnreachable?: (err: Error) => void): RegistryFeed {
   return (view: MembershipView, signal: AbortSignal, ready: () => void) => {
     const known = new Map<string, string>();
     const put = (address: string, record: NodeRecord): void => {
@@ -47,7 +48,10 @@ export function registryFollower(reader: RegistryReader, group: string, port: nu
         remove,
       },
       signal,
-      () => ready(),
+      (reachable, err) => {
+        ready();
+        if (!reachable) onUnreachable?.(err ?? new Error('unreachable'));
+      },
     );
   };
 }
