@@ -137,7 +137,6 @@ export class MarcodServer {
             defaultGroup: settings.group,
             iface: settings.interfaces[0],
             logger: this.logger,
-            ...(this.transport.interfaces && { interfaces: () => this.transport.interfaces?.() ?? [] }),
           })
         : undefined;
     this.warm = warm;
