@@ -55,7 +55,7 @@ export class WarmViews {
   /** Members of each group's view, for the groups whose view is warm (marcod's metrics). */
   members(): Map<string, number> {
     const sizes = new Map<string, number>();
-    for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.size);
+    for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.nodes);
     return sizes;
   }
 

@@ -310,7 +310,7 @@ export class GroupPresence {
     if (this.state !== 'started') return;
     if (this.targets.some((t) => !this.sockets.has(t.address.includes(':') ? 6 : 4))) void this.openSockets().then(() => this.announce());
     else this.announce();
-    const interval = heartbeatInterval(this.view.size, this.timing);
+    const interval = heartbeatInterval(this.view.nodes, this.timing);
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), jittered(interval, this.timing.jitter, this.random)).unref();
   }
 
@@ -333,7 +333,7 @@ export class GroupPresence {
     const a: Announcement = {
       instance: this.instance,
       rev: this.rev,
-      every: heartbeatInterval(this.view.size, this.timing),
+      every: heartbeatInterval(this.view.nodes, this.timing),
       members: this.view.size,
       params: this.options.nodeParams,
       services,

@@ -89,12 +89,18 @@ export class MembershipView {
 
   /**
    * Nodes a query over `link` reaches as this view counts them: the members on that link, the
-   * routed ones (link '') for an IPv4 link, and itself when it is a polod's. Without `linkOf`,
-   * or for link '' (a routed asker, or the system's choice of link), `size`.
+   * routed ones (link '') for an IPv4 link, and itself when it is a polod's. For link '' (a
+   * routed asker, or the system's choice of link): every IPv4 member. Without `linkOf`, `size`.
    */
   sizeOn(link: string): number {
-    if (this.options.linkOf === undefined || link === '') return this.size;
+    if (this.options.linkOf === undefined) return this.size;
     const counts = this.linkCounts();
+    if (link === '') {
+      // An asker on no link of ours reaches every IPv4 node.
+      let ipv4 = this.options.selfInstance === undefined ? 0 : 1;
+      for (const [key, n] of counts) if (!isIPv6Link(key)) ipv4 += n;
+      return ipv4;
+    }
     const routed = link !== '' && !isIPv6Link(link) ? (counts.get('') ?? 0) : 0;
     return (this.options.selfInstance === undefined ? 0 : 1) + (counts.get(link) ?? 0) + routed;
   }
@@ -129,6 +135,20 @@ export class MembershipView {
     }
     this.perLink = counts;
     return counts;
+  }
+
+  /**
+   * Distinct nodes: like `size`, but a node heard on several links (two LANs, or IPv4 and IPv6)
+   * counts once, by its instance. What metrics report and the heartbeat adapts to.
+   */
+  get nodes(): number {
+    const instances = new Set<string>();
+    let anonymous = 0;
+    for (const o of this.ours.values()) {
+      if (o.instance === undefined) anonymous++;
+      else instances.add(o.instance);
+    }
+    return (this.options.selfInstance === undefined ? 0 : 1) + instances.size + anonymous + this.refs.size;
   }
 
   /** Every member, ours first. */
