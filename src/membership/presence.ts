@@ -119,8 +119,8 @@ export class GroupPresence {
   private targets: readonly LinkTarget[];
   /** The link of a source address (src/membership/links.ts), for the interfaces as last known. */
   private linkOf: (address: string) => string = () => '';
-  /** This host's addresses, IPv6 ones with their zone: our own replies and queries. */
-  private self: readonly string[] = [];
+  /** This host's IPv6 addresses, with and without their zone, as of the last interface list. */
+  private self6: readonly string[] = [];
   /** Links where another node's membership query was heard since this one's last query. */
   private readonly askedByOthers = new Set<string>();
 
@@ -132,7 +132,7 @@ export class GroupPresence {
     this.view = new MembershipView({
       timing: this.timing,
       selfInstance: this.instance,
-      selfAddresses: () => this.self,
+      selfAddresses: () => this.ownAddresses(),
       linkOf: (address) => this.linkOf(address),
     });
     this.view.onEvent((e) => {
@@ -179,8 +179,13 @@ export class GroupPresence {
   private relink(interfaces: readonly NetInterface[], targets: readonly LinkTarget[]): void {
     this.targets = targets;
     this.linkOf = sourceLinks(interfaces);
-    this.self = ownAddresses(this.options.transport.localAddresses(), interfaces);
+    this.self6 = ownAddresses([], interfaces);
     this.view.relinked();
+  }
+
+  /** This host's addresses as sources appear (its own replies and queries come from them). */
+  private ownAddresses(): string[] {
+    return [...this.options.transport.localAddresses(), ...this.self6];
   }
 
   /** One target per link and family of `interfaces` (every one, or those holding `listed` addresses). */
@@ -394,7 +399,7 @@ export class GroupPresence {
       case 'marco':
         // Another polod is refreshing its view of that link (and will report the references it
         // finds): this one skips its own next query there.
-        if (m.membership && !this.querying && !this.self.includes(address)) this.askedByOther(this.linkOf(address));
+        if (m.membership && !this.querying && !this.ownAddresses().includes(address)) this.askedByOther(this.linkOf(address));
         return false;
       default:
         return false;
