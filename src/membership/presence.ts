@@ -121,6 +121,8 @@ export class GroupPresence {
   private linkOf: (address: string) => string = () => '';
   /** This host's IPv6 addresses, with and without their zone, as of the last interface list. */
   private self6: readonly string[] = [];
+  /** The link of each recent asker (cleared when the interfaces change). */
+  private readonly askers = new Map<string, string>();
   /** Links where another node's membership query was heard since this one's last query. */
   private readonly askedByOthers = new Set<string>();
 
@@ -148,7 +150,7 @@ export class GroupPresence {
    * fit one datagram (the responder then handles the plain reply as before).
    */
   poloReply(to?: RemoteInfo, scope?: string): Uint8Array | undefined {
-    const link = scope !== undefined ? ipv6Link(scope) : to === undefined ? '' : this.linkOf(to.address);
+    const link = scope !== undefined ? ipv6Link(scope) : to === undefined ? '' : this.askerLink(to.address);
     const size = this.view.sizeOn(link);
     let bytes = this.hinted.get(size);
     if (bytes === undefined) {
@@ -161,6 +163,17 @@ export class GroupPresence {
       this.hinted.set(size, bytes);
     }
     return bytes;
+  }
+
+  /** The link of an IPv4 asker, remembered (a reply's hot path; askers are few and return). */
+  private askerLink(address: string): string {
+    let link = this.askers.get(address);
+    if (link === undefined) {
+      link = this.linkOf(address);
+      if (this.askers.size >= 1024) this.askers.clear();
+      this.askers.set(address, link);
+    }
+    return link;
   }
 
   /**
@@ -180,6 +193,7 @@ export class GroupPresence {
     this.targets = targets;
     this.linkOf = sourceLinks(interfaces);
     this.self6 = ownAddresses([], interfaces);
+    this.askers.clear();
     this.view.relinked();
   }
 
