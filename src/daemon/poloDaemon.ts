@@ -169,7 +169,7 @@ export class PoloDaemon {
         replyLimit,
         ...(groupAuth && { auth: groupAuth }),
         // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
-        poloReply: () => presence.poloReply(),
+        poloReply: (to, scope) => presence.poloReply(to, scope),
         tap: presence.tap,
       });
     });
@@ -200,7 +200,12 @@ export class PoloDaemon {
     if (this.stopped) return;
     this.state = 'started';
     this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard, this.unicastAuth);
-    const addresses = this.settings.interfaces.length > 0 ? this.settings.interfaces : this.transport.localAddresses();
+    const listed = this.settings.interfaces;
+    // Listed interfaces: their IPv6 addresses too, where the twin is served (docs/protocol.md §9).
+    const listedIPv6 = (this.transport.interfaces?.() ?? [])
+      .filter((i) => i.ipv4.some((a) => listed.includes(a.address)))
+      .flatMap((i) => unicastAddresses({ ...i, ipv4: [] }));
+    const addresses = listed.length > 0 ? [...listed, ...listedIPv6] : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
     // Live discovery once the responders answer: a node that announces itself can be asked.
@@ -294,7 +299,7 @@ export class PoloDaemon {
     // IPv6 (each group's twin, or an IPv6 group) on every interface with an IPv6 address.
     const names6 = now.filter((i) => i.ipv6.length > 0).map((i) => i.name);
     for (const polo of this.polos) polo.setInterfaces(joins, names6);
-    for (const presence of this.presences.values()) presence.setInterfaces(joins);
+    for (const presence of this.presences.values()) presence.setInterfaces(now);
     // Unicast listeners follow the interfaces' addresses, IPv6 ones included (loopback's, bound
     // at start, stay).
     const addresses = (list: readonly NetInterface[]): Set<string> => new Set(list.flatMap(unicastAddresses));

@@ -155,7 +155,8 @@ export class Marco {
   /**
    * Watches the grid: `up` events for the current nodes (or providers of `service`) within about
    * a second, then `up`, `down` (with a reason) and `update` as they happen, from the nodes'
-   * announcements. Ends when `signal` aborts or the loop breaks. Throws InvalidArgumentError
+   * announcements, on every link of the host unless `interface` names one (src/membership/watch.ts).
+   * Ends when `signal` aborts or the loop breaks. Throws InvalidArgumentError
    * at once for invalid options; an error of the socket ends the iteration with that error.
    */
   watch(options: WatchOptions = {}): Watch {

@@ -95,7 +95,7 @@ export class MarcodServer {
   /** Requests in progress per client key. */
   private readonly perClient = new Map<string, number>();
   private readonly context: AnswerContext;
-  /** Live views of the grids (one interface at most: a view is joined on one). */
+  /** Live views of the grids: every link, or the one --interface names (none with several). */
   readonly warm: WarmViews | undefined;
   private readonly abort = new AbortController();
   private readonly watchServer: WatchSocketServer | undefined;
@@ -139,7 +139,6 @@ export class MarcodServer {
             defaultGroup: settings.group,
             iface: settings.interfaces[0],
             logger: this.logger,
-            ...(this.transport.interfaces && { interfaces: () => this.transport.interfaces?.() ?? [] }),
           })
         : undefined;
     this.warm = warm;

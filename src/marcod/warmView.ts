@@ -5,6 +5,10 @@
  * reference node in the grid (its services are unknown), a node whose services did not fit its
  * announcement, a member count that says a node is missing, a user service (loaded by polod on
  * demand), a view not yet warm — the request runs a query, as before.
+ *
+ * A view covers every link a query asks, in the same family per link (src/membership/watch.ts),
+ * so a host on several LANs, or on an IPv6-only one, is answered from its view too; whether a
+ * node is missing is judged link by link.
  */
 import type { Marco } from '../discovery/marco.js';
 import type { NodeResult } from '../discovery/results.js';
@@ -12,12 +16,7 @@ import type { Member } from '../membership/view.js';
 import type { Watch } from '../membership/watch.js';
 import { matchesFilter } from '../protocol/json.js';
 import type { Logger } from '../util/log.js';
-import { isIPv6Group } from '../protocol/address.js';
-import type { NetInterface } from '../transport/interfaces.js';
 import type { MarcoRequest, RequestForRequest } from './request.js';
-
-/** How long a reading of the interface list is reused (interfaces change rarely). */
-const LINKS_REFRESH_MS = 2000;
 
 /** Groups marcod keeps a view of; requests for more groups are answered by query. */
 export const MAX_WARM_GROUPS = 16;
@@ -30,21 +29,12 @@ export class WarmViews {
   /** Requests answered from a view, and by query because the view could not. */
   readonly stats = { fromView: 0, notSure: 0 };
 
-  /** The last reading of whether the host is on one IPv4 link, and when it was taken. */
-  private oneLink = { value: true, readAt: Number.NEGATIVE_INFINITY };
-
   constructor(
     private readonly marco: Marco,
     private readonly options: {
       readonly defaultGroup: string;
       readonly iface: string | undefined;
       readonly logger: Logger;
-      /**
-       * The host's multicast interfaces (src/transport/interfaces.ts). A watch hears one link
-       * (announcements are IPv4), but queries ask every link: with no `iface` and more than one
-       * link, or an IPv6-only one, the view cannot be complete and requests are answered by query.
-       */
-      readonly interfaces?: () => readonly NetInterface[];
     },
   ) {}
 
@@ -56,10 +46,6 @@ export class WarmViews {
   /** The reply from the view, or undefined (the caller queries). */
   answer(request: MarcoRequest | RequestForRequest): NodeResult[] | undefined {
     const group = request.group ?? this.options.defaultGroup;
-    if (isIPv6Group(group) || !this.onOneLink()) {
-      this.stats.notSure++;
-      return undefined;
-    }
     const watch = this.watch(group);
     const found = watch === undefined ? undefined : fromView(watch, request);
     if (found === undefined) this.stats.notSure++;
@@ -70,20 +56,8 @@ export class WarmViews {
   /** Members of each group's view, for the groups whose view is warm (marcod's metrics). */
   members(): Map<string, number> {
     const sizes = new Map<string, number>();
-    for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.size);
+    for (const [group, watch] of this.watches) if (watch.warm && !watch.ended) sizes.set(group, watch.view.nodes);
     return sizes;
-  }
-
-  /** True when a view can cover every link a query asks (read at most every 2 s). */
-  private onOneLink(): boolean {
-    const list = this.options.interfaces;
-    if (this.options.iface !== undefined || list === undefined) return true;
-    const now = performance.now();
-    if (now - this.oneLink.readAt >= LINKS_REFRESH_MS) {
-      const links = list();
-      this.oneLink = { value: links.length <= 1 && links.every((i) => i.ipv4.length > 0), readAt: now };
-    }
-    return this.oneLink.value;
   }
 
   close(): void {
@@ -132,7 +106,7 @@ export function fromView(watch: Watch, request: MarcoRequest | RequestForRequest
   const view = watch.view;
   const members = view.members();
   // An empty view proves nothing (a network that is down looks the same).
-  if (members.length === 0 || view.reportedSize > members.length) return undefined;
+  if (members.length === 0 || !view.complete) return undefined;
   if (members.some((m) => m.kind !== 'announcing')) return undefined;
   let nodes: NodeResult[];
   const verified = (m: Member): { verified?: boolean } => (watch.verifier === undefined ? {} : { verified: m.verified === true });

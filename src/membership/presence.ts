@@ -5,13 +5,19 @@
  * Members hint polod adds to its Polo replies. docs/protocol.md, "Announcements and membership",
  * documents the messages and the timing bounds.
  *
- * It hears the group through the responder's socket (the Polo `tap` option: a byte test per
- * datagram, so Request-For floods cost nothing more) and sends from a socket of its own, on the
- * first configured interface; the responder sends the hinted Polo reply (src/daemon/poloDaemon.ts).
+ * It hears the group through the responder's sockets (the Polo `tap` option: a byte test per
+ * datagram, so Request-For floods cost nothing more) and sends from sockets of its own (one per
+ * address family) out of every link it serves: IPv4 where the interface has IPv4, the group's
+ * IPv6 twin where it has IPv6 (docs/protocol.md §9). The view counts each link apart
+ * (src/membership/links.ts), so a Members hint or an announcement's count is that of the link
+ * it goes out on; the responder sends the hinted Polo reply (src/daemon/poloDaemon.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
-import { isIPv6Group } from '../protocol/address.js';
+import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
+import { scopedGroup } from '../discovery/targets.js';
+import type { NetInterface } from '../transport/interfaces.js';
+import { ipv6Link, ownAddresses, sourceLinks, withZone } from './links.js';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
@@ -41,7 +47,10 @@ export interface PresenceOptions {
   readonly transport: Transport;
   readonly group: string;
   readonly port: number;
-  /** Interfaces to join on; empty = the system's choice. */
+  /**
+   * Interfaces (IPv4 addresses) to send out of, and the IPv6 twin on those of them with IPv6
+   * (read at start); empty = the system's choice, over IPv4.
+   */
   readonly interfaces: readonly string[];
   /**
    * True: send out of the interfaces given to setInterfaces() (every one, kept current by polod's
@@ -81,6 +90,13 @@ export interface PresenceAuth {
 
 type State = 'new' | 'started' | 'stopped';
 
+/** One datagram of a send: to `address` (the group, or its IPv6 twin scoped to an interface) through `via`, over `link`. */
+interface LinkTarget {
+  readonly link: string;
+  readonly address: string;
+  readonly via?: string | undefined;
+}
+
 export class GroupPresence {
   readonly instance = randomBytes(8).toString('hex');
   readonly view: MembershipView;
@@ -89,7 +105,8 @@ export class GroupPresence {
   private readonly timing: PresenceTiming;
   private readonly random: () => number;
   private readonly log: Logger;
-  private socket: DatagramSocket | undefined;
+  /** The sending sockets by address family. */
+  private readonly sockets = new Map<4 | 6, DatagramSocket>();
   private state: State = 'new';
   private rev = 0;
   private lastContent = '';
@@ -100,19 +117,29 @@ export class GroupPresence {
   private opening = false;
   private querying = false;
   private unsubscribe: (() => void) | undefined;
-  private hinted: { size: number; bytes: Uint8Array } | undefined;
-  /** The interfaces (by address) announcements leave through; undefined = the socket's own. */
-  private vias: readonly (string | undefined)[];
+  /** Encoded hinted Polo replies by count (a few distinct counts: one per link at most). */
+  private readonly hinted = new Map<number, Uint8Array>();
+  /** Where announcements, goodbyes and membership queries go: one entry per link and family. */
+  private targets: readonly LinkTarget[];
+  /** The link of a source address (src/membership/links.ts), for the interfaces as last known. */
+  private linkOf: (address: string) => string = () => '';
+  /** This host's IPv6 addresses, with and without their zone, as of the last interface list. */
+  private self6: readonly string[] = [];
+  /** The link of each recent asker (cleared when the interfaces change). */
+  private readonly askers = new Map<string, string>();
+  /** Links where another node's membership query was heard since this one's last query. */
+  private readonly askedByOthers = new Set<string>();
 
   constructor(private readonly options: PresenceOptions) {
     this.timing = options.timing ?? DEFAULT_TIMING;
     this.random = options.random ?? Math.random;
-    this.vias = options.managedInterfaces === true ? [] : [undefined];
+    this.targets = [];
     this.log = options.logger.child({ group: options.group, component: 'presence' });
     this.view = new MembershipView({
       timing: this.timing,
       selfInstance: this.instance,
-      selfAddresses: () => options.transport.localAddresses(),
+      selfAddresses: () => this.ownAddresses(),
+      linkOf: (address) => this.linkOf(address),
     });
     this.view.onEvent((e) => {
       this.log.debug({ event: e.event, address: e.member.address, kind: e.member.kind }, 'membership');
@@ -122,36 +149,97 @@ export class GroupPresence {
   }
 
   /**
-   * The Polo reply with the Members hint (cached while the count is unchanged); undefined when
-   * it would not fit one datagram (the responder then handles the plain reply as before).
+   * The Polo reply to `to` with the Members hint of the link the query came over (`scope`: the
+   * interface of the IPv6 socket it arrived on), cached by count; undefined when it would not
+   * fit one datagram (the responder then handles the plain reply as before).
    */
-  poloReply(): Uint8Array | undefined {
-    const size = this.view.size;
-    if (this.hinted?.size !== size) {
+  poloReply(to?: RemoteInfo, scope?: string): Uint8Array | undefined {
+    const link = scope !== undefined ? ipv6Link(scope) : to === undefined ? '' : this.askerLink(to.address);
+    const size = this.view.sizeOn(link);
+    let bytes = this.hinted.get(size);
+    if (bytes === undefined) {
       try {
-        this.hinted = { size, bytes: encodeHintedPolo(this.sealed(this.options.nodeParams), size) };
+        bytes = encodeHintedPolo(this.sealed(this.options.nodeParams), size);
       } catch {
         return undefined;
       }
+      if (this.hinted.size >= 64) this.hinted.clear();
+      this.hinted.set(size, bytes);
     }
-    return this.hinted.bytes;
+    return bytes;
+  }
+
+  /** The link of an IPv4 asker, remembered (a reply's hot path; askers are few and return). */
+  private askerLink(address: string): string {
+    let link = this.askers.get(address);
+    if (link === undefined) {
+      link = this.linkOf(address);
+      if (this.askers.size >= 1024) this.askers.clear();
+      this.askers.set(address, link);
+    }
+    return link;
   }
 
   /**
-   * The interfaces (by IPv4 address) to announce on, for a presence made with
-   * `managedInterfaces`. A new interface hears an announcement at once.
+   * The interfaces to serve, for a presence made with `managedInterfaces`: IPv4 out of those
+   * with IPv4, the IPv6 twin out of those with IPv6. A new link hears an announcement at once.
    */
-  setInterfaces(addresses: readonly string[]): void {
+  setInterfaces(interfaces: readonly NetInterface[]): void {
     if (this.options.managedInterfaces !== true) return;
-    const added = addresses.some((a) => !this.vias.includes(a));
-    this.vias = [...addresses];
-    if (added && this.state === 'started') this.announce();
+    const before = new Set(this.targets.map((t) => t.link));
+    this.relink(interfaces, this.linkTargets(interfaces));
+    const added = this.targets.some((t) => !before.has(t.link));
+    if (added && this.state === 'started') void this.openSockets().then(() => this.announce());
   }
 
-  /** Sends `bytes` to the group out of every interface; resolves once all sends are done. */
-  private sendAll(socket: DatagramSocket, bytes: Uint8Array): Promise<unknown> {
-    const { port, group } = this.options;
-    return Promise.all(this.vias.map((via) => socket.send(bytes, port, group, via)));
+  /** Takes a new interface list: the targets, and how sources map to links. */
+  private relink(interfaces: readonly NetInterface[], targets: readonly LinkTarget[]): void {
+    this.targets = targets;
+    this.linkOf = sourceLinks(interfaces);
+    this.self6 = ownAddresses([], interfaces);
+    this.askers.clear();
+    this.view.relinked();
+  }
+
+  /** This host's addresses as sources appear (its own replies and queries come from them). */
+  private ownAddresses(): string[] {
+    return [...this.options.transport.localAddresses(), ...this.self6];
+  }
+
+  /** One target per link and family of `interfaces` (every one, or those holding `listed` addresses). */
+  private linkTargets(interfaces: readonly NetInterface[], listed?: readonly string[]): LinkTarget[] {
+    const { group } = this.options;
+    const v6 = isIPv6Group(group);
+    const twin = v6 ? group : ipv6Twin(group);
+    const targets: LinkTarget[] = [];
+    for (const iface of interfaces) {
+      const mine = listed === undefined ? iface.ipv4.map((a) => a.address) : iface.ipv4.map((a) => a.address).filter((a) => listed.includes(a));
+      if (listed !== undefined && mine.length === 0) continue;
+      const via = mine[0];
+      if (!v6 && via !== undefined) targets.push({ link: iface.name, address: group, via });
+      if (iface.ipv6.length > 0) targets.push({ link: ipv6Link(iface.name), ...scopedGroup(twin, iface.name) });
+    }
+    // A listed address not on any interface (yet): IPv4 out of it, as the socket can.
+    for (const address of listed ?? []) {
+      if (!v6 && !targets.some((t) => t.via === address)) targets.push({ link: '', address: group, via: address });
+    }
+    return targets;
+  }
+
+  /**
+   * Sends to every target (`bytes` of its link); resolves once all sends are done, rejecting
+   * when none could be sent.
+   */
+  private async sendAll(bytes: (link: string) => Uint8Array, targets: readonly LinkTarget[] = this.targets): Promise<void> {
+    const { port } = this.options;
+    const outcomes = await Promise.allSettled(
+      targets.map((t) => {
+        const socket = this.sockets.get(t.address.includes(':') ? 6 : 4);
+        return socket === undefined ? Promise.reject(new Error('no socket')) : socket.send(bytes(t.link), port, t.address, t.via);
+      }),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed !== undefined && outcomes.every((o) => o.status === 'rejected')) throw failed.reason;
   }
 
   /** Opens the sending socket, announces and starts the heartbeat and the first membership query. */
@@ -159,10 +247,15 @@ export class GroupPresence {
     if (this.state === 'stopped') throw new ClosedError('presence');
     if (this.state !== 'new') return;
     this.state = 'started';
-    const { group } = this.options;
-    // Live discovery runs over IPv4 (docs/protocol.md §9): an IPv6 grid keeps no view.
-    if (isIPv6Group(group)) return;
-    await this.openSocket();
+    const { group, transport } = this.options;
+    if (this.options.managedInterfaces !== true) {
+      const interfaces = transport.interfaces?.() ?? [];
+      const listed = this.options.interfaces;
+      // The system's choice (no interface listed): one datagram, over IPv4, any link.
+      const targets = listed.length > 0 ? this.linkTargets(interfaces, listed) : isIPv6Group(group) ? this.linkTargets(interfaces) : [{ link: '', address: group }];
+      this.relink(interfaces, targets);
+    }
+    await this.openSockets();
     this.unsubscribe = this.options.changes?.onChange((c) => {
       if (c.group === group) this.scheduleAnnounce();
     });
@@ -184,15 +277,17 @@ export class GroupPresence {
     clearTimeout(this.queryTimer);
     clearInterval(this.sweepTimer);
     this.unsubscribe?.();
-    const socket = this.socket;
-    if (socket) {
+    if (this.sockets.size > 0) {
+      const goodbye = encodeGoodbye(this.instance);
       try {
-        await this.sendAll(socket, this.signed(encodeGoodbye(this.instance)));
+        // Signed once per link, as announcements are (see announce()).
+        await this.sendAll(() => this.signed(goodbye));
         this.sent.goodbye++;
       } catch (err) {
         this.log.debug({ err }, 'goodbye not sent');
       }
-      await socket.close();
+      await Promise.all([...this.sockets.values()].map((s) => s.close()));
+      this.sockets.clear();
     }
     this.view.clear();
   }
@@ -208,21 +303,28 @@ export class GroupPresence {
   }
 
   /**
-   * Opens the sending socket if it is not open yet. Its interface address may not exist yet (as
-   * a group join may fail): then it is tried again at each heartbeat, and nothing is sent meanwhile.
+   * Opens the sending sockets the targets need (IPv4, IPv6) that are not open yet. An interface
+   * address may not exist yet (as a group join may fail): then it is tried again at each
+   * heartbeat, and nothing is sent that way meanwhile.
    */
-  private async openSocket(): Promise<void> {
-    if (this.socket !== undefined || this.opening) return;
+  private async openSockets(): Promise<void> {
+    if (this.opening) return;
     this.opening = true;
     const { transport, ttl } = this.options;
-    const iface = this.options.interfaces[0];
+    const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
     try {
-      // Replies never come to this socket: it only sends (announcements, goodbye).
-      const socket = await transport.openQuerySocket(iface === undefined ? { ttl } : { ttl, iface }, () => undefined);
-      if (this.state === 'started') this.socket = socket;
-      else await socket.close();
-    } catch (err) {
-      this.log.debug({ iface, err }, 'cannot announce from this interface yet; will retry');
+      for (const family of new Set(this.targets.map((t) => (t.address.includes(':') ? 6 : 4) as 4 | 6))) {
+        if (this.sockets.has(family)) continue;
+        try {
+          // Replies never come to these sockets: they only send (announcements, goodbye).
+          const options = family === 6 ? { ttl, family } : iface === undefined ? { ttl } : { ttl, iface };
+          const socket = await transport.openQuerySocket(options, () => undefined);
+          if (this.state === 'started' && !this.sockets.has(family)) this.sockets.set(family, socket);
+          else await socket.close();
+        } catch (err) {
+          this.log.debug({ iface, family, err }, 'cannot announce from this interface yet; will retry');
+        }
+      }
     } finally {
       this.opening = false;
     }
@@ -230,9 +332,9 @@ export class GroupPresence {
 
   private heartbeat(): void {
     if (this.state !== 'started') return;
-    if (this.socket === undefined) void this.openSocket().then(() => this.announce());
+    if (this.targets.some((t) => !this.sockets.has(t.address.includes(':') ? 6 : 4))) void this.openSockets().then(() => this.announce());
     else this.announce();
-    const interval = heartbeatInterval(this.view.size, this.timing);
+    const interval = heartbeatInterval(this.view.nodes, this.timing);
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), jittered(interval, this.timing.jitter, this.random)).unref();
   }
 
@@ -241,8 +343,7 @@ export class GroupPresence {
    * the same files, a refused publish) sends nothing, so local API calls cannot make a node chatty.
    */
   private announce(onlyIfChanged = false): void {
-    const socket = this.socket;
-    if (!socket || this.state !== 'started') return;
+    if (this.sockets.size === 0 || this.state !== 'started') return;
     const services = this.options.services().map((s) => ({ id: s.id, params: s.params }));
     const refs = this.view.directReferences();
     const failing = this.options.failing?.() ?? [];
@@ -256,14 +357,28 @@ export class GroupPresence {
     const a: Announcement = {
       instance: this.instance,
       rev: this.rev,
-      every: heartbeatInterval(this.view.size, this.timing),
+      every: heartbeatInterval(this.view.nodes, this.timing),
       members: this.view.size,
       params: this.sealed(this.options.nodeParams),
       services: services === undefined ? undefined : services.map((s) => ({ id: s.id, params: this.sealed(s.params) })),
       refs,
       failing,
     };
-    this.sendAll(socket, this.signed(encodeAnnouncement(a))).then(
+    // Each link hears the count of that link (one encoding per distinct count). Signed, each
+    // link gets its own nonce: a dual-stack receiver hears both families, and the second copy
+    // of one signed datagram would be refused there as a replay.
+    const encoded = new Map<number | string, Uint8Array>();
+    const bytes = (link: string): Uint8Array => {
+      const members = this.view.sizeOn(link);
+      const key = this.options.auth ? link : members;
+      let b = encoded.get(key);
+      if (b === undefined) {
+        b = this.signed(encodeAnnouncement({ ...a, members }));
+        encoded.set(key, b);
+      }
+      return b;
+    };
+    this.sendAll(bytes).then(
       () => this.sent.announce++,
       (err: unknown) => this.log.debug({ err }, 'announcement not sent'),
     );
@@ -275,7 +390,7 @@ export class GroupPresence {
    * own compact encoding is recognised (`{"Command":"` then the name at byte 12), so the test
    * costs two byte reads for the queries that make up the hot path.
    */
-  readonly tap = (data: Uint8Array, from: RemoteInfo): boolean => {
+  readonly tap = (data: Uint8Array, from: RemoteInfo, scope?: string): boolean => {
     if (this.state !== 'started' || data.byteLength < 20 || data[0] !== OPEN_BRACE) return false;
     const initial = data[COMMAND_INITIAL];
     if (initial !== A && initial !== G && initial !== M) return false;
@@ -294,19 +409,19 @@ export class GroupPresence {
       return false; // the responder counts and logs bad datagrams
     }
     const m = readPresence(msg);
+    // An IPv6 source names its interface (the socket's, when the address came without it).
+    const address = withZone(from.address, scope);
     switch (m?.kind) {
       case 'announce':
-        this.view.hearAnnouncement(from.address, m.announcement);
+        this.view.hearAnnouncement(address, m.announcement);
         return true;
       case 'goodbye':
-        this.view.hearGoodbye(from.address, m.instance);
+        this.view.hearGoodbye(address, m.instance);
         return true;
       case 'marco':
-        // Another polod is refreshing its view (and will report the references it finds):
-        // this one skips its own next query.
-        if (m.membership && !this.querying && !this.options.transport.localAddresses().includes(from.address)) {
-          this.scheduleQuery();
-        }
+        // Another polod is refreshing its view of that link (and will report the references it
+        // finds): this one skips its own next query there.
+        if (m.membership && !this.querying && !this.ownAddresses().includes(address)) this.askedByOther(this.linkOf(address));
         return false;
       default:
         return false;
@@ -337,18 +452,42 @@ export class GroupPresence {
     this.queryTimer = setTimeout(() => void this.query(), Math.round(base * (1 + this.random() / 2))).unref();
   }
 
+  /** Another node's membership query on `link`: skips this one's next query there. */
+  private askedByOther(link: string): void {
+    this.askedByOthers.add(link);
+    // Every link asked by someone: the whole query waits its next turn.
+    if (this.targets.every((t) => this.skipped(t))) {
+      this.askedByOthers.clear();
+      this.scheduleQuery();
+    }
+  }
+
+  /** True when another node's query covered `t`'s link (any link, for the system's choice). */
+  private skipped(t: LinkTarget): boolean {
+    return this.askedByOthers.has(t.link) || (t.link === '' && this.askedByOthers.size > 0);
+  }
+
   private async query(): Promise<void> {
     if (this.state !== 'started') return;
+    const targets = this.targets.filter((t) => !this.skipped(t));
+    this.askedByOthers.clear();
+    if (targets.length === 0) {
+      this.scheduleQuery();
+      return;
+    }
     this.querying = true;
     this.sent.query++;
-    const iface = this.options.interfaces[0];
+    const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
+    const asked = new Set(targets.map((t) => t.link));
     const replies = await viewQuery({
       transport: this.options.transport,
       group: this.options.group,
       port: this.options.port,
       iface,
+      targets: targets.map((t) => ({ address: t.address, via: t.via })),
+      linkOf: this.linkOf,
       ttl: this.options.ttl,
-      payload: this.signed(encodeMembershipQuery()),
+      payload: this.options.auth ? () => this.signed(encodeMembershipQuery()) : encodeMembershipQuery(),
       ...(this.options.auth && { admit: (data: Uint8Array) => this.admitReply(data) }),
       windowMs: this.timing.queryWindowMs,
       graceMs: this.timing.graceMs,
@@ -359,7 +498,9 @@ export class GroupPresence {
     });
     this.querying = false;
     if (this.state !== 'started') return;
-    this.view.queryDone(new Set(replies.map((r) => r.address)));
+    // A reference node on a link this query skipped has not missed it.
+    const linkOf = this.linkOf;
+    this.view.queryDone(new Set(replies.map((r) => r.address)), asked.has('') ? undefined : (address) => asked.has(linkOf(address)));
     this.scheduleQuery();
   }
 }

@@ -2,10 +2,14 @@
  * One view-refreshing Marco query: send to the group, collect the Polo replies (with their
  * Members hint) until every expected member answered plus a short grace, or the window ends.
  * Used by polod's presence and by watchers; discovery calls use src/discovery/collector.ts.
+ *
+ * Out of several links (`targets`, src/discovery/targets.ts), each link's hints count that
+ * link only: the query ends early once every link it went out of has answered in full.
  */
+import type { SendTarget } from '../discovery/collector.js';
 import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
-import type { Transport } from '../transport/transport.js';
+import type { DatagramHandler, DatagramSocket, Transport } from '../transport/transport.js';
 import { membersHint } from './wire.js';
 
 /** One Polo reply. */
@@ -23,11 +27,19 @@ export interface ViewQueryPlan {
   readonly group: string;
   readonly port: number;
   readonly iface?: string | undefined;
+  /** One datagram per entry (every link); undefined or empty = one to `group`, the socket's way. */
+  readonly targets?: readonly SendTarget[] | undefined;
+  /** The link of a replier (src/membership/links.ts), with several targets. */
+  readonly linkOf?: ((address: string) => string) | undefined;
   readonly ttl: number;
-  readonly payload: Uint8Array;
+  /**
+   * The query, or a function making it per target: in a keyed grid each copy is signed apart, as
+   * a dual-stack node hears both families and would refuse a second copy as a replay.
+   */
+  readonly payload: Uint8Array | ((target: SendTarget) => Uint8Array);
   readonly windowMs: number;
   readonly graceMs: number;
-  /** Members known before the query (a floor for the expected count). */
+  /** Members known before the query (a floor for the expected count; one link only). */
   readonly knownMembers: number;
   /** Called for each reply as it arrives. */
   readonly onReply?: (s: PoloSighting) => void;
@@ -38,9 +50,36 @@ export interface ViewQueryPlan {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Opens one socket per address family the targets need and sends `payload` to each target
+ * (to `group` when there is none); a target that fails (its interface vanished) is skipped.
+ * Throws only when nothing could be sent. The caller closes the sockets.
+ */
+export async function sendToTargets(
+  plan: Pick<ViewQueryPlan, 'transport' | 'group' | 'port' | 'iface' | 'targets' | 'ttl'>,
+  payload: ViewQueryPlan['payload'],
+  onMessage: DatagramHandler,
+): Promise<DatagramSocket[]> {
+  const targets = plan.targets !== undefined && plan.targets.length > 0 ? plan.targets : [{ address: plan.group, via: undefined }];
+  const sockets = new Map<4 | 6, DatagramSocket>();
+  try {
+    for (const family of new Set(targets.map((t) => familyOf(t.address)))) {
+      const options = family === 6 ? { ttl: plan.ttl, family } : plan.iface === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, iface: plan.iface };
+      sockets.set(family, await plan.transport.openQuerySocket(options, onMessage));
+    }
+    const sent = await Promise.allSettled(targets.map((t) => sockets.get(familyOf(t.address))?.send(typeof payload === 'function' ? payload(t) : payload, plan.port, t.address, t.via)));
+    if (sent.every((o) => o.status === 'rejected')) throw (sent[0] as PromiseRejectedResult).reason;
+  } catch (err) {
+    await Promise.all([...sockets.values()].map((s) => s.close()));
+    throw err;
+  }
+  return [...sockets.values()];
+}
+
 /** Runs the query; resolves with every distinct replier (never rejects: a failure is no reply). */
 export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   const seen = new Map<string, PoloSighting>();
+  const links = plan.targets !== undefined && plan.targets.length > 1 && plan.linkOf !== undefined ? new Map<string, { seen: number; expected: number }>() : undefined;
   let expected = plan.knownMembers;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -66,6 +105,18 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
     };
     seen.set(from.address, s);
     plan.onReply?.(s);
+    if (links !== undefined && plan.linkOf !== undefined) {
+      const link = plan.linkOf(from.address);
+      const entry = links.get(link) ?? { seen: 0, expected: 0 };
+      links.set(link, entry);
+      entry.seen++;
+      if (s.hint !== undefined) entry.expected = Math.max(entry.expected, s.hint);
+      // Complete once every link the query went out of answered as many nodes as it counts.
+      const complete = links.size >= (plan.targets?.length ?? 1) && [...links.values()].every((l) => l.expected > 0 && l.seen >= l.expected);
+      clearTimeout(graceTimer);
+      graceTimer = complete ? setTimeout(finish, plan.graceMs).unref() : undefined;
+      return;
+    }
     if (s.hint !== undefined) expected = Math.max(expected, s.hint);
     if (expected > 0 && seen.size >= expected && graceTimer === undefined) {
       graceTimer = setTimeout(finish, plan.graceMs).unref();
@@ -75,15 +126,11 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   const abort = (): void => finish();
   plan.signal?.addEventListener('abort', abort, { once: true });
   try {
-    const socket = await plan.transport.openQuerySocket(
-      plan.iface === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, iface: plan.iface },
-      onMessage,
-    );
+    const sockets = await sendToTargets(plan, plan.payload, onMessage);
     try {
-      await socket.send(plan.payload, plan.port, plan.group);
       await done;
     } finally {
-      await socket.close();
+      await Promise.all(sockets.map((s) => s.close()));
     }
   } catch {
     // A query that could not be sent found nobody; the next one may.
@@ -93,4 +140,9 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
     plan.signal?.removeEventListener('abort', abort);
   }
   return [...seen.values()];
+}
+
+/** 6 for an IPv6 address (it has a colon), else 4. */
+function familyOf(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
 }

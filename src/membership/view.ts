@@ -8,6 +8,7 @@ import { jsonEqual, type JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
 import { expiryAfter, type PresenceTiming } from './timing.js';
 import type { Announcement, RefEntry } from './wire.js';
+import { isIPv6Link } from './links.js';
 
 /** Why a member left the view. */
 export type DownReason = 'goodbye' | 'expired';
@@ -58,6 +59,11 @@ export interface ViewOptions {
   readonly selfInstance?: string;
   /** Addresses of this host: Polo replies and announcements from them are our own. */
   readonly selfAddresses?: () => readonly string[];
+  /**
+   * The link a member's address is on (src/membership/links.ts): counts and completeness are
+   * then judged link by link. Without it the view is one link.
+   */
+  readonly linkOf?: (address: string) => string;
   readonly now?: () => number;
 }
 
@@ -68,6 +74,8 @@ export class MembershipView {
   private readonly refs = new Map<string, Member>();
   private readonly listeners = new Set<(e: ViewEvent) => void>();
   private readonly now: () => number;
+  /** Members per link, recomputed after a change (the Members hint is read on every Polo reply). */
+  private perLink: Map<string, number> | undefined;
 
   constructor(private readonly options: ViewOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -82,6 +90,70 @@ export class MembershipView {
   /** Nodes in the grid as this view counts them (itself included when it is a polod's). */
   get size(): number {
     return (this.options.selfInstance === undefined ? 0 : 1) + this.ours.size + this.refs.size;
+  }
+
+  /**
+   * Nodes a query over `link` reaches as this view counts them: the members on that link, the
+   * routed ones (link '') for an IPv4 link, and itself when it is a polod's. For link '' (a
+   * routed asker, or the system's choice of link): every IPv4 member. Without `linkOf`, `size`.
+   */
+  sizeOn(link: string): number {
+    if (this.options.linkOf === undefined) return this.size;
+    const counts = this.linkCounts();
+    if (link === '') {
+      // An asker on no link of ours reaches every IPv4 node.
+      let ipv4 = this.options.selfInstance === undefined ? 0 : 1;
+      for (const [key, n] of counts) if (!isIPv6Link(key)) ipv4 += n;
+      return ipv4;
+    }
+    const routed = link !== '' && !isIPv6Link(link) ? (counts.get('') ?? 0) : 0;
+    return (this.options.selfInstance === undefined ? 0 : 1) + (counts.get(link) ?? 0) + routed;
+  }
+
+  /**
+   * True when no announcing member says its link has more nodes than this view counts there: a
+   * view missing nobody (marcod answers from it only then). Link by link with `linkOf`, since
+   * each node counts the link it announces on.
+   */
+  get complete(): boolean {
+    const linkOf = this.options.linkOf;
+    if (linkOf === undefined) return this.reportedSize <= this.members().length;
+    for (const [address, o] of this.ours) {
+      const link = linkOf(address);
+      if (o.members > (link === '' ? this.size : this.sizeOn(link))) return false;
+    }
+    return true;
+  }
+
+  /** The links of the members changed (the host's interfaces did): counts are read again. */
+  relinked(): void {
+    this.perLink = undefined;
+  }
+
+  private linkCounts(): Map<string, number> {
+    if (this.perLink !== undefined) return this.perLink;
+    const counts = new Map<string, number>();
+    const linkOf = this.options.linkOf ?? (() => '');
+    for (const address of [...this.ours.keys(), ...this.refs.keys()]) {
+      const link = linkOf(address);
+      counts.set(link, (counts.get(link) ?? 0) + 1);
+    }
+    this.perLink = counts;
+    return counts;
+  }
+
+  /**
+   * Distinct nodes: like `size`, but a node heard on several links (two LANs, or IPv4 and IPv6)
+   * counts once, by its instance. What metrics report and the heartbeat adapts to.
+   */
+  get nodes(): number {
+    const instances = new Set<string>();
+    let anonymous = 0;
+    for (const o of this.ours.values()) {
+      if (o.instance === undefined) anonymous++;
+      else instances.add(o.instance);
+    }
+    return (this.options.selfInstance === undefined ? 0 : 1) + instances.size + anonymous + this.refs.size;
   }
 
   /** Every member, ours first. */
@@ -178,11 +250,14 @@ export class MembershipView {
     this.reconcileRefs();
   }
 
-  /** One of this owner's Marco queries ended; `answered` are the addresses that replied. */
-  queryDone(answered: ReadonlySet<string>): void {
+  /**
+   * One of this owner's Marco queries ended; `answered` are the addresses that replied. `asked`:
+   * whether the query reached an address's link (it went out of some links only).
+   */
+  queryDone(answered: ReadonlySet<string>, asked?: (address: string) => boolean): void {
     let changed = false;
     for (const [address, ref] of this.directRefs) {
-      if (answered.has(address)) continue;
+      if (answered.has(address) || asked?.(address) === false) continue;
       if (++ref.misses >= this.options.timing.refMisses) {
         this.directRefs.delete(address);
         changed = true;
@@ -219,6 +294,7 @@ export class MembershipView {
 
   /** Forgets everything (no events): the owner stopped. */
   clear(): void {
+    this.perLink = undefined;
     this.ours.clear();
     this.directRefs.clear();
     this.refs.clear();
@@ -242,6 +318,7 @@ export class MembershipView {
 
   /** Recomputes the reference members from direct sightings and announcers' reports; emits the differences. */
   private reconcileRefs(): void {
+    this.perLink = undefined;
     const next = new Map<string, JsonObject>();
     for (const o of this.ours.values()) for (const r of o.refs) next.set(r.address, r.params);
     for (const [address, r] of this.directRefs) next.set(address, r.params);
@@ -269,6 +346,7 @@ export class MembershipView {
   }
 
   private emit(e: ViewEvent): void {
+    this.perLink = undefined;
     for (const listener of [...this.listeners]) listener(e);
   }
 }

@@ -4,12 +4,21 @@
  * so it runs next to a polod or on a host without one), starts with one Marco query (and one
  * Request-For for a service) for the current state, and afterwards queries only now and then,
  * for the reference nodes that never announce. docs/protocol.md, "Announcements and membership".
+ *
+ * Like a query (src/discovery/targets.ts), a watch with no interface named covers every link of
+ * the host, in one family per link: IPv4 where the host has IPv4 there, the group's IPv6 twin
+ * where it has only IPv6. So a dual-stack node is one member, at its IPv4 address, and the view
+ * counts each link apart (src/membership/links.ts) for its completeness.
  */
 import { decodeObject } from '../protocol/codec.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { isJsonObject, jsonEqual, type JsonObject } from '../protocol/json.js';
 import type { GroupSocket, Transport } from '../transport/transport.js';
-import { viewQuery } from './query.js';
+import { groupTargets, interfaceTargets } from '../discovery/targets.js';
+import type { SendTarget } from '../discovery/collector.js';
+import { isIPv6Group } from '../protocol/address.js';
+import { sendToTargets, viewQuery } from './query.js';
+import { sourceLinks, withZone } from './links.js';
 import { DEFAULT_TIMING, type PresenceTiming } from './timing.js';
 import { MembershipView, type Member, type ViewEvent } from './view.js';
 import { WatchVerifier, type WatchAuth } from './watchAuth.js';
@@ -21,7 +30,7 @@ export type WatchDownReason = 'goodbye' | 'expired' | 'unpublished' | 'check fai
 /** One event of a watch. */
 export interface WatchEvent {
   readonly event: 'up' | 'down' | 'update';
-  /** The node's IPv4 address. */
+  /** The node's address: IPv4, or on an IPv6-only link its link-local address with the interface (`fe80::1%eth0`). */
   readonly address: string;
   /** Node params (node watch) or the service's params (service watch). */
   readonly params: JsonObject;
@@ -86,7 +95,14 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private readonly providers = new Map<string, { params: JsonObject; verified: boolean | undefined }>();
   /** Set in a keyed grid: what it refused is counted in `verifier.refused`. */
   readonly verifier: WatchVerifier | undefined;
-  private socket: GroupSocket | undefined;
+  /** The IPv4 group socket (joined on each IPv4 link) and one IPv6 socket per IPv6 link. */
+  private readonly sockets: GroupSocket[] = [];
+  /** Interfaces (IPv4 address, or `%name` for IPv6) the watch listens on. */
+  private readonly listening = new Set<string>();
+  private v4Socket: GroupSocket | undefined;
+  /** Where queries go out (every link), and the link of a source. */
+  private targets: SendTarget[] | undefined;
+  private linkOf: (address: string) => string = () => '';
   private closed = false;
   private failure: Error | undefined;
   private queryTimer: NodeJS.Timeout | undefined;
@@ -101,7 +117,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   constructor(private readonly plan: WatchPlan) {
     this.timing = plan.timing ?? DEFAULT_TIMING;
     this.verifier = plan.auth === undefined ? undefined : new WatchVerifier(plan.auth);
-    this.view = new MembershipView({ timing: this.timing });
+    this.view = new MembershipView({ timing: this.timing, linkOf: (address) => this.linkOf(address) });
     this.view.onEvent((e) => this.viewChanged(e));
     if (plan.signal?.aborted === true) {
       this.closed = true;
@@ -147,50 +163,21 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
 
   /** Stops watching and closes the socket. Idempotent. */
   async close(): Promise<void> {
-    if (this.closed && this.socket === undefined) return;
+    if (this.closed && this.sockets.length === 0) return;
     this.closed = true;
     this.feedController.abort();
     this.plan.signal?.removeEventListener('abort', this.abort);
     clearTimeout(this.queryTimer);
     clearInterval(this.sweepTimer);
-    const socket = this.socket;
-    this.socket = undefined;
+    const sockets = this.sockets.splice(0);
+    this.v4Socket = undefined;
     this.wake();
-    await socket?.close();
+    await Promise.all(sockets.map((s) => s.close()));
   }
 
   private async start(): Promise<void> {
-    const socket = await this.plan.transport.bindGroup(this.plan.group, this.plan.port, (data, from) => {
-      let body = data;
-      let verified: boolean | undefined;
-      const verifier = this.verifier;
-      if (verifier !== undefined) {
-        // Only announcements and goodbyes matter here; the queries on the group are not checked.
-        const initial = data[COMMAND_INITIAL];
-        if (initial !== ANNOUNCE_INITIAL && initial !== GOODBYE_INITIAL) return;
-        const checked = verifier.heard(data);
-        if (checked === undefined) return;
-        // `preferred`: an unsigned message never changes or removes a member known from a signed one.
-        if (!checked.verified && this.view.member(from.address)?.verified === true) return verifier.refuse('unsigned-over-signed');
-        body = checked.body;
-        verified = checked.verified;
-      }
-      let msg: JsonObject;
-      try {
-        msg = decodeObject(body);
-      } catch {
-        return;
-      }
-      const m = readPresence(msg);
-      if (m?.kind === 'announce') this.view.hearAnnouncement(from.address, m.announcement, verified);
-      else if (m?.kind === 'goodbye') this.view.hearGoodbye(from.address, m.instance);
-    });
-    if (this.closed) {
-      await socket.close();
-      return;
-    }
-    this.socket = socket;
-    socket.join(this.plan.iface);
+    await this.listen();
+    if (this.closed) return;
     this.sweepTimer = setInterval(() => this.view.sweep(), this.timing.sweepMs).unref();
     const feed = this.plan.registry;
     if (feed !== undefined) {
@@ -201,8 +188,112 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     void this.query();
   }
 
+  /** Reads an announcement or goodbye heard on the group from `address` (checked in a keyed grid). */
+  private hear(data: Uint8Array, address: string): void {
+    let body = data;
+    let verified: boolean | undefined;
+    const verifier = this.verifier;
+    if (verifier !== undefined) {
+      // Only announcements and goodbyes matter here; the queries on the group are not checked.
+      const initial = data[COMMAND_INITIAL];
+      if (initial !== ANNOUNCE_INITIAL && initial !== GOODBYE_INITIAL) return;
+      const checked = verifier.heard(data);
+      if (checked === undefined) return;
+      // `preferred`: an unsigned message never changes or removes a member known from a signed one.
+      if (!checked.verified && this.view.member(address)?.verified === true) return verifier.refuse('unsigned-over-signed');
+      body = checked.body;
+      verified = checked.verified;
+    }
+    let msg: JsonObject;
+    try {
+      msg = decodeObject(body);
+    } catch {
+      return;
+    }
+    const m = readPresence(msg);
+    if (m?.kind === 'announce') this.view.hearAnnouncement(address, m.announcement, verified);
+    else if (m?.kind === 'goodbye') this.view.hearGoodbye(address, m.instance);
+  }
+
+  /**
+   * Listens on the links of the host as they are now (called at start and before each query, so
+   * a link that came up since is covered): the IPv4 group on each link with IPv4, the IPv6
+   * group (or twin) on each link it is asked over. The first socket that cannot be opened
+   * fails the start; later ones are tried again at the next query.
+   */
+  private async listen(): Promise<void> {
+    const { transport, group, iface } = this.plan;
+    const v6 = isIPv6Group(group);
+    const interfaces = transport.interfaces?.();
+    const targets = iface === undefined ? groupTargets(group, interfaces) : v6 ? interfaceTargets(group, iface, interfaces) : undefined;
+    this.targets = targets;
+    this.linkOf = sourceLinks(interfaces ?? []);
+    this.view.relinked();
+    // No list of links (or an interface named for an IPv4 grid): one socket, one link.
+    if (targets === undefined) {
+      await this.listenV4(v6 ? '' : (iface ?? ''));
+      return;
+    }
+    let failure: unknown;
+    for (const t of targets) {
+      const percent = t.address.indexOf('%');
+      try {
+        if (percent >= 0) await this.listenV6(t.address.slice(0, percent), t.address.slice(percent + 1));
+        else await this.listenV4(t.via ?? '');
+      } catch (err) {
+        // A link that vanished meanwhile: the others are still heard.
+        failure = err;
+      }
+    }
+    if (this.sockets.length === 0 && failure !== undefined && !this.closed) throw failure;
+  }
+
+  /** Joins the IPv4 group on the interface `via` ('' = the system's choice). */
+  private async listenV4(via: string): Promise<void> {
+    if (this.listening.has(via) || this.closed) return;
+    let socket = this.v4Socket;
+    if (socket === undefined) {
+      socket = await this.plan.transport.bindGroup(this.plan.group, this.plan.port, (data, from) => this.hear(data, from.address));
+      if (this.closed) {
+        await socket.close();
+        return;
+      }
+      this.v4Socket = socket;
+      this.sockets.push(socket);
+    }
+    this.listening.add(via);
+    try {
+      socket.join(via === '' ? undefined : via);
+    } catch (err) {
+      this.listening.delete(via);
+      throw err;
+    }
+  }
+
+  /** Joins the IPv6 group `group` on interface `name`, with a socket of its own there. */
+  private async listenV6(group: string, name: string): Promise<void> {
+    const key = `%${name}`;
+    if (this.listening.has(key) || this.closed) return;
+    this.listening.add(key);
+    try {
+      const socket = await this.plan.transport.bindGroup(group, this.plan.port, (data, from) => this.hear(data, withZone(from.address, name)), name);
+      if (this.closed) {
+        await socket.close();
+        return;
+      }
+      this.sockets.push(socket);
+      socket.join();
+    } catch (err) {
+      this.listening.delete(key);
+      throw err;
+    }
+  }
+
   /** The current state by query, then the next query later (more often with reference nodes). */
   private async query(): Promise<void> {
+    if (this.closed) return;
+    // A link that came up since the last query is listened on and asked (a failure waits for the next).
+    if (this.warm) await this.listen().catch(() => undefined);
     if (this.closed) return;
     this.queries++;
     const base = {
@@ -210,6 +301,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       group: this.plan.group,
       port: this.plan.port,
       iface: this.plan.iface,
+      targets: this.targets,
+      linkOf: this.linkOf,
       ttl: this.plan.ttl,
       windowMs: this.timing.queryWindowMs,
       graceMs: this.timing.graceMs,
@@ -243,8 +336,9 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private async requestFor(service: string): Promise<Map<string, JsonObject>> {
     const offers = new Map<string, JsonObject>();
     const signed = this.verifier?.query(encodeFrame({ Command: 'Request-For', Params: service }));
-    const socket = await this.plan.transport.openQuerySocket(
-      this.plan.iface === undefined ? { ttl: this.plan.ttl } : { ttl: this.plan.ttl, iface: this.plan.iface },
+    const sockets = await sendToTargets(
+      { ...this.plan, targets: this.targets },
+      signed?.payload ?? encodeFrame({ Command: 'Request-For', Params: service }),
       (data, from) => {
         const checked = signed?.check(data);
         if (signed && checked === undefined) return;
@@ -263,7 +357,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       },
     );
     try {
-      await socket.send(signed?.payload ?? encodeFrame({ Command: 'Request-For', Params: service }), this.plan.port, this.plan.group);
       // The window of the query, cut short by the watch's end.
       await new Promise<void>((resolve) => {
         const signal = this.plan.signal;
@@ -276,7 +369,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
         signal?.addEventListener('abort', finish, { once: true });
       });
     } finally {
-      await socket.close();
+      await Promise.all(sockets.map((s) => s.close()));
     }
     return offers;
   }

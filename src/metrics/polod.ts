@@ -85,7 +85,7 @@ export function polodRegistry(sources: PolodMetricsSources): Registry {
     for (const { command, result, n } of sources.publishCalls.counts.values()) set({ command, result }, n);
   });
   gauge('marcopolo_polod_grid_members', 'Nodes in the grid, this one included, from the live membership view.', ['group'], (set) => {
-    for (const [group, presence] of daemon.presences) set({ group }, presence.view.size);
+    for (const [group, presence] of daemon.presences) set({ group }, presence.view.nodes);
   });
   gauge('marcopolo_polod_services', 'Services this node offers in the group (root services and those of loaded users), as Services lists them.', ['group'], (set) => {
     for (const group of daemon.settings.groups) set({ group }, daemon.registry.view(group)?.listing().length ?? 0);

@@ -91,16 +91,18 @@ export interface PoloOptions {
   /** Largest reply before signing (default 4096; less in a keyed daemon, to leave room for `"Auth"`). */
   readonly replyLimit?: number;
   /**
-   * The encoded Polo reply to send instead of the plain one: polod's reply carries the Members
-   * hint of live discovery (src/membership/presence.ts).
+   * The encoded Polo reply to send to `to` instead of the plain one: polod's reply carries the
+   * Members hint of live discovery (src/membership/presence.ts), counted on the link the query
+   * came over (`scope`: the interface of the IPv6 socket it arrived on; undefined for IPv4).
    */
-  readonly poloReply?: () => Uint8Array | undefined;
+  readonly poloReply?: (to: RemoteInfo, scope: string | undefined) => Uint8Array | undefined;
   /**
    * Sees every datagram first; returning true consumes it (not counted, not answered). polod's
    * presence reads the live-discovery messages here (src/membership/presence.ts): one function
    * call and a byte test on the hot path, instead of a second socket receiving every query.
+   * `scope`: the interface of the IPv6 socket it arrived on.
    */
-  readonly tap?: (datagram: Uint8Array, from: RemoteInfo) => boolean;
+  readonly tap?: (datagram: Uint8Array, from: RemoteInfo, scope?: string) => boolean;
 }
 
 type State = 'new' | 'started' | 'stopped';
@@ -134,8 +136,10 @@ export class Polo {
   private readonly ownsGuard: boolean;
   private readonly auth: AuthGate | undefined;
   private readonly replyLimit: number;
-  private readonly poloReply: (() => Uint8Array | undefined) | undefined;
-  private readonly tap: ((datagram: Uint8Array, from: RemoteInfo) => boolean) | undefined;
+  private readonly poloReply: PoloOptions['poloReply'];
+  private readonly tap: PoloOptions['tap'];
+  /** The interface of each IPv6 socket (its replies' link). */
+  private readonly scopes = new WeakMap<GroupSocket, string>();
   private socket: GroupSocket | undefined;
   /**
    * The IPv6 group served next to (or instead of) `multicastGroup`: the group itself when it is
@@ -182,7 +186,8 @@ export class Polo {
     this.interfaces = options.interfaces ?? [];
     this.managed = options.managedInterfaces === true;
     const v6 = isIPv6Group(this.multicastGroup);
-    this.ipv6Group = v6 ? this.multicastGroup : this.managed ? ipv6Twin(this.multicastGroup) : undefined;
+    // The twin is served on every interface, or on the listed ones that have IPv6 (docs/protocol.md §9).
+    this.ipv6Group = v6 ? this.multicastGroup : this.managed || this.interfaces.length > 0 ? ipv6Twin(this.multicastGroup) : undefined;
     this.ttl = options.ttl ?? POLO_TTL;
     this.nodeParams = options.nodeParams ?? { hostname: os.hostname() };
     this.joinRetry = options.joinRetry ?? DEFAULT_JOIN_RETRY;
@@ -226,6 +231,8 @@ export class Polo {
     this.socket.setTtl(this.ttl);
     if (!this.managed) for (const iface of this.interfaces.length > 0 ? this.interfaces : ['']) this.pendingJoins.add(iface);
     this.joinPending();
+    // Listed interfaces: the twin on those of them that have IPv6, as read now.
+    if (!this.managed && this.interfaces.length > 0) this.v6Wanted = new Set(this.listedIPv6Interfaces());
     this.openIPv6();
   }
 
@@ -258,6 +265,7 @@ export class Polo {
       // The socket is its own reply path: a query is answered through the interface it came in on.
       const bound = await this.transport.bindGroup(group, this.port, (data, from) => void this.datagramReceived(data, from, socket), name);
       socket = bound;
+      this.scopes.set(bound, name);
       bound.setTtl(this.ttl);
       bound.join();
       if (this.state !== 'started' || !this.v6Wanted.has(name) || this.v6Sockets.has(name)) {
@@ -327,7 +335,7 @@ export class Polo {
   datagramReceived(datagram: Uint8Array, address: RemoteInfo, via?: GroupSocket): void | Promise<void> {
     // Live-discovery messages are consumed first (src/membership/presence.ts); then a source
     // (or the node) out of reply budget is dropped before any decoding.
-    if (this.tap?.(datagram, address) === true) return;
+    if (this.tap?.(datagram, address, via === undefined ? undefined : this.scopes.get(via)) === true) return;
     const admitted = admit(datagram, address, this.stats, this.guard, this.auth);
     if (!admitted) return;
     const { query, nonce, key } = admitted;
@@ -489,9 +497,9 @@ export class Polo {
       );
       return;
     }
-    // polod's Polo reply carries the Members hint (live discovery); else the plain reply. Live
-    // discovery runs over IPv4 only, so an IPv6 reply carries no hint (its count would be short).
-    const hinted = via === undefined && decision.reply.command === 'Polo' ? this.poloReply?.() : undefined;
+    // polod's Polo reply carries the Members hint (live discovery) of the link the query came
+    // over; else the plain reply.
+    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.(to, via === undefined ? undefined : this.scopes.get(via)) : undefined;
     const encoded = hinted ?? this.encode(decision.reply);
     const socket = via ?? this.socket;
     if (!encoded || !socket || this.state !== 'started') return;

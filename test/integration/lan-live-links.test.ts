@@ -1,0 +1,83 @@
+/**
+ * Live discovery on a host on two LANs (no --interface anywhere): marcod's warm view covers both
+ * LANs and answers from it, next to a polod on the same host whose announcements and Members
+ * hints count each LAN apart (docs/protocol.md §9); `marco watch` there sees both LANs. Two
+ * namespace LANs (r8wa, r8wb), host 3 of r8wa wired onto r8wb as well.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { requireNetns } from '../helpers/netns.js';
+import { attachHost } from '../helpers/multi-lan.js';
+import { lanFixture, logIs, MARCO, startPolod } from '../helpers/lan-daemons.js';
+import { json, MARCOD, rawRequests, REFERENCE_MARCO_CFG, sortedNodes } from '../helpers/marcod-lan.js';
+import { waitFor } from '../helpers/wait.js';
+
+const lanA = lanFixture({ name: 'r8wa', hosts: 3, subnet: 185 });
+const lanB = lanFixture({ name: 'r8wb', hosts: 2, subnet: 186 });
+const MULTI_B = '10.201.186.50';
+/** marcod's longest deadline: a reply within rawRequests' own 15 s wait proves no query ran to it. */
+const LONG = 60_000;
+
+test('a host on two LANs: marcod answers from a warm view of both, a polod there counts each LAN apart, marco watch sees both', async (t) => {
+  if (!requireNetns(t)) return;
+  const [a, b] = [await lanA.lan(), await lanB.lan()];
+  const [nodeA, multi] = [a.host(1), a.host(3)];
+  const nodeB = b.host(1);
+  await attachHost(multi, b, 'eth1', [`${MULTI_B}/24`]);
+  const web = (port: number): Record<string, unknown> => ({ web: { id: 'web', params: { port } } });
+  const polods = await Promise.all([
+    startPolod(lanA, nodeA, { interfaces: [], waitJoined: false, services: web(1), groups: ['224.0.0.112'] }),
+    startPolod(lanB, nodeB, { interfaces: [], waitJoined: false, services: web(2), groups: ['224.0.0.112'] }),
+    startPolod(lanA, multi, { interfaces: [], waitJoined: false, services: web(3), groups: ['224.0.0.112'] }),
+  ]);
+  t.after(() => Promise.all(polods.map((p) => p.stop())));
+  for (const iface of [multi.address, MULTI_B]) {
+    await polods[2]?.waitLog(logIs('joined group', { group: '224.0.0.112', iface }), `joined on ${iface}`, 20_000);
+  }
+
+  const cfg = path.join(await lanA.tmpDir(), 'marco.cfg');
+  await writeFile(cfg, REFERENCE_MARCO_CFG);
+  const marcod = multi.spawn([process.execPath, MARCOD, '--config', cfg, '--log-level', 'debug']);
+  t.after(() => marcod.stop());
+  await marcod.waitForJsonLog(logIs('marcod started'), "'marcod started'");
+  const fromView = (): number => marcod.jsonLogs().filter(logIs('request answered', { source: 'view' })).length;
+
+  // Warm: a request is eventually answered from the view (each LAN's count matches what the
+  // view holds there; the local polod's own count covers one LAN each).
+  await waitFor(
+    async () => {
+      await rawRequests(multi, [json({ Command: 'Request-For', Params: 'web', timeout: 200 })]);
+      return fromView() > 0;
+    },
+    { what: "marcod's view of both LANs to be warm", timeoutMs: 15_000 },
+  );
+  const before = fromView();
+  const [found, all] = await rawRequests(multi, [json({ Command: 'Request-For', Params: 'web', timeout: LONG }), json({ Command: 'Marco', timeout: LONG })]);
+  assert.equal(fromView(), before + 2, 'both answered from the view');
+  // Every node at its address on each LAN, the local polod at both of its addresses.
+  assert.deepEqual(sortedNodes(found?.reply), [
+    { Address: nodeA.address, Params: { port: 1 } },
+    { Address: multi.address, Params: { port: 3 } },
+    { Address: nodeB.address, Params: { port: 2 } },
+    { Address: MULTI_B, Params: { port: 3 } },
+  ]);
+  assert.deepEqual(
+    sortedNodes(all?.reply).map((n) => n.Address),
+    [nodeA.address, multi.address, nodeB.address, MULTI_B],
+  );
+
+  // From LAN A, a query with a 10-minute deadline ends on the Members hint: the two-LAN polod
+  // counts LAN A's nodes only in its reply there.
+  const run = await a.host(2).run([process.execPath, MARCO, 'discover', '--json', '--timeout', '600000'], { timeoutMs: 20_000 });
+  assert.equal(run.code, 0, `marco discover did not end on the Members hint: ${run.stdout}${run.stderr}`);
+  assert.deepEqual((JSON.parse(run.stdout) as Array<{ address: string }>).map((n) => n.address).sort(), [nodeA.address, multi.address]);
+
+  // marco watch with no flags on the same host: both LANs.
+  const watch = multi.spawn([process.execPath, MARCO, 'watch', '--json']);
+  t.after(() => watch.stop());
+  for (const address of [nodeA.address, nodeB.address]) {
+    await watch.waitForLine((l) => (JSON.parse(l) as { event: string; address: string }).address === address, `up ${address}`, 15_000);
+  }
+});
