@@ -11,7 +11,10 @@ import type { Transport } from '../transport/transport.js';
 import { isIPv4 } from '../util/ipv4.js';
 import { startLive } from '../dashboard/live.js';
 import { serveDashboard } from '../dashboard/server.js';
+import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { commandHelp, parseCommand, type CommandSpec } from './args.js';
+import { parseAuth, parseKeyFile } from './authFlags.js';
+import { REGISTRY_FLAGS, registryOptions, type RegistryFlags } from './registryFlags.js';
 import { ExitCode, exitCodeFor, FlagError, oneLine, parseIPv4, parseMulticastGroup, parsePort, type CliIo } from './common.js';
 
 /** What marco.ts hands over: its test doubles, and the Ctrl-C signal. */
@@ -29,11 +32,13 @@ interface Listen {
   readonly port: number;
 }
 
-interface Flags {
+interface Flags extends RegistryFlags {
   listen?: Listen;
   group?: string[];
   interface?: string;
   port?: number;
+  key?: GridKey[];
+  auth?: AuthPolicy;
 }
 
 const SPEC: CommandSpec = {
@@ -58,6 +63,20 @@ const SPEC: CommandSpec = {
     },
     { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the groups on and send from', parse: parseIPv4 },
     { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
+    {
+      name: 'key',
+      value: '<file>',
+      description: 'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
+      parse: parseKeyFile,
+      repeatable: true,
+    },
+    {
+      name: 'auth',
+      value: '<policy>',
+      description: 'required (default with --key): unsigned announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
+      parse: parseAuth,
+    },
+    ...REGISTRY_FLAGS,
   ],
 };
 
@@ -91,6 +110,9 @@ export async function main(argv: readonly string[], io: CliIo, deps: DashboardDe
   let live;
   try {
     const marco = new Marco({
+      ...registryOptions(flags, io, 'marco dashboard'),
+      ...(flags.key !== undefined && { keys: flags.key }),
+      ...(flags.auth !== undefined && { auth: flags.auth }),
       ...(deps.transport === undefined ? {} : { transport: deps.transport }),
       ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
     });

@@ -11,14 +11,14 @@
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { parseAuth, parseKeyFile } from './authFlags.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
-import { parseRegistryEndpoints, readRegistryUser, type RegistryUser } from '../config/registryConfig.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
 import type { NodeResult, QueryStats, QueryStream, ServicesResult } from '../discovery/results.js';
-import { AbortedError, ConfigError } from '../errors.js';
+import { AbortedError } from '../errors.js';
 import type { Json, JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT } from '../protocol/limits.js';
 import type { Transport } from '../transport/transport.js';
+import { REGISTRY_FLAGS, registryOptions, type RegistryFlags } from './registryFlags.js';
 import { commandHelp, commandUsage, parseCommand, programHelp, type CommandSpec, type FlagSpec } from './args.js';
 import {
   displayValue,
@@ -62,7 +62,7 @@ Exit codes:
   ${ExitCode.RUNTIME}  runtime error (socket or network failure)`;
 
 /** Flags as the parser hands them over (already checked by the flag parsers). */
-interface Flags {
+interface Flags extends RegistryFlags {
   group?: string;
   timeout?: number;
   maxNodes?: number;
@@ -75,22 +75,7 @@ interface Flags {
   key?: GridKey[];
   auth?: AuthPolicy;
   service?: string;
-  registry?: string[];
-  registryUser?: string;
-  registryPasswordFile?: string;
 }
-
-/** `--registry`: etcd endpoints of the grid registry (docs/operations.md, "Grids across subnets"). */
-const REGISTRY_FLAGS: readonly FlagSpec[] = [
-  {
-    name: 'registry',
-    value: '<urls>',
-    description: 'etcd client URLs of the grid registry, comma-separated: nodes of other subnets are included',
-    parse: parseRegistryFlag,
-  },
-  { name: 'registry-user', value: '<name>', description: 'etcd user of the registry (with --registry-password-file)' },
-  { name: 'registry-password-file', value: '<file>', description: "file whose first line is the etcd user's password" },
-];
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
   {
@@ -286,17 +271,8 @@ function usageError(message: string, spec: CommandSpec | undefined, io: CliIo): 
 }
 
 async function run(command: string, target: string, flags: Flags, io: CliIo, deps: MarcoCliDeps): Promise<number> {
-  const registryUser = registryUserOf(flags);
-  let registryWarned = false;
   const marco = new Marco({
-    ...(flags.registry !== undefined && { registry: flags.registry }),
-    // A registry that cannot be read is one warning line: the answers printed are the LAN's alone.
-    onRegistryError: (err) => {
-      if (registryWarned) return;
-      registryWarned = true;
-      io.stderr.write(`marco: warning: registry ${flags.registry?.join(',') ?? ''} not read (${oneLine(err.message)}): LAN answers only\n`);
-    },
-    ...(registryUser !== undefined && { registryUser }),
+    ...registryOptions(flags, io, 'marco'),
     ...(deps.transport === undefined ? {} : { transport: deps.transport }),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
@@ -329,30 +305,6 @@ async function drain(stream: QueryStream, interrupt: AbortSignal | undefined): P
     interrupt?.removeEventListener('abort', stop);
   }
   return nodes;
-}
-
-/** `--registry URL[,URL…]`: etcd endpoints, checked as in the config files. */
-function parseRegistryFlag(value: string): string[] {
-  try {
-    return parseRegistryEndpoints(value, '--registry');
-  } catch (err) {
-    throw new FlagError(`expected etcd URLs http://HOST:PORT[,…] (${(err as Error).message}).`);
-  }
-}
-
-/** `--registry-user` with `--registry-password-file`: both or neither, the file readable. */
-function registryUserOf(flags: Flags): RegistryUser | undefined {
-  try {
-    const user = readRegistryUser(
-      flags.registryUser === undefined ? undefined : { value: flags.registryUser, where: '--registry-user' },
-      flags.registryPasswordFile === undefined ? undefined : { value: flags.registryPasswordFile, where: '--registry-password-file' },
-    );
-    if (user !== undefined && flags.registry === undefined) throw new FlagError('--registry-user needs --registry');
-    return user;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new FlagError(err.message);
-    throw err;
-  }
 }
 
 function queryOptions(flags: Flags): QueryOptions {
