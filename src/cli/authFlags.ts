@@ -1,5 +1,6 @@
 /** The grid-authentication flags of marco and marcod (`--key FILE`, `--auth POLICY`). */
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import type { FlagSpec } from './args.js';
 import { FlagError } from './common.js';
 
 /** `--key FILE`: the file is read now, so a bad one is a usage error naming it. */
@@ -19,3 +20,20 @@ export function parseAuth(value: string): AuthPolicy {
     throw new FlagError((err as Error).message);
   }
 }
+
+/** `--key` and `--auth` of the commands that follow the live view (`marco watch`, `marco dashboard`). */
+export const WATCH_AUTH_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'key',
+    value: '<file>',
+    description: 'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
+    parse: parseKeyFile,
+    repeatable: true,
+  },
+  {
+    name: 'auth',
+    value: '<policy>',
+    description: 'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
+    parse: parseAuth,
+  },
+];

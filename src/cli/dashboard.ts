@@ -13,7 +13,7 @@ import { startLive } from '../dashboard/live.js';
 import { serveDashboard } from '../dashboard/server.js';
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { commandHelp, parseCommand, type CommandSpec } from './args.js';
-import { parseAuth, parseKeyFile } from './authFlags.js';
+import { WATCH_AUTH_FLAGS } from './authFlags.js';
 import { REGISTRY_FLAGS, registryOptions, type RegistryFlags } from './registryFlags.js';
 import { ExitCode, exitCodeFor, FlagError, oneLine, parseIPv4, parseMulticastGroup, parsePort, type CliIo } from './common.js';
 
@@ -63,19 +63,7 @@ const SPEC: CommandSpec = {
     },
     { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the groups on and send from', parse: parseIPv4 },
     { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
-    {
-      name: 'key',
-      value: '<file>',
-      description: 'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
-      parse: parseKeyFile,
-      repeatable: true,
-    },
-    {
-      name: 'auth',
-      value: '<policy>',
-      description: 'required (default with --key): unsigned announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
-      parse: parseAuth,
-    },
+    ...WATCH_AUTH_FLAGS,
     ...REGISTRY_FLAGS,
   ],
 };

@@ -9,7 +9,7 @@
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
-import { parseAuth, parseKeyFile } from './authFlags.js';
+import { parseAuth, parseKeyFile, WATCH_AUTH_FLAGS } from './authFlags.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
@@ -172,19 +172,7 @@ const COMMANDS: readonly CommandSpec[] = [
       { name: 'interface', value: '<addr>', description: 'local IPv4 address to join the group on and send from', parse: parseIPv4 },
       { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
       ...REGISTRY_FLAGS,
-      {
-        name: 'key',
-        value: '<file>',
-        description: 'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
-        parse: parseKeyFile,
-        repeatable: true,
-      },
-      {
-        name: 'auth',
-        value: '<policy>',
-        description: 'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
-        parse: parseAuth,
-      },
+      ...WATCH_AUTH_FLAGS,
       { name: 'json', description: 'one JSON object per event and line: {"event","address","params","reason","time"} (and "verified" with --key)' },
     ],
   },
