@@ -11,7 +11,6 @@ import { GroupPresence } from '../membership/presence.js';
 import type { PresenceTiming } from '../membership/timing.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import { UserRecord } from '../registry/userRecord.js';
-import type { Service } from '../registry/service.js';
 import { DEFAULT_JOIN_RETRY, Polo } from '../responder/polo.js';
 import { UnicastResponder } from '../responder/unicast.js';
 import { Guard, type GuardSettings } from '../responder/guard.js';
@@ -70,10 +69,6 @@ export class PoloDaemon {
   readonly health: HealthMonitor;
   /** One responder per group, in configuration order. */
   readonly polos: Polo[];
-  /** Root services per group (the registry's live lists, which the Polo instances expose). */
-  readonly offeredServices = new Map<string, Service[]>();
-  /** User services per group and user. */
-  readonly userServices = new Map<string, Map<string, Service[]>>();
   /** Unicast listeners by local address. */
   private readonly unicastSockets = new Map<string, DatagramSocket>();
   /** True when no interface is configured: every multicast interface is served and followed. */
@@ -134,8 +129,6 @@ export class PoloDaemon {
     this.polos = settings.groups.map((group) => {
       const groupAuth = auth && gate(keysOfGroup(auth, group));
       if (groupAuth !== undefined && groupAuth.policy !== 'preferred') this.strictGroups.add(group);
-      this.offeredServices.set(group, this.registry.rootServices(group));
-      this.userServices.set(group, this.registry.userServices(group));
       const view = this.registry.view(group);
       const presence = new GroupPresence({
         transport: this.transport,
@@ -341,7 +334,7 @@ export class PoloDaemon {
     if (this.stopped) throw new ClosedError('PoloDaemon');
     await this.registry.reload();
     this.deps.logger.info(
-      { services: Object.fromEntries([...this.offeredServices].map(([g, list]) => [g, list.length])) },
+      { services: Object.fromEntries(this.settings.groups.map((g) => [g, this.registry.rootServices(g).length])) },
       'services reloaded',
     );
   }

@@ -59,8 +59,8 @@ describe('PoloDaemon', () => {
     assert.deepEqual(await query(net, { address: G2, port: 1337 }, { Command: 'Request-For', Params: 'printer' }), [
       { Command: 'OK', Params: { queue: 'lp0' } },
     ]);
-    assert.deepEqual(daemon.offeredServices.get(G1)?.map((s) => s.id), ['web']);
-    assert.deepEqual(daemon.offeredServices.get(G2)?.map((s) => s.id), ['web', 'printer']);
+    assert.deepEqual(daemon.registry.rootServices(G1).map((s) => s.id), ['web']);
+    assert.deepEqual(daemon.registry.rootServices(G2).map((s) => s.id), ['web', 'printer']);
     await daemon.stop();
   });
 
@@ -112,8 +112,8 @@ describe('PoloDaemon', () => {
     const { folders, daemon } = await start();
     folders.dirs.set('/etc/services', [fileService('ftp', {}, { groups: [G1] })]);
     await daemon.reload();
-    assert.deepEqual(daemon.offeredServices.get(G1)?.map((s) => s.id), ['ftp']);
-    assert.deepEqual(daemon.offeredServices.get(G2)?.map((s) => s.id), []);
+    assert.deepEqual(daemon.registry.rootServices(G1).map((s) => s.id), ['ftp']);
+    assert.deepEqual(daemon.registry.rootServices(G2).map((s) => s.id), []);
     await daemon.stop();
     await daemon.stop();
   });

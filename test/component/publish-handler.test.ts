@@ -155,7 +155,7 @@ describe('publish handler: Publish', () => {
     assert.deepEqual(reply, { OK: 'web' });
     assert.deepEqual(await s.answered(G1, 'web'), { port: 8080 });
     assert.deepEqual(await s.answered(G2, 'web'), { port: 8080 });
-    assert.deepEqual(s.daemon.offeredServices.get(G1)?.map((x) => x.origin), ['published']);
+    assert.deepEqual(s.daemon.registry.rootServices(G1).map((x) => x.origin), ['published']);
   });
 
   it('accepts Register, the Python binding\'s name, and defaults missing fields', async (t) => {
@@ -194,7 +194,7 @@ describe('publish handler: Publish', () => {
     );
     assert.equal(replies.filter((r) => 'OK' in r).length, 1);
     assert.equal(replies.filter((r) => 'Error' in r && r.Error === 'Service race already exists').length, 19);
-    assert.equal(s.daemon.offeredServices.get(G1)?.filter((x) => x.id === 'race').length, 1);
+    assert.equal(s.daemon.registry.rootServices(G1).filter((x) => x.id === 'race').length, 1);
   });
 
   it('refuses groups polod does not serve with the reference texts, never a crash (B13)', async (t) => {
@@ -341,7 +341,7 @@ describe('publish handler: permanence and reload', () => {
     assert.deepEqual(await s.answered(G1, 'dyn'), { a: 1 });
     assert.deepEqual(await s.answered(G1, 'perm'), { b: 2 });
     assert.deepEqual(await s.answered(G2, 'alice:mine'), {});
-    assert.deepEqual(s.daemon.offeredServices.get(G1)?.map((x) => [x.id, x.origin]), [
+    assert.deepEqual(s.daemon.registry.rootServices(G1).map((x) => [x.id, x.origin]), [
       ['dyn', 'published'],
       ['perm', 'file'],
     ]);
@@ -405,7 +405,7 @@ describe('publish handler: permanence and reload', () => {
     assert.deepEqual(JSON.parse(await readFile(path.join(dir, 'web'), 'utf8')), { id: 'web', params: { port: 8080 }, groups: [], disabled: false });
     // A reload re-reads it from disk: still answered once, not duplicated (B20).
     await s.daemon.reload();
-    assert.deepEqual(s.daemon.userServices.get(G1)?.get('alice')?.map((x) => x.id), ['web']);
+    assert.deepEqual(s.daemon.registry.userServices(G1).get('alice')?.map((x) => x.id), ['web']);
     await s.restart();
     assert.deepEqual(await s.answered(G1, 'alice:web'), { port: 8080 });
     assert.deepEqual(await s.ask('Unpublish', { token: s.token('alice'), service: 'alice:web', delete_file: true }), { OK: 0 });
