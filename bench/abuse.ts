@@ -28,6 +28,10 @@ export interface AbuseOptions {
   readonly authRounds: number;
   readonly authTotal: number;
   readonly polodJs?: string;
+  /** Run the key-cost polods under --cpu-prof and table their hottest functions. */
+  readonly profile?: boolean;
+  /** CPUs of the key-cost polods and generator (`--pin`). */
+  readonly cpus?: { readonly server: number; readonly generator: number };
   readonly log: (line: string) => void;
 }
 
@@ -96,7 +100,13 @@ export async function benchAbuse(opts: AbuseOptions): Promise<Section> {
       const amplification = await measureAmplification(lan, dir, program, opts);
       const floods = await measureFloods(lan, dir, program, opts);
       const storm = await measureStorm(lan, opts);
-      const auth = await measureAuthCost(lan.host(3), dir, program, { rounds: opts.authRounds, total: opts.authTotal, log: (l: string) => opts.log(`abuse: ${l}`) });
+      const auth = await measureAuthCost(lan.host(3), dir, program, {
+        rounds: opts.authRounds,
+        total: opts.authTotal,
+        ...(opts.profile === true && { profile: true }),
+        ...(opts.cpus && { cpus: opts.cpus }),
+        log: (l: string) => opts.log(`abuse: ${l}`),
+      });
       const aims: Aim[] = [
         {
           what: 'bytes back per byte sent, burst of thousands of queries from one source (worst query type)',

@@ -27,6 +27,8 @@ export interface KeyCostOptions {
   readonly total: number;
   /** Run both polods under --cpu-prof and add their hottest functions. */
   readonly profile?: boolean;
+  /** CPUs to pin the polods and the generator to (`--pin`); default: the scheduler's choice. */
+  readonly cpus?: { readonly server: number; readonly generator: number };
   readonly log: (line: string) => void;
 }
 
@@ -70,6 +72,7 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
         ...(await polodStateArgs(own, program)),
       ],
       ...(profileRoot !== undefined && { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(profileRoot, name)}`] }),
+      ...(opts.cpus && { cpu: opts.cpus.server }),
     });
   };
   try {
@@ -98,7 +101,7 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
             ...(procs[side].pid !== undefined && { serverPid: procs[side].pid }),
           };
           const sys0 = systemTicks(procs[side].pid);
-          const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000 });
+          const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000, ...(opts.cpus && { cpu: opts.cpus.generator }) });
           rates[side].push(r.rate);
           cpu[side].push(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered);
           // Warm-up included, so only a share: 10 ms ticks, user + system.

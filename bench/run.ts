@@ -25,9 +25,11 @@ const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish]
 
   (no names)            every benchmark
   --write               rewrite BENCHMARKS.md with the figures (complete default runs only)
-  --profile             throughput: run polod and the echo server under --cpu-prof
+  --profile             throughput: run polod and the echo server under --cpu-prof;
+                        abuse: the keyed and unkeyed polods of the key cost
   --polod FILE          use another build's dist/src/cli/polod.js (A/B a change)
-  --pin split|shared    throughput: server and generator on CPUs 1 and 0, or both on CPU 1
+  --pin split|shared    throughput and abuse's key cost: server and generator on CPUs 1 and 0,
+                        or both on CPU 1
   --quick               fewer runs: checks the harness, figures are rough`;
 
 const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'live', 'startup', 'abuse', 'registry'] as const;
@@ -110,7 +112,15 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
     case 'registry':
       return benchRegistry({ ...REGISTRY_DEFAULTS, ...(o.quick && { runs: 10, warmup: 2, watchRuns: 5, scaleRuns: 3 }), ...polod, log });
     case 'abuse':
-      return benchAbuse({ ...ABUSE_DEFAULTS, ...(o.quick && { burst: 1000, probes: 100, stormRounds: 2, authRounds: 2, authTotal: 20_000 }), ...polod, log });
+      return benchAbuse({
+        ...ABUSE_DEFAULTS,
+        ...(o.quick && { burst: 1000, probes: 100, stormRounds: 2, authRounds: 2, authTotal: 20_000 }),
+        ...polod,
+        profile: o.profile,
+        ...(o.pin === 'split' && { cpus: { server: 1, generator: 0 } }),
+        ...(o.pin === 'shared' && { cpus: { server: 1, generator: 1 } }),
+        log,
+      });
   }
 }
 
