@@ -81,7 +81,7 @@ export class EtcdClient {
     return kvs[0] === undefined ? undefined : readKv(kvs[0]);
   }
 
-  /** Applies every write at once (one revision); true unless a put named a lease that is gone. */
+  /** Applies every write at once (one revision); rejects when etcd refuses one (a put naming a lease that is gone). */
   async txn(writes: readonly EtcdWrite[]): Promise<void> {
     const success = writes.map((w) =>
       'put' in w
