@@ -33,6 +33,7 @@ import {
   valueError,
 } from './values.js';
 import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
+import { DEFAULT_SUPERUSER_GROUP } from '../system/userDb.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 import { DEFAULT_LEASE_SECONDS, parseLeaseSeconds, parseRegistryAddress, parseRegistryEndpoints, readRegistryUser, type RegistrySettings } from './registryConfig.js';
 
@@ -83,6 +84,8 @@ export interface PoloConfig {
   userDir: string;
   /** What makes an id a user service `user:service` (`verify_regexp`). */
   verifyRegexp: RegExp;
+  /** Group whose members may publish root services, besides root (`superuser_group`). */
+  superuserGroup: string;
   /** Multicast TTL of polod's socket, in hops (`hops`). */
   ttl: number;
   /** Group-join retries; negative = retry forever (`retries`). */
@@ -200,6 +203,7 @@ export function defaultPoloConfig(): PoloConfig {
     servicesDir: '/etc/marcopolo/polo/services',
     userDir: DEFAULT_USER_DIR,
     verifyRegexp: new RegExp(DEFAULT_VERIFY_REGEXP),
+    superuserGroup: DEFAULT_SUPERUSER_GROUP,
     ttl: POLO_TTL,
     joinRetries: -10,
     // The reference defaulted to DEBUG, which logs every datagram: too chatty for a daemon.
@@ -288,6 +292,9 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
         break;
       case 'verify_regexp':
         config.verifyRegexp = parseRegExp(value, where);
+        break;
+      case 'superuser_group':
+        config.superuserGroup = parseGroupName(value, where);
         break;
       case 'hops':
         config.ttl = parseInteger(value, where, 0, 255);
@@ -476,6 +483,13 @@ function parseUserDir(value: string, where: string): string {
     throw valueError(where, value, "is not a folder inside the user's home (write a relative path such as .polo)");
   }
   return path.normalize(dir);
+}
+
+/** A Unix group name as useradd and groupadd take it (what `getent group` is asked for). */
+function parseGroupName(value: string, where: string): string {
+  const name = value.trim();
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) throw valueError(where, value, 'is not a group name (lowercase letters, digits, _ and -; at most 32)');
+  return name;
 }
 
 function unique(items: string[]): string[] {

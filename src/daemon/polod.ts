@@ -33,7 +33,7 @@ export async function runPolod(config: PoloConfig, logger: Logger): Promise<void
   const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
   let stopAsked = false;
 
-  const users = new UserDb();
+  const users = new UserDb({ superuserGroup: config.superuserGroup });
   // The record of users with services lives beside the token secret (the state folder).
   const usersFile = path.join(path.dirname(config.secretFile), 'users');
   const daemon = new PoloDaemon({ ...config, usersFile }, { logger, loadServices: loadServiceDir, users });

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,7 +33,9 @@ const isRoot = process.getuid?.() === 0;
 const tag = String(process.pid % 100000);
 const ALICE = `mppa${tag}`;
 const BOB = `mppb${tag}`;
-const CAROL = `mppc${tag}`; // member of group marcopolo
+const CAROL = `mppc${tag}`; // member of the superuser group
+/** polod's superuser group (`superuser_group`), this run's own: another run neither shares nor deletes it. */
+const SUPERUSERS = `mppg${tag}`;
 const USERS = [ALICE, BOB, CAROL];
 
 const uidOf = (name: string): number => Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
@@ -90,27 +92,25 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
   let lan: Lan | undefined;
   let polod: Proc | undefined;
   let state: string | undefined;
-  let createdGroup = false;
   let socket: string;
   const tokens = new Map<string, string>();
 
   before(async () => {
     if (!netnsAvailable().ok) return;
     for (const u of USERS) if (exists(u)) await admin(['userdel', '-r', u], true);
-    if (!exists('marcopolo', 'group')) {
-      await admin(['groupadd', 'marcopolo'], true);
-      // Another run may have made it meanwhile: only a group we made is ours to remove.
-      createdGroup = exists('marcopolo', 'group');
-    }
+    if (exists(SUPERUSERS, 'group')) await admin(['groupdel', SUPERUSERS], true);
+    await admin(['groupadd', SUPERUSERS]);
     for (const u of USERS) {
-      const extra = u === CAROL ? ['-G', 'marcopolo'] : [];
+      const extra = u === CAROL ? ['-G', SUPERUSERS] : [];
       await admin(['useradd', '-m', '-d', homeOf(u), '-s', '/bin/sh', ...extra, u]);
     }
     state = await mkdtemp(path.join(tmpdir(), 'mp-pubu-'));
     socket = path.join(state, 'polod.sock');
     lan = await createLan({ name: 'pub1', hosts: 2, subnet: 70 });
     const h1 = lan.host(1);
-    polod = h1.spawn([process.execPath, POLOD, '--state-dir', state, '--interface', h1.address, '--hostname', 'h1']);
+    const config = path.join(state, 'polo.cfg');
+    await writeFile(config, `[polo]\nsuperuser_group = ${SUPERUSERS}\n`);
+    polod = h1.spawn([process.execPath, POLOD, '--config', config, '--state-dir', state, '--interface', h1.address, '--hostname', 'h1']);
     await polod.waitForJsonLog((o) => o['msg'] === 'publish API listening', 'polod to open its publish API', 30_000);
   });
 
@@ -118,7 +118,7 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     // Even when a test failed: no user, group, namespace or process is left behind.
     await lan?.destroy();
     for (const u of USERS) if (exists(u)) await admin(['userdel', '-r', u], true);
-    if (createdGroup && exists('marcopolo', 'group')) await admin(['groupdel', 'marcopolo'], true);
+    if (exists(SUPERUSERS, 'group')) await admin(['groupdel', SUPERUSERS], true);
     if (state !== undefined) await rm(state, { recursive: true, force: true });
   });
 
@@ -163,7 +163,7 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
     assert.equal((await requestFor(lan!.host(2), `${ALICE}:web`, 1)).length, 1);
   });
 
-  it('refuses root services to an unprivileged user and grants them to group marcopolo', async (t) => {
+  it('refuses root services to an unprivileged user and grants them to the superuser group', async (t) => {
     if (!requireNetns(t)) return;
     const h1 = lan!.host(1);
     const replies = await overTls(h1, [

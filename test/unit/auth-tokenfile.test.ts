@@ -23,15 +23,11 @@ import { InvalidArgumentError, UnsafeFileError } from '../../src/errors.js';
 import { issueToken, verifyToken } from '../../src/auth/token.js';
 import { readTokenFile, writeTokenFile } from '../../src/auth/tokenFile.js';
 import { UserDb, type UserInfo } from '../../src/system/userDb.js';
+import { createUsers, removeUsers, userNames } from '../helpers/unix-users.js';
 
 const isRoot = process.getuid?.() === 0;
 const SECRET = Buffer.from('an-example-secret-for-the-tests!');
 
-function admin(cmd: string, args: string[], { mayFail = false } = {}): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0 && !mayFail) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-}
-const userExists = (name: string): boolean => spawnSync('getent', ['passwd', name]).status === 0;
 
 /**
  * The files of the user database and the lock and backup files its tools (useradd, groupadd,
@@ -48,25 +44,25 @@ async function snapshot(dir: string, ignore?: RegExp): Promise<string[]> {
 }
 
 describe('token files (real users)', { skip: !isRoot && 'needs root to create users' }, () => {
-  const USERS = ['mpctok1', 'mpctok2'];
+  // This run's names (test/helpers/unix-users.ts): another run neither shares nor deletes them.
+  const USERS = userNames('mpctok', 2) as [string, string];
   let alice: UserInfo;
   let mallory: UserInfo;
   let scratch: string;
   let polo: string;
 
   before(async () => {
-    for (const u of USERS) if (userExists(u)) admin('userdel', ['-r', u], { mayFail: true });
-    for (const u of USERS) admin('useradd', ['-m', '-s', '/bin/sh', u]);
+    await createUsers(USERS);
     const db = new UserDb();
-    alice = (await db.lookupName('mpctok1')) as UserInfo;
-    mallory = (await db.lookupName('mpctok2')) as UserInfo;
+    alice = (await db.lookupName(USERS[0])) as UserInfo;
+    mallory = (await db.lookupName(USERS[1])) as UserInfo;
     assert.ok(alice && mallory);
     polo = path.join(alice.home, '.polo');
     scratch = await mkdtemp(path.join(tmpdir(), 'mp-tokfile-'));
   });
 
   after(async () => {
-    for (const u of USERS) if (userExists(u)) admin('userdel', ['-r', u], { mayFail: true });
+    await removeUsers(USERS);
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   });
 

@@ -98,6 +98,7 @@ describe('loadPoloConfig keys', () => {
         'logging_level = WARNING',
         'polo_binding_port = 1391',
         'secret_file = /srv/polo/secret',
+        'superuser_group = polo-admins',
       ].join('\n'),
     );
     assert.deepEqual(warnings, []);
@@ -112,6 +113,7 @@ describe('loadPoloConfig keys', () => {
     assert.equal(config.logLevel, 'warn');
     assert.equal(config.bindingPort, 1391);
     assert.equal(config.secretFile, '/srv/polo/secret');
+    assert.equal(config.superuserGroup, 'polo-admins');
   });
 
   it('accepts comma-separated groups, as the reference documentation wrote them', () => {
@@ -182,6 +184,7 @@ describe('loadPoloConfig validation', () => {
     ['publish_max_connections = 0', 'publish_max_connections', "'0'"],
     ['publish_max_connections_per_user = 1.5', 'publish_max_connections_per_user', "'1.5'"],
     ['publish_idle_timeout = 0', 'publish_idle_timeout', "'0'"],
+    ['superuser_group = Polo Admins', 'superuser_group', "'Polo Admins'"],
   ];
   for (const [line, key, value] of cases) {
     it(`refuses ${line.trim()}`, () => fails(`[polo]\n${line}\n`, {}, 'polo-', key, value));

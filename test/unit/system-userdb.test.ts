@@ -1,9 +1,10 @@
 // UserDb: getent parsing, caching (positive and negative, TTL, size bound), in-flight sharing,
 // the process cap, name validation, and real lookups of users created for the test.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { IoError } from '../../src/errors.js';
+import { admin, exists, removeUsers, RUN_TAG, userNames } from '../helpers/unix-users.js';
 import {
   UserDb,
   execGetent,
@@ -220,46 +221,36 @@ describe('fakeUserDirectory', () => {
 });
 
 // ---- Real users (root only): created here, removed in after() even if a test fails. ----
+// Names carry this run's tag (test/helpers/unix-users.ts), and so does the superuser group the
+// UserDb is given: another run of the suite neither shares nor deletes them.
 
 const isRoot = process.getuid?.() === 0;
 
-/** Runs a user-management command (shadow's tools wait for the passwd lock themselves). */
-function admin(cmd: string, args: string[], { mayFail = false } = {}): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0 && !mayFail) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-}
-
-function exists(db: string, key: string): boolean {
-  return spawnSync('getent', [db, key]).status === 0;
-}
-
 describe('UserDb against the system (real users)', { skip: !isRoot && 'needs root to create users' }, () => {
-  const users = ['mpcudb1', 'mpcudb2', 'mpcudb3'];
-  let createdGroup = false;
+  const [plain, member, primary] = userNames('mpcudb', 3) as [string, string, string];
+  const group = `mpcudbg${RUN_TAG}`;
 
-  before(() => {
-    for (const u of users) if (exists('passwd', u)) admin('userdel', ['-r', u], { mayFail: true });
-    if (!exists('group', 'marcopolo')) {
-      admin('groupadd', ['marcopolo']);
-      createdGroup = true;
-    }
-    admin('useradd', ['-m', '-s', '/bin/sh', 'mpcudb1']);
-    admin('useradd', ['-m', '-s', '/bin/sh', '-G', 'marcopolo', 'mpcudb2']);
-    admin('useradd', ['-m', '-s', '/bin/sh', '-N', '-g', 'marcopolo', 'mpcudb3']);
+  before(async () => {
+    await removeUsers([plain, member, primary]);
+    if (exists(group, 'group')) await admin(['groupdel', group], true);
+    await admin(['groupadd', group]);
+    await admin(['useradd', '-m', '-s', '/bin/sh', plain]);
+    await admin(['useradd', '-m', '-s', '/bin/sh', '-G', group, member]);
+    await admin(['useradd', '-m', '-s', '/bin/sh', '-N', '-g', group, primary]);
   });
 
-  after(() => {
-    for (const u of users) if (exists('passwd', u)) admin('userdel', ['-r', u], { mayFail: true });
-    if (createdGroup) admin('groupdel', ['marcopolo'], { mayFail: true });
+  after(async () => {
+    await removeUsers([plain, member, primary]);
+    if (exists(group, 'group')) await admin(['groupdel', group], true);
   });
 
   it('looks users up by name and uid, with id(1) agreeing', async () => {
-    const db = new UserDb();
-    const u = await db.lookupName('mpcudb1');
+    const db = new UserDb({ superuserGroup: group });
+    const u = await db.lookupName(plain);
     assert.ok(u);
-    assert.equal(u.uid, Number(execFileSync('id', ['-u', 'mpcudb1'], { encoding: 'utf8' })));
-    assert.equal(u.gid, Number(execFileSync('id', ['-g', 'mpcudb1'], { encoding: 'utf8' })));
-    assert.equal(u.home, '/home/mpcudb1');
+    assert.equal(u.uid, Number(execFileSync('id', ['-u', plain], { encoding: 'utf8' })));
+    assert.equal(u.gid, Number(execFileSync('id', ['-g', plain], { encoding: 'utf8' })));
+    assert.equal(u.home, `/home/${plain}`);
     assert.equal(u.shell, '/bin/sh');
     assert.deepEqual(await db.lookupUid(u.uid), u);
     assert.equal((await db.lookupUid(0))?.name, 'root');
@@ -267,18 +258,13 @@ describe('UserDb against the system (real users)', { skip: !isRoot && 'needs roo
     assert.equal(await db.lookupUid(4294967000), null);
   });
 
-  it('lists groups and recognises superusers (supplementary and primary marcopolo)', async () => {
-    const db = new UserDb();
-    const [u1, u2, u3, root] = await Promise.all([
-      db.lookupName('mpcudb1'),
-      db.lookupName('mpcudb2'),
-      db.lookupName('mpcudb3'),
-      db.lookupName('root'),
-    ]);
+  it('lists groups and recognises superusers (the superuser group as supplementary and as primary group)', async () => {
+    const db = new UserDb({ superuserGroup: group });
+    const [u1, u2, u3, root] = await Promise.all([db.lookupName(plain), db.lookupName(member), db.lookupName(primary), db.lookupName('root')]);
     assert.ok(u1 && u2 && u3 && root);
-    assert.deepEqual(await db.groupsOf(u1), ['mpcudb1']);
-    assert.deepEqual(await db.groupsOf(u2), ['mpcudb2', 'marcopolo']);
-    assert.deepEqual(await db.groupsOf(u3), ['marcopolo']);
+    assert.deepEqual(await db.groupsOf(u1), [plain]);
+    assert.deepEqual(await db.groupsOf(u2), [member, group]);
+    assert.deepEqual(await db.groupsOf(u3), [group]);
     for (const u of [u1, u2, u3]) {
       const expected = execFileSync('id', ['-Gn', u.name], { encoding: 'utf8' }).trim().split(/\s+/).sort();
       assert.deepEqual((await db.groupsOf(u)).sort(), expected, u.name);
