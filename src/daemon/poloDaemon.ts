@@ -293,6 +293,8 @@ export class PoloDaemon {
     const names6 = now.filter((i) => i.ipv6.length > 0).map((i) => i.name);
     for (const polo of this.polos) polo.setInterfaces(joins, names6);
     for (const presence of this.presences.values()) presence.setInterfaces(now);
+    // The address registered in the grid registry may be the one that changed.
+    this.registration?.refresh();
     // Unicast listeners follow the interfaces' addresses, IPv6 ones included (loopback's, bound
     // at start, stay).
     const addresses = (list: readonly NetInterface[]): Set<string> => new Set(list.flatMap(unicastAddresses));

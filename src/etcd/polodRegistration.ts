@@ -26,10 +26,10 @@ export function gridRegistration(
   transport: Transport,
   logger: Logger,
 ): RegistryRegistration {
-  const address = registeredAddress(settings, daemon.settings.interfaces, transport);
   return new RegistryRegistration({
     client: new EtcdClient({ endpoints: settings.endpoints, ...(settings.user && { user: settings.user }) }),
-    address,
+    // Read at each write: polod following its interfaces refreshes the registration on a change.
+    address: () => registeredAddress(settings, daemon.settings.interfaces, transport),
     leaseSeconds: settings.leaseSeconds,
     changes: daemon.registry,
     logger: logger.child({ registry: settings.endpoints.join(',') }),

@@ -25,8 +25,11 @@ export type LeaseStore = Pick<EtcdClient, 'grant' | 'keepAlive' | 'txn' | 'revok
 
 export interface RegistrationOptions {
   readonly client: LeaseStore;
-  /** The IPv4 address the node is registered at (the one other subnets reach it on). */
-  readonly address: string;
+  /**
+   * The IPv4 address the node is registered at (the one other subnets reach it on), read at each
+   * write: when it changes (an interface readdressed), the next write moves the entries.
+   */
+  readonly address: () => string;
   readonly grids: readonly GridOffer[];
   readonly changes: ServiceChangeSource;
   /** Lease TTL in seconds: a node that dies leaves the registry this long after its last renewal. */
@@ -77,6 +80,11 @@ export class RegistryRegistration {
       if (this.state === 'registered') this.run();
     });
     this.run();
+  }
+
+  /** Writes again what differs now (the address, after an interface change); no-op unless registered. */
+  refresh(): void {
+    if (this.state === 'registered') this.run();
   }
 
   /** Waits for the write under way, if any (tests and benchmarks). */
@@ -141,8 +149,9 @@ export class RegistryRegistration {
     const was = this.state;
     this.state = 'registered';
     this.attempts = 0;
-    if (was === 'lost') this.options.logger.info({ address: this.options.address }, 'registry reachable again: node registered');
-    else if (was === 'registering') this.options.logger.info({ address: this.options.address, leaseSeconds: this.options.leaseSeconds }, 'node registered in the registry');
+    const address = this.options.address();
+    if (was === 'lost') this.options.logger.info({ address }, 'registry reachable again: node registered');
+    else if (was === 'registering') this.options.logger.info({ address, leaseSeconds: this.options.leaseSeconds }, 'node registered in the registry');
     // Renewed three times per TTL: one lost renewal never lets the lease expire.
     this.schedule((this.options.leaseSeconds * 1000) / 3);
   }
@@ -181,7 +190,7 @@ export class RegistryRegistration {
   }
 
   private wanted(): Map<string, string> {
-    const { address } = this.options;
+    const address = this.options.address();
     const wanted = new Map<string, string>();
     for (const grid of this.options.grids) {
       const now = grid.record();

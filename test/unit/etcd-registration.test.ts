@@ -66,7 +66,7 @@ describe('RegistryRegistration', () => {
     let services: Array<{ id: string; params: JsonObject }> = [{ id: 'web', params: { port: 80 } }];
     const reg = new RegistryRegistration({
       client: store,
-      address: '10.0.0.9',
+      address: () => '10.0.0.9',
       leaseSeconds: 10,
       logger: recordingLogger([]),
       changes: { onChange: (l) => (listeners.add(l), () => listeners.delete(l)) },
@@ -94,12 +94,42 @@ describe('RegistryRegistration', () => {
     assert.equal(listeners.size, 0);
   });
 
+  it('moves its entries when its address changes (an interface readdressed), in one transaction', async () => {
+    const store = new FakeStore();
+    let address = '10.0.0.9';
+    const reg = new RegistryRegistration({
+      client: store,
+      address: () => address,
+      leaseSeconds: 10,
+      logger: recordingLogger([]),
+      changes: { onChange: () => () => {} },
+      grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services: [{ id: 'web', params: {} }] }) }],
+    });
+    reg.start();
+    await until(() => reg.state === 'registered', 'registered');
+    address = '10.0.7.9';
+    reg.refresh();
+    await until(() => store.txns.length === 2, 'the move written');
+    await reg.settled();
+    assert.deepEqual((store.txns[1] ?? []).map((w) => ('put' in w ? w.put : `-${w.delete}`)).sort(), [
+      '-/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.0.9',
+      '-/marcopolo/v1/grids/224.0.0.112:1337/services/web/10.0.0.9',
+      '/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.7.9',
+      '/marcopolo/v1/grids/224.0.0.112:1337/services/web/10.0.7.9',
+    ]);
+    // Nothing changed since: a refresh writes nothing.
+    reg.refresh();
+    await reg.settled();
+    assert.equal(store.txns.length, 2);
+    await reg.stop();
+  });
+
   it('retries while the store is down, logs once each way, and re-registers on a new lease', async () => {
     const store = new FakeStore();
     const lines: string[] = [];
     const reg = new RegistryRegistration({
       client: store,
-      address: '10.0.0.9',
+      address: () => '10.0.0.9',
       leaseSeconds: 2,
       logger: recordingLogger(lines),
       retry: { initialMs: 5, maxMs: 20 },
