@@ -37,12 +37,19 @@ export class WatchVerifier {
     return this.judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay }), data);
   }
 
-  /** One of the watcher's queries: the datagram to send, and the check of its replies. */
-  query(payload: Uint8Array): { readonly payload: Uint8Array; readonly check: (data: Uint8Array) => Checked | undefined } {
-    const signed = signDatagram(payload, this.auth.keys[0] as GridKey);
-    const sent = new Set([signed.nonce]);
+  /**
+   * One of the watcher's queries: each copy to send (signed apart, with a nonce of its own: a
+   * node on two of the watcher's links would refuse a second copy of one signed datagram as a
+   * replay), and the check of the replies, which may answer any of them.
+   */
+  query(payload: Uint8Array): { readonly payload: () => Uint8Array; readonly check: (data: Uint8Array) => Checked | undefined } {
+    const sent = new Set<string>();
     return {
-      payload: signed.bytes,
+      payload: () => {
+        const signed = signDatagram(payload, this.auth.keys[0] as GridKey);
+        sent.add(signed.nonce);
+        return signed.bytes;
+      },
       check: (data) => this.judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay, replyTo: sent }), data),
     };
   }
