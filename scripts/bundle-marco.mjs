@@ -81,13 +81,13 @@ async function writeCodeCache() {
   const marco = createRequire(import.meta.url)(loader);
   const { MemoryNetwork } = await import(pathToFileURL(path.join(root, 'dist', 'src', 'transport', 'memory.js')).href);
   const net = new MemoryNetwork();
-  const polo = await net.host('10.0.0.2').bindGroup('224.0.0.112', 1337, (_data, from) => {
+  const polo = await net.host('192.0.2.2').bindGroup('224.0.0.112', 1337, (_data, from) => {
     void polo.send(Buffer.from(JSON.stringify({ Command: 'Polo', Params: { hostname: 'build' } })), from.port, from.address);
   });
   polo.join();
   let out = '';
   const io = { stdout: { write: (s) => void (out += s) }, stderr: { write: (s) => void (out += s) } };
-  const code = await marco.main(['discover', '--max-nodes', '1', '--timeout', '10000'], io, { transport: net.host('10.0.0.1') });
+  const code = await marco.main(['discover', '--max-nodes', '1', '--timeout', '10000'], io, { transport: net.host('192.0.2.1') });
   if (code !== 0) throw new Error(`bundle-marco: the training query failed (exit ${code}): ${out}`);
   await polo.close();
   writeFileSync(cache, marco.codeCache.create());

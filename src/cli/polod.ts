@@ -88,7 +88,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--interface-poll-ms <n>', 'how often the interface list is read when serving every interface (default 2000)', parseCount)
     .option('--params <json>', 'node params of the Polo reply, a JSON object', parseParams)
     .option('--hostname <name>', 'the hostname in the node params')
-    .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated (http://10.0.0.5:2379,…): grids across subnets')
+    .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated (http://192.0.2.5:2379,…): grids across subnets')
     .option('--registry-lease <seconds>', 'lease of the registry entries: a dead node leaves within it (2-10, default 10)')
     .option('--registry-address <addr>', 'IPv4 address registered for this node (default: the first --interface, else the first non-loopback address)')
     .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')

@@ -53,7 +53,7 @@ export function readRegistryUser(
 export const MIN_LEASE_SECONDS = 2;
 export const MAX_LEASE_SECONDS = 10;
 
-/** Parses `http://10.0.0.5:2379,http://10.0.0.6:2379`; the port defaults to etcd's 2379. */
+/** Parses `http://192.0.2.5:2379,http://198.51.100.5:2379`; the port defaults to etcd's 2379. */
 export function parseRegistryEndpoints(value: string, where: string): string[] {
   const items = value
     .split(',')

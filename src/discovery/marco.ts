@@ -36,7 +36,7 @@ export interface MarcoOptions extends QueryOptions {
   /** Timings of watches (src/membership/timing.ts); tests pass FAST_TIMING. */
   timing?: PresenceTiming;
   /**
-   * etcd client URLs of the grid registry (`http://10.0.0.5:2379`): answers and watches then
+   * etcd client URLs of the grid registry (`http://192.0.2.5:2379`): answers and watches then
    * merge the nodes registered there (other subnets) with the LAN's, one entry per node
    * address. Registry entries carry no authenticator: with `auth: 'required'` or `'sealed'`
    * they are not used, with `'preferred'` they come with `verified: false`.

@@ -33,7 +33,7 @@ export type EtcdWrite =
 
 /** Connection settings. */
 export interface EtcdClientOptions {
-  /** Client URLs of the cluster's members (`http://10.0.0.5:2379`); at least one. */
+  /** Client URLs of the cluster's members (`http://192.0.2.5:2379`); at least one. */
   readonly endpoints: readonly string[];
   /** Deadline of one request to one member, in ms. Default 2000. */
   readonly requestTimeoutMs?: number;

@@ -31,7 +31,7 @@ test('a bad registry URL, a registry user without --registry, a missing key file
   const password = path.join(dir, 'password');
   await writeFile(password, 'secret\n');
   const cases: Array<[string[], RegExp]> = [
-    [['--registry', 'ftp://10.0.0.5:2379'], /--registry/],
+    [['--registry', 'ftp://192.0.2.5:2379'], /--registry/],
     [['--registry-user', 'root', '--registry-password-file', password], /--registry-user needs --registry/],
     [['--key', '/nonexistent/grid.key'], /\/nonexistent\/grid\.key/],
   ];
