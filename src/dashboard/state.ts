@@ -11,12 +11,8 @@ import type { Member } from '../membership/view.js';
 /** Where a node's service list came from. */
 export type ServicesSource = 'announcement' | 'query';
 
-/** One node of a grid, as the page shows it. */
-export interface DashboardNode {
-  readonly address: string;
-  /** `announcing`: a node of ours; `reference`: found by Marco queries only. */
-  readonly kind: 'announcing' | 'reference';
-  readonly params: JsonObject;
+/** One node of a grid, as the page shows it: the member (its address, kind and params), and its services. */
+export interface DashboardNode extends Pick<Member, 'address' | 'kind' | 'params'> {
   /** Its services in the grid; null while unknown (asked by a Services query). */
   readonly services: readonly ServiceEntry[] | null;
   readonly servicesFrom: ServicesSource | null;

@@ -257,3 +257,12 @@ export function ipIn(host: LanHost, args: readonly string[]): Promise<string> {
     });
   });
 }
+
+/** The host's link-local address on eth0, as marco prints a node there (`fe80::…%eth0`). */
+export async function linkLocal(host: LanHost): Promise<string> {
+  const text = await ipIn(host, ['-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
+  const links = JSON.parse(text) as Array<{ addr_info?: Array<{ local?: string }> }>;
+  const local = links.flatMap((l) => l.addr_info ?? []).find((a) => a.local !== undefined)?.local;
+  if (local === undefined) throw new Error(`${host.name} has no link-local address: ${text}`);
+  return `${local}%eth0`;
+}

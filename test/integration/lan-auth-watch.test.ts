@@ -12,7 +12,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { gridKey, signDatagram, type GridKey } from '../../src/auth/gridAuth.js';
 import { encodeAnnouncement, encodeGoodbye } from '../../src/membership/wire.js';
@@ -22,6 +21,7 @@ import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from
 import type { Proc } from '../helpers/proc.js';
 import { sendDatagrams } from '../helpers/udp-tools.js';
 import { waitFor } from '../helpers/wait.js';
+import { watchSocketClient } from '../helpers/watch-socket-client.js';
 
 const fixture = lanFixture({ name: 'k10watch', hosts: 5, subnet: 200 });
 const addr = (i: number): string => `10.201.200.${i}`;
@@ -54,19 +54,8 @@ function marcoWatch(host: LanHost, name: string, flags: readonly string[]): Watc
 }
 
 function socketWatch(file: string, name: string): Watcher {
-  const lines: string[] = [];
-  const socket = net.connect({ path: file });
-  let rest = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    rest += chunk;
-    const parts = rest.split('\n');
-    rest = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  socket.on('error', () => undefined);
-  socket.write('{}\n');
-  return { name, events: () => lines.map((l) => JSON.parse(l) as Event), end: () => socket.destroy() };
+  const client = watchSocketClient(file, '{}');
+  return { name, events: () => client.lines.map((l) => JSON.parse(l) as Event), end: () => client.end() };
 }
 
 /** The attacker's events of a watcher: event, hostname, verified (absent under `off`). */

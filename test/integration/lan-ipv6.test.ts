@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { ipIn, lanFixture, logIs, MARCO, POLOD, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
+import { lanFixture, linkLocal, logIs, MARCO, POLOD, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
 import { MARCOD, REFERENCE_MARCO_CFG } from '../helpers/marcod-lan.js';
 
 const v6only = lanFixture({ name: 'r8v6', hosts: 3, subnet: 182, ipv4: false, ipv6: true });
@@ -20,15 +20,6 @@ const TWIN_112 = 'ff02::224:0:0:112';
 const OWN_GROUP = 'ff02::abcd:1';
 const POLO = path.join(path.dirname(POLOD), 'polo.js');
 const JOIN_MS = 20_000;
-
-/** The host's link-local address on eth0, as marco prints a node there (`fe80::…%eth0`). */
-async function linkLocal(host: LanHost): Promise<string> {
-  const text = await ipIn(host, ['-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
-  const links = JSON.parse(text) as Array<{ addr_info?: Array<{ local?: string }> }>;
-  const local = links.flatMap((l) => l.addr_info ?? []).find((a) => a.local !== undefined)?.local;
-  if (local === undefined) throw new Error(`${host.name} has no link-local address: ${text}`);
-  return `${local}%eth0`;
-}
 
 /** `marco <args> --json` on `host`, with exactly these flags (no --interface added). */
 async function marco(host: LanHost, args: readonly string[]): Promise<JsonNode[]> {

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { ipIn, lanFixture, logIs, MARCO, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
+import { lanFixture, linkLocal, logIs, MARCO, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
 import type { Proc } from '../helpers/proc.js';
 
 const v6only = lanFixture({ name: 'r8w6', hosts: 4, subnet: 184, ipv4: false, ipv6: true });
@@ -18,15 +18,6 @@ const TWIN_112 = 'ff02::224:0:0:112';
 const JOIN_MS = 20_000;
 /** Far beyond the kill timeout of host.run (20 s): only the Members hint ends such a query. */
 const ENDLESS = ['--timeout', '600000'];
-
-/** The host's link-local address on eth0, as marco prints a node there (`fe80::…%eth0`). */
-async function linkLocal(host: LanHost): Promise<string> {
-  const text = await ipIn(host, ['-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
-  const links = JSON.parse(text) as Array<{ addr_info?: Array<{ local?: string }> }>;
-  const local = links.flatMap((l) => l.addr_info ?? []).find((a) => a.local !== undefined)?.local;
-  if (local === undefined) throw new Error(`${host.name} has no link-local address: ${text}`);
-  return `${local}%eth0`;
-}
 
 /** `marco discover --json` on `host` with no interface flag; it must exit 0 (ended on the hint). */
 async function discover(host: LanHost): Promise<string[]> {

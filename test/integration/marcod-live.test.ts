@@ -7,13 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireNetns } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, logIs, startPolod, type Polod } from '../helpers/lan-daemons.js';
 import { json, rawRequests, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 import { waitFor } from '../helpers/wait.js';
+import { watchSocketClient } from '../helpers/watch-socket-client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REFERENCE = path.resolve(here, '..', 'helpers', 'reference-polod.js');
@@ -22,23 +22,6 @@ const addr = (i: number): string => `10.201.38.${i}`;
 /** marcod's longest deadline, beyond rawRequests' own 15 s wait: a reply at all proves no query ran to it. */
 const LONG = 60_000;
 
-/** A client of the watch socket: the lines it read so far. */
-function watchClient(file: string, request: string): { lines: string[]; closed: Promise<void>; end(): void } {
-  const lines: string[] = [];
-  const socket = net.connect({ path: file });
-  let rest = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    rest += chunk;
-    const parts = rest.split('\n');
-    rest = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  socket.write(`${request}\n`);
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.on('error', () => undefined);
-  return { lines, closed, end: () => socket.destroy() };
-}
 
 test('marcod answers from its warm view, never with a node that left, and streams watch events', async (t) => {
   if (!requireNetns(t)) return;
@@ -87,7 +70,7 @@ test('marcod answers from its warm view, never with a node that left, and stream
   assert.equal(answered('query'), queries + 1);
 
   // The watch socket: the providers of web now, then a new one.
-  const watcher = watchClient(socketFile, '{"service": "web"}');
+  const watcher = watchSocketClient(socketFile, '{"service": "web"}');
   t.after(() => watcher.end());
   const event = (e: string, a: string): (() => Record<string, unknown> | undefined) => () =>
     watcher.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((x) => x['event'] === e && x['address'] === a);
@@ -107,7 +90,7 @@ test('marcod answers from its warm view, never with a node that left, and stream
   assert.equal(down2['reason'], 'goodbye');
 
   // A bad watch request: one error line naming the key, then the end.
-  const bad = watchClient(socketFile, '{"group": "10.0.0.1"}');
+  const bad = watchSocketClient(socketFile, '{"group": "10.0.0.1"}');
   await bad.closed;
   assert.equal(bad.lines.length, 1);
   assert.match(String((JSON.parse(bad.lines[0] ?? '{}') as Record<string, unknown>)['Error']), /^invalid group "10\.0\.0\.1"/);
