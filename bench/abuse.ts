@@ -7,7 +7,6 @@
  * of reach (as before the guard), and a plain socket with the kernel's default receive queue.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Lan, LanHost } from '../test/helpers/netns.js';
@@ -15,6 +14,7 @@ import type { Proc } from '../test/helpers/proc.js';
 import { probe, sendDatagrams, startFlood, startStormStandIn, type SendReport } from '../test/helpers/udp-tools.js';
 import { MARCO_JS, POLOD_JS, polodStateArgs, requireBuilt, spawnPolod, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
 import { fmtInt, fmtMB, fmtPct, type Aim, type Section, type Table } from './lib/report.js';
+import { memoryOf } from './lib/procfs.js';
 import { measureAuthCost } from './keyCost.js';
 
 export interface AbuseOptions {
@@ -82,11 +82,6 @@ async function startPolodOn(host: LanHost, dir: string, program: string, service
   };
 }
 
-function rssKiB(proc: Proc): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
 
 const ratio = (r: SendReport): string => (r.bytesSent === 0 ? '–' : `${(r.bytesReceived / r.bytesSent).toFixed(2)}×`);
 
@@ -230,18 +225,18 @@ async function measureFloods(lan: Lan, dir: string, program: string, opts: Abuse
     for (const [mode, config] of [['limits', ''], ['no limits', NO_LIMITS]] as const) {
       const polod = await startPolodOn(h1, dir, program, s.services, config);
       try {
-        const idle = rssKiB(polod.proc);
+        const idle = memoryOf(polod.proc.child.pid as number);
         const flood = startFlood(h2, s.plan);
         const result = await probe(h3, { local: h3.address, queries: legit, count: opts.probes, waitMs: 2000, intervalMs: 5 });
         const sent = await flood.stop();
-        const peak = rssKiB(polod.proc);
+        const peak = memoryOf(polod.proc.child.pid as number);
         // Back to idle: what polod holds once the flood is over and its collector has run.
         await new Promise((resolve) => setTimeout(resolve, 5000));
-        const after = rssKiB(polod.proc);
+        const after = memoryOf(polod.proc.child.pid as number);
         const share = result.answered / result.sent;
         answered[mode] = share;
-        rows.push([s.name, mode, fmtPct(share), fmtInt(sent.sent), `${fmtInt(sent.bytesSent)} → ${fmtInt(sent.bytesReceived)}`, fmtMB(idle.rss), fmtMB(peak.hwm), fmtMB(after.rss)]);
-        opts.log(`abuse: ${s.name}, ${mode}: ${fmtPct(share)} answered, RSS ${fmtMB(idle.rss)} → peak ${fmtMB(peak.hwm)} → ${fmtMB(after.rss)}`);
+        rows.push([s.name, mode, fmtPct(share), fmtInt(sent.sent), `${fmtInt(sent.bytesSent)} → ${fmtInt(sent.bytesReceived)}`, fmtMB(idle.rssKiB), fmtMB(peak.hwmKiB), fmtMB(after.rssKiB)]);
+        opts.log(`abuse: ${s.name}, ${mode}: ${fmtPct(share)} answered, RSS ${fmtMB(idle.rssKiB)} → peak ${fmtMB(peak.hwmKiB)} → ${fmtMB(after.rssKiB)}`);
       } finally {
         await polod.stop();
       }

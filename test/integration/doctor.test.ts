@@ -52,7 +52,7 @@ test('a healthy host passes: interfaces, route, groups, firewall, polod, marcod,
   const host = lan.host(1);
   const polod = await startPolod(fixture, host);
   await startMarcod(fixture, host);
-  const state = path.join(path.dirname(polod.servicesDir), 'state');
+  const state = polod.stateDir;
   const token = await tokenFile(0o600);
   const { code, findings } = await doctor(host, ['--interface', host.address, '--state-dir', state, '--token-file', token]);
   assert.deepEqual(findings.filter((f) => f.status !== 'ok'), [], JSON.stringify(findings, null, 1));

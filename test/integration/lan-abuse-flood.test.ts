@@ -7,10 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { requireNetns } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, startPolod, type Polod } from '../helpers/lan-daemons.js';
 import { probe, startFlood } from '../helpers/udp-tools.js';
+import { memoryOf } from '../../bench/lib/procfs.js';
 
 const fixture = lanFixture({ name: 'abusef', hosts: 3, subnet: 43 });
 const addr = (i: number): string => `10.201.43.${i}`;
@@ -26,12 +26,11 @@ const BIG_SERVICES = Object.fromEntries(
   Array.from({ length: 200 }, (_, k) => [`big${k}`, { id: `big${k}`, params: { port: 9000 + k, blob: 'p'.repeat(3850) } }]),
 );
 
-function memoryKiB(polod: Polod): { rss: number; hwm: number } {
-  const pid = polod.proc.child.pid;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
+/** polod's resident memory now and at its peak (bench/lib/procfs.ts). */
+const memoryKiB = (polod: Polod): { rss: number; hwm: number } => {
+  const m = memoryOf(polod.proc.child.pid as number);
+  return { rss: m.rssKiB, hwm: m.hwmKiB };
+};
 
 /**
  * h3's queries: Request-For and Marco to the group, and one Services by unicast in ten (a

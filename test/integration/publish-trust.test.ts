@@ -413,7 +413,6 @@ describe('publish API trust: hostile local users', () => {
       },
       { what: 'the racer to start', timeoutMs: 20_000 },
     );
-    let answered = 0;
     for (let i = 0; i < 300; i++) {
       const replies = await c.requests([
         { Command: 'Request-token', Args: { uid: carol.uid } },
@@ -422,12 +421,10 @@ describe('publish API trust: hostile local users', () => {
       ]);
       // The user pulls the folder away at will: many of these fail, with a reason; none may hang.
       assert.ok(replies.every((r) => r !== null));
-      answered += replies.length;
     }
     c.close();
     racer.kill('SIGKILL');
     await new Promise((resolve) => (racer.exitCode !== null || racer.signalCode !== null ? resolve(null) : racer.once('exit', resolve)));
-    assert.equal(answered, 900);
     assert.deepEqual(await notOwnedBy(carol.home, carol.uid), []);
   });
 });

@@ -221,7 +221,7 @@ describe('the reference C++ bindings, for users with four-digit uids', { skip: !
       h2 = lan.host(2);
       polod = await startPolod(fixture, h1, { groups: [GROUP_112] });
       await startMarcod(fixture, h2);
-      secret = await readFile(path.join(path.dirname(polod.servicesDir), 'state', 'secret'));
+      secret = await readFile(path.join(polod.stateDir, 'secret'));
     })());
 
   it('publishes on first use, is found through marcod, and unpublishes', async (t) => {

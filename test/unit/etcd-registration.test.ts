@@ -12,6 +12,7 @@ import { RegistryRegistration, type LeaseStore } from '../../src/etcd/registrati
 import type { ServiceChange } from '../../src/registry/events.js';
 import type { JsonObject } from '../../src/protocol/json.js';
 import type { Logger } from '../../src/util/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 class FakeStore implements LeaseStore {
   down = false;
@@ -19,8 +20,12 @@ class FakeStore implements LeaseStore {
   next = 1;
   txns: EtcdWrite[][] = [];
   revoked: string[] = [];
+  /** Calls refused while down (the registration's retries). */
+  failures = 0;
   private check(): void {
-    if (this.down) throw new Error('connection refused');
+    if (!this.down) return;
+    this.failures++;
+    throw new Error('connection refused');
   }
   grant(ttl: number): Promise<{ id: string; ttl: number }> {
     this.check();
@@ -51,12 +56,9 @@ function recordingLogger(lines: string[]): Logger {
   return logger;
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Waits for `cond` (the fake store answers at once: a short poll). */
+function until(cond: () => boolean, what: string): Promise<true> {
+  return waitFor(() => cond() || undefined, { what, timeoutMs: 10_000, intervalMs: 5 });
 }
 
 describe('RegistryRegistration', () => {
@@ -141,7 +143,8 @@ describe('RegistryRegistration', () => {
     await until(() => reg.state === 'lost', 'lost');
     // Several retries happen while it is down (back-off of 5..20 ms).
     const txnsBefore = store.txns.length;
-    await new Promise((r) => setTimeout(r, 150));
+    const failuresBefore = store.failures;
+    await waitFor(() => store.failures >= failuresBefore + 3, { what: 'several retries while the store is down', timeoutMs: 10_000, intervalMs: 5 });
     assert.equal(store.txns.length, txnsBefore);
     // Back, with the old lease gone (as after a long outage): a new one, everything written again.
     store.leases.clear();
