@@ -320,7 +320,7 @@ export class Collector<T> implements AsyncIterable<T> {
     if (grace === undefined || this.ended) return;
     const linkOf = this.plan.linkOf;
     if (linkOf !== undefined) {
-      this.respondedOnLink(linkOf(address), address, hint);
+      this.respondedOnLink(linkOf(address), address, hint, grace);
       return;
     }
     if (this.responders.size < MAX_TRACKED_NODES) this.responders.add(address);
@@ -337,7 +337,7 @@ export class Collector<T> implements AsyncIterable<T> {
    * late), the query waits SILENT_LINK_GRACE_MS rather than the usual grace; an answer that
    * makes a link incomplete again puts the end off.
    */
-  private respondedOnLink(link: string, address: string, hint: number | undefined): void {
+  private respondedOnLink(link: string, address: string, hint: number | undefined, grace: number): void {
     let entry = this.links.get(link);
     if (entry === undefined) {
       entry = { responders: 0, expected: 0 };
@@ -352,11 +352,10 @@ export class Collector<T> implements AsyncIterable<T> {
     for (const l of this.links.values()) if (l.expected === 0 || l.responders < l.expected) complete = false;
     clearTimeout(this.completion);
     this.completion = undefined;
-    this.completing = complete;
     if (!complete) return;
     const allHeard = this.links.size >= (this.plan.targets?.length ?? 1);
-    const grace = this.plan.completeGraceMs ?? 0;
-    this.completion = setTimeout(() => this.end(), allHeard ? grace : Math.max(grace, SILENT_LINK_GRACE_MS)).unref();
+    // As responded(): the included answers (the grid registry's) are in before the end.
+    this.completion = setTimeout(() => void this.included.then(() => this.end()), allHeard ? grace : Math.max(grace, SILENT_LINK_GRACE_MS)).unref();
   }
 
   private accept(key: string, value: T): void {

@@ -185,15 +185,20 @@ export class MembershipView {
     return [...this.directRefs].map(([address, r]) => ({ address, params: r.params }));
   }
 
-  /** An announcement heard from `address` (`verified`: see {@link Member.verified}). */
-  hearAnnouncement(address: string, a: Announcement, verified?: boolean): void {
-    if (a.instance === this.options.selfInstance) return;
+  /**
+   * An announcement heard from `address` (`verified`: see {@link Member.verified}). False when
+   * refused: what is not verified never changes or removes a member known from a signed message
+   * (an unsigned datagram under policy `preferred`, or a registry record).
+   */
+  hearAnnouncement(address: string, a: Announcement, verified?: boolean): boolean {
+    if (a.instance === this.options.selfInstance) return true;
     const expiresAt = this.now() + expiryAfter(a.every, this.options.timing);
     const known = this.ours.get(address);
+    if (overridesSigned(known?.member, verified)) return false;
     if (known && known.instance === a.instance && known.rev === a.rev && known.member.verified === verified) {
       known.expiresAt = Math.max(known.expiresAt, expiresAt);
       known.members = a.members;
-      return;
+      return true;
     }
     const member: Member = {
       address,
@@ -204,25 +209,24 @@ export class MembershipView {
       ...(verified !== undefined && { verified }),
     };
     this.ours.set(address, { member, instance: a.instance, rev: a.rev, expiresAt, refs: a.refs, members: a.members });
-    if (this.directRefs.delete(address)) this.reconcileRefs();
-    if (!known) {
-      this.reconcileRefs();
-      this.emit({ event: 'up', member });
-    } else {
-      this.reconcileRefs();
-      if (!sameMember(known.member, member)) this.emit({ event: 'update', member, previous: known.member });
-    }
+    this.directRefs.delete(address);
+    this.reconcileRefs();
+    if (!known) this.emit({ event: 'up', member });
+    else if (!sameMember(known.member, member)) this.emit({ event: 'update', member, previous: known.member });
+    return true;
   }
 
-  /** A goodbye heard from `address`: the node leaves at once. */
-  hearGoodbye(address: string, instance: string): void {
+  /** A goodbye heard from `address`: the node leaves at once. False when refused (see hearAnnouncement). */
+  hearGoodbye(address: string, instance: string, verified?: boolean): boolean {
     const known = this.ours.get(address);
-    if (!known || (known.instance !== undefined && known.instance !== instance)) return;
+    if (overridesSigned(known?.member, verified)) return false;
+    if (!known || (known.instance !== undefined && known.instance !== instance)) return true;
     this.ours.delete(address);
     this.departed();
     this.inherit(known.refs);
     this.reconcileRefs();
     this.emit({ event: 'down', member: known.member, reason: 'goodbye' });
+    return true;
   }
 
   /**
@@ -234,6 +238,7 @@ export class MembershipView {
     const now = this.now();
     if (hint !== undefined) {
       const known = this.ours.get(address);
+      if (overridesSigned(known?.member, verified)) return;
       const expiresAt = now + expiryAfter(this.options.timing.heartbeatMinMs, this.options.timing);
       if (known) {
         known.expiresAt = Math.max(known.expiresAt, expiresAt);
@@ -359,4 +364,9 @@ function sameMember(a: Member, b: Member): boolean {
     const t = b.services?.[i];
     return t !== undefined && s.id === t.id && jsonEqual(s.params, t.params);
   });
+}
+
+/** Whether a message of `verified` would change `known`, a member made by a signed message, without being signed. */
+function overridesSigned(known: Member | undefined, verified: boolean | undefined): boolean {
+  return known?.verified === true && verified !== true;
 }

@@ -199,8 +199,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       if (initial !== ANNOUNCE_INITIAL && initial !== GOODBYE_INITIAL) return;
       const checked = verifier.heard(data);
       if (checked === undefined) return;
-      // `preferred`: an unsigned message never changes or removes a member known from a signed one.
-      if (!checked.verified && this.view.member(address)?.verified === true) return verifier.refuse('unsigned-over-signed');
       body = checked.body;
       verified = checked.verified;
     }
@@ -211,8 +209,11 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       return;
     }
     const m = readPresence(msg);
-    if (m?.kind === 'announce') this.view.hearAnnouncement(address, m.announcement, verified);
-    else if (m?.kind === 'goodbye') this.view.hearGoodbye(address, m.instance);
+    // `preferred`: the view keeps an unsigned message from changing or removing a member known
+    // from a signed one.
+    const taken =
+      m?.kind === 'announce' ? this.view.hearAnnouncement(address, m.announcement, verified) : m?.kind === 'goodbye' ? this.view.hearGoodbye(address, m.instance, verified) : true;
+    if (!taken) verifier?.refuse('unsigned-over-signed');
   }
 
   /**
@@ -316,7 +317,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       ...(signed && { check: signed.check }),
       onReply: (s) => {
         if (this.closed) return;
-        if (s.verified === false && this.view.member(s.address)?.verified === true) return;
         this.view.hearPolo(s.address, s.params, s.hint, s.verified);
       },
     });
