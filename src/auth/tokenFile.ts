@@ -12,6 +12,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError, IoError } from '../errors.js';
 import type { UserInfo } from '../system/userDb.js';
@@ -24,6 +25,26 @@ import { DEFAULT_USER_DIR } from '../registry/userId.js';
 export { DEFAULT_USER_DIR };
 /** Name of the token file inside that folder. */
 export const TOKEN_FILE_NAME = 'token';
+
+/**
+ * The home polod writes this process's token into: the user database's, which os.userInfo()
+ * reads for the effective uid (else $HOME). $HOME can point elsewhere (sudo -E, test harnesses),
+ * and then Request-token would write a file the client never reads.
+ */
+export function currentUserHome(): string {
+  try {
+    const home = os.userInfo().homedir;
+    if (home !== '') return home;
+  } catch {
+    // No user database entry for this uid (some containers).
+  }
+  return os.homedir();
+}
+
+/** Where the token of the user running this process is (`~/.polo/token`). */
+export function currentUserTokenFile(userDirName: string = DEFAULT_USER_DIR): string {
+  return path.join(currentUserHome(), userDirName, TOKEN_FILE_NAME);
+}
 /** Largest token file read; real tokens are under 60 bytes. */
 const MAX_TOKEN_FILE_BYTES = 4096;
 

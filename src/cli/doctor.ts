@@ -24,6 +24,8 @@ import {
   type CliIo,
 } from './common.js';
 import { tcpConnects } from '../health/probe.js';
+import { ipv4ToNumber } from '../util/ipv4.js';
+import { currentUserTokenFile } from '../auth/tokenFile.js';
 
 /** The outcome of one check. `skip`: it could not be made here (a tool missing, no permission). */
 export interface Finding {
@@ -199,9 +201,9 @@ function route(groups: readonly string[]): Finding {
   } catch {
     return { check, status: 'skip', message: '/proc/net/route is not readable' };
   }
-  const missing = groups.filter((g) => !rows.some((r) => ((ipNumber(g) & r.mask) >>> 0) === r.dest));
+  const missing = groups.filter((g) => !rows.some((r) => (((ipv4ToNumber(g) ?? 0) & r.mask) >>> 0) === r.dest));
   if (missing.length === 0) {
-    const covering = rows.find((r) => ((ipNumber(groups[0] ?? '224.0.0.112') & r.mask) >>> 0) === r.dest);
+    const covering = rows.find((r) => (((ipv4ToNumber(groups[0] ?? '224.0.0.112') ?? 0) & r.mask) >>> 0) === r.dest);
     const how = covering?.mask === 0 ? 'the default route' : 'a multicast route';
     return { check, status: 'ok', message: `${groups.join(', ')} reachable through ${how} (${covering?.iface ?? '?'})` };
   }
@@ -221,9 +223,6 @@ function hexAddress(hex: string): number {
   return (((n & 0xff) << 24) | (((n >>> 8) & 0xff) << 16) | (((n >>> 16) & 0xff) << 8) | ((n >>> 24) & 0xff)) >>> 0;
 }
 
-function ipNumber(address: string): number {
-  return address.split('.').reduce((n, octet) => ((n << 8) | Number(octet)) >>> 0, 0);
-}
 
 function dotted(n: number): string {
   return [24, 16, 8, 0].map((shift) => (n >>> shift) & 0xff).join('.');
@@ -370,20 +369,23 @@ function processes(names: readonly string[]): number[] {
 
 async function polod(pids: readonly number[], groups: readonly string[], port: number, iface: string | undefined, timeout: number): Promise<Finding> {
   const check = 'polod';
-  const local = new Set(Object.values(os.networkInterfaces()).flatMap((l) => l ?? []).map((a) => a.address));
-  const marco = new Marco();
-  const answered: string[] = [];
-  for (const group of groups) {
-    try {
-      const nodes = await marco.marco({ group, port, timeout, ...(iface !== undefined && { interface: iface }) });
-      if (nodes.some((n) => local.has(n.address))) answered.push(group);
-    } catch {
-      // counted as not answered; the interfaces and route checks say why
-    }
-  }
   if (pids.length === 0) {
     return { check, status: 'fail', message: 'polod is not running on this host', fix: 'systemctl start polod (or run polod; polod --check shows what it would serve)' };
   }
+  const local = new Set(Object.values(os.networkInterfaces()).flatMap((l) => l ?? []).map((a) => a.address));
+  const marco = new Marco();
+  // Every group at once: each query runs to its deadline.
+  const answers = await Promise.all(
+    groups.map(async (group) => {
+      try {
+        const nodes = await marco.marco({ group, port, timeout, ...(iface !== undefined && { interface: iface }) });
+        return nodes.some((n) => local.has(n.address));
+      } catch {
+        return false; // counted as not answered; the interfaces and route checks say why
+      }
+    }),
+  );
+  const answered = groups.filter((_, i) => answers[i] === true);
   if (answered.length === groups.length) return { check, status: 'ok', message: `running (pid ${pids.join(', ')}), answers in ${answered.join(', ')}` };
   const silent = groups.filter((g) => !answered.includes(g));
   return {
@@ -452,7 +454,7 @@ async function publishApi(flags: Flags, polodRunning: boolean, timeout: number):
 
 function tokenFile(given: string | undefined): Finding {
   const check = 'token';
-  const file = given ?? path.join(userHome(), '.polo', 'token');
+  const file = given ?? currentUserTokenFile();
   let st;
   try {
     st = statSync(file);
@@ -483,15 +485,6 @@ function tokenFile(given: string | undefined): Finding {
 }
 
 /** The home polod writes this user's token into: the user database's, as PoloClient reads it. */
-function userHome(): string {
-  try {
-    const home = os.userInfo().homedir;
-    if (home !== '') return home;
-  } catch {
-    // no entry for this uid
-  }
-  return os.homedir();
-}
 
 // ---- Running tools
 

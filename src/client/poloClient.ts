@@ -12,9 +12,8 @@
  * (RemoteError with polod's reason, TimeoutError, AbortedError, InvalidArgumentError,
  * PolodUnavailableError naming the socket) instead of two catch-all exception types.
  */
-import os from 'node:os';
 import path from 'node:path';
-import { readTokenFile, DEFAULT_USER_DIR, TOKEN_FILE_NAME } from '../auth/tokenFile.js';
+import { currentUserHome, readTokenFile, DEFAULT_USER_DIR, TOKEN_FILE_NAME } from '../auth/tokenFile.js';
 import { AbortedError, ClosedError, InvalidArgumentError, IoError, RemoteError, TimeoutError } from '../errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_JSON_DEPTH } from '../protocol/limits.js';
@@ -168,7 +167,7 @@ export class PoloClient {
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home === '')) {
       throw new InvalidArgumentError('home must be a non-empty path');
     }
-    this.home = options.home ?? defaultHome();
+    this.home = options.home ?? currentUserHome();
     this.userDirName = options.userDirName ?? DEFAULT_USER_DIR;
   }
 
@@ -459,21 +458,6 @@ function endpointOf(options: PoloClientOptions): PolodEndpoint {
     throw new InvalidArgumentError('stateDir must be a non-empty path');
   }
   return { kind: 'unix', path: polodSocketPath(options.stateDir) };
-}
-
-/**
- * The home polod writes our token into: the user database's, which os.userInfo() reads for the
- * effective uid. $HOME can point elsewhere (sudo -E, test harnesses), and then Request-token
- * would write a file this client never reads.
- */
-function defaultHome(): string {
-  try {
-    const home = os.userInfo().homedir;
-    if (home !== '') return home;
-  } catch {
-    // No user database entry for this uid (some containers).
-  }
-  return os.homedir();
 }
 
 function checkId(id: unknown): asserts id is string {

@@ -41,6 +41,8 @@ export async function serveDashboard(state: DashboardState, host: string, port: 
     }
   };
   const unsubscribe = state.onChange(() => {
+    // Nobody watching: a page that connects later gets a fresh snapshot first.
+    if (streams.size === 0) return;
     pending ??= setTimeout(broadcast, COALESCE_MS);
   });
   const keepalive = setInterval(() => {

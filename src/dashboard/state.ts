@@ -7,6 +7,7 @@
 import { jsonEqual, type JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
 import type { Member } from '../membership/view.js';
+import { ipv4ToNumber } from '../util/ipv4.js';
 
 /** Where a node's service list came from. */
 export type ServicesSource = 'announcement' | 'query';
@@ -137,7 +138,7 @@ export class DashboardState {
     return {
       groups: [...this.groups].map(([group, nodes]) => ({
         group,
-        nodes: [...nodes.values()].sort((a, b) => addressOrder(a.address) - addressOrder(b.address)),
+        nodes: [...nodes.values()].sort((a, b) => addressOrder(a.address, b.address)),
       })),
       events: [...this.events],
     };
@@ -190,6 +191,11 @@ function paramsChange(before: JsonObject, after: JsonObject): string {
   return `params changed: ${changed.join(', ')}`;
 }
 
-function addressOrder(address: string): number {
-  return address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+/** IPv4 addresses in numeric order, then the others (IPv6 members) as text. */
+function addressOrder(a: string, b: string): number {
+  const na = ipv4ToNumber(a);
+  const nb = ipv4ToNumber(b);
+  if (na !== undefined && nb !== undefined) return na - nb;
+  if (na !== undefined || nb !== undefined) return na !== undefined ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -205,7 +205,8 @@ export class Marco {
     // Without maxNodes, a Marco query ends once every member the grid reports has answered.
     const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
     // No interface named: out of every multicast interface of the host (src/discovery/targets.ts).
-    const interfaces = this.transport.interfaces?.();
+    // An interface named for an IPv4 grid needs no list.
+    const interfaces = query.iface === undefined || isIPv6Group(query.group) ? this.transport.interfaces?.() : undefined;
     const targets =
       query.iface === undefined
         ? groupTargets(query.group, interfaces)

@@ -11,7 +11,7 @@
 import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import type { NetInterface } from '../transport/interfaces.js';
 import type { SendTarget } from './collector.js';
-import { ipv4ToNumber, sameNetwork } from '../responder/onLink.js';
+import { ipv4ToNumber, sameNetwork } from '../util/ipv4.js';
 
 /** The IPv6 destination of `group` on one interface: link-local groups need their scope. */
 export function scopedGroup(group: string, iface: string): SendTarget {

@@ -123,8 +123,13 @@ export class GroupPresence {
   private targets: readonly LinkTarget[];
   /** The link of a source address (src/membership/links.ts), for the interfaces as last known. */
   private linkOf: (address: string) => string = () => '';
-  /** This host's IPv6 addresses, with and without their zone, as of the last interface list. */
-  private self6: readonly string[] = [];
+  /** The last interface list (relink). */
+  private interfaces: readonly NetInterface[] = [];
+  /**
+   * This host's addresses as sources appear (its own replies and queries come from them): read
+   * at each interface change and before each membership query, not per datagram.
+   */
+  private self: readonly string[] = [];
   /** The link of each recent asker (cleared when the interfaces change). */
   private readonly askers = new Map<string, string>();
   /** Links where another node's membership query was heard since this one's last query. */
@@ -196,14 +201,19 @@ export class GroupPresence {
   private relink(interfaces: readonly NetInterface[], targets: readonly LinkTarget[]): void {
     this.targets = targets;
     this.linkOf = sourceLinks(interfaces);
-    this.self6 = ownAddresses([], interfaces);
+    this.interfaces = interfaces;
+    this.refreshSelf();
     this.askers.clear();
     this.view.relinked();
   }
 
-  /** This host's addresses as sources appear (its own replies and queries come from them). */
-  private ownAddresses(): string[] {
-    return [...this.options.transport.localAddresses(), ...this.self6];
+  private refreshSelf(): void {
+    this.self = ownAddresses(this.options.transport.localAddresses(), this.interfaces);
+  }
+
+  /** This host's addresses as sources appear (see {@link self}). */
+  private ownAddresses(): readonly string[] {
+    return this.self;
   }
 
   /** One target per link and family of `interfaces` (every one, or those holding `listed` addresses). */
@@ -477,6 +487,8 @@ export class GroupPresence {
     }
     this.querying = true;
     this.sent.query++;
+    // An address may have changed since the last interface reading (listed interfaces are read once).
+    this.refreshSelf();
     const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
     const asked = new Set(targets.map((t) => t.link));
     const replies = await viewQuery({

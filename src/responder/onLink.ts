@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import type { LocalNetwork } from '../transport/transport.js';
+import { ipv4ToNumber, sameNetwork } from '../util/ipv4.js';
 
 export type { LocalNetwork };
 
@@ -22,26 +23,6 @@ export function systemNetworks(): LocalNetwork[] {
   return out;
 }
 
-/** An IPv4 literal as a 32-bit unsigned number, or undefined if it is not one. */
-export function ipv4ToNumber(address: string): number | undefined {
-  const parts = address.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    n = n * 256 + v;
-  }
-  return n;
-}
-
-/** Whether `a` and `b` share their first `prefixLength` bits. */
-export function sameNetwork(a: number, b: number, prefixLength: number): boolean {
-  if (prefixLength <= 0) return true;
-  const size = 2 ** (32 - Math.min(32, prefixLength));
-  return Math.floor(a / size) === Math.floor(b / size);
-}
 
 /**
  * The IPv6 rule: a link-local source (fe80::/10) is on the link named by its zone, so it is

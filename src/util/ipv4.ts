@@ -23,3 +23,24 @@ export function isIPv6(text: string): boolean {
   if (!text.includes(':')) return false;
   return process.getBuiltinModule('node:net').isIPv6(text);
 }
+
+/** An IPv4 literal as a 32-bit unsigned number, or undefined if it is not one. */
+export function ipv4ToNumber(address: string): number | undefined {
+  const parts = address.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    n = n * 256 + v;
+  }
+  return n;
+}
+
+/** Whether `a` and `b` share their first `prefixLength` bits. */
+export function sameNetwork(a: number, b: number, prefixLength: number): boolean {
+  if (prefixLength <= 0) return true;
+  const size = 2 ** (32 - Math.min(32, prefixLength));
+  return Math.floor(a / size) === Math.floor(b / size);
+}
