@@ -326,11 +326,6 @@ export class PoloDaemon {
     return this.state === 'stopped';
   }
 
-  /** Runs `task` alone among the registry's writers (reloads, publish API changes). */
-  exclusive<T>(task: () => Promise<T>): Promise<T> {
-    return this.registry.exclusive(task);
-  }
-
   /** Re-reads every service folder; services published at run time are kept (SIGUSR1/SIGHUP). */
   async reload(): Promise<void> {
     if (this.stopped) throw new ClosedError('PoloDaemon');

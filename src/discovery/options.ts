@@ -7,7 +7,7 @@ import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { InvalidArgumentError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT, QUERY_TTL } from '../protocol/limits.js';
-import { canonicalGroup, isMulticastGroup, isMulticastIPv4 } from '../protocol/address.js';
+import { canonicalGroup, isMulticastGroup } from '../protocol/address.js';
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 
 /** Options of one discovery call. Every field is optional; defaults are the reference's. */
@@ -124,8 +124,6 @@ export function checkService(service: unknown): string {
   if (typeof service !== 'string' || service.length === 0) invalid('service', service, 'a non-empty string');
   return service;
 }
-
-export { isMulticastIPv4 };
 
 /** `{...defaults, ...options}`, except that a key explicitly set to undefined keeps the default. */
 export function mergeOptions<T extends object>(defaults: T, options: T): T {

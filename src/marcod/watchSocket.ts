@@ -35,10 +35,6 @@ export class WatchSocketServer {
 
   constructor(private readonly options: WatchSocketOptions) {}
 
-  get connectionCount(): number {
-    return this.connections.size;
-  }
-
   async start(): Promise<void> {
     const file = this.options.path;
     await prepareSocketPath(file, 'marcod watch socket', 'is another marcod running?');

@@ -380,8 +380,12 @@ export class ServiceRegistry implements ServiceChangeSource {
   private applyUsers(reads: readonly UserRead[]): void {
     const warned = new Set<string>();
     for (const lists of this.lists.values()) {
+      // A user with no files and nothing offered here changes nothing (a remote query naming an
+      // unknown user lands here): no before/after comparison of the group's lists for it.
+      const changing = reads.filter((r) => r.files !== undefined || lists.users.has(r.user) || lists.disabledUsers.has(r.user));
+      if (changing.length === 0) continue;
       this.changeGroup(lists, 'file', () => {
-        for (const read of reads) this.applyUser(lists, read, warned);
+        for (const read of changing) this.applyUser(lists, read, warned);
       });
     }
   }

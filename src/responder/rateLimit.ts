@@ -84,17 +84,6 @@ export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
   maxSources: 4096,
 };
 
-/** No limit at all (the in-memory Polo of component tests that count replies exactly). */
-export const UNLIMITED_REPLIES: ReplyLimits = {
-  perSourceBurst: Number.POSITIVE_INFINITY,
-  perSourceRate: 0,
-  totalBurst: Number.POSITIVE_INFINITY,
-  totalRate: 0,
-  perSourceQueryBurst: Number.POSITIVE_INFINITY,
-  perSourceQueryRate: 0,
-  maxSources: 1,
-};
-
 /** What is remembered of one source. */
 interface SourceBuckets {
   /** Reply bytes it may still receive. */

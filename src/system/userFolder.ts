@@ -64,11 +64,16 @@ export async function withUserDir<T>(
   const shown = path.join(user.home, dirName);
   const home = await openUserHome(user);
   try {
-    // Made as the user (never root-owned, even for an instant), see createFolderAsUser.
-    if (create) await createFolderAsUser(user, shown, USER_DIR_MODE);
+    const open = (): Promise<PinnedDir> => openPinnedDir(home.child(dirName));
     let dir: PinnedDir;
     try {
-      dir = await openPinnedDir(home.child(dirName));
+      dir = await open().catch(async (err: unknown) => {
+        if (!create || !isErrno(err, 'ENOENT')) throw err;
+        // Missing: made as the user (never root-owned, even for an instant), see
+        // createFolderAsUser, then opened and checked like one that was there.
+        await createFolderAsUser(user, shown, USER_DIR_MODE);
+        return open();
+      });
     } catch (err) {
       if (!create && isErrno(err, 'ENOENT')) return undefined;
       if (err instanceof UnsafeFileError) throw new UnsafeFileError(shown, `${shown} is a symlink or not a folder; refused`, { cause: err });

@@ -62,7 +62,7 @@ export interface StderrKind {
 }
 
 /** Looks at this process's stderr and environment. */
-export function detectStderr(env: NodeJS.ProcessEnv = process.env): StderrKind {
+function detectStderr(env: NodeJS.ProcessEnv = process.env): StderrKind {
   let journald = false;
   // systemd sets JOURNAL_STREAM=<device>:<inode> of the stream it connected; a child that
   // inherited the variable but writes elsewhere (a pipe, a file) must not count as journald.
