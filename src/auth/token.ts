@@ -84,10 +84,10 @@ function checkSecret(secret: Uint8Array): void {
   }
 }
 
-/** Constant-time equality of two ASCII strings of the same length. */
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given, 'latin1');
-  const b = Buffer.from(expected, 'latin1');
+/** Constant-time equality of two secrets' texts (tokens, MACs): no early exit on the first difference. */
+export function sameText(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
   return a.length === b.length && timingSafeEqual(a, b);
 }
 

@@ -9,7 +9,7 @@
  * than writing through it), and existing files are opened O_NOFOLLOW|O_NONBLOCK. The folder
  * itself is opened by src/system/userFolder.ts, as for the user's service files.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { sameText } from './token.js';
 import { constants as fsc } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
@@ -53,13 +53,6 @@ function checkDirName(userDirName: string): void {
   if (problem !== undefined) {
     throw new InvalidArgumentError(`invalid user folder name ${JSON.stringify(String(userDirName))}: ${problem}`);
   }
-}
-
-/** Equality that takes the same time wherever the strings differ. */
-function sameSecretText(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** What an existing token file holds and whether its metadata is right. */
@@ -112,7 +105,7 @@ export async function writeTokenFile(
   }
   const outcome = await withUserDir(user, userDirName, true, async (dir) => {
     const existing = await readExisting(dir, user);
-    const same = existing !== undefined && sameSecretText(existing.content.trim(), token.trim());
+    const same = existing !== undefined && sameText(existing.content.trim(), token.trim());
     if (same && existing.sound) return 'existed' as const;
     // Written without a newline, like the reference: bindings send the content verbatim.
     await writeFileAtomic(dir.child(TOKEN_FILE_NAME), token, { mode: 0o600, uid: user.uid, gid: user.gid });

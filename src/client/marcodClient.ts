@@ -27,6 +27,7 @@ import { UdpTransport } from '../transport/udp.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from '../marcod/limits.js';
 import { onAnyAbort, throwIfAborted } from '../util/abort.js';
 import { isPort } from '../protocol/address.js';
+import { serviceEntry } from '../protocol/codec.js';
 
 /**
  * Options of one call through marcod: the in-process options minus those marcod's own
@@ -264,9 +265,5 @@ function toServices(reply: Json, node: string): ServicesResult | undefined {
 }
 
 function toServiceList(list: readonly Json[]): ServiceResult[] {
-  return list.flatMap((entry) => {
-    if (!isJsonObject(entry) || typeof entry['id'] !== 'string') return [];
-    const params = entry['params'];
-    return [{ id: entry['id'], params: isJsonObject(params) ? params : {} }];
-  });
+  return list.flatMap(serviceEntry);
 }

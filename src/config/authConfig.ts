@@ -18,19 +18,25 @@ export interface AuthSettings {
 
 const GROUP_SPEC = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]*)=(.+)$/;
 
+/** A key spec split: `GROUP=FILE` gives both, a bare `FILE` no group (the group is not checked here). */
+export function splitKeySpec(spec: string): { readonly group?: string; readonly file: string } {
+  const m = GROUP_SPEC.exec(spec);
+  return m ? { group: m[1] as string, file: m[2] as string } : { file: spec };
+}
+
 /** Reads `FILE` and `GROUP=FILE` specs (in order: the first key of each list signs). */
 export function readKeySpecs(specs: readonly string[], where: string, policy?: AuthPolicy): AuthSettings {
   const keys: GridKey[] = [];
   const groupKeys = new Map<string, GridKey[]>();
   for (const spec of specs) {
-    const m = GROUP_SPEC.exec(spec);
-    if (m) {
-      const group = parseGroup(m[1] as string, where);
+    const { group: named, file } = splitKeySpec(spec);
+    if (named !== undefined) {
+      const group = parseGroup(named, where);
       const list = groupKeys.get(group) ?? [];
-      list.push(readGridKeyFile(m[2] as string));
+      list.push(readGridKeyFile(file));
       groupKeys.set(group, list);
     } else {
-      keys.push(readGridKeyFile(spec));
+      keys.push(readGridKeyFile(file));
     }
   }
   return { policy: policy ?? 'required', keys, groupKeys };

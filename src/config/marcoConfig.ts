@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { readIniFile, type IniSection } from './iniFile.js';
+import { splitKeySpec } from './authConfig.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 import {
   checkPort,
@@ -245,7 +246,7 @@ function readKeyFiles(value: string, base: string, where: string): GridKey[] {
   const files = value.split(/[\s,]+/).filter((s) => s !== '');
   if (files.length === 0) throw new ConfigError(`${where}: expected one or more key files`);
   return files.map((f) => {
-    if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}=/.test(f)) throw new ConfigError(`${where}: '${f}': per-group keys (GROUP=FILE) are polod's; marcod's keys serve every group`);
+    if (splitKeySpec(f).group !== undefined) throw new ConfigError(`${where}: '${f}': per-group keys (GROUP=FILE) are polod's; marcod's keys serve every group`);
     try {
       return readGridKeyFile(path.resolve(base, f));
     } catch (err) {

@@ -16,7 +16,7 @@ import { DEFAULT_SERVER_LIMITS } from '../publish/server.js';
 import { readIniFile, type IniSection } from './iniFile.js';
 import type { GuardSettings, UnicastScope } from '../responder/guard.js';
 import { applyGuardKey, DEFAULT_GUARD_SETTINGS, parseUnicastScope } from './guardConfig.js';
-import { parseAuthPolicy, readKeySpecs, type AuthSettings } from './authConfig.js';
+import { parseAuthPolicy, readKeySpecs, splitKeySpec, type AuthSettings } from './authConfig.js';
 import type { AuthPolicy } from '../auth/gridAuth.js';
 import {
   checkPort,
@@ -315,8 +315,8 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
             .split(/[\s,]+/)
             .filter((s) => s !== '')
             .map((s) => {
-              const eq = /^((?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]*)=)(.+)$/.exec(s);
-              return eq ? `${eq[1] ?? ''}${path.resolve(base, eq[2] ?? '')}` : path.resolve(base, s);
+              const { group, file } = splitKeySpec(s);
+              return group === undefined ? path.resolve(base, file) : `${group}=${path.resolve(base, file)}`;
             }),
         };
         break;

@@ -8,6 +8,7 @@ import type { DatagramSocket, QuerySocketOptions, RemoteInfo, Transport } from '
 import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
 import { onAnyAbort } from '../util/abort.js';
+import { familyOf } from '../protocol/address.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
 export const STREAM_QUEUE_LIMIT = 1024;
@@ -399,11 +400,6 @@ export class Collector<T> implements AsyncIterable<T> {
   private wake(): void {
     for (const waiter of this.waiters.splice(0)) waiter();
   }
-}
-
-/** 6 for an IPv6 address (it has a colon), else 4. */
-function familyOf(address: string): 4 | 6 {
-  return address.includes(':') ? 6 : 4;
 }
 
 function abortError(signal: AbortSignal): AbortedError {

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
-import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
+import { familyOf, ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import { scopedGroup } from '../discovery/targets.js';
 import type { NetInterface } from '../transport/interfaces.js';
 import { ipv6Link, ownAddresses, sourceLinks, withZone } from './links.js';
@@ -244,7 +244,7 @@ export class GroupPresence {
     const { port } = this.options;
     const outcomes = await Promise.allSettled(
       targets.map((t) => {
-        const socket = this.sockets.get(t.address.includes(':') ? 6 : 4);
+        const socket = this.sockets.get(familyOf(t.address));
         return socket === undefined ? Promise.reject(new Error('no socket')) : socket.send(bytes(t.link), port, t.address, t.via);
       }),
     );
@@ -323,7 +323,7 @@ export class GroupPresence {
     const { transport, ttl } = this.options;
     const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
     try {
-      for (const family of new Set(this.targets.map((t) => (t.address.includes(':') ? 6 : 4) as 4 | 6))) {
+      for (const family of new Set(this.targets.map((t) => familyOf(t.address)))) {
         if (this.sockets.has(family)) continue;
         try {
           // Replies never come to these sockets: they only send (announcements, goodbye).
@@ -342,7 +342,7 @@ export class GroupPresence {
 
   private heartbeat(): void {
     if (this.state !== 'started') return;
-    if (this.targets.some((t) => !this.sockets.has(t.address.includes(':') ? 6 : 4))) void this.openSockets().then(() => this.announce());
+    if (this.targets.some((t) => !this.sockets.has(familyOf(t.address)))) void this.openSockets().then(() => this.announce());
     else this.announce();
     const interval = heartbeatInterval(this.view.nodes, this.timing);
     this.heartbeatTimer = setTimeout(() => this.heartbeat(), jittered(interval, this.timing.jitter, this.random)).unref();

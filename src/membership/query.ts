@@ -11,6 +11,7 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { DatagramHandler, DatagramSocket, Transport } from '../transport/transport.js';
 import { membersHint } from './wire.js';
+import { familyOf } from '../protocol/address.js';
 
 /** One Polo reply. */
 export interface PoloSighting {
@@ -140,9 +141,4 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
     plan.signal?.removeEventListener('abort', abort);
   }
   return [...seen.values()];
-}
-
-/** 6 for an IPv6 address (it has a colon), else 4. */
-function familyOf(address: string): 4 | 6 {
-  return address.includes(':') ? 6 : 4;
 }

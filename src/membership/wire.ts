@@ -6,7 +6,7 @@
  * polod logs an unknown command at info level and does not answer it.
  */
 import { isIPv4 } from '../util/ipv4.js';
-import { encodeFrame } from '../protocol/codec.js';
+import { encodeFrame, serviceEntry } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import type { ServiceEntry } from '../protocol/messages.js';
@@ -145,12 +145,6 @@ export function readPresence(msg: JsonObject): PresenceMessage | undefined {
       ...(failing.length > 0 ? { failing } : {}),
     },
   };
-}
-
-function serviceEntry(value: Json): ServiceEntry[] {
-  if (!isJsonObject(value) || typeof value['id'] !== 'string') return [];
-  const params = value['params'];
-  return [{ id: value['id'], params: isJsonObject(params) ? params : {} }];
 }
 
 function refEntry(value: Json): RefEntry[] {

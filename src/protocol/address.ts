@@ -122,3 +122,8 @@ export function canonicalGroup(group: string): string {
   const groups = expandIPv6(group);
   return groups === undefined ? group : formatIPv6(groups);
 }
+
+/** The address family of a literal address (or group): 6 when it has a colon, else 4. */
+export function familyOf(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}

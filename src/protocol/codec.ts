@@ -177,7 +177,8 @@ function objectOrEmpty(value: Json | undefined): JsonObject {
   return isJsonObject(value) ? value : {};
 }
 
-function serviceEntry(value: Json): ServiceEntry[] {
+/** One entry of a service list as `[entry]`, or `[]` when it is not one (for flatMap). */
+export function serviceEntry(value: Json): ServiceEntry[] {
   if (!isJsonObject(value) || typeof value['id'] !== 'string') return [];
   return [{ id: value['id'], params: objectOrEmpty(value['params']) }];
 }

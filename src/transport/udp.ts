@@ -9,6 +9,7 @@ import { isIPv4 } from '../util/ipv4.js';
 import { JoinError } from '../errors.js';
 import type { DatagramHandler, DatagramSocket, GroupSocket, QuerySocketOptions, Transport } from './transport.js';
 import { multicastInterfaces, type NetInterface } from './interfaces.js';
+import { familyOf } from '../protocol/address.js';
 
 class UdpSocket implements DatagramSocket {
   private closed = false;
@@ -195,7 +196,7 @@ export class UdpTransport implements Transport {
   }
 
   async bindUnicast(address: string, port: number, onMessage: DatagramHandler): Promise<DatagramSocket> {
-    const socket = open(onMessage, true, address.includes(':') ? 6 : 4);
+    const socket = open(onMessage, true, familyOf(address));
     await bind(socket, port, address).catch((err: unknown) => {
       socket.close();
       throw err;
