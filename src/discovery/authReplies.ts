@@ -4,8 +4,8 @@
  * with one of the keys, fresh, never seen before and bound to one of those nonces (policy
  * `required`), or also unsigned and marked `verified: false` (policy `preferred`).
  */
-import { ReplayCache, signDatagram, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
-import { unsealMessage } from '../auth/sealed.js';
+import { ReplayCache, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { signedQuery } from '../auth/keyedExchange.js';
 import type { Classifier } from './collector.js';
 
 /** A signer of one query's sends and a classifier wrapper for its replies. */
@@ -21,22 +21,14 @@ export function authenticated<T extends object>(
   policy: Exclude<AuthPolicy, 'off'>,
   classify: Classifier<T>,
 ): QueryAuth<T> {
-  const signer = keys[0] as GridKey;
-  const sent = new Set<string>();
-  const replay = new ReplayCache();
+  const query = signedQuery(body, keys, policy, new ReplayCache());
   return {
-    payload: () => {
-      const signed = signDatagram(body, signer);
-      sent.add(signed.nonce);
-      return signed.bytes;
-    },
+    payload: query.payload,
     classify: (data, from) => {
-      const v = verifyDatagram(data, { keys, replay, replyTo: sent });
-      if (v.kind === 'invalid') return { kind: 'malformed', reason: `authentication: ${v.reason}` };
-      if (v.kind === 'unsigned' && policy !== 'preferred') return { kind: 'malformed', reason: 'authentication: unsigned reply' };
-      // Sealed params (src/auth/sealed.ts) are opened once the reply is known to be genuine.
-      const verdict = classify(v.kind === 'valid' ? unsealMessage(v.body, keys) : v.body, from);
-      return verdict.kind === 'accept' ? { ...verdict, value: { ...verdict.value, verified: v.kind === 'valid' } } : verdict;
+      const judged = query.check(data);
+      if (!judged.ok) return { kind: 'malformed', reason: `authentication: ${judged.reason === 'unsigned' ? 'unsigned reply' : judged.reason}` };
+      const verdict = classify(judged.body, from);
+      return verdict.kind === 'accept' ? { ...verdict, value: { ...verdict.value, verified: judged.verified } } : verdict;
     },
   };
 }

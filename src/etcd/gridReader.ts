@@ -6,7 +6,7 @@
 import type { JsonObject } from '../protocol/json.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
-import type { EtcdClient } from './client.js';
+import type { EtcdClient, EtcdKeyValue } from './client.js';
 import { gridPrefix, nodeAddressOf, nodeKey, readNodeRecord, readServiceParams, servicePrefix, type NodeRecord } from './layout.js';
 
 /** A node as the registry lists it. */
@@ -38,13 +38,7 @@ export class RegistryReader {
   async nodes(group: string, port: number, signal?: AbortSignal): Promise<RegistryNode[]> {
     const prefix = gridPrefix(group, port);
     const { kvs } = await this.client.range(`${prefix}nodes/`, signal);
-    const nodes: RegistryNode[] = [];
-    for (const kv of kvs) {
-      const address = nodeAddressOf(prefix, kv.key);
-      const record = address === undefined ? undefined : readNodeRecord(kv.value);
-      if (address !== undefined && record !== undefined) nodes.push({ address, record });
-    }
-    return nodes;
+    return [...nodeEntries(prefix, kvs)].map(([address, record]) => ({ address, record }));
   }
 
   /** The providers of service `id` in the grid, with that service's params. */
@@ -90,13 +84,7 @@ export class RegistryReader {
     while (!signal.aborted) {
       try {
         const { kvs, revision } = await this.client.range(`${prefix}nodes/`, signal);
-        const nodes = new Map<string, NodeRecord>();
-        for (const kv of kvs) {
-          const address = nodeAddressOf(prefix, kv.key);
-          const record = address === undefined ? undefined : readNodeRecord(kv.value);
-          if (address !== undefined && record !== undefined) nodes.set(address, record);
-        }
-        follower.snapshot(nodes);
+        follower.snapshot(new Map(nodeEntries(prefix, kvs)));
         report(true);
         attempts = 0;
         await this.client.watch(
@@ -136,4 +124,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** The node records among `kvs` (keys under `prefix`nodes/), by address; other keys and bad values are skipped. */
+function* nodeEntries(prefix: string, kvs: readonly EtcdKeyValue[]): Generator<[string, NodeRecord]> {
+  for (const kv of kvs) {
+    const address = nodeAddressOf(prefix, kv.key);
+    const record = address === undefined ? undefined : readNodeRecord(kv.value);
+    if (address !== undefined && record !== undefined) yield [address, record];
+  }
 }

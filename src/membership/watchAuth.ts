@@ -5,8 +5,8 @@
  * message is dropped; under `preferred` an unsigned one is kept and marked unverified, except that
  * it never changes (or removes) a member known from a signed one.
  */
-import { ReplayCache, signDatagram, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
-import { unsealMessage } from '../auth/sealed.js';
+import { ReplayCache, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { judge, signedQuery, type Judged } from '../auth/keyedExchange.js';
 
 /** The keys and policy of a watch in a keyed grid. */
 export interface WatchAuth {
@@ -34,7 +34,7 @@ export class WatchVerifier {
 
   /** An announcement or goodbye heard on the group. */
   heard(data: Uint8Array): Checked | undefined {
-    return this.judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay }), data);
+    return this.counted(judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay }), data, this.auth.keys, this.auth.policy));
   }
 
   /**
@@ -43,15 +43,8 @@ export class WatchVerifier {
    * replay), and the check of the replies, which may answer any of them.
    */
   query(payload: Uint8Array): { readonly payload: () => Uint8Array; readonly check: (data: Uint8Array) => Checked | undefined } {
-    const sent = new Set<string>();
-    return {
-      payload: () => {
-        const signed = signDatagram(payload, this.auth.keys[0] as GridKey);
-        sent.add(signed.nonce);
-        return signed.bytes;
-      },
-      check: (data) => this.judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay, replyTo: sent }), data),
-    };
+    const query = signedQuery(payload, this.auth.keys, this.auth.policy, this.replay);
+    return { payload: query.payload, check: (data) => this.counted(query.check(data)) };
   }
 
   /** Counts a message the watch refused for another reason than its authenticator. */
@@ -60,15 +53,7 @@ export class WatchVerifier {
     return undefined;
   }
 
-  private judge(v: ReturnType<typeof verifyDatagram>, data: Uint8Array): Checked | undefined {
-    switch (v.kind) {
-      case 'valid':
-        // Sealed params (src/auth/sealed.ts) are opened once the message is known to be genuine.
-        return { body: unsealMessage(v.body, this.auth.keys), verified: true };
-      case 'unsigned':
-        return this.auth.policy === 'preferred' ? { body: data, verified: false } : this.refuse('unsigned');
-      case 'invalid':
-        return this.refuse(v.reason);
-    }
+  private counted(judged: Judged): Checked | undefined {
+    return judged.ok ? judged : this.refuse(judged.reason);
   }
 }
