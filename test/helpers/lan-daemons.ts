@@ -266,3 +266,31 @@ export async function linkLocal(host: LanHost): Promise<string> {
   if (local === undefined) throw new Error(`${host.name} has no link-local address: ${text}`);
   return `${local}%eth0`;
 }
+
+/** One line of `marco watch --json`. */
+export interface WatchLine {
+  event: string;
+  address: string;
+  params: Record<string, unknown>;
+  reason?: string | null;
+  verified?: boolean;
+  time?: string;
+}
+
+/** Every event a `marco watch --json` process printed so far. */
+export function watchEvents(proc: Proc): WatchLine[] {
+  return proc.lines('stdout').map((l) => JSON.parse(l) as WatchLine);
+}
+
+/** Waits for `marco watch --json` to print `event` for `address` (with `reason`, when given). */
+export function waitWatchEvent(proc: Proc, event: string, address: string, opts: { reason?: string; timeoutMs?: number } = {}): Promise<string> {
+  const { reason, timeoutMs = 15_000 } = opts;
+  return proc.waitForLine(
+    (l) => {
+      const e = JSON.parse(l) as WatchLine;
+      return e.event === event && e.address === address && (reason === undefined || e.reason === reason);
+    },
+    `watch event ${event} ${address}${reason === undefined ? '' : ` (${reason})`}`,
+    timeoutMs,
+  );
+}

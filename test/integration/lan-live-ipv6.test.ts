@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { lanFixture, linkLocal, logIs, MARCO, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
+import { lanFixture, linkLocal, logIs, MARCO, startPolod, waitWatchEvent, watchEvents, type JsonNode } from '../helpers/lan-daemons.js';
 import type { Proc } from '../helpers/proc.js';
 
 const v6only = lanFixture({ name: 'r8w6', hosts: 4, subnet: 184, ipv4: false, ipv6: true });
@@ -26,19 +26,8 @@ async function discover(host: LanHost): Promise<string[]> {
   return (JSON.parse(run.stdout) as JsonNode[]).map((n) => n.address).sort();
 }
 
-interface Event {
-  event: string;
-  address: string;
-  params: Record<string, unknown>;
-  reason?: string;
-}
-
-const events = (proc: Proc): Event[] => proc.lines('stdout').map((l) => JSON.parse(l) as Event);
 const waitEvent = (proc: Proc, event: string, address: string, reason?: string): Promise<string> =>
-  proc.waitForLine((l) => {
-    const e = JSON.parse(l) as Event;
-    return e.event === event && e.address === address && (reason === undefined || e.reason === reason);
-  }, `${event} ${address}${reason === undefined ? '' : ` (${reason})`}`, 15_000);
+  waitWatchEvent(proc, event, address, reason === undefined ? {} : { reason });
 
 test('on an IPv6-only link: polods see each other, a Marco query ends on the Members hint, marco watch follows a node', async (t) => {
   if (!requireNetns(t)) return;
@@ -70,10 +59,10 @@ test('on an IPv6-only link: polods see each other, a Marco query ends on the Mem
   await p3.stop();
   await waitEvent(watch, 'down', a3, 'goodbye');
   assert.deepEqual(
-    events(watch).filter((e) => e.address === a3).map((e) => [e.event, e.params['port']]),
+    watchEvents(watch).filter((e) => e.address === a3).map((e) => [e.event, e.params['port']]),
     [['up', 83], ['update', 8083], ['down', 8083]],
   );
-  assert.ok(events(watch).every((e) => e.address.startsWith('fe80:') && e.address.endsWith('%eth0')), 'nodes at their link-local address');
+  assert.ok(watchEvents(watch).every((e) => e.address.startsWith('fe80:') && e.address.endsWith('%eth0')), 'nodes at their link-local address');
 });
 
 test('on a dual-stack link a node is one member, at IPv4, in a watch and in the Members count; --interface serves the twin', async (t) => {
@@ -98,7 +87,7 @@ test('on a dual-stack link a node is one member, at IPv4, in a watch and in the 
 
   // Each count is of one family: an IPv4 query ends on a hint of 2, not 4.
   assert.deepEqual(await discover(client), [h1.address, h2.address].sort());
-  const seen = events(watch);
+  const seen = watchEvents(watch);
   assert.ok(
     seen.every((e) => e.address === h1.address || e.address === h2.address),
     `each node at its IPv4 address only: ${JSON.stringify(seen)}`,

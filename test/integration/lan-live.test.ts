@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, logIs, MARCO, marcoNodes, startPolod, type Polod } from '../helpers/lan-daemons.js';
+import { GROUP_112, lanFixture, logIs, MARCO, marcoNodes, startPolod, waitWatchEvent, watchEvents, type Polod } from '../helpers/lan-daemons.js';
 import type { Proc } from '../helpers/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,20 +33,8 @@ function startWatch(host: LanHost, extra: readonly string[] = []): Proc {
   return host.spawn([process.execPath, MARCO, 'watch', '--json', '--interface', host.address, ...extra]);
 }
 
-interface Event {
-  event: string;
-  address: string;
-  params: Record<string, unknown>;
-  reason: string | null;
-  time: string;
-}
-
-const events = (proc: Proc): Event[] => proc.lines('stdout').map((l) => JSON.parse(l) as Event);
 const waitEvent = (proc: Proc, event: string, address: string, timeoutMs = 10_000, reason?: string): Promise<string> =>
-  proc.waitForLine((l) => {
-    const e = JSON.parse(l) as Event;
-    return e.event === event && e.address === address && (reason === undefined || e.reason === reason);
-  }, `${event} ${address}${reason === undefined ? '' : ` (${reason})`}`, timeoutMs);
+  waitWatchEvent(proc, event, address, { timeoutMs, ...(reason !== undefined && { reason }) });
 
 test('a mixed grid: views, early-ending discovery, watches of nodes and services, goodbye and expiry', async (t) => {
   if (!requireNetns(t)) return;
@@ -90,7 +78,7 @@ test('a mixed grid: views, early-ending discovery, watches of nodes and services
   for (const i of [1, 2, 3, 4]) await waitEvent(nodes, 'up', addr(i));
   await waitEvent(web, 'up', addr(1));
   await waitEvent(web, 'up', addr(4));
-  assert.deepEqual(events(web).find((e) => e.address === addr(1))?.params, { port: 8001 });
+  assert.deepEqual(watchEvents(web).find((e) => e.address === addr(1))?.params, { port: 8001 });
 
   // h2 gets web (a file and a reload): announced at once, seen by the service watch.
   await p2.writeService('web', { id: 'web', params: { port: 8002 } });
@@ -100,7 +88,7 @@ test('a mixed grid: views, early-ending discovery, watches of nodes and services
   await p1.writeService('web', { id: 'web', params: { port: 9001 } });
   await p1.reload();
   await waitEvent(web, 'update', addr(1));
-  assert.deepEqual(events(web).filter((e) => e.event === 'update').map((e) => e.params), [{ port: 9001 }]);
+  assert.deepEqual(watchEvents(web).filter((e) => e.event === 'update').map((e) => e.params), [{ port: 9001 }]);
   // h2 withdraws it.
   await p2.removeService('web');
   await p2.reload();
@@ -122,5 +110,5 @@ test('a mixed grid: views, early-ending discovery, watches of nodes and services
     w.kill('SIGINT');
     assert.deepEqual(await w.exited, { code: 0, signal: null });
   }
-  assert.deepEqual(events(nodes).filter((e) => e.address === addr(4)).map((e) => e.event), ['up'], 'the reference node stays');
+  assert.deepEqual(watchEvents(nodes).filter((e) => e.address === addr(4)).map((e) => e.event), ['up'], 'the reference node stays');
 });

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, logIs, MARCO, marcoNodes, runMarco, startPolod, type Polod } from '../helpers/lan-daemons.js';
+import { GROUP_112, lanFixture, logIs, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type Polod } from '../helpers/lan-daemons.js';
 import { joinLans } from '../helpers/subnets.js';
 import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import type { Proc } from '../helpers/proc.js';
@@ -37,18 +37,7 @@ after(async () => {
   destroyRouter?.();
 });
 
-interface Event {
-  event: string;
-  address: string;
-  params: Record<string, unknown>;
-  reason: string | null;
-}
-
-const waitEvent = (proc: Proc, event: string, address: string, timeoutMs = 15_000): Promise<string> =>
-  proc.waitForLine((l) => {
-    const e = JSON.parse(l) as Event;
-    return e.event === event && e.address === address;
-  }, `watch event ${event} ${address}`, timeoutMs);
+const waitEvent = (proc: Proc, event: string, address: string, timeoutMs = 15_000): Promise<string> => waitWatchEvent(proc, event, address, { timeoutMs });
 
 /** The addresses `marco <args>` lists from `host`, sorted; each must appear once. */
 async function found(host: LanHost, args: readonly string[]): Promise<string[]> {
