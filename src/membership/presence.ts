@@ -80,7 +80,8 @@ export interface PresenceOptions {
 
 /** What a presence needs of the grid's authentication. */
 export interface PresenceAuth {
-  check(data: Uint8Array): { readonly ok: true; readonly body: Uint8Array } | { readonly ok: false };
+  /** Whether a datagram passes; a signed one has a nonce. */
+  check(data: Uint8Array): { readonly ok: true; readonly body: Uint8Array; readonly nonce?: string } | { readonly ok: false };
   sign(message: Uint8Array, replyTo: undefined, key: undefined): Uint8Array;
   /** Params as sent: sealed under policy `sealed` (src/auth/sealed.ts). */
   sealParams?(params: JsonObject): JsonObject;
@@ -448,11 +449,11 @@ export class GroupPresence {
     return this.options.auth ? this.options.auth.sign(message, undefined, undefined) : message;
   }
 
-  /** A reply to a membership query in a keyed grid: its message, or undefined when it fails the check. */
-  private admitReply(data: Uint8Array): Uint8Array | undefined {
-    const checked = this.options.auth?.check(data);
-    if (checked !== undefined && !checked.ok) return undefined;
-    return checked === undefined ? data : (this.options.auth?.open?.(checked.body) ?? checked.body);
+  /** A reply to a membership query in a keyed grid: its message and whether it was signed, or undefined when it fails the check. */
+  private checkReply(auth: PresenceAuth, data: Uint8Array): { body: Uint8Array; verified: boolean } | undefined {
+    const checked = auth.check(data);
+    if (!checked.ok) return undefined;
+    return { body: auth.open?.(checked.body) ?? checked.body, verified: checked.nonce !== undefined };
   }
 
   private scheduleQuery(): void {
@@ -491,6 +492,7 @@ export class GroupPresence {
     this.refreshSelf();
     const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
     const asked = new Set(targets.map((t) => t.link));
+    const auth = this.options.auth;
     const replies = await viewQuery({
       transport: this.options.transport,
       group: this.options.group,
@@ -500,7 +502,7 @@ export class GroupPresence {
       linkOf: this.linkOf,
       ttl: this.options.ttl,
       payload: this.options.auth ? () => this.signed(encodeMembershipQuery()) : encodeMembershipQuery(),
-      ...(this.options.auth && { admit: (data: Uint8Array) => this.admitReply(data) }),
+      ...(auth && { check: (data: Uint8Array) => this.checkReply(auth, data) }),
       windowMs: this.timing.queryWindowMs,
       graceMs: this.timing.graceMs,
       knownMembers: this.view.size,

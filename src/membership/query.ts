@@ -44,9 +44,7 @@ export interface ViewQueryPlan {
   readonly knownMembers: number;
   /** Called for each reply as it arrives. */
   readonly onReply?: (s: PoloSighting) => void;
-  /** In a keyed grid: the reply's message if its authenticator holds, else undefined (ignored). */
-  readonly admit?: (data: Uint8Array) => Uint8Array | undefined;
-  /** Instead of `admit` (a watcher's query): the message and whether it was signed, or undefined. */
+  /** In a keyed grid: the reply's message and whether it was signed, or undefined (ignored). */
   readonly check?: (data: Uint8Array) => { readonly body: Uint8Array; readonly verified: boolean } | undefined;
   readonly signal?: AbortSignal;
 }
@@ -88,8 +86,7 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   const onMessage = (received: Uint8Array, from: { address: string }): void => {
     const checked = plan.check?.(received);
     if (plan.check && checked === undefined) return;
-    const data = checked ? checked.body : plan.admit ? plan.admit(received) : received;
-    if (data === undefined) return;
+    const data = checked ? checked.body : received;
     let msg: JsonObject;
     try {
       msg = decodeObject(data);

@@ -43,6 +43,9 @@ async function openUserHome(user: UserInfo): Promise<PinnedDir> {
   return home;
 }
 
+/** The user folders swept of temporary files by this process. */
+const swept = new Set<string>();
+
 /**
  * Runs `fn` with `~user/<dirName>` open and pinned. The home must belong to the user; the folder
  * must be a real folder owned by the user or root and not writable by group or others. With
@@ -89,8 +92,12 @@ export async function withUserDir<T>(
         const mode = `0${(st.mode & 0o7777).toString(8).padStart(3, '0')}`;
         throw new UnsafeFileError(shown, `${shown} has mode ${mode}: others could replace the files in it (chmod go-w it)`);
       }
-      // Temporary files of writes interrupted here before (polod killed mid-write).
-      await sweepTemporaryFiles(dir.path);
+      // Temporary files of writes interrupted here before (polod killed mid-write): once per
+      // folder and process, as this process's own failed writes remove theirs.
+      if (!swept.has(shown)) {
+        await sweepTemporaryFiles(dir.path);
+        swept.add(shown);
+      }
       return await fn(dir);
     } finally {
       await dir.close();
