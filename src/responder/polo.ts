@@ -389,10 +389,7 @@ export class Polo {
    */
   async decide(query: Query): Promise<Decision> {
     const first = answer(query, this.context);
-    if (first.kind !== 'load-user') return first;
-    if (!(await loadUserGuarded(this.registry, this.guard, first.user))) return { kind: 'silent', reason: 'not-offered', id: first.user };
-    const second = answer(query, this.context);
-    return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
+    return first.kind === 'load-user' ? answerLoading(query, this.context, first.user, this.registry, this.guard) : first;
   }
 
   /**
@@ -478,13 +475,8 @@ export class Polo {
     key?: GridKey,
     via?: GroupSocket,
   ): Promise<void> {
-    if (!(await loadUserGuarded(this.registry, this.guard, user))) {
-      this.stats.lookupsRefused++;
-      this.act({ kind: 'silent', reason: 'not-offered', id: user }, address);
-      return;
-    }
-    const decision = answer(query, this.context);
-    this.act(decision.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: user } : decision, address, nonce, key, via);
+    const decision = await answerLoading(query, this.context, user, this.registry, this.guard, () => this.stats.lookupsRefused++);
+    this.act(decision, address, nonce, key, via);
   }
 
   /** Replies through `via` (the IPv6 socket the query came in on), else the IPv4 group socket. */
@@ -563,6 +555,27 @@ export class Polo {
       return undefined;
     }
   }
+}
+
+/**
+ * The decision for `query` once `user`'s services are loaded (answer() asked for them): silent
+ * when the guard refuses the lookup (`onRefused` hears it) or the service is still not offered.
+ */
+export async function answerLoading(
+  query: Query,
+  context: AnswerContext,
+  user: string,
+  registry: ServiceRegistry,
+  guard: Guard,
+  onRefused?: () => void,
+): Promise<Decision> {
+  const notOffered: Decision = { kind: 'silent', reason: 'not-offered', id: user };
+  if (!(await loadUserGuarded(registry, guard, user))) {
+    onRefused?.();
+    return notOffered;
+  }
+  const decision = answer(query, context);
+  return decision.kind === 'load-user' ? notOffered : decision;
 }
 
 /**

@@ -15,7 +15,7 @@ import { answer, type Decision } from './answer.js';
 import type { Guard } from './guard.js';
 import type { AuthGate } from './authGate.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
-import { loadUserGuarded, type Polo } from './polo.js';
+import { answerLoading, type Polo } from './polo.js';
 
 /** Answers unicast queries on behalf of a set of per-group Polo instances. */
 export class UnicastResponder {
@@ -91,9 +91,6 @@ export class UnicastResponder {
     if (!services) return { kind: 'silent', reason: 'other-group', id: group ?? '' };
     const context = { nodeParams: this.nodeParams, services };
     const first = answer(query, context);
-    if (first.kind !== 'load-user') return first;
-    if (!(await loadUserGuarded(this.registry, this.guard, first.user))) return { kind: 'silent', reason: 'not-offered', id: first.user };
-    const second = answer(query, context);
-    return second.kind === 'load-user' ? { kind: 'silent', reason: 'not-offered', id: first.user } : second;
+    return first.kind === 'load-user' ? answerLoading(query, context, first.user, this.registry, this.guard) : first;
   }
 }
