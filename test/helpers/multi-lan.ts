@@ -4,9 +4,7 @@
  * every-interface tests. Addresses stay inside the namespaces: 10.201.x.y (as createLan's) and,
  * for IPv6, fd00:201::/32 (unique local, never routed) or link-local.
  */
-import { execFile } from 'node:child_process';
-import type { Lan, LanHost } from './netns.js';
-import { waitFor } from './wait.js';
+import { checkCidr, ip, isForwarding, isUp, waitLink, type Lan, type LanHost } from './netns.js';
 
 /** A second (third…) interface of a host, on another LAN's bridge. */
 export interface ExtraLink {
@@ -20,27 +18,6 @@ export interface ExtraLink {
   delAddress(cidr: string): Promise<void>;
   /** Deletes the veth pair (the host loses the interface). Idempotent. */
   remove(): Promise<void>;
-}
-
-function ip(args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', args, { encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-const IPV4 = /^10\.201\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-const IPV6 = /^fd00:201:[0-9a-f:]*\/(\d{1,3})$/i;
-
-/** Keeps every address inside the test's private ranges. */
-function checkCidr(cidr: string): void {
-  const v4 = IPV4.exec(cidr);
-  if (v4 && Number(v4[1]) <= 255 && Number(v4[2]) <= 255 && Number(v4[3]) >= 16 && Number(v4[3]) <= 32) return;
-  const v6 = IPV6.exec(cidr);
-  if (v6 && Number(v6[1]) >= 48 && Number(v6[1]) <= 128) return;
-  throw new Error(`address ${cidr} must be 10.201.x.y/<16..32> or fd00:201:…/<48..128>`);
 }
 
 /** Bridge-side names must be unique in the bridge namespace: one counter per process. */
@@ -64,15 +41,8 @@ export async function attachHost(host: LanHost, lan: Lan, iface: string, address
   };
   for (const a of addresses) await addAddress(a);
   await ip(['-n', host.ns, 'link', 'set', iface, 'up']);
-  await waitFor(
-    async () => {
-      const [hostLink] = JSON.parse(await ip(['-j', '-n', host.ns, 'link', 'show', iface])) as Array<Record<string, unknown>>;
-      const [port] = JSON.parse(await ip(['-d', '-j', '-n', lan.bridgeNs, 'link', 'show', peer])) as Array<Record<string, unknown>>;
-      const state = (port?.['linkinfo'] as { info_slave_data?: { state?: string } } | undefined)?.info_slave_data?.state;
-      return hostLink?.['operstate'] === 'UP' && state === 'forwarding' ? true : undefined;
-    },
-    { what: `${host.ns} ${iface} up on ${lan.name}`, timeoutMs: 10_000, intervalMs: 10 },
-  );
+  await waitLink(host.ns, iface, isUp, `${host.ns} ${iface} up on ${lan.name}`);
+  await waitLink(lan.bridgeNs, peer, isForwarding, `${peer} forwarding on ${lan.name}'s bridge`);
   let removed = false;
   return {
     host,

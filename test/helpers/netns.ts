@@ -84,7 +84,8 @@ export interface LanOptions {
   ipv6?: boolean;
 }
 
-function ip(args: readonly string[]): Promise<string> {
+/** Runs `ip <args>`; rejects with its stderr. */
+export function ip(args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('ip', args, { encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) reject(new Error(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
@@ -191,17 +192,35 @@ registerCleanup(() => {
   for (const ns of [...namespaces]) deleteNamespaceSync(ns);
 });
 
-const CIDR = /^10\.201\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+/**
+ * A namespace of this run beside its LANs (a router, …), named `mpA<name>-<run tag><suffix>`:
+ * deleted with the run's namespaces at exit, or earlier by `destroy` (which kills what runs in it).
+ */
+export async function addNamespace(name: string, suffix: string): Promise<{ readonly ns: string; destroy(): void }> {
+  if (!/^[A-Za-z0-9]+$/.test(name + suffix)) throw new Error(`namespace name ${name}${suffix} must be letters and digits`);
+  const ns = `${PREFIX}${name}-${RUN_TAG}${suffix}`;
+  namespaces.add(ns);
+  await ip(['netns', 'add', ns]);
+  return { ns, destroy: () => deleteNamespaceSync(ns) };
+}
 
-/** Keeps every address the harness configures inside 10.201.0.0/16. */
-function checkCidr(cidr: string): void {
-  const m = CIDR.exec(cidr);
-  const ok = m !== null && Number(m[1]) <= 255 && Number(m[2]) <= 255 && Number(m[3]) >= 16 && Number(m[3]) <= 32;
-  if (!ok) throw new Error(`address ${cidr} must be 10.201.x.y/<16..32>`);
+const IPV4_CIDR = /^10\.201\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const IPV6_CIDR = /^fd00:201:[0-9a-f:]*\/(\d{1,3})$/i;
+
+/**
+ * Keeps every address the harness configures inside the test's private ranges: 10.201.0.0/16,
+ * and fd00:201::/32 (unique local, never routed).
+ */
+export function checkCidr(cidr: string): void {
+  const v4 = IPV4_CIDR.exec(cidr);
+  if (v4 && Number(v4[1]) <= 255 && Number(v4[2]) <= 255 && Number(v4[3]) >= 16 && Number(v4[3]) <= 32) return;
+  const v6 = IPV6_CIDR.exec(cidr);
+  if (v6 && Number(v6[1]) >= 48 && Number(v6[1]) <= 128) return;
+  throw new Error(`address ${cidr} must be 10.201.x.y/<16..32> or fd00:201:…/<48..128>`);
 }
 
 /** Waits until `ns`'s `dev` reports state `wanted` in `ip -j link` (carrier, bridge forwarding). */
-function waitLink(ns: string, dev: string, wanted: (link: Record<string, unknown>) => boolean, what: string): Promise<unknown> {
+export function waitLink(ns: string, dev: string, wanted: (link: Record<string, unknown>) => boolean, what: string): Promise<unknown> {
   return waitFor(
     async () => {
       const [link] = JSON.parse(await ip(['-d', '-j', '-n', ns, 'link', 'show', dev])) as Record<string, unknown>[];
@@ -211,8 +230,8 @@ function waitLink(ns: string, dev: string, wanted: (link: Record<string, unknown
   );
 }
 
-const isUp = (l: Record<string, unknown>): boolean => l['operstate'] === 'UP';
-const isForwarding = (l: Record<string, unknown>): boolean =>
+export const isUp = (l: Record<string, unknown>): boolean => l['operstate'] === 'UP';
+export const isForwarding = (l: Record<string, unknown>): boolean =>
   (l['linkinfo'] as { info_slave_data?: { state?: string } } | undefined)?.info_slave_data?.state === 'forwarding';
 
 /** Builds a LAN of `hosts` namespaces on one bridge; see the module comment for names. */

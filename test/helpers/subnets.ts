@@ -5,9 +5,8 @@
  * multicast, so a LAN's group ends at the router as on a real campus. Each host gets a route to
  * the other subnet through its router leg. Nothing is created in the machine's own namespace.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import type { Lan } from './netns.js';
-import { registerCleanup } from './proc.js';
+import { execFile } from 'node:child_process';
+import { addNamespace, ip, type Lan } from './netns.js';
 
 /** The address of the router's leg on a LAN: `.254` of its subnet. */
 export function routerAddress(lan: Lan): string {
@@ -22,15 +21,6 @@ export interface Subnets {
   destroy(): void;
 }
 
-function ip(args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', args, { encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
 /**
  * Joins LANs `a` and `b` (different subnets, hosts with fewer than 254 addresses) through a
  * router namespace named after `name` (letters and digits, unique per test file).
@@ -38,28 +28,9 @@ function ip(args: readonly string[]): Promise<string> {
 export async function joinLans(name: string, a: Lan, b: Lan): Promise<Subnets> {
   if (!/^[A-Za-z0-9]+$/.test(name)) throw new Error(`router name ${name} must be letters and digits`);
   if (a.subnet === b.subnet) throw new Error('the two LANs must be on different subnets');
-  // The LANs' naming (netns.ts): the same prefix and run tag, so stale sweeps and cleanups match.
-  const routerNs = `mpA${name}-${process.pid.toString(36)}rt`;
-  let gone = false;
-  const destroy = (): void => {
-    if (gone) return;
-    gone = true;
-    try {
-      for (const pid of execFileSync('ip', ['netns', 'pids', routerNs], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)) {
-        process.kill(Number(pid), 'SIGKILL');
-      }
-    } catch {
-      // No such namespace, or nothing in it.
-    }
-    try {
-      execFileSync('ip', ['netns', 'del', routerNs], { stdio: 'ignore' });
-    } catch {
-      // Never created.
-    }
-  };
-  registerCleanup(destroy);
+  // Named and cleaned up as the LANs' namespaces are (netns.ts).
+  const { ns: routerNs, destroy } = await addNamespace(name, 'rt');
   try {
-    await ip(['netns', 'add', routerNs]);
     await ip(['-n', routerNs, 'link', 'set', 'lo', 'up']);
     for (const [leg, lan] of [['ra', a], ['rb', b]] as const) {
       // Created straight into the two namespaces; the bridge end is named `rt` on its bridge.
