@@ -151,6 +151,8 @@ export class Polo {
   /** Interfaces (by name) the IPv6 group should be served on. */
   private v6Wanted = new Set<string>();
   private readonly v6Opening = new Set<string>();
+  /** Failed joins of the IPv6 group by interface name, for the back-off (as joinAttempts). */
+  private readonly v6Attempts = new Map<string, number>();
   private v6RetryTimer: NodeJS.Timeout | undefined;
   private state: State = 'new';
   private readonly pendingJoins = new Set<string>();
@@ -273,17 +275,23 @@ export class Polo {
         return;
       }
       this.v6Sockets.set(name, bound);
+      this.v6Attempts.delete(name);
       this.log.info({ iface: name, ipv6: group, port: this.port }, 'joined group');
     } catch (err) {
       await socket?.close();
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
-      this.log.warn({ iface: name, ipv6: group, cause }, 'could not join the IPv6 group; will retry');
-      // Tried again soon while the interface is still wanted (one timer for every interface).
+      const attempts = (this.v6Attempts.get(name) ?? 0) + 1;
+      this.v6Attempts.set(name, attempts);
+      this.stats.joinFailures++;
+      // The back-off of a failed IPv4 join (handler()), without its limit: a followed interface
+      // is retried while it is wanted (one timer for every interface).
+      const delay = backoffDelay(attempts, this.joinRetry);
+      this.log.warn({ iface: name, ipv6: group, attempts, retryInMs: delay, cause }, 'could not join the IPv6 group; will retry');
       if (this.v6RetryTimer === undefined && this.state === 'started') {
         this.v6RetryTimer = setTimeout(() => {
           this.v6RetryTimer = undefined;
           this.openIPv6();
-        }, Math.min(this.joinRetry.maxMs, 2000)).unref();
+        }, delay).unref();
       }
     } finally {
       this.v6Opening.delete(name);
