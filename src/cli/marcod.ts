@@ -112,12 +112,7 @@ function serve(flags: MarcodFlags, io: CliIo): Promise<number> {
     ...(flags.maxRequestsPerClient !== undefined && { maxInFlightPerClient: flags.maxRequestsPerClient }),
     ...(flags.watchSocket !== undefined && { watchSocket: flags.watchSocket }),
   };
-  // Keys and policy from marco.cfg, or the flags (which replace the file's).
-  const auth = (config: MarcoConfig): { keys?: GridKey[]; auth?: AuthPolicy } => ({
-    ...(config.keys.length > 0 && { keys: config.keys }),
-    ...(config.auth !== undefined && { auth: config.auth }),
-  });
-  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, { ...deps, ...auth(config) }), flags.logFormat);
+  return serveDaemon('marcod', io, load, (config, logger) => runMarcod(config, logger, deps), flags.logFormat);
 }
 
 function overrides(flags: MarcodFlags): MarcoOverrides {

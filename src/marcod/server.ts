@@ -33,12 +33,12 @@ export type MarcodSettings = Pick<
   MarcoConfig,
   'bindAddress' | 'marcoPort' | 'group' | 'poloPort' | 'timeoutMs' | 'frameSize' | 'interfaces'
 > &
-  Partial<Pick<MarcoConfig, 'registry' | 'registryUser'>>;
+  Partial<Pick<MarcoConfig, 'registry' | 'registryUser' | 'keys' | 'auth'>>;
 
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
   readonly logger?: Logger;
-  /** Grid keys (`--key`): queries signed, replies verified (docs/protocol.md §2.4). */
+  /** Grid keys, instead of the settings' (`key_files`, `--key`): queries signed, replies verified (docs/protocol.md §2.4). */
   readonly keys?: readonly GridKey[];
   /** `--auth`; default `required` with keys. */
   readonly auth?: AuthPolicy;
@@ -121,6 +121,9 @@ export class MarcodServer {
     // Every query listens to the stop signal: at most maxInFlight × interfaces listeners, a
     // bound of its own, so Node's leak warning (at 10) would only be noise.
     setMaxListeners(0, this.abort.signal);
+    // Keys and policy: the settings' (marco.cfg, or the flags that replace it), unless given as deps.
+    const keys = deps.keys ?? settings.keys;
+    const auth = deps.auth ?? settings.auth;
     const marco = new Marco({
       transport: this.transport,
       logger: this.logger,
@@ -128,8 +131,8 @@ export class MarcodServer {
       ...(settings.registry !== undefined && { registry: settings.registry }),
       ...(settings.registryUser !== undefined && { registryUser: settings.registryUser }),
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
-      ...(deps.keys !== undefined && deps.keys.length > 0 && { keys: deps.keys }),
-      ...(deps.auth !== undefined && { auth: deps.auth }),
+      ...(keys !== undefined && keys.length > 0 && { keys }),
+      ...(auth !== undefined && { auth }),
     });
     // In a keyed grid the views check announcements as queries check replies (the watches take
     // the Marco client's keys and policy: src/membership/watchAuth.ts), so marcod keeps them too.
