@@ -4,7 +4,8 @@
  * per request served (MarcodDeps.onServed; a request is a network query or a view lookup, so
  * one observation is small beside it).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
+import { collected } from './collected.js';
 import type { MarcodServer } from '../marcod/server.js';
 import type { Logger } from '../util/log.js';
 import type { MetricsAddress } from './address.js';
@@ -26,18 +27,11 @@ export class MarcodMetrics {
   constructor() {
     const registry = this.registry;
     const stats = (): MarcodServer['stats'] | undefined => this.server?.stats;
-    const scalar = (name: string, help: string, read: (s: MarcodServer['stats']) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          const s = stats();
-          this.reset();
-          if (s) this.inc(read(s));
-        },
+    const scalar = (name: string, help: string, read: (s: MarcodServer['stats']) => number): void =>
+      collected(registry, 'counter', name, help, [], (sample) => {
+        const s = stats();
+        if (s) sample({}, read(s));
       });
-    };
     this.latency = new Histogram({
       name: 'marcopolo_marcod_request_duration_seconds',
       help: 'Time from a request to its reply, by command (invalid when it did not parse) and outcome (nodes, services, error).',
@@ -51,29 +45,29 @@ export class MarcodMetrics {
     scalar('marcopolo_marcod_truncated_replies_total', 'Replies that left entries out to fit frame_size.', (s) => s.truncated);
     scalar('marcopolo_marcod_unsent_replies_total', 'Replies not sent (send queue full, or the send failed).', (s) => s.unsent);
     const warm = (): MarcodServer['warm'] => this.server?.warm;
-    new Counter({
-      name: 'marcopolo_marcod_view_lookups_total',
-      help: 'Marco and Request-For requests looked up in a warm view, by result: answered from the view, or by query because the view could not be sure.',
-      labelNames: ['result'],
-      registers: [registry],
-      collect() {
-        this.reset();
+    collected(
+      registry,
+      'counter',
+      'marcopolo_marcod_view_lookups_total',
+      'Marco and Request-For requests looked up in a warm view, by result: answered from the view, or by query because the view could not be sure.',
+      ['result'],
+      (sample) => {
         const w = warm();
         if (!w) return;
-        this.inc({ result: 'view' }, w.stats.fromView);
-        this.inc({ result: 'query' }, w.stats.notSure);
+        sample({ result: 'view' }, w.stats.fromView);
+        sample({ result: 'query' }, w.stats.notSure);
       },
-    });
-    new Gauge({
-      name: 'marcopolo_marcod_grid_members',
-      help: 'Nodes in each grid marcod keeps a warm view of (views not yet complete are left out).',
-      labelNames: ['group'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [group, size] of warm()?.members() ?? []) this.set({ group }, size);
+    );
+    collected(
+      registry,
+      'gauge',
+      'marcopolo_marcod_grid_members',
+      'Nodes in each grid marcod keeps a warm view of (views not yet complete are left out).',
+      ['group'],
+      (sample) => {
+        for (const [group, size] of warm()?.members() ?? []) sample({ group }, size);
       },
-    });
+    );
     addProcessMetrics(registry);
   }
 

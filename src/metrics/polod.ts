@@ -4,7 +4,8 @@
  * PublishCalls, src/publish/handler.ts) and from the live state (membership views, the service
  * registry): the query path makes no library call, so metrics cost nothing between scrapes.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collected, type Sample } from './collected.js';
 import type { PoloDaemon } from '../daemon/poloDaemon.js';
 import type { PublishCalls } from '../publish/handler.js';
 import type { PoloStats } from '../responder/stats.js';
@@ -25,31 +26,10 @@ export function polodRegistry(sources: PolodMetricsSources): Registry {
   const { daemon } = sources;
   const groups = (): Array<[string, PoloStats]> => daemon.polos.map((polo) => [polo.multicastGroup, polo.stats]);
 
-  /** A counter whose samples are copied from polod's own counters when scraped. */
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: (labels: Record<L, string>, n: number) => void) => void): void => {
-    new Counter<L>({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        read((labels, n) => this.inc(labels, n));
-      },
-    });
-  };
-  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: (labels: Record<L, string>, n: number) => void) => void): void => {
-    new Gauge<L>({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        read((labels, n) => this.set(labels, n));
-      },
-    });
-  };
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: Sample<L>) => void): void =>
+    collected(registry, 'counter', name, help, labelNames, read);
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: Sample<L>) => void): void =>
+    collected(registry, 'gauge', name, help, labelNames, read);
 
   counter('marcopolo_polod_datagrams_received_total', 'Datagrams received on the group port, valid or not.', ['group'], (set) => {
     for (const [group, stats] of groups()) set({ group }, stats.received);
