@@ -53,9 +53,9 @@ function marcoWatch(host: LanHost, name: string, flags: readonly string[]): Watc
   return { name, proc, events: () => proc.lines('stdout').map((l) => JSON.parse(l) as Event), end: () => void proc.stop() };
 }
 
-function socketWatch(file: string, name: string): Watcher {
-  const client = watchSocketClient(file, '{}');
-  return { name, events: () => client.lines.map((l) => JSON.parse(l) as Event), end: () => client.end() };
+async function socketWatch(file: string, name: string): Promise<Watcher> {
+  const client = await watchSocketClient(file, '{}');
+  return { name, events: () => client.lines.map((l) => JSON.parse(l) as Event), end: () => client.close() };
 }
 
 /** The attacker's events of a watcher: event, hostname, verified (absent under `off`). */
@@ -93,9 +93,9 @@ test('watchers in keyed grids: unsigned, forged, stale and replayed announcement
   };
   for (const m of Object.values(marcods)) t.after(() => m.proc.stop());
   const watchers = {
-    required: [marcoWatch(h2, 'marco watch (required)', ['--key', a.file]), socketWatch(sockets.required, 'marcod (required)')],
-    preferred: [marcoWatch(h2, 'marco watch (preferred)', ['--key', a.file, '--auth', 'preferred']), socketWatch(sockets.preferred, 'marcod (preferred)')],
-    off: [marcoWatch(h2, 'marco watch (off)', ['--key', a.file, '--auth', 'off']), socketWatch(sockets.off, 'marcod (off)')],
+    required: [marcoWatch(h2, 'marco watch (required)', ['--key', a.file]), await socketWatch(sockets.required, 'marcod (required)')],
+    preferred: [marcoWatch(h2, 'marco watch (preferred)', ['--key', a.file, '--auth', 'preferred']), await socketWatch(sockets.preferred, 'marcod (preferred)')],
+    off: [marcoWatch(h2, 'marco watch (off)', ['--key', a.file, '--auth', 'off']), await socketWatch(sockets.off, 'marcod (off)')],
   };
   const all = Object.values(watchers).flat();
   for (const w of all) t.after(() => w.end());

@@ -70,8 +70,8 @@ test('marcod answers from its warm view, never with a node that left, and stream
   assert.equal(answered('query'), queries + 1);
 
   // The watch socket: the providers of web now, then a new one.
-  const watcher = watchSocketClient(socketFile, '{"service": "web"}');
-  t.after(() => watcher.end());
+  const watcher = await watchSocketClient(socketFile, '{"service": "web"}');
+  t.after(() => watcher.close());
   const event = (e: string, a: string): (() => Record<string, unknown> | undefined) => () =>
     watcher.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((x) => x['event'] === e && x['address'] === a);
   await waitFor(event('up', addr(1)), { what: 'up 10.201.38.1 on the watch socket' });
@@ -90,7 +90,7 @@ test('marcod answers from its warm view, never with a node that left, and stream
   assert.equal(down2['reason'], 'goodbye');
 
   // A bad watch request: one error line naming the key, then the end.
-  const bad = watchSocketClient(socketFile, '{"group": "10.0.0.1"}');
+  const bad = await watchSocketClient(socketFile, '{"group": "10.0.0.1"}');
   await bad.closed;
   assert.equal(bad.lines.length, 1);
   assert.match(String((JSON.parse(bad.lines[0] ?? '{}') as Record<string, unknown>)['Error']), /^invalid group "10\.0\.0\.1"/);

@@ -13,6 +13,7 @@ import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, marcoNodes, startPolod } from '../helpers/lan-daemons.js';
 import { json, MARCOD, rawRequests, startMarcod } from '../helpers/marcod-lan.js';
 import { runProc } from '../helpers/proc.js';
+import { ReplyLineClient } from '../helpers/reply-lines.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixture = lanFixture({ name: 'metr', hosts: 3, subnet: 121 });
@@ -58,26 +59,6 @@ async function sendDatagram(host: LanHost, address: string, port: number, text: 
   assert.equal(res.code, 0, res.stderr);
 }
 
-/** Sends `requests` one after the other on the publish API's Unix socket in `host`; their replies. */
-async function apiRequests(host: LanHost, socket: string, requests: readonly unknown[]): Promise<Array<Record<string, unknown>>> {
-  const script = `
-    const net = require('node:net');
-    const requests = JSON.parse(process.argv[2]);
-    const replies = [];
-    const c = net.connect(process.argv[1]);
-    let buf = '';
-    const next = () => requests.length > replies.length ? c.write(JSON.stringify(requests[replies.length])) : (console.log(JSON.stringify(replies)), c.end());
-    c.on('connect', next);
-    c.on('data', (d) => {
-      buf += d;
-      try { replies.push(JSON.parse(buf)); buf = ''; next(); } catch {}
-    });
-    c.on('error', (e) => { console.error(String(e)); process.exit(1); });`;
-  const res = await host.run([process.execPath, '-e', script, socket, JSON.stringify(requests)]);
-  assert.equal(res.code, 0, res.stderr);
-  return JSON.parse(res.stdout) as Array<Record<string, unknown>>;
-}
-
 test('polod and marcod serve metrics that count real queries, publishes and grid members', async (t) => {
   if (!requireNetns(t)) return;
   const lan = await fixture.lan();
@@ -107,11 +88,10 @@ test('polod and marcod serve metrics that count real queries, publishes and grid
   await marcoNodes(h3, ['request-for', 'nosuch', '--group', GROUP_112, '--timeout', '300']);
   await sendDatagram(h3, h1.address, 1337, 'not json');
   // Publish API requests on its Unix socket: a List (ok) and a Publish without a token (refused).
-  const replies = await apiRequests(h1, path.join(polod.stateDir, 'polod.sock'), [
-    { Command: 'List' },
-    { Command: 'Publish', Args: { service: 'x' } },
-  ]);
-  assert.deepEqual(replies.map((r) => Object.keys(r)[0]), ['OK', 'Error']);
+  const api = await ReplyLineClient.unix(path.join(polod.stateDir, 'polod.sock'));
+  const replies = [await api.request({ Command: 'List' }), await api.request({ Command: 'Publish', Args: { service: 'x' } })];
+  api.close();
+  assert.deepEqual(replies.map((r) => Object.keys(r as Record<string, unknown>)[0]), ['OK', 'Error']);
 
   const after = await waitFor(
     async () => {
