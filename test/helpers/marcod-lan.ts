@@ -30,8 +30,10 @@ export interface MarcodProc {
 export interface MarcodOptions {
   /** Text of a marco.cfg passed with `--config` (default: a file with the reference's values). */
   config?: string;
-  /** Extra arguments (`--interface <host address>` and `--log-level debug` are always given). */
+  /** Extra arguments (`--log-level debug` is always given). */
   args?: readonly string[];
+  /** False: no `--interface <host address>` (marcod then asks out of every interface). Default true. */
+  interface?: boolean;
 }
 
 /** The reference's marco.cfg, as installed. */
@@ -54,8 +56,7 @@ export async function startMarcod(fixture: LanFixture, host: LanHost, opts: Marc
     MARCOD,
     '--config',
     cfg,
-    '--interface',
-    host.address,
+    ...(opts.interface === false ? [] : ['--interface', host.address]),
     '--log-level',
     'debug',
     ...(opts.args ?? []),

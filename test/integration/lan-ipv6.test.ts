@@ -8,11 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { lanFixture, linkLocal, logIs, MARCO, POLOD, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
-import { MARCOD, REFERENCE_MARCO_CFG } from '../helpers/marcod-lan.js';
+import { startMarcod } from '../helpers/marcod-lan.js';
 
 const v6only = lanFixture({ name: 'r8v6', hosts: 3, subnet: 182, ipv4: false, ipv6: true });
 const dual = lanFixture({ name: 'r8ds', hosts: 3, subnet: 183, ipv6: true });
@@ -106,11 +105,8 @@ test('marcod with no --interface answers from an IPv6-only link, an IPv6 group i
   const polod = await startPolod(v6only, node, { interfaces: [], waitJoined: false, services: { web: { id: 'web', params: { port: 80 } } } });
   t.after(() => polod.stop());
   await polod.waitLog(logIs('joined group', { ipv6: TWIN_112, iface: 'eth0' }), `joined ${TWIN_112}`, JOIN_MS);
-  const cfg = path.join(await v6only.tmpDir(), 'marco.cfg');
-  await writeFile(cfg, REFERENCE_MARCO_CFG);
-  const marcod = client.spawn([process.execPath, MARCOD, '--config', cfg, '--log-level', 'debug']);
-  t.after(() => marcod.stop());
-  await marcod.waitForJsonLog(logIs('marcod started'), "'marcod started'");
+  const marcod = await startMarcod(v6only, client, { interface: false });
+  t.after(() => marcod.proc.stop());
 
   // One request, one reply (docs/protocol.md §4), from a local client in the namespace.
   const ask = [

@@ -6,12 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { requireNetns } from '../helpers/netns.js';
 import { attachHost } from '../helpers/multi-lan.js';
 import { lanFixture, logIs, MARCO, startPolod } from '../helpers/lan-daemons.js';
-import { json, MARCOD, rawRequests, REFERENCE_MARCO_CFG, sortedNodes } from '../helpers/marcod-lan.js';
+import { json, rawRequests, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 import { waitFor } from '../helpers/wait.js';
 
 const lanA = lanFixture({ name: 'r8wa', hosts: 3, subnet: 185 });
@@ -37,12 +35,9 @@ test('a host on two LANs: marcod answers from a warm view of both, a polod there
     await polods[2]?.waitLog(logIs('joined group', { group: '224.0.0.112', iface }), `joined on ${iface}`, 20_000);
   }
 
-  const cfg = path.join(await lanA.tmpDir(), 'marco.cfg');
-  await writeFile(cfg, REFERENCE_MARCO_CFG);
-  const marcod = multi.spawn([process.execPath, MARCOD, '--config', cfg, '--log-level', 'debug']);
-  t.after(() => marcod.stop());
-  await marcod.waitForJsonLog(logIs('marcod started'), "'marcod started'");
-  const fromView = (): number => marcod.jsonLogs().filter(logIs('request answered', { source: 'view' })).length;
+  const marcod = await startMarcod(lanA, multi, { interface: false });
+  t.after(() => marcod.proc.stop());
+  const fromView = (): number => marcod.logs(logIs('request answered', { source: 'view' })).length;
 
   // Warm: a request is eventually answered from the view (each LAN's count matches what the
   // view holds there; the local polod's own count covers one LAN each).
