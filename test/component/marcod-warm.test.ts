@@ -11,14 +11,12 @@ import { Marco } from '../../src/discovery/marco.js';
 import { fromView } from '../../src/marcod/warmView.js';
 import type { MarcoRequest, RequestForRequest } from '../../src/marcod/request.js';
 import { FAST_TIMING } from '../../src/membership/timing.js';
-import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
-import { silentLogger } from '../../src/util/log.js';
-import { FakeFolders, FakeUsers, fileService } from '../helpers/fakes.js';
+import { fileService } from '../helpers/fakes.js';
 import { FakePolo, poloNode } from '../helpers/fake-polod.js';
+import { startMemoryPolod } from '../helpers/memory-polod.js';
 import { waitFor } from '../helpers/wait.js';
 
-const G = '224.0.0.112';
 const keepAlive = setInterval(() => undefined, 1000);
 const running: Array<{ stop(): Promise<void> }> = [];
 after(async () => {
@@ -27,17 +25,7 @@ after(async () => {
 });
 
 async function daemon(net: MemoryNetwork, address: string, port: number | undefined, key?: GridKey): Promise<PoloDaemon> {
-  const folders = new FakeFolders();
-  folders.dirs.set('/etc/services', port === undefined ? [] : [fileService('web', { port })]);
-  const d = new PoloDaemon(
-    {
-      groups: [G], port: 1337, interfaces: [], nodeParams: { hostname: address }, servicesDir: '/etc/services',
-      userDir: '.polo', verifyRegexp: DEFAULT_VERIFY_REGEXP, ttl: 1, joinRetries: -1,
-      ...(key && { auth: { policy: 'required', keys: [key], groupKeys: new Map() } }),
-    },
-    { logger: silentLogger, loadServices: folders.loader, users: new FakeUsers([]), transport: net.host(address), presenceTiming: FAST_TIMING },
-  );
-  await d.start();
+  const d = await startMemoryPolod(net, address, { services: port === undefined ? [] : [fileService('web', { port })], ...(key && { key }) });
   running.push(d);
   return d;
 }

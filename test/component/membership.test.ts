@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { PoloDaemon, type PoloDaemonSettings } from '../../src/daemon/poloDaemon.js';
+import type { PoloDaemon } from '../../src/daemon/poloDaemon.js';
 import { main as marcoMain } from '../../src/cli/marco.js';
 import { Marco } from '../../src/discovery/marco.js';
 import { ClosedError } from '../../src/errors.js';
@@ -13,26 +13,14 @@ import { GroupPresence } from '../../src/membership/presence.js';
 import { FAST_TIMING } from '../../src/membership/timing.js';
 import type { WatchEvent } from '../../src/membership/watch.js';
 import { encodeAnnouncement } from '../../src/membership/wire.js';
-import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { silentLogger } from '../../src/util/log.js';
-import { FakeFolders, FakeUsers, fileService, publishedService } from '../helpers/fakes.js';
+import { fileService, publishedService } from '../helpers/fakes.js';
 import { FakePolo, poloNode } from '../helpers/fake-polod.js';
+import { startMemoryPolod } from '../helpers/memory-polod.js';
 import { waitFor } from '../helpers/wait.js';
 
 const G = '224.0.0.112';
-
-const settings = (hostname: string): PoloDaemonSettings => ({
-  groups: [G],
-  port: 1337,
-  interfaces: [],
-  nodeParams: { hostname },
-  servicesDir: '/etc/services',
-  userDir: '.polo',
-  verifyRegexp: DEFAULT_VERIFY_REGEXP,
-  ttl: 1,
-  joinRetries: -1,
-});
 
 const running: Array<{ stop(): Promise<void> }> = [];
 // The memory network holds no socket, and the presence timers are unref'd (as they must be in a
@@ -44,16 +32,7 @@ after(async () => {
 });
 
 async function daemon(net: MemoryNetwork, address: string, services = [fileService('web', { port: 80 })]): Promise<PoloDaemon> {
-  const folders = new FakeFolders();
-  folders.dirs.set('/etc/services', services);
-  const d = new PoloDaemon(settings(address), {
-    logger: silentLogger,
-    loadServices: folders.loader,
-    users: new FakeUsers([]),
-    transport: net.host(address),
-    presenceTiming: FAST_TIMING,
-  });
-  await d.start();
+  const d = await startMemoryPolod(net, address, { services });
   running.push(d);
   return d;
 }
@@ -275,13 +254,7 @@ describe('membership in a keyed grid', () => {
     const key = gridKey(Buffer.alloc(32, 1));
     const other = gridKey(Buffer.alloc(32, 2));
     const keyed = async (net: MemoryNetwork, address: string): Promise<PoloDaemon> => {
-      const folders = new FakeFolders();
-      folders.dirs.set('/etc/services', [fileService('web', { port: 80 })]);
-      const d = new PoloDaemon(
-        { ...settings(address), auth: { policy: 'required', keys: [key], groupKeys: new Map() } },
-        { logger: silentLogger, loadServices: folders.loader, users: new FakeUsers([]), transport: net.host(address), presenceTiming: FAST_TIMING },
-      );
-      await d.start();
+      const d = await startMemoryPolod(net, address, { services: [fileService('web', { port: 80 })], key });
       running.push(d);
       return d;
     };

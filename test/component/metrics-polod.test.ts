@@ -6,15 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { PoloDaemon } from '../../src/daemon/poloDaemon.js';
-import { FAST_TIMING } from '../../src/membership/timing.js';
 import { polodRegistry } from '../../src/metrics/polod.js';
 import { PublishCalls, PublishHandler } from '../../src/publish/handler.js';
 import type { ServiceStore } from '../../src/publish/store.js';
 import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
 import { fakeUserDirectory } from '../../src/system/userDb.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
-import { silentLogger } from '../../src/util/log.js';
-import { FakeFolders, FakeUsers, fileService } from '../helpers/fakes.js';
+import { fileService } from '../helpers/fakes.js';
+import { startMemoryPolod } from '../helpers/memory-polod.js';
 import { waitFor } from '../helpers/wait.js';
 
 const G = '224.0.0.112';
@@ -24,13 +23,7 @@ after(async () => {
 });
 
 async function daemon(net: MemoryNetwork, address: string, services = [fileService('web', { port: 80 })]): Promise<PoloDaemon> {
-  const folders = new FakeFolders();
-  folders.dirs.set('/etc/services', services);
-  const d = new PoloDaemon(
-    { groups: [G], port: 1337, interfaces: [], nodeParams: { hostname: address }, servicesDir: '/etc/services', userDir: '.polo', verifyRegexp: DEFAULT_VERIFY_REGEXP, ttl: 1, joinRetries: -1 },
-    { logger: silentLogger, loadServices: folders.loader, users: new FakeUsers([]), transport: net.host(address), presenceTiming: FAST_TIMING },
-  );
-  await d.start();
+  const d = await startMemoryPolod(net, address, { services });
   running.push(d);
   return d;
 }
