@@ -4,7 +4,7 @@
  * when asked with --log-format json; JSON lines on a pipe. And `--version` on all four commands.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -28,14 +28,32 @@ function children(pid: number): number[] {
   }
 }
 
-/** Whether `pid` has exited: no /proc entry, or a zombie (state Z), whose descriptors are all closed. */
-function exitedProcess(pid: number): boolean {
+/** The state letter of a task from its stat line (after the command name), or undefined when it is gone. */
+function taskState(statFile: string): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    const stat = readFileSync(statFile, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether every thread of `pid` has exited, so every descriptor the process had is closed. The
+ * leader turns zombie (Z) while Node's other threads still run their exit and still share the
+ * descriptor table: a zombie leader alone does not mean its listening sockets are closed.
+ */
+function exitedProcess(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return true;
   }
+  return tasks.every((tid) => {
+    const state = taskState(`/proc/${pid}/task/${tid}/stat`);
+    return state === undefined || state === 'Z' || state === 'X';
+  });
 }
 
 /**
@@ -55,7 +73,7 @@ async function polodOnTerminal(host: LanHost, extra: string[], env: Record<strin
   await proc.exited;
   // script can exit as soon as polod's terminal closes, before the kernel has closed polod's later
   // descriptors (its listening sockets): the next polod on this host would then find its ports
-  // taken. Wait until polod is a zombie or gone, when every descriptor it had is closed.
+  // taken. Wait until every thread of polod has exited, when every descriptor it had is closed.
   await waitFor(() => exitedProcess(polod), { what: `polod ${polod} gone`, timeoutMs: 5000 });
   return proc.stdout;
 }
