@@ -5,6 +5,8 @@
  */
 
 /** The timings of announcements, membership queries, expiry and early-complete answers. */
+import { DEFAULT_INTERFACE_POLL_MS } from '../transport/interfaces.js';
+
 export interface PresenceTiming {
   /** Shortest heartbeat interval of one node, in ms (grids of up to `gridBudgetPerSec` nodes). */
   readonly heartbeatMinMs: number;
@@ -41,6 +43,11 @@ export interface PresenceTiming {
   readonly graceMs: number;
   /** A watcher with no announcement from anyone queries at most this often, in ms. */
   readonly watchQueryMs: number;
+  /**
+   * A watcher on every link reads the host's interface list this often, in ms: a link that comes
+   * up is listened on and asked at once, not at the next periodic query.
+   */
+  readonly linkPollMs: number;
 }
 
 /** The timings polod, marco and the library use. */
@@ -59,6 +66,7 @@ export const DEFAULT_TIMING: PresenceTiming = Object.freeze({
   sweepMs: 100,
   graceMs: 3,
   watchQueryMs: 30_000,
+  linkPollMs: DEFAULT_INTERFACE_POLL_MS,
 });
 
 /** A fast preset for component tests over the in-memory transport (same shape, shorter times). */
@@ -77,6 +85,7 @@ export const FAST_TIMING: PresenceTiming = Object.freeze({
   sweepMs: 10,
   graceMs: 3,
   watchQueryMs: 600,
+  linkPollMs: 50,
 });
 
 /** Heartbeat interval of a node that counts `members` nodes in its grid (itself included). */

@@ -13,6 +13,7 @@
 import { decodeObject } from '../protocol/codec.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { isJsonObject, jsonEqual, type JsonObject } from '../protocol/json.js';
+import { InterfaceWatcher } from '../transport/interfaces.js';
 import type { GroupSocket, Transport } from '../transport/transport.js';
 import { groupTargets, interfaceTargets } from '../discovery/targets.js';
 import type { SendTarget } from '../discovery/collector.js';
@@ -97,6 +98,13 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   readonly verifier: WatchVerifier | undefined;
   /** The IPv4 group socket (joined on each IPv4 link) and one IPv6 socket per IPv6 link. */
   private readonly sockets: GroupSocket[] = [];
+  /** The IPv6 socket of each link, by interface name. */
+  private readonly v6Sockets = new Map<string, GroupSocket>();
+  /** Follows the host's links (a watch on every link): a new one is asked at once. */
+  private links: InterfaceWatcher | undefined;
+  /** A query is under way; `relinked` asks for the next one as soon as it ends. */
+  private querying = false;
+  private relinked = false;
   /** Interfaces (IPv4 address, or `%name` for IPv6) the watch listens on. */
   private readonly listening = new Set<string>();
   private v4Socket: GroupSocket | undefined;
@@ -169,7 +177,9 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     this.plan.signal?.removeEventListener('abort', this.abort);
     clearTimeout(this.queryTimer);
     clearInterval(this.sweepTimer);
+    this.links?.stop();
     const sockets = this.sockets.splice(0);
+    this.v6Sockets.clear();
     this.v4Socket = undefined;
     this.wake();
     await Promise.all(sockets.map((s) => s.close()));
@@ -179,6 +189,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     await this.listen();
     if (this.closed) return;
     this.sweepTimer = setInterval(() => this.view.sweep(), this.timing.sweepMs).unref();
+    this.followLinks();
     const feed = this.plan.registry;
     if (feed !== undefined) {
       this.registryReady = new Promise<void>((resolve) => {
@@ -283,6 +294,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
         return;
       }
       this.sockets.push(socket);
+      this.v6Sockets.set(name, socket);
       socket.join();
     } catch (err) {
       this.listening.delete(key);
@@ -290,9 +302,77 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     }
   }
 
+  /**
+   * A watch on every link follows the host's interfaces as polod does (src/daemon/poloDaemon.ts):
+   * when the list changes, the links that went away are forgotten (an IPv6 socket bound to a
+   * vanished interface is closed, so the link is listened on afresh if it comes back) and the
+   * next query goes out now, after listening on the new links; their nodes are seen within
+   * `linkPollMs` and a query window instead of at the next periodic query.
+   */
+  private followLinks(): void {
+    const list = this.plan.transport.interfaces?.bind(this.plan.transport);
+    if (this.plan.iface !== undefined || list === undefined) return;
+    let first = true;
+    this.links = new InterfaceWatcher({
+      intervalMs: this.timing.linkPollMs,
+      list,
+      onChange: (now) => {
+        if (first) {
+          first = false;
+          return;
+        }
+        this.forgetLinks(now.map((i) => i.name), now.flatMap((i) => i.ipv4.map((a) => a.address)));
+        this.askNow();
+      },
+    });
+    this.links.start();
+  }
+
+  /** Stops counting on links gone from the host: IPv4 joins by address, IPv6 sockets by name. */
+  private forgetLinks(names: readonly string[], ipv4: readonly string[]): void {
+    for (const via of [...this.listening]) {
+      if (via.startsWith('%') || via === '' || ipv4.includes(via)) continue;
+      // An address gone from the host: joining there again (the link back) is tried anew.
+      this.listening.delete(via);
+    }
+    for (const [name, socket] of [...this.v6Sockets]) {
+      if (names.includes(name)) continue;
+      this.v6Sockets.delete(name);
+      this.listening.delete(`%${name}`);
+      const at = this.sockets.indexOf(socket);
+      if (at >= 0) this.sockets.splice(at, 1);
+      void socket.close();
+    }
+  }
+
+  /** The next query now (or as soon as the one under way ends). */
+  private askNow(): void {
+    if (this.closed) return;
+    if (this.querying || !this.warm) {
+      this.relinked = true;
+      return;
+    }
+    clearTimeout(this.queryTimer);
+    void this.query();
+  }
+
   /** The current state by query, then the next query later (more often with reference nodes). */
   private async query(): Promise<void> {
     if (this.closed) return;
+    this.querying = true;
+    this.relinked = false;
+    try {
+      await this.queryOnce();
+    } finally {
+      this.querying = false;
+    }
+    if (this.closed) return;
+    // The links changed while the query ran: ask again at once.
+    const every = this.relinked ? 0 : this.view.hasReferences ? this.timing.queryActiveMs : this.timing.watchQueryMs;
+    this.queryTimer = setTimeout(() => void this.query(), Math.round(every * (1 + Math.random() / 2))).unref();
+  }
+
+  private async queryOnce(): Promise<void> {
     // A link that came up since the last query is listened on and asked (a failure waits for the next).
     if (this.warm) await this.listen().catch(() => undefined);
     if (this.closed) return;
@@ -328,8 +408,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     this.view.queryDone(new Set(replies.map((r) => r.address)));
     this.warm = true;
     if (offers !== undefined) this.referenceOffers(offers);
-    const every = this.view.hasReferences ? this.timing.queryActiveMs : this.timing.watchQueryMs;
-    this.queryTimer = setTimeout(() => void this.query(), Math.round(every * (1 + Math.random() / 2))).unref();
   }
 
   /** A Request-For of the watched service: the providers that answered, with their params. */

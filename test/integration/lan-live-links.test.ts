@@ -2,7 +2,9 @@
  * Live discovery on a host on two LANs (no --interface anywhere): marcod's warm view covers both
  * LANs and answers from it, next to a polod on the same host whose announcements and Members
  * hints count each LAN apart (docs/protocol.md §9); `marco watch` there sees both LANs. Two
- * namespace LANs (r8wa, r8wb), host 3 of r8wa wired onto r8wb as well.
+ * namespace LANs (r8wa, r8wb), host 3 of r8wa wired onto r8wb as well. And a `marco watch`
+ * whose host joins a second LAN while it runs (r8wc, r8we) hears that LAN within seconds, not at
+ * its next periodic query.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,8 @@ import { waitFor } from '../helpers/wait.js';
 
 const lanA = lanFixture({ name: 'r8wa', hosts: 3, subnet: 185 });
 const lanB = lanFixture({ name: 'r8wb', hosts: 2, subnet: 186 });
+const lanC = lanFixture({ name: 'r8wc', hosts: 2, subnet: 188 });
+const lanE = lanFixture({ name: 'r8we', hosts: 2, subnet: 189 });
 const MULTI_B = '10.201.186.50';
 /** marcod's longest deadline: a reply within rawRequests' own 15 s wait proves no query ran to it. */
 const LONG = 60_000;
@@ -75,4 +79,42 @@ test('a host on two LANs: marcod answers from a warm view of both, a polod there
   for (const address of [nodeA.address, nodeB.address]) {
     await watch.waitForLine((l) => (JSON.parse(l) as { event: string; address: string }).address === address, `up ${address}`, 15_000);
   }
+});
+
+test('marco watch follows the links of its host: a LAN the host joins while it runs is heard within seconds', async (t) => {
+  if (!requireNetns(t)) return;
+  const [c, e] = [await lanC.lan(), await lanE.lan()];
+  const [nodeC, watcher, nodeE] = [c.host(1), c.host(2), e.host(1)];
+  const polods = await Promise.all([
+    startPolod(lanC, nodeC, { interfaces: [], waitJoined: false, groups: ['224.0.0.112'] }),
+    startPolod(lanE, nodeE, { interfaces: [], waitJoined: false, groups: ['224.0.0.112'] }),
+  ]);
+  t.after(() => Promise.all(polods.map((p) => p.stop())));
+  const watch = watcher.spawn([process.execPath, MARCO, 'watch', '--json']);
+  t.after(() => watch.stop());
+  const up = (address: string) => (l: string): boolean => {
+    const event = JSON.parse(l) as { event: string; address: string };
+    return event.event === 'up' && event.address === address;
+  };
+  await watch.waitForLine(up(nodeC.address), `up ${nodeC.address}`, 15_000);
+  // The host gains a link onto LAN E. The watch's periodic query is 30 to 45 s away: only a
+  // watch that follows its links listens and asks there within the 15 s waited for here.
+  const link = await attachHost(watcher, e, 'eth1', ['10.201.189.50/24']);
+  await watch.waitForLine(up(nodeE.address), `up ${nodeE.address} on the new link`, 15_000);
+  // The link goes away (LAN E's node expires from the view) and comes back: heard again.
+  await link.remove();
+  await watch.waitForLine(
+    (l) => {
+      const event = JSON.parse(l) as { event: string; address: string };
+      return event.event === 'down' && event.address === nodeE.address;
+    },
+    `down ${nodeE.address} with its link gone`,
+    15_000,
+  );
+  const ups = watch.stdout.split('\n').filter((l) => l !== '' && up(nodeE.address)(l)).length;
+  await attachHost(watcher, e, 'eth1', ['10.201.189.50/24']);
+  await waitFor(() => watch.stdout.split('\n').filter((l) => l !== '' && up(nodeE.address)(l)).length > ups, {
+    what: `up ${nodeE.address} again on the link back`,
+    timeoutMs: 15_000,
+  });
 });
