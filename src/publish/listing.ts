@@ -9,6 +9,9 @@
  *   pages (the reference never had List) gets the first page, as before;
  * - walking the lists yields to the event loop every few hundred services, so Marco and
  *   Request-For datagrams are answered while a List is built (src/registry/listing.ts).
+ * - the first page (offset 0) walks the registry; later pages reuse that walk while no list has
+ *   changed and it is under LISTING_REUSE_MS old, so paging through N services costs one walk,
+ *   not one per page (which was O(N²) over a full paging);
  * Offsets count entries in the order below; services published or removed between two pages may
  * shift it (an entry can then be missed or repeated), as with any paged listing of live data.
  * The order is src/registry/listing.ts's.
@@ -50,7 +53,43 @@ export function pageOf(all: readonly ListedService[], request: ListRequest): Lis
   return i < all.length ? { entries, next: i } : { entries };
 }
 
-/** One page of what the registry offers (src/registry/listing.ts), built without blocking the event loop for long. */
-export async function listRegistry(registry: ServiceRegistry, request: ListRequest, checkStatus?: CheckStatusOf): Promise<ListPage> {
-  return pageOf(await listServicesYielding(registry, checkStatus), request);
+/**
+ * How long later pages reuse the first page's walk of an unchanged registry: health-check
+ * states (which change no list) are at most this old on them.
+ */
+export const LISTING_REUSE_MS = 10_000;
+
+/** The pages of what a registry offers (src/registry/listing.ts), one walk per paging. */
+export class RegistryListing {
+  private snapshot: { readonly entries: Promise<ListedService[]>; readonly at: number } | undefined;
+  /** Walks of the registry so far (what paging costs). */
+  walks = 0;
+
+  constructor(
+    private readonly registry: ServiceRegistry,
+    private readonly checkStatus?: CheckStatusOf,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    registry.onListChange(() => {
+      this.snapshot = undefined;
+    });
+  }
+
+  /** One page, built without blocking the event loop for long. */
+  async page(request: ListRequest): Promise<ListPage> {
+    const now = this.now();
+    let snapshot = this.snapshot;
+    if (request.offset === 0 || snapshot === undefined || now - snapshot.at > LISTING_REUSE_MS) {
+      this.walks++;
+      const fresh = { entries: listServicesYielding(this.registry, this.checkStatus), at: now };
+      this.snapshot = snapshot = fresh;
+      const drop = (): void => {
+        if (this.snapshot === fresh) this.snapshot = undefined;
+      };
+      fresh.entries.catch(drop);
+      // Not kept past its use: a listing of tens of thousands of entries is megabytes.
+      setTimeout(drop, LISTING_REUSE_MS).unref();
+    }
+    return pageOf(await snapshot.entries, request);
+  }
 }

@@ -37,7 +37,7 @@ import {
   PublishRefusal,
 } from './errors.js';
 import { withUserDir } from '../system/userFolder.js';
-import { listRegistry, type ListPage, type ListRequest } from './listing.js';
+import { RegistryListing, type ListPage, type ListRequest } from './listing.js';
 import { checkQuota, type QuotaLimits } from './quota.js';
 import { checkStorableId } from './storableId.js';
 
@@ -118,6 +118,7 @@ export class DaemonServiceStore implements ServiceStore {
   /** {@inheritDoc ServiceStore.servedGroups} */
   readonly servedGroups: readonly string[];
   private readonly log: Logger;
+  private readonly listing: RegistryListing;
 
   constructor(
     private readonly registry: ServiceRegistry,
@@ -125,6 +126,7 @@ export class DaemonServiceStore implements ServiceStore {
   ) {
     this.servedGroups = registry.groups;
     this.log = options.logger ?? silentLogger;
+    this.listing = new RegistryListing(registry, options.checkStatus);
   }
 
   /** {@inheritDoc ServiceStore.publish} */
@@ -209,7 +211,7 @@ export class DaemonServiceStore implements ServiceStore {
 
   /** {@inheritDoc ServiceStore.listPage} */
   listPage(request: ListRequest): Promise<ListPage> {
-    return listRegistry(this.registry, request, this.options.checkStatus);
+    return this.listing.page(request);
   }
 
   /** {@inheritDoc ServiceStore.list} */

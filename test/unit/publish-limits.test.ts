@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LIST_PAGE_BYTES, LIST_PAGE_ENTRIES, listRegistry, pageOf } from '../../src/publish/listing.js';
+import { LIST_PAGE_BYTES, LIST_PAGE_ENTRIES, LISTING_REUSE_MS, pageOf, RegistryListing } from '../../src/publish/listing.js';
 import { checkQuota, usageOf } from '../../src/publish/quota.js';
 import { parseListArgs } from '../../src/publish/requests.js';
 import { skippedBecause } from '../../src/publish/storableId.js';
@@ -67,7 +67,7 @@ describe('List pages', () => {
       ['224.0.0.112', [shared], { alice: [service('db')] }],
       ['224.0.0.113', [shared, service('only13')], {}],
     ]);
-    const page = await listRegistry(polos, { offset: 0, limit: 10 });
+    const page = await new RegistryListing(polos).page({ offset: 0, limit: 10 });
     assert.deepEqual(
       page.entries.map((e) => [e.id, e.groups]),
       [
@@ -76,6 +76,36 @@ describe('List pages', () => {
         ['only13', ['224.0.0.113']],
       ],
     );
+  });
+
+  it('walks the registry once per paging: later pages reuse the first walk until a list changes or it ages', async () => {
+    const registry = registryOf([['224.0.0.112', Array.from({ length: 600 }, (_, i) => service(`s${i}`)), {}]]);
+    let clock = 0;
+    const listing = new RegistryListing(registry, undefined, () => clock);
+    const all = async (): Promise<string[]> => {
+      const ids: string[] = [];
+      for (let offset: number | undefined = 0; offset !== undefined; ) {
+        const page = await listing.page({ offset, limit: LIST_PAGE_ENTRIES });
+        ids.push(...page.entries.map((e) => e.id));
+        offset = page.next;
+      }
+      return ids;
+    };
+    assert.equal((await all()).length, 600);
+    assert.equal(listing.walks, 1, 'three pages, one walk');
+    // A change between two pages: the next page walks again and sees it.
+    await listing.page({ offset: 0, limit: LIST_PAGE_ENTRIES });
+    registry.add(service('late'), ['224.0.0.112'], undefined, 'publish');
+    const rest = await listing.page({ offset: 512, limit: LIST_PAGE_ENTRIES });
+    assert.deepEqual(rest.entries.map((e) => e.id).slice(-1), ['late']);
+    assert.equal(listing.walks, 3);
+    // An old walk is not reused (health-check states in it would be stale).
+    clock += LISTING_REUSE_MS + 1;
+    await listing.page({ offset: 256, limit: LIST_PAGE_ENTRIES });
+    assert.equal(listing.walks, 4);
+    // A new paging (offset 0) always walks afresh.
+    await listing.page({ offset: 0, limit: LIST_PAGE_ENTRIES });
+    assert.equal(listing.walks, 5);
   });
 
   it('checks offset and limit', () => {
