@@ -2,8 +2,8 @@
 # System packages the namespace LAN tests need: iproute2 (ip netns, veth, bridge), the
 # user-management tools (useradd/groupadd) for the local-API tests, setpriv (util-linux) to run a
 # test program as one of those users, systemd-analyze for the units, nft for marco doctor,
-# promtool for the metrics, python3 for a raw-socket test, chromium for the dashboard and etcd for
-# the grid registry.
+# promtool for the metrics, python3 for a raw-socket test, chromium for the dashboard, etcd for
+# the grid registry and openssl for its TLS test.
 # Installs only what is missing.
 set -euo pipefail
 need=()
@@ -27,6 +27,8 @@ promtool=()
 command -v promtool >/dev/null 2>&1 || promtool=(prometheus)
 # python3 forges a datagram from source port 0 (a raw socket) in test/integration/lan-abuse-users.test.ts.
 command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
+# openssl makes the private CA and certificates of the registry's TLS test (test/helpers/test-pki.ts).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Debian's etcd-server (etcd 3.4 on bookworm): the three-member cluster of the grid registry tests
 # (test/integration/registry-etcd.test.ts) and benchmarks (bench/registry.ts); no recommends needed.
 etcd=()

@@ -43,6 +43,9 @@ interface MarcodFlags {
   registry?: string;
   registryUser?: string;
   registryPasswordFile?: string;
+  registryCacert?: string;
+  registryCert?: string;
+  registryKey?: string;
   key?: GridKey[];
   auth?: AuthPolicy;
   watchSocket?: string;
@@ -85,6 +88,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated: answers include other subnets')
     .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
     .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
+    .option('--registry-cacert <file>', "CA certificate (PEM) that signed etcd's certificate, for https endpoints")
+    .option('--registry-cert <file>', 'client certificate (PEM) for etcd (with --registry-key)')
+    .option('--registry-key <file>', "the client certificate's private key (PEM)")
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
@@ -129,6 +135,9 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(flags.registry !== undefined && { registry: flags.registry }),
     ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
     ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
+    ...(flags.registryCacert !== undefined && { registryCacert: flags.registryCacert }),
+    ...(flags.registryCert !== undefined && { registryCert: flags.registryCert }),
+    ...(flags.registryKey !== undefined && { registryKey: flags.registryKey }),
     ...(flags.key !== undefined && { keys: flags.key }),
     ...(flags.auth !== undefined && { auth: flags.auth }),
   };

@@ -58,6 +58,9 @@ interface PolodFlags {
   registryAddress?: string;
   registryUser?: string;
   registryPasswordFile?: string;
+  registryCacert?: string;
+  registryCert?: string;
+  registryKey?: string;
 }
 
 const EXIT_CODES = `
@@ -93,6 +96,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--registry-address <addr>', 'IPv4 address registered for this node (default: the first --interface, else the first non-loopback address)')
     .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
     .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
+    .option('--registry-cacert <file>', "CA certificate (PEM) that signed etcd's certificate, for https endpoints")
+    .option('--registry-cert <file>', 'client certificate (PEM) for etcd (with --registry-key)')
+    .option('--registry-key <file>', "the client certificate's private key (PEM)")
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .addOption(logLevelOption())
     .addOption(logFormatOption())
@@ -213,6 +219,9 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.registryAddress !== undefined && { registryAddress: flags.registryAddress }),
     ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
     ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
+    ...(flags.registryCacert !== undefined && { registryCacert: flags.registryCacert }),
+    ...(flags.registryCert !== undefined && { registryCert: flags.registryCert }),
+    ...(flags.registryKey !== undefined && { registryKey: flags.registryKey }),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),

@@ -1,18 +1,16 @@
 /**
  * The grid-registry flags of `marco` and `marco dashboard` (`--registry URL[,URL…]`,
- * `--registry-user`, `--registry-password-file`; docs/operations.md, "Grids across subnets"), and
- * the Marco options they make.
+ * `--registry-user`, `--registry-password-file`, `--registry-cacert`, `--registry-cert`,
+ * `--registry-key`; docs/operations.md, "Grids across subnets"), and the Marco options they make.
  */
-import { parseRegistryEndpoints, readRegistryUser, type RegistryUser } from '../config/registryConfig.js';
+import { firstAccessFlag, parseRegistryEndpoints, readRegistryAccess, type RegistryAccess, type RegistryAccessFlags } from '../config/registryConfig.js';
 import type { MarcoOptions } from '../discovery/marco.js';
 import { ConfigError } from '../errors.js';
 import type { FlagSpec } from './args.js';
 import { FlagError, oneLine, type CliIo } from './common.js';
 
-export interface RegistryFlags {
+export interface RegistryFlags extends RegistryAccessFlags {
   registry?: string[];
-  registryUser?: string;
-  registryPasswordFile?: string;
 }
 
 export const REGISTRY_FLAGS: readonly FlagSpec[] = [
@@ -24,6 +22,9 @@ export const REGISTRY_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'registry-user', value: '<name>', description: 'etcd user of the registry (with --registry-password-file)' },
   { name: 'registry-password-file', value: '<file>', description: "file whose first line is the etcd user's password" },
+  { name: 'registry-cacert', value: '<file>', description: "CA certificate (PEM) that signed etcd's certificate, for https endpoints" },
+  { name: 'registry-cert', value: '<file>', description: 'client certificate (PEM) for etcd, with --registry-key' },
+  { name: 'registry-key', value: '<file>', description: "the client certificate's private key (PEM)" },
 ];
 
 /** `--registry URL[,URL…]`: etcd endpoints, checked as in the config files. */
@@ -35,15 +36,16 @@ function parseRegistryFlag(value: string): string[] {
   }
 }
 
-/** `--registry-user` with `--registry-password-file`: both or neither, the file readable. */
-function registryUserOf(flags: RegistryFlags): RegistryUser | undefined {
+/**
+ * `--registry-user` with `--registry-password-file` (both or neither, the file readable), and the
+ * TLS files (each readable and what it should be; a certificate with its key).
+ */
+function registryAccessOf(flags: RegistryFlags): RegistryAccess {
   try {
-    const user = readRegistryUser(
-      flags.registryUser === undefined ? undefined : { value: flags.registryUser, where: '--registry-user' },
-      flags.registryPasswordFile === undefined ? undefined : { value: flags.registryPasswordFile, where: '--registry-password-file' },
-    );
-    if (user !== undefined && flags.registry === undefined) throw new FlagError('--registry-user needs --registry');
-    return user;
+    const access = readRegistryAccess({}, flags);
+    const flagged = firstAccessFlag(flags);
+    if (flagged !== undefined && flags.registry === undefined) throw new FlagError(`${flagged} needs --registry`);
+    return access;
   } catch (err) {
     if (err instanceof ConfigError) throw new FlagError(err.message);
     throw err;
@@ -53,16 +55,17 @@ function registryUserOf(flags: RegistryFlags): RegistryUser | undefined {
 /**
  * The Marco options of the flags. A registry that cannot be read is one warning line on stderr
  * (`command: warning: registry … not read (…): LAN answers only`), once per command: what is
- * shown is then the LAN's alone. Throws FlagError for a bad user or password file.
+ * shown is then the LAN's alone. Throws FlagError for a bad user, password or TLS file.
  */
-export function registryOptions(flags: RegistryFlags, io: CliIo, command: string): Pick<MarcoOptions, 'registry' | 'registryUser' | 'onRegistryError'> {
-  const registryUser = registryUserOf(flags);
+export function registryOptions(flags: RegistryFlags, io: CliIo, command: string): Pick<MarcoOptions, 'registry' | 'registryUser' | 'registryTls' | 'onRegistryError'> {
+  const { user, tls } = registryAccessOf(flags);
   const registry = flags.registry;
   if (registry === undefined) return {};
   let warned = false;
   return {
     registry,
-    ...(registryUser !== undefined && { registryUser }),
+    ...(user !== undefined && { registryUser: user }),
+    ...(tls !== undefined && { registryTls: tls }),
     onRegistryError: (err) => {
       if (warned) return;
       warned = true;

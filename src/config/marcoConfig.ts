@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
-import { parseRegistryEndpoints, readRegistryUser, type RegistryUser } from './registryConfig.js';
+import { parseRegistryEndpoints, readRegistryAccess, takeRegistryAccessKey, type RegistryAccessChoices, type RegistryAccessFlags, type RegistryTls, type RegistryUser } from './registryConfig.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
@@ -54,6 +54,8 @@ export interface MarcoConfig {
   registry?: string[];
   /** etcd user of the registry (`registry_user` + `registry_password_file`, or the flags). */
   registryUser?: RegistryUser;
+  /** TLS files for https endpoints (`registry_cacert`, `registry_cert`, `registry_key`, or the flags). */
+  registryTls?: RegistryTls;
   /** Grid keys (`key_files`, `--key`): the first signs, each verifies (docs/protocol.md §2.4). */
   keys: GridKey[];
   /** `auth`, `--auth`; undefined: `required` with keys. */
@@ -61,7 +63,7 @@ export interface MarcoConfig {
 }
 
 /** Command-line values, already typed; they win over the file. */
-export interface MarcoOverrides {
+export interface MarcoOverrides extends RegistryAccessFlags {
   /** `--bind`: the local API address (0.0.0.0 allowed: the admin's choice to expose it). */
   readonly bind?: string;
   /** marcod's `--port`: the local API port. */
@@ -80,10 +82,6 @@ export interface MarcoOverrides {
   readonly metrics?: string;
   /** `--registry URL[,URL…]`. */
   readonly registry?: string;
-  /** `--registry-user NAME`. */
-  readonly registryUser?: string;
-  /** `--registry-password-file FILE`. */
-  readonly registryPasswordFile?: string;
   /** `--key` (repeatable, already read): replaces the file's key_files. An empty list counts as not given. */
   readonly keys?: readonly GridKey[];
   /** `--auth`. */
@@ -131,10 +129,10 @@ export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
   const read = readIniFile(file);
   if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
   const config = defaultMarcoConfig();
-  const user: RegistryUserChoices = {};
+  const access: RegistryAccessChoices = {};
   if (read.found) {
     const section = read.sections.get('marco');
-    if (section) applySection(config, section, file, options.warn, user, options.overrides?.keys !== undefined && options.overrides.keys.length > 0);
+    if (section) applySection(config, section, file, options.warn, access, options.overrides?.keys !== undefined && options.overrides.keys.length > 0);
     else options.warn(`${file}: no [marco] section, using built-in defaults`);
   }
   const o = options.overrides ?? {};
@@ -143,18 +141,10 @@ export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
     const where = o.auth !== undefined ? '--auth' : `${file}: [marco] auth`;
     throw new ConfigError(`${where}: '${config.auth}' needs a grid key (key_files in [marco], or --key FILE)`);
   }
-  const registryUser = readRegistryUser(
-    o.registryUser !== undefined ? { value: o.registryUser, where: '--registry-user' } : user.name,
-    o.registryPasswordFile !== undefined ? { value: o.registryPasswordFile, where: '--registry-password-file' } : user.passwordFile,
-  );
-  if (registryUser !== undefined) config.registryUser = registryUser;
+  const { user, tls } = readRegistryAccess(access, o);
+  if (user !== undefined) config.registryUser = user;
+  if (tls !== undefined) config.registryTls = tls;
   return config;
-}
-
-/** `registry_user` and `registry_password_file` as given in the file, checked together at the end. */
-interface RegistryUserChoices {
-  name?: { value: string; where: string };
-  passwordFile?: { value: string; where: string };
 }
 
 function applySection(
@@ -162,7 +152,7 @@ function applySection(
   section: IniSection,
   file: string,
   warn: (m: string) => void,
-  user: RegistryUserChoices,
+  access: RegistryAccessChoices,
   keysFlagged: boolean,
 ): void {
   const where = (key: string) => `${file}: [marco] ${key}`;
@@ -196,12 +186,6 @@ function applySection(
       case 'registry':
         config.registry = parseRegistryEndpoints(value, where(key));
         break;
-      case 'registry_user':
-        user.name = { value, where: where(key) };
-        break;
-      case 'registry_password_file':
-        user.passwordFile = { value: path.resolve(path.dirname(file), value.trim()), where: where(key) };
-        break;
       case 'key_files':
         // --key replaces the list: the files it names are not even read.
         if (!keysFlagged) config.keys = readKeyFiles(value, path.dirname(file), where(key));
@@ -210,7 +194,7 @@ function applySection(
         config.auth = parseAuthPolicy(value, where(key));
         break;
       default:
-        if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
+        if (!takeRegistryAccessKey(access, key, value, where(key), path.dirname(file)) && !IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [marco], ignored`);
     }
   }
   // The reference read both names for one setting; two different values mean a mistake.

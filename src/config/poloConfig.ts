@@ -35,7 +35,17 @@ import {
 import { DEFAULT_USER_DIR, DEFAULT_USER_PATTERN } from '../registry/userId.js';
 import { DEFAULT_SUPERUSER_GROUP } from '../system/userDb.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
-import { DEFAULT_LEASE_SECONDS, parseLeaseSeconds, parseRegistryAddress, parseRegistryEndpoints, readRegistryUser, type RegistrySettings } from './registryConfig.js';
+import {
+  DEFAULT_LEASE_SECONDS,
+  firstAccessFlag,
+  parseLeaseSeconds,
+  parseRegistryAddress,
+  parseRegistryEndpoints,
+  readRegistryAccess,
+  takeRegistryAccessKey,
+  type RegistryAccessChoices,
+  type RegistrySettings,
+} from './registryConfig.js';
 
 // The validators, re-exported so the CLIs can check flag values with the same rules and messages.
 export {
@@ -162,6 +172,12 @@ export interface PoloOverrides {
   readonly registryUser?: string;
   /** `--registry-password-file FILE`. */
   readonly registryPasswordFile?: string;
+  /** `--registry-cacert FILE`: the CA of etcd's certificate. */
+  readonly registryCacert?: string;
+  /** `--registry-cert FILE` (with `--registry-key`): a client certificate for etcd. */
+  readonly registryCert?: string;
+  /** `--registry-key FILE`. */
+  readonly registryKey?: string;
 }
 
 /** Arguments of {@link loadPoloConfig}. */
@@ -229,7 +245,7 @@ export function loadPoloConfig(options: LoadPoloConfigOptions): PoloConfig {
   const read = readIniFile(file);
   if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
   const config = defaultPoloConfig();
-  let fromFile: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined, keys: undefined, auth: undefined };
+  let fromFile: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined, keys: undefined, auth: undefined, registryAccess: {} };
   if (read.found) {
     const section = read.sections.get('polo');
     if (section) fromFile = applySection(config, section, file, options.warn);
@@ -251,14 +267,14 @@ interface FileChoices {
   /** registry_lease and registry_address, applied once the endpoints are known (file or flag). */
   registryLease?: number;
   registryAddress?: string;
-  registryUser?: { value: string; where: string };
-  registryPasswordFile?: { value: string; where: string };
+  /** registry_user, registry_password_file and the TLS files. */
+  registryAccess: RegistryAccessChoices;
 }
 
 function applySection(config: PoloConfig, section: IniSection, file: string, warn: (m: string) => void): FileChoices {
   // The reference made services_dir relative to its conf dir; ours is the file's folder.
   const base = path.dirname(file);
-  const choices: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined, keys: undefined, auth: undefined };
+  const choices: FileChoices = { servicesDir: false, secretFile: false, paramsWhere: undefined, keys: undefined, auth: undefined, registryAccess: {} };
   for (const [key, value] of section) {
     const where = `${file}: [polo] ${key}`;
     switch (key) {
@@ -351,20 +367,15 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
       case 'registry_address':
         choices.registryAddress = parseRegistryAddress(value, where);
         break;
-      case 'registry_user':
-        choices.registryUser = { value, where };
-        break;
-      case 'registry_password_file':
-        // Relative to the config file's folder, like key_files.
-        choices.registryPasswordFile = { value: path.resolve(base, value.trim()), where };
-        break;
       case 'publish_idle_timeout':
         config.publishIdleTimeoutMs = parseInteger(value, where, 1, 86_400) * 1000;
         break;
       default: {
         const guard = applyGuardKey(config.guard, key, value, where);
         if (guard) config.guard = guard;
-        else if (!IGNORED_KEYS.has(key)) warn(`${file}: unknown key '${key}' in [polo], ignored`);
+        else if (!takeRegistryAccessKey(choices.registryAccess, key, value, where, base) && !IGNORED_KEYS.has(key)) {
+          warn(`${file}: unknown key '${key}' in [polo], ignored`);
+        }
       }
     }
   }
@@ -432,16 +443,13 @@ function applyRegistry(config: PoloConfig, o: PoloOverrides, fromFile: FileChoic
   const endpoints = o.registry !== undefined ? parseRegistryEndpoints(o.registry, '--registry') : config.registry?.endpoints;
   const lease = o.registryLease !== undefined ? parseLeaseSeconds(o.registryLease, '--registry-lease') : fromFile.registryLease;
   const address = o.registryAddress !== undefined ? parseRegistryAddress(o.registryAddress, '--registry-address') : fromFile.registryAddress;
-  const flagged = (['registryLease', 'registryAddress', 'registryUser', 'registryPasswordFile'] as const).find((k) => o[k] !== undefined);
+  const flagged = o.registryLease !== undefined ? '--registry-lease' : o.registryAddress !== undefined ? '--registry-address' : firstAccessFlag(o);
   if (endpoints === undefined) {
-    if (flagged !== undefined) throw new ConfigError(`--${flagged.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --registry (or registry in the config file)`);
+    if (flagged !== undefined) throw new ConfigError(`${flagged} needs --registry (or registry in the config file)`);
     return;
   }
-  const user = readRegistryUser(
-    o.registryUser !== undefined ? { value: o.registryUser, where: '--registry-user' } : fromFile.registryUser,
-    o.registryPasswordFile !== undefined ? { value: o.registryPasswordFile, where: '--registry-password-file' } : fromFile.registryPasswordFile,
-  );
-  config.registry = { endpoints, leaseSeconds: lease ?? DEFAULT_LEASE_SECONDS, ...(address !== undefined && { address }), ...(user !== undefined && { user }) };
+  const access = readRegistryAccess(fromFile.registryAccess, o);
+  config.registry = { endpoints, leaseSeconds: lease ?? DEFAULT_LEASE_SECONDS, ...(address !== undefined && { address }), ...access };
 }
 
 function parseFileParams(value: string, where: string): JsonObject {

@@ -1,9 +1,13 @@
 /**
  * The grid registry settings (etcd, docs/operations.md "Grids across subnets"): `registry`
  * (comma-separated etcd client URLs) in polo.cfg and marco.cfg and `--registry`; polod's
- * `registry_lease` / `--registry-lease` and `registry_address` / `--registry-address`.
+ * `registry_lease` / `--registry-lease` and `registry_address` / `--registry-address`; and the
+ * access to etcd, the same in both files and on every command: a user and its password file,
+ * and TLS files (the CA that signed etcd's certificate, a client certificate and its key).
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { crypto } from '../auth/lazyCrypto.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LEASE_SECONDS } from '../etcd/registration.js';
 import { parseInteger, parseIPv4, parseNonEmpty, valueError } from './values.js';
@@ -18,6 +22,122 @@ export interface RegistrySettings {
   readonly address?: string;
   /** etcd user and password (etcd's authentication); none by default. */
   readonly user?: RegistryUser;
+  /** TLS files for https endpoints; the system's CAs and no client certificate by default. */
+  readonly tls?: RegistryTls;
+}
+
+/** PEM texts for https endpoints (`registry_cacert`, `registry_cert`, `registry_key`). */
+export interface RegistryTls {
+  /** CAs trusted for etcd's certificate, instead of the system's. */
+  readonly ca?: string;
+  /** Client certificate and its private key (etcd's --client-cert-auth), both or neither. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** Access to etcd: a user, TLS files. */
+export interface RegistryAccess {
+  readonly user?: RegistryUser;
+  readonly tls?: RegistryTls;
+}
+
+/** A value and where it was given (a file's key, or a flag), for messages. */
+export interface Given {
+  readonly value: string;
+  readonly where: string;
+}
+
+/** The access settings as given, before they are read and checked together. */
+export interface RegistryAccessChoices {
+  user?: Given;
+  passwordFile?: Given;
+  cacert?: Given;
+  cert?: Given;
+  key?: Given;
+}
+
+/** The config-file keys of access to etcd, the same in polo.cfg and marco.cfg. */
+const ACCESS_KEYS: Readonly<Record<string, keyof RegistryAccessChoices>> = {
+  registry_user: 'user',
+  registry_password_file: 'passwordFile',
+  registry_cacert: 'cacert',
+  registry_cert: 'cert',
+  registry_key: 'key',
+};
+
+/**
+ * Takes `key` into `choices` if it is a key of access to etcd (file names relative to the
+ * config file's folder `base`, like key_files); false for any other key.
+ */
+export function takeRegistryAccessKey(choices: RegistryAccessChoices, key: string, value: string, where: string, base: string): boolean {
+  const field = ACCESS_KEYS[key];
+  if (field === undefined) return false;
+  choices[field] = { value: field === 'user' ? value : path.resolve(base, value.trim()), where };
+  return true;
+}
+
+/** The access flags of a command (`--registry-user`, `--registry-password-file`, `--registry-cacert`, `--registry-cert`, `--registry-key`). */
+export interface RegistryAccessFlags {
+  readonly registryUser?: string | undefined;
+  readonly registryPasswordFile?: string | undefined;
+  readonly registryCacert?: string | undefined;
+  readonly registryCert?: string | undefined;
+  readonly registryKey?: string | undefined;
+}
+
+const FLAG_FIELDS = [
+  ['registryUser', 'user', '--registry-user'],
+  ['registryPasswordFile', 'passwordFile', '--registry-password-file'],
+  ['registryCacert', 'cacert', '--registry-cacert'],
+  ['registryCert', 'cert', '--registry-cert'],
+  ['registryKey', 'key', '--registry-key'],
+] as const;
+
+/** The first access flag given, for "needs --registry" messages. */
+export function firstAccessFlag(flags: RegistryAccessFlags): string | undefined {
+  return FLAG_FIELDS.find(([flag]) => flags[flag] !== undefined)?.[2];
+}
+
+/** Reads and checks the access settings: each flag given replaces the file's key. */
+export function readRegistryAccess(fromFile: RegistryAccessChoices, flags: RegistryAccessFlags = {}): RegistryAccess {
+  const c: RegistryAccessChoices = { ...fromFile };
+  for (const [flag, field, name] of FLAG_FIELDS) {
+    const value = flags[flag];
+    if (value !== undefined) c[field] = { value, where: name };
+  }
+  const user = readRegistryUser(c.user, c.passwordFile);
+  const tls = readRegistryTls(c);
+  return { ...(user !== undefined && { user }), ...(tls !== undefined && { tls }) };
+}
+
+/** Most bytes read from a PEM file. */
+const MAX_PEM_BYTES = 256 * 1024;
+
+function readPemFile(given: Given, what: string, check: (text: string) => unknown): string {
+  let text: string;
+  try {
+    text = readFileSync(given.value, 'utf8');
+  } catch (err) {
+    throw valueError(given.where, given.value, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (text.length > MAX_PEM_BYTES) throw valueError(given.where, given.value, `is not ${what} (over ${MAX_PEM_BYTES} bytes)`);
+  try {
+    check(text);
+  } catch {
+    throw valueError(given.where, given.value, `is not ${what} in PEM`);
+  }
+  return text;
+}
+
+/** The TLS files, read and parsed now, so a wrong file is one line at start, not a failed connection later. */
+function readRegistryTls(c: RegistryAccessChoices): RegistryTls | undefined {
+  if (c.cert !== undefined && c.key === undefined) throw new ConfigError(`${c.cert.where}: needs the certificate's key as well (registry_key, --registry-key)`);
+  if (c.key !== undefined && c.cert === undefined) throw new ConfigError(`${c.key.where}: needs the client certificate as well (registry_cert, --registry-cert)`);
+  if (c.cacert === undefined && c.cert === undefined) return undefined;
+  const ca = c.cacert && readPemFile(c.cacert, 'a CA certificate', (t) => new (crypto().X509Certificate)(t));
+  const cert = c.cert && readPemFile(c.cert, 'a certificate', (t) => new (crypto().X509Certificate)(t));
+  const key = c.key && readPemFile(c.key, 'a private key', (t) => crypto().createPrivateKey(t));
+  return { ...(ca !== undefined && { ca }), ...(cert !== undefined && { cert }), ...(key !== undefined && { key }) };
 }
 
 /** An etcd user (`registry_user`, `registry_password_file`). */

@@ -79,7 +79,8 @@ export function formatCheckReport(config: PoloConfig, configSource: string, repo
   const registry = config.registry;
   if (registry !== undefined) {
     const user = registry.user === undefined ? '' : `, user ${registry.user.name}`;
-    lines.push(`registry: ${registry.endpoints.join(',')} (lease ${registry.leaseSeconds} s${user})`);
+    const tls = registry.tls === undefined ? '' : `, TLS:${registry.tls.ca === undefined ? '' : ' own CA'}${registry.tls.cert === undefined ? '' : ' client certificate'}`;
+    lines.push(`registry: ${registry.endpoints.join(',')} (lease ${registry.leaseSeconds} s${user}${tls})`);
   }
   for (const { group, services } of report.groups) {
     lines.push(`group ${group} port ${config.port}: ${services.length} service${services.length === 1 ? '' : 's'}`);

@@ -21,7 +21,7 @@ import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
 import { isJsonObject, matchesFilter } from '../protocol/json.js';
 import { DEFAULT_GROUP } from '../protocol/limits.js';
-import { EtcdClient } from '../etcd/client.js';
+import { EtcdClient, type EtcdTls } from '../etcd/client.js';
 import { RegistryReader } from '../etcd/gridReader.js';
 import { registryFollower } from '../etcd/watchFeed.js';
 
@@ -44,6 +44,8 @@ export interface MarcoOptions extends QueryOptions {
   registry?: readonly string[];
   /** etcd user and password for the registry (etcd's authentication). */
   registryUser?: { readonly name: string; readonly password: string };
+  /** PEM texts for https endpoints: the CA of etcd's certificate, a client certificate and its key. */
+  registryTls?: EtcdTls;
   /**
    * Called when a query could not read the registry (it then answers from the LAN alone), not
    * when the query ended first. Default: a debug line on `logger`. The `marco` command says it.
@@ -76,7 +78,7 @@ export class Marco {
 
   /** Throws InvalidArgumentError when a default option is invalid. */
   constructor(options: MarcoOptions = {}) {
-    const { transport, logger, lookup, timing, registry, registryUser, onRegistryError, ...defaults } = options;
+    const { transport, logger, lookup, timing, registry, registryUser, registryTls, onRegistryError, ...defaults } = options;
     this.timing = timing;
     resolveQuery(defaults); // fail at construction, not at the first query
     this.defaults = defaults;
@@ -85,7 +87,7 @@ export class Marco {
     this.lookup = lookup ?? systemLookup;
     this.onRegistryError = onRegistryError;
     if (registry !== undefined && registry.length > 0) {
-      this.registry = new RegistryReader(new EtcdClient({ endpoints: registry, ...(registryUser && { user: registryUser }) }), this.logger);
+      this.registry = new RegistryReader(new EtcdClient({ endpoints: registry, ...(registryUser && { user: registryUser }), ...(registryTls && { tls: registryTls }) }), this.logger);
     }
   }
 

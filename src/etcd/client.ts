@@ -2,10 +2,14 @@
  * A small client of etcd v3's gRPC-JSON gateway (served by etcd 3.4 and later on its client
  * URLs: /v3/kv/range, /v3/kv/txn, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke,
  * /v3/watch; keys and values base64). Plain HTTP(S) through Node's fetch, so no gRPC stack is
- * loaded. Several endpoints (members of one cluster) are tried in turn: the one that answered
- * last is asked first, the next ones when it does not answer.
+ * loaded; with TLS files of its own (a private CA, a client certificate) through node:https
+ * (src/etcd/tlsFetch.ts). Several endpoints (members of one cluster) are tried in turn: the one
+ * that answered last is asked first, the next ones when it does not answer.
  */
 import { MarcoPoloError } from '../errors.js';
+import { describeRequestError, tlsFetcher, type EtcdTls, type Fetcher } from './tlsFetch.js';
+
+export type { EtcdTls } from './tlsFetch.js';
 
 /** A key/value as read from etcd (keys and values decoded from base64). */
 export interface EtcdKeyValue {
@@ -39,6 +43,8 @@ export interface EtcdClientOptions {
   readonly requestTimeoutMs?: number;
   /** etcd user name and password (etcd's own authentication); none by default. */
   readonly user?: { readonly name: string; readonly password: string };
+  /** TLS files for https endpoints; by default the system's CAs and no client certificate. */
+  readonly tls?: EtcdTls;
 }
 
 /** No member answered (all down, unreachable, or without quorum). */
@@ -60,11 +66,13 @@ export class EtcdClient {
   /** Index of the member that answered last: asked first next time. */
   private preferred = 0;
   private token: string | undefined;
+  private readonly fetch: Fetcher;
 
   constructor(private readonly options: EtcdClientOptions) {
     if (options.endpoints.length === 0) throw new RangeError('EtcdClient: no endpoint');
     this.endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.fetch = options.tls === undefined ? fetch : tlsFetcher(options.tls);
   }
 
   /** Every key starting with `prefix`, and the store's revision at the time of the read. */
@@ -125,7 +133,7 @@ export class EtcdClient {
     } catch (err) {
       if (signal.aborted) return;
       this.preferred++;
-      throw err;
+      throw new EtcdUnavailableError(`etcd watch at ${endpoint}: ${describeRequestError(err)}`, { cause: err });
     }
     if (!res.ok || res.body === null) {
       this.preferred++;
@@ -188,7 +196,7 @@ export class EtcdClient {
         lastError = err;
       }
     }
-    const detail = lastError instanceof Error ? lastError.message : String(lastError);
+    const detail = describeRequestError(lastError);
     throw new EtcdUnavailableError(`no etcd member answered ${path} (${this.endpoints.join(', ')}): ${detail}`, { cause: lastError });
   }
 
@@ -218,7 +226,7 @@ export class EtcdClient {
     if (this.options.user !== undefined && token === undefined && path !== '/v3/auth/authenticate') {
       this.token = token = await this.authenticate(endpoint);
     }
-    return fetch(`${endpoint}${path}`, {
+    return this.fetch(`${endpoint}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token !== undefined && { authorization: token }) },
       body: JSON.stringify(body),
@@ -229,7 +237,7 @@ export class EtcdClient {
   private async authenticate(endpoint: string): Promise<string> {
     const user = this.options.user;
     if (user === undefined) throw new Error('no etcd user');
-    const res = await fetch(`${endpoint}/v3/auth/authenticate`, {
+    const res = await this.fetch(`${endpoint}/v3/auth/authenticate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: user.name, password: user.password }),

@@ -33,7 +33,7 @@ export type MarcodSettings = Pick<
   MarcoConfig,
   'bindAddress' | 'marcoPort' | 'group' | 'poloPort' | 'timeoutMs' | 'frameSize' | 'interfaces'
 > &
-  Partial<Pick<MarcoConfig, 'registry' | 'registryUser' | 'keys' | 'auth'>>;
+  Partial<Pick<MarcoConfig, 'registry' | 'registryUser' | 'registryTls' | 'keys' | 'auth'>>;
 
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
@@ -130,6 +130,7 @@ export class MarcodServer {
       port: settings.poloPort,
       ...(settings.registry !== undefined && { registry: settings.registry }),
       ...(settings.registryUser !== undefined && { registryUser: settings.registryUser }),
+      ...(settings.registryTls !== undefined && { registryTls: settings.registryTls }),
       ...(deps.lookup !== undefined && { lookup: deps.lookup }),
       ...(keys !== undefined && keys.length > 0 && { keys }),
       ...(auth !== undefined && { auth }),

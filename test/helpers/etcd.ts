@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LanHost } from './netns.js';
 import type { Proc } from './proc.js';
+import type { TestPki } from './test-pki.js';
 import { waitFor } from './wait.js';
 
 export const ETCD_CLIENT_PORT = 2379;
@@ -42,16 +43,21 @@ export interface EtcdCluster {
   destroy(): Promise<void>;
 }
 
-/** Starts one member on each of `members` and waits for a healthy cluster. */
-export async function startEtcdCluster(members: readonly LanHost[], opts: { token: string }): Promise<EtcdCluster> {
+/**
+ * Starts one member on each of `members` and waits for a healthy cluster. With `tls`, clients
+ * reach it by https only, with a certificate signed by the PKI's CA (etcd's --client-cert-auth).
+ */
+export async function startEtcdCluster(members: readonly LanHost[], opts: { token: string; tls?: TestPki }): Promise<EtcdCluster> {
   const dataRoot = await mkdtemp(path.join(os.tmpdir(), 'mp-etcd-'));
   const name = (i: number): string => `m${i}`;
+  const tls = opts.tls;
+  const scheme = tls === undefined ? 'http' : 'https';
   const initialCluster = members.map((h, i) => `${name(i)}=http://${h.address}:${ETCD_PEER_PORT}`).join(',');
   const procs: Array<Proc | undefined> = members.map(() => undefined);
   const start = (i: number): void => {
     const h = members[i];
     if (h === undefined) throw new Error(`no etcd member ${i}`);
-    const client = `http://${h.address}:${ETCD_CLIENT_PORT}`;
+    const client = `${scheme}://${h.address}:${ETCD_CLIENT_PORT}`;
     const peer = `http://${h.address}:${ETCD_PEER_PORT}`;
     procs[i] = h.spawn([
       'etcd',
@@ -70,6 +76,7 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
       '--election-timeout', '1000',
       '--logger', 'zap',
       '--log-level', 'error',
+      ...(tls === undefined ? [] : ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, '--trusted-ca-file', tls.ca, '--client-cert-auth']),
     ]);
   };
   const kill = async (i: number): Promise<void> => {
@@ -81,13 +88,19 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
   };
   let destroyed = false;
   const cluster: EtcdCluster = {
-    endpoints: members.map((h) => `http://${h.address}:${ETCD_CLIENT_PORT}`).join(','),
+    endpoints: members.map((h) => `${scheme}://${h.address}:${ETCD_CLIENT_PORT}`).join(','),
     members,
     start,
     kill,
     async waitHealthy(from, timeoutMs = 30_000) {
       const running = members.filter((_, i) => procs[i] !== undefined);
-      const script = `Promise.all(${JSON.stringify(running.map((h) => `http://${h.address}:${ETCD_CLIENT_PORT}/health`))}.map((u) => fetch(u, { signal: AbortSignal.timeout(1000) }).then((r) => r.json()))).then((all) => process.exit(all.every((j) => j.health === 'true') ? 0 : 1), () => process.exit(1))`;
+      const urls = JSON.stringify(running.map((h) => `${scheme}://${h.address}:${ETCD_CLIENT_PORT}/health`));
+      // Over TLS, node:https with the client certificate (fetch takes no certificates).
+      const get =
+        tls === undefined
+          ? `(u) => fetch(u, { signal: AbortSignal.timeout(1000) }).then((r) => r.json())`
+          : `(u) => new Promise((ok, fail) => { const fs = require('node:fs'); const req = require('node:https').get(u, { ca: fs.readFileSync(${JSON.stringify(tls.ca)}), cert: fs.readFileSync(${JSON.stringify(tls.clientCert)}), key: fs.readFileSync(${JSON.stringify(tls.clientKey)}), timeout: 1000 }, (r) => { let t = ''; r.on('data', (c) => (t += c)); r.on('end', () => { try { ok(JSON.parse(t)); } catch (e) { fail(e); } }); }); req.on('error', fail); req.on('timeout', () => req.destroy(new Error('timeout'))); })`;
+      const script = `Promise.all(${urls}.map(${get})).then((all) => process.exit(all.every((j) => j.health === 'true') ? 0 : 1), () => process.exit(1))`;
       await waitFor(
         async () => ((await from.run([process.execPath, '-e', script], { timeoutMs: 5000 })).code === 0 ? true : undefined),
         { what: `etcd members ${running.map((h) => h.address).join(', ')} healthy`, timeoutMs, intervalMs: 100 },

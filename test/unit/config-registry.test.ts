@@ -125,3 +125,42 @@ describe('registry user', () => {
     assert.throws(() => loadPoloConfig({ file: write('u5.cfg', '[polo]\n'), warn, overrides: { registryUser: 'mp' } }), /--registry-user needs --registry/);
   });
 });
+
+describe('registry TLS files', () => {
+  /** A certificate and its key, in PEM (selfsigned, as polod makes its own). */
+  async function pems(): Promise<{ cert: string; key: string }> {
+    const { generate } = await import('selfsigned');
+    const made = await generate([{ name: 'commonName', value: 'etcd-test' }], { keyType: 'ec', curve: 'P-256' } as Parameters<typeof generate>[1]);
+    return { cert: made.cert, key: made.private };
+  }
+
+  it('reads registry_cacert, registry_cert and registry_key (relative to the file) in polo.cfg and marco.cfg; flags replace them', async () => {
+    const [ca, client, other] = await Promise.all([pems(), pems(), pems()]);
+    write('tls-ca.pem', ca.cert);
+    write('tls-client.pem', client.cert);
+    write('tls-client-key.pem', client.key);
+    const keys = 'registry_cacert = tls-ca.pem\nregistry_cert = tls-client.pem\nregistry_key = tls-client-key.pem\n';
+    const polo = loadPoloConfig({ file: write('tls.cfg', `[polo]\nregistry = https://10.0.0.5:2379\n${keys}`), warn });
+    assert.deepEqual(polo.registry?.tls, { ca: ca.cert, cert: client.cert, key: client.key });
+    const marco = loadMarcoConfig({ file: write('tls-marco.cfg', `[marco]\nregistry = https://10.0.0.5:2379\n${keys}`), warn });
+    assert.deepEqual(marco.registryTls, { ca: ca.cert, cert: client.cert, key: client.key });
+    const otherCa = write('tls-other-ca.pem', other.cert);
+    const flagged = loadPoloConfig({ file: write('tls2.cfg', `[polo]\nregistry = https://10.0.0.5:2379\n${keys}`), warn, overrides: { registryCacert: otherCa } });
+    assert.equal(flagged.registry?.tls?.ca, other.cert);
+  });
+
+  it('wants a certificate with its key, PEM files of the right kind, and --registry; errors name the key or flag and the file', async () => {
+    const { cert, key } = await pems();
+    write('tls-cert.pem', cert);
+    write('tls-key.pem', key);
+    write('tls-junk.pem', 'not a certificate\n');
+    const base = '[polo]\nregistry = https://10.0.0.5:2379\n';
+    const load = (name: string, body: string): unknown => loadPoloConfig({ file: write(name, `${base}${body}`), warn });
+    assert.throws(() => load('t1.cfg', 'registry_cert = tls-cert.pem\n'), /\[polo\] registry_cert: needs the certificate's key as well/);
+    assert.throws(() => load('t2.cfg', 'registry_key = tls-key.pem\n'), /\[polo\] registry_key: needs the client certificate as well/);
+    assert.throws(() => load('t3.cfg', 'registry_cacert = tls-junk.pem\n'), /\[polo\] registry_cacert: '.*tls-junk\.pem' is not a CA certificate in PEM/);
+    assert.throws(() => load('t4.cfg', 'registry_cert = tls-cert.pem\nregistry_key = tls-cert.pem\n'), /registry_key: '.*tls-cert\.pem' is not a private key in PEM/);
+    assert.throws(() => load('t5.cfg', 'registry_cacert = missing.pem\n'), /registry_cacert: '.*missing\.pem' cannot be read: ENOENT/);
+    assert.throws(() => loadPoloConfig({ file: write('t6.cfg', '[polo]\n'), warn, overrides: { registryCacert: 'x.pem' } }), /--registry-cacert needs --registry/);
+  });
+});
