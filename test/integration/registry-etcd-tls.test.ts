@@ -3,7 +3,7 @@
  * serves https only, with a certificate from a private CA, and admits only clients with a
  * certificate from that CA (etcd's --client-cert-auth). polod registers with the TLS files from
  * polo.cfg, and marco on the other subnet finds it through the registry with the same files as
- * flags. Without the client certificate, or trusting another CA, marco cannot read the registry:
+ * flags, marcod with them in marco.cfg. Without the client certificate, or trusting another CA, marco cannot read the registry:
  * one warning line, and the LAN's answers only. Two namespace LANs joined by a router that does
  * not forward multicast, so a node of the other subnet is found through the registry alone.
  */
@@ -14,6 +14,7 @@ import { GROUP_112, lanFixture, logIs, marcoNodes, startPolod } from '../helpers
 import { joinLans } from '../helpers/subnets.js';
 import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { makeTestPki } from '../helpers/test-pki.js';
+import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
 const lanA = lanFixture({ name: 'e8ta', hosts: 2, subnet: 194 });
 const lanB = lanFixture({ name: 'e8tb', hosts: 1, subnet: 195 });
@@ -52,6 +53,13 @@ test('the registry over TLS: a private CA and client certificates, from polo.cfg
   const found = await marcoNodes(A.host(2), ['request-for', 'db', '--timeout', '2000', ...registry, '--registry-cacert', pki.ca, ...client]);
   assert.deepEqual(found.nodes, [{ address: B.host(1).address, params: { port: 5432 } }]);
   assert.equal(found.run.stderr, '');
+
+  // marcod, the same files in marco.cfg.
+  const tlsKeys = `registry = ${cluster.endpoints}\nregistry_cacert = ${pki.ca}\nregistry_cert = ${pki.clientCert}\nregistry_key = ${pki.clientKey}\n`;
+  const marcod = await startMarcod(lanA, A.host(2), { config: `${REFERENCE_MARCO_CFG}${tlsKeys}` });
+  t.after(() => marcod.proc.stop());
+  const [viaMarcod] = await rawRequests(A.host(2), [json({ Command: 'Request-For', Params: 'db' })], { barrier: false });
+  assert.deepEqual(sortedNodes(viaMarcod?.reply), [{ Address: B.host(1).address, Params: { port: 5432 } }]);
 
   // No client certificate (etcd refuses the handshake), or another CA trusted (marco refuses
   // etcd's certificate): one warning line, and only what the LAN answers.
