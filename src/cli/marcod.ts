@@ -24,10 +24,12 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
-import { logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import { addRegistryAccessOptions, logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import { accessFlagsOf } from './registryFlags.js';
+import type { RegistryAccessFlags } from '../config/registryConfig.js';
 import type { LogFormat } from '../util/log.js';
 
-interface MarcodFlags {
+interface MarcodFlags extends RegistryAccessFlags {
   config?: string;
   bind?: string;
   port?: number;
@@ -41,11 +43,6 @@ interface MarcodFlags {
   logLevel?: string;
   metrics?: string;
   registry?: string;
-  registryUser?: string;
-  registryPasswordFile?: string;
-  registryCacert?: string;
-  registryCert?: string;
-  registryKey?: string;
   key?: GridKey[];
   auth?: AuthPolicy;
   watchSocket?: string;
@@ -71,7 +68,7 @@ Exit codes:
 /** Runs marcod with `argv` (the arguments after the command name); resolves when it stops. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
-  const program = prepareProgram(new Command('marcod'), io)
+  const program = addRegistryAccessOptions(prepareProgram(new Command('marcod'), io)
     .version(packageVersion())
     .description('Resolve MarcoPolo discovery requests from local applications (the Marco daemon).')
     .option('--config <file>', 'configuration file (default /etc/marcopolo/marco/marco.cfg, if present)')
@@ -85,12 +82,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--key <file>', 'grid key file: queries signed, replies verified (repeatable: the first signs)', repeatable(parseKeyFile))
     .option('--auth <policy>', 'required (default with --key), preferred, sealed (as required) or off', parseAuth)
     .option('--watch-socket <path>', 'also stream watch events on this Unix socket (one JSON request line, then one JSON event per line)')
-    .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated: answers include other subnets')
-    .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
-    .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
-    .option('--registry-cacert <file>', "CA certificate (PEM) that signed etcd's certificate, for https endpoints")
-    .option('--registry-cert <file>', 'client certificate (PEM) for etcd (with --registry-key)')
-    .option('--registry-key <file>', "the client certificate's private key (PEM)")
+    .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated: answers include other subnets'))
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .option('--max-requests <n>', `requests served at once; more get {"Error": "busy"} (default ${MAX_IN_FLIGHT})`, parseMaxRequests)
     .option(
@@ -133,11 +125,7 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(level !== undefined && { logLevel: level }),
     ...(flags.metrics !== undefined && { metrics: flags.metrics }),
     ...(flags.registry !== undefined && { registry: flags.registry }),
-    ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
-    ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
-    ...(flags.registryCacert !== undefined && { registryCacert: flags.registryCacert }),
-    ...(flags.registryCert !== undefined && { registryCert: flags.registryCert }),
-    ...(flags.registryKey !== undefined && { registryKey: flags.registryKey }),
+    ...accessFlagsOf(flags),
     ...(flags.key !== undefined && { keys: flags.key }),
     ...(flags.auth !== undefined && { auth: flags.auth }),
   };

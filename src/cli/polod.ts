@@ -30,10 +30,12 @@ import {
   runProgram,
   type CliIo,
 } from './common.js';
-import { logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import { addRegistryAccessOptions, logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
+import { accessFlagsOf } from './registryFlags.js';
+import type { RegistryAccessFlags } from '../config/registryConfig.js';
 import type { LogFormat } from '../util/log.js';
 
-interface PolodFlags {
+interface PolodFlags extends RegistryAccessFlags {
   config?: string;
   servicesDir?: string;
   group?: string[];
@@ -56,11 +58,6 @@ interface PolodFlags {
   registry?: string;
   registryLease?: string;
   registryAddress?: string;
-  registryUser?: string;
-  registryPasswordFile?: string;
-  registryCacert?: string;
-  registryCert?: string;
-  registryKey?: string;
 }
 
 const EXIT_CODES = `
@@ -79,7 +76,7 @@ Signals: SIGUSR1 or SIGHUP re-read the service files (services published at run 
 /** Runs polod with `argv` (the arguments after the command name); resolves when it stops. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
-  const program = prepareProgram(new Command('polod'), io)
+  const program = addRegistryAccessOptions(prepareProgram(new Command('polod'), io)
     .version(packageVersion())
     .description('Answer MarcoPolo discovery queries for the services this node offers.')
     .option('--config <file>', 'configuration file (default /etc/marcopolo/polo/polo.cfg, if present)')
@@ -93,12 +90,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('--hostname <name>', 'the hostname in the node params')
     .option('--registry <urls>', 'etcd client URLs of the grid registry, comma-separated (http://192.0.2.5:2379,…): grids across subnets')
     .option('--registry-lease <seconds>', 'lease of the registry entries: a dead node leaves within it (2-10, default 10)')
-    .option('--registry-address <addr>', 'IPv4 address registered for this node (default: the first --interface, else the first non-loopback address)')
-    .option('--registry-user <name>', 'etcd user of the registry (etcd authentication; with --registry-password-file)')
-    .option('--registry-password-file <file>', "file whose first line is the etcd user's password")
-    .option('--registry-cacert <file>', "CA certificate (PEM) that signed etcd's certificate, for https endpoints")
-    .option('--registry-cert <file>', 'client certificate (PEM) for etcd (with --registry-key)')
-    .option('--registry-key <file>', "the client certificate's private key (PEM)")
+    .option('--registry-address <addr>', 'IPv4 address registered for this node (default: the first --interface, else the first non-loopback address)'))
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; default off)')
     .addOption(logLevelOption())
     .addOption(logFormatOption())
@@ -217,11 +209,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.registry !== undefined && { registry: flags.registry }),
     ...(flags.registryLease !== undefined && { registryLease: flags.registryLease }),
     ...(flags.registryAddress !== undefined && { registryAddress: flags.registryAddress }),
-    ...(flags.registryUser !== undefined && { registryUser: flags.registryUser }),
-    ...(flags.registryPasswordFile !== undefined && { registryPasswordFile: flags.registryPasswordFile }),
-    ...(flags.registryCacert !== undefined && { registryCacert: flags.registryCacert }),
-    ...(flags.registryCert !== undefined && { registryCert: flags.registryCert }),
-    ...(flags.registryKey !== undefined && { registryKey: flags.registryKey }),
+    ...accessFlagsOf(flags),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),

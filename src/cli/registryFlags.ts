@@ -13,6 +13,15 @@ export interface RegistryFlags extends RegistryAccessFlags {
   registry?: string[];
 }
 
+/** The flags of access to etcd, the same on every command (polod and marcod add them to their own parsers). */
+export const REGISTRY_ACCESS_FLAGS: readonly FlagSpec[] = [
+  { name: 'registry-user', value: '<name>', description: 'etcd user of the registry (etcd authentication; with --registry-password-file)' },
+  { name: 'registry-password-file', value: '<file>', description: "file whose first line is the etcd user's password" },
+  { name: 'registry-cacert', value: '<file>', description: "CA certificate (PEM) that signed etcd's certificate, for https endpoints" },
+  { name: 'registry-cert', value: '<file>', description: 'client certificate (PEM) for etcd, with --registry-key' },
+  { name: 'registry-key', value: '<file>', description: "the client certificate's private key (PEM)" },
+];
+
 export const REGISTRY_FLAGS: readonly FlagSpec[] = [
   {
     name: 'registry',
@@ -20,12 +29,18 @@ export const REGISTRY_FLAGS: readonly FlagSpec[] = [
     description: 'etcd client URLs of the grid registry, comma-separated: nodes of other subnets are included',
     parse: parseRegistryFlag,
   },
-  { name: 'registry-user', value: '<name>', description: 'etcd user of the registry (with --registry-password-file)' },
-  { name: 'registry-password-file', value: '<file>', description: "file whose first line is the etcd user's password" },
-  { name: 'registry-cacert', value: '<file>', description: "CA certificate (PEM) that signed etcd's certificate, for https endpoints" },
-  { name: 'registry-cert', value: '<file>', description: 'client certificate (PEM) for etcd, with --registry-key' },
-  { name: 'registry-key', value: '<file>', description: "the client certificate's private key (PEM)" },
+  ...REGISTRY_ACCESS_FLAGS,
 ];
+
+/** The access flags given, and only those (for a daemon's config overrides). */
+export function accessFlagsOf(flags: RegistryAccessFlags): RegistryAccessFlags {
+  const given: { -readonly [K in keyof RegistryAccessFlags]: string } = {};
+  for (const k of ['registryUser', 'registryPasswordFile', 'registryCacert', 'registryCert', 'registryKey'] as const) {
+    const value = flags[k];
+    if (value !== undefined) given[k] = value;
+  }
+  return given;
+}
 
 /** `--registry URL[,URL…]`: etcd endpoints, checked as in the config files. */
 function parseRegistryFlag(value: string): string[] {

@@ -44,6 +44,7 @@ import {
   readRegistryAccess,
   takeRegistryAccessKey,
   type RegistryAccessChoices,
+  type RegistryAccessFlags,
   type RegistrySettings,
 } from './registryConfig.js';
 
@@ -129,7 +130,7 @@ export interface PoloConfig {
 }
 
 /** Command-line values, already typed (see the re-exported validators); they win over the file. */
-export interface PoloOverrides {
+export interface PoloOverrides extends RegistryAccessFlags {
   /** `--group` (repeatable): replaces the file's list. An empty list counts as not given. */
   readonly groups?: readonly string[];
   /** `--port`. */
@@ -168,16 +169,6 @@ export interface PoloOverrides {
   readonly registryLease?: string;
   /** `--registry-address ADDR`. */
   readonly registryAddress?: string;
-  /** `--registry-user NAME` (with `--registry-password-file`). */
-  readonly registryUser?: string;
-  /** `--registry-password-file FILE`. */
-  readonly registryPasswordFile?: string;
-  /** `--registry-cacert FILE`: the CA of etcd's certificate. */
-  readonly registryCacert?: string;
-  /** `--registry-cert FILE` (with `--registry-key`): a client certificate for etcd. */
-  readonly registryCert?: string;
-  /** `--registry-key FILE`. */
-  readonly registryKey?: string;
 }
 
 /** Arguments of {@link loadPoloConfig}. */
