@@ -363,6 +363,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     this.relinked = false;
     try {
       await this.queryOnce();
+    } catch {
+      // A query that could not be sent (its link went away meanwhile): the next one tries again.
     } finally {
       this.querying = false;
     }
