@@ -150,7 +150,7 @@ export interface RegistryUser {
  * The etcd user from a name and a password file (its first line), both required together.
  * Errors name where each came from; the password itself is never shown.
  */
-export function readRegistryUser(
+function readRegistryUser(
   name: { value: string; where: string } | undefined,
   passwordFile: { value: string; where: string } | undefined,
 ): RegistryUser | undefined {
