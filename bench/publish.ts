@@ -18,8 +18,9 @@ import { performance } from 'node:perf_hooks';
 import type { PublishClientConfig, PublishClientResult, PublishRun } from './child/publishClient.js';
 import { childScript, distFile, POLOD_JS, REPO_ROOT, requireBuilt, rootHome, runChild, spawnPolod, withLan, withTempDir } from './lib/env.js';
 import { PUBLISH_MODES, type PublishMode } from './lib/modes.js';
-import { fmtInt, fmtRatio, type Section, type Table } from './lib/report.js';
+import { fmtInt, fmtMs, fmtRatio, type Section, type Table } from './lib/report.js';
 import { median } from './lib/stats.js';
+import { measureListPaging, type ListPagingFigures } from './lib/listPaging.js';
 
 /** Knobs of the publish benchmark. */
 export interface PublishBenchOptions {
@@ -108,7 +109,8 @@ export async function benchPublish(opts: PublishBenchOptions): Promise<Section> 
   if (!result.tokenInScratch) throw new Error('the token was not written into the scratch home');
   opts.log(`publish: ${opts.rounds} rounds measured`);
   for (const m of PUBLISH_MODES) opts.log(`publish ${m}: ${result.r.runs[m].map((x) => fmtInt(x.rate)).join(', ')} calls/s`);
-  return report(opts, result, (performance.now() - started) / 1000);
+  const paging = await measureListPaging();
+  return report(opts, result, paging, (performance.now() - started) / 1000);
 }
 
 /** Starts the servers, runs the client, stops everything (the LAN and folder go whatever happens). */
@@ -224,6 +226,7 @@ function clientNote(f: Record<PublishMode, ModeFigures>, tokenRead: PublishClien
 function report(
   opts: PublishBenchOptions,
   got: Measured,
+  paging: ListPagingFigures,
   seconds: number,
 ): Section {
   const echo = got.r.runs.echo;
@@ -246,6 +249,14 @@ function report(
   };
   const perm = f['client-unix-perm'];
   const plain = f['client-unix'];
+  const pagingTable: Table = {
+    caption: `List: paging through ${fmtInt(paging.services)} services (${paging.pages} pages of up to 256), in process, median of 3`,
+    header: ['pages built', 'one full paging', 'speed-up'],
+    rows: [
+      ['from one walk of the registry, reused while nothing changed (polod)', fmtMs(paging.reusedMs), `${(paging.perPageMs / paging.reusedMs).toFixed(1)}×`],
+      ['one walk of the registry per page (baseline: before)', fmtMs(paging.perPageMs), '1×'],
+    ],
+  };
   const notes = [
     `${fmtInt(opts.ops)} calls per run (publish \`benchN\`, unpublish \`benchN\`, N = 0 … ${fmtInt(opts.ops / 2 - 1)}: one service live at a time), one call in flight, ${opts.rounds} rounds of one run per path (order rotating), after ${fmtInt(opts.warmup)} untimed calls per path. "÷ echo" is the median of per-round ratios to the echo run of the same round; the latencies are per-run medians and p99s, then their median over the rounds.`,
     `polod: \`${got.command}\` (the default log level: one log line per call, as in production), root services \`{"port":8080,"path":"/index"}\` in every served group, published with uid 0's token. polod ran in a private mount namespace with a scratch folder mounted over root's home: it wrote the token there (Request-token answered ${got.r.tokenRequest === 'created' ? '0, created' : `"${got.r.tokenRequest}"`}), PoloClient read it from there (\`home\`, \`uid: 0\`), and \`~root/.polo\` was checked unchanged afterwards.`,
@@ -264,7 +275,7 @@ function report(
     title: 'Publish API (polod)',
     method:
       'Publish and unpublish calls per second through polod\'s local API, one call at a time, inside one network namespace: over the Unix socket and over TLS on the namespace\'s 127.0.0.1, for non-permanent and permanent root services, next to a minimal Node.js server answering one line per line on a Unix socket (the ceiling of a Node.js request/reply over that transport). The issue states no aim for this API: the baseline is the yardstick.',
-    tables: [table],
+    tables: [table, pagingTable],
     aims: [],
     keyFigures: KEY_ROWS.map(([what, m]) => {
       const x = f[m];
