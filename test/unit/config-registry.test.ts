@@ -130,7 +130,7 @@ describe('registry TLS files', () => {
   /** A certificate and its key, in PEM (selfsigned, as polod makes its own). */
   async function pems(): Promise<{ cert: string; key: string }> {
     const { generate } = await import('selfsigned');
-    const made = await generate([{ name: 'commonName', value: 'etcd-test' }], { keyType: 'ec', curve: 'P-256' } as Parameters<typeof generate>[1]);
+    const made = await generate([{ name: 'commonName', value: 'etcd-test' }], { keyType: 'ec', curve: 'P-256' });
     return { cert: made.cert, key: made.private };
   }
 
