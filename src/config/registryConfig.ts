@@ -14,7 +14,7 @@ import { parseInteger, parseIPv4, parseNonEmpty, valueError } from './values.js'
 
 /** Where polod registers and how. */
 export interface RegistrySettings {
-  /** etcd client URLs, `http://host:port` (https with a system-trusted certificate). */
+  /** etcd client URLs, `http://host:port` or `https://host:port` (see `tls`). */
   readonly endpoints: readonly string[];
   /** Lease TTL in seconds (a node that dies leaves the registry within it). */
   readonly leaseSeconds: number;
