@@ -274,8 +274,8 @@ function finish(state: MacState, buf: Buffer, length: number): string {
   let view: Buffer | undefined;
   if (buf === state.inner) view = state.views[length] ??= buf.subarray(0, length);
   else view = buf.subarray(0, length);
-  // The inner digest comes back as 32 latin1 ('binary') characters (no Buffer to allocate); a byte loop
-  // puts them after the opad block for less than Buffer's write costs to dispatch.
+  // The inner digest comes back as 32 latin1 ('binary') characters (no Buffer to allocate); a
+  // byte loop puts them after the opad block for less than Buffer's write costs to dispatch.
   writeAscii(state.outer, 64, crypto().hash('sha256', view, 'binary'));
   return crypto().hash('sha256', state.outer, 'base64url');
 }
