@@ -237,28 +237,18 @@ function macState(key: GridKey): MacState {
   return state;
 }
 
-/** The tag (base64url) of a message to send: the header fields, then `body`. */
-function mac(key: GridKey, time: number, nonce: string, replyTo: string, body: Uint8Array): string {
-  const state = macState(key);
-  // Every field is ASCII: one byte per character.
-  let buf = state.inner;
-  if (state.head + 16 + nonce.length + replyTo.length + body.byteLength > buf.length) {
-    buf = LARGE;
-    state.inner.copy(LARGE, 0, 0, state.head);
-  }
-  let at = writeAscii(buf, state.head, String(time));
-  buf[at++] = 0x0a;
-  at = writeAscii(buf, at, nonce);
-  buf[at++] = 0x0a;
-  at = writeAscii(buf, at, replyTo);
-  buf[at++] = 0x0a;
-  buf.set(body, at);
-  return finish(state, buf, at + body.byteLength);
-}
+const lit = (text: string): Buffer => Buffer.from(text, 'latin1');
+const OPEN = lit('{"v":1,"k":"');
+const TIME = lit('","t":');
+const NONCE = lit(',"n":"');
+const NEXT = lit('",');
+const REPLY_TO = lit('"r":"');
+const TAG = lit('"m":"');
 
 /*
  * The fields of an authenticator are a few dozen ASCII characters: written byte by byte they
- * cost less than a call of Buffer's write or copy (which check their arguments first).
+ * cost less than a call of Buffer's write or copy (which check their arguments first). One byte
+ * per character, so latin1 text (a digest as 'binary') is written as its bytes too.
  */
 function writeAscii(buf: Uint8Array, at: number, text: string): number {
   for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
@@ -270,25 +260,70 @@ function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array,
   return at;
 }
 
+/**
+ * Copies `from[start, end)` to `to` at `at`; returns where it ends. A query is a few dozen bytes,
+ * which a byte loop copies in less time than Buffer's copy takes to check its arguments; longer
+ * ranges are copied natively.
+ */
+function copyRange(from: Buffer, start: number, end: number, to: Buffer, at: number): number {
+  return end - start <= 64 ? copyBytes(from, start, end, to, at) : at + from.copy(to, at, start, end);
+}
+
 /** The HMAC of the first `length` bytes of `buf` (the key's inner buffer, or LARGE). */
 function finish(state: MacState, buf: Buffer, length: number): string {
   let view: Buffer | undefined;
   if (buf === state.inner) view = state.views[length] ??= buf.subarray(0, length);
   else view = buf.subarray(0, length);
-  state.outer.write(crypto().hash('sha256', view, 'binary'), 64, 'binary');
+  // The inner digest comes back as 32 latin1 ('binary') characters (no Buffer to allocate); a
+  // byte loop puts them after the opad block for less than Buffer's write costs to dispatch.
+  writeAscii(state.outer, 64, crypto().hash('sha256', view, 'binary'));
   return crypto().hash('sha256', state.outer, 'base64url');
 }
 
 /**
- * Nonces of this process: 9 random bytes, then a counter. Unique without a random draw per
- * message (which costs as much as the HMAC); a restarted process draws a new prefix.
+ * Nonces of this process: 9 random bytes (12 base64url characters), then a counter in base 36
+ * from 1. Unique without a random draw per message (which costs as much as the HMAC); a restarted
+ * process draws a new prefix. The nonce is kept as its bytes and counted up in place (like an
+ * odometer): a reply's nonce is then one short copy, with no division per digit and no string.
  */
-let noncePrefix: string | undefined;
-let nonceCounter = 0;
+const NONCE_PREFIX = 12;
+/** Counter digits at most: 36^11 nonces (over 10^16) before a new prefix is drawn. */
+const NONCE_DIGITS = 11;
+/** The longest nonce {@link writeFreshNonce} writes. */
+const MAX_FRESH_NONCE = NONCE_PREFIX + NONCE_DIGITS;
+/** The last nonce given out: prefix then counter digits (`nonceLength` bytes); empty before the first. */
+const lastNonce = Buffer.alloc(MAX_FRESH_NONCE);
+let nonceLength = 0;
+
+/** Counts the nonce up by one (base 36, most significant digit first, as `toString(36)` writes it). */
+function nextNonce(): void {
+  let i = nonceLength - 1;
+  while (i >= NONCE_PREFIX && lastNonce[i] === 0x7a /* z */) lastNonce[i--] = 0x30;
+  if (i >= NONCE_PREFIX) {
+    const digit = lastNonce[i] as number;
+    lastNonce[i] = digit === 0x39 ? 0x61 : digit + 1;
+  } else if (nonceLength > NONCE_PREFIX && nonceLength < MAX_FRESH_NONCE) {
+    // All digits were z: one more digit, 1 then zeros.
+    lastNonce[NONCE_PREFIX] = 0x31;
+    lastNonce[nonceLength++] = 0x30;
+  } else {
+    // The first nonce, or the counter ran out: a new prefix, counting from 1.
+    lastNonce.write(crypto().randomBytes(9).toString('base64url'), 0, NONCE_PREFIX, 'latin1');
+    lastNonce[NONCE_PREFIX] = 0x31;
+    nonceLength = NONCE_PREFIX + 1;
+  }
+}
+
+/** Writes this process's next nonce into `buf` at `at`; returns where it ends. */
+function writeFreshNonce(buf: Uint8Array, at: number): number {
+  nextNonce();
+  return copyBytes(lastNonce, 0, nonceLength, buf, at);
+}
+
+/** This process's next nonce as a string (for signDatagram, which returns it). */
 function freshNonce(): string {
-  noncePrefix ??= crypto().randomBytes(9).toString('base64url');
-  nonceCounter = (nonceCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${noncePrefix}${nonceCounter.toString(36)}`;
+  nextNonce();
+  return lastNonce.toString('latin1', 0, nonceLength);
 }
 
 /**
@@ -300,30 +335,64 @@ export function signDatagram(body: Uint8Array, key: GridKey, options: SignOption
   return { bytes: signWith(body, key, options.time ?? Math.floor(Date.now() / 1000), nonce, options.replyTo ?? ''), nonce };
 }
 
-/** {@link signDatagram} of a reply to the query of nonce `replyTo` (polod's hot path: no option objects). */
+/** {@link signDatagram} of a reply to the query of nonce `replyTo` (polod's hot path: no option objects, no nonce string). */
 export function signReply(body: Uint8Array, key: GridKey, replyTo: string): Buffer {
-  return signWith(body, key, Math.floor(Date.now() / 1000), freshNonce(), replyTo);
+  return signWith(body, key, Math.floor(Date.now() / 1000), undefined, replyTo);
 }
 
-function signWith(body: Uint8Array, key: GridKey, time: number, nonce: string, replyTo: string): Buffer {
-  const tag = mac(key, time, nonce, replyTo, body);
+/** Where {@link signWith} laid out the time, nonce and reply-to in the MAC input (start, end). */
+const LAID = { t0: 0, t1: 0, n0: 0, n1: 0, r0: 0, r1: 0 };
+
+/**
+ * Lays out the MAC input of a message to send after the key's header: time, nonce (this
+ * process's next one when `nonce` is undefined), reply-to, then `body`; returns its length,
+ * and where the fields are in {@link LAID}.
+ */
+function layOut(buf: Buffer, head: number, time: number, nonce: string | undefined, replyTo: string, body: Uint8Array): number {
+  const f = LAID;
+  f.t0 = head;
+  let at = writeAscii(buf, head, String(time));
+  f.t1 = at;
+  buf[at++] = 0x0a;
+  f.n0 = at;
+  at = nonce === undefined ? writeFreshNonce(buf, at) : writeAscii(buf, at, nonce);
+  f.n1 = at;
+  buf[at++] = 0x0a;
+  f.r0 = at;
+  at = writeAscii(buf, at, replyTo);
+  f.r1 = at;
+  buf[at++] = 0x0a;
+  buf.set(body, at);
+  return at + body.byteLength;
+}
+
+function signWith(body: Uint8Array, key: GridKey, time: number, nonce: string | undefined, replyTo: string): Buffer {
   const state = macState(key);
-  // The body, then the authenticator from its final '}' on (as the last key), then the '}'.
-  const head = body.byteLength - 1;
-  const digits = String(time);
-  const bytes = Buffer.allocUnsafe(head + state.tailHead.length + digits.length + 6 + nonce.length + 2 + (replyTo === '' ? 0 : 5 + replyTo.length + 2) + 5 + tag.length + 3);
-  bytes.set(body, 0);
-  bytes.set(state.tailHead, head);
-  let at = writeAscii(bytes, head + state.tailHead.length, digits);
-  at = writeAscii(bytes, at, ',"n":"');
-  at = writeAscii(bytes, at, nonce);
-  at = writeAscii(bytes, at, '",');
-  if (replyTo !== '') {
-    at = writeAscii(bytes, at, '"r":"');
-    at = writeAscii(bytes, at, replyTo);
-    at = writeAscii(bytes, at, '",');
+  // Every field is ASCII: one byte per character.
+  let input = state.inner;
+  if (state.head + 16 + (nonce?.length ?? MAX_FRESH_NONCE) + replyTo.length + body.byteLength > input.length) {
+    input = LARGE;
+    state.inner.copy(LARGE, 0, 0, state.head);
   }
-  at = writeAscii(bytes, at, '"m":"');
+  const tag = finish(state, input, layOut(input, state.head, time, nonce, replyTo, body));
+  // The body, then the authenticator from its final '}' on (as the last key), then the '}'. Its
+  // fields are copied from the MAC input, where they were written once.
+  const f = LAID;
+  const head = body.byteLength - 1;
+  const replyField = f.r1 === f.r0 ? 0 : REPLY_TO.length + (f.r1 - f.r0) + NEXT.length;
+  const bytes = Buffer.allocUnsafe(head + state.tailHead.length + (f.t1 - f.t0) + NONCE.length + (f.n1 - f.n0) + NEXT.length + replyField + TAG.length + 43 + 3);
+  bytes.set(body, 0);
+  let at = copyBytes(state.tailHead, 0, state.tailHead.length, bytes, head);
+  at = copyBytes(input, f.t0, f.t1, bytes, at);
+  at = copyBytes(NONCE, 0, NONCE.length, bytes, at);
+  at = copyBytes(input, f.n0, f.n1, bytes, at);
+  at = copyBytes(NEXT, 0, NEXT.length, bytes, at);
+  if (replyField !== 0) {
+    at = copyBytes(REPLY_TO, 0, REPLY_TO.length, bytes, at);
+    at = copyBytes(input, f.r0, f.r1, bytes, at);
+    at = copyBytes(NEXT, 0, NEXT.length, bytes, at);
+  }
+  at = copyBytes(TAG, 0, TAG.length, bytes, at);
   at = writeAscii(bytes, at, tag);
   writeAscii(bytes, at, '"}}');
   return bytes;
@@ -354,17 +423,11 @@ export interface VerifyOptions {
 const AUTH_MAX_TAIL = 240;
 const B64URL = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') B64URL[c.charCodeAt(0)] = 1;
-const lit = (text: string): Buffer => Buffer.from(text, 'latin1');
-const OPEN = lit('{"v":1,"k":"');
-const TIME = lit('","t":');
-const NONCE = lit(',"n":"');
-const NEXT = lit('",');
-const REPLY_TO = lit('"r":"');
-const TAG = lit('"m":"');
+const DIGITS = new Uint8Array(256).fill(1, 0x30, 0x3a);
 
 /** Whether `buf` holds `lit` at `i`. */
 function has(buf: Buffer, i: number, text: Buffer): boolean {
-  if (i + text.length > buf.length) return false;
+  if (i < 0 || i + text.length > buf.length) return false;
   for (let j = 0; j < text.length; j++) if (buf[i + j] !== text[j]) return false;
   return true;
 }
@@ -375,6 +438,28 @@ function b64Run(buf: Buffer, i: number, max: number): number {
   let j = i;
   while (j < stop && B64URL[buf[j] as number] === 1) j++;
   return j;
+}
+
+/** The start of the run of characters of `buf` that ends before `end`, at most `max` long, whose bytes `table` marks with 1. */
+function runBack(buf: Buffer, end: number, max: number, table: Uint8Array): number {
+  const stop = Math.max(0, end - max);
+  let j = end;
+  while (j > stop && table[buf[j - 1] as number] === 1) j--;
+  return j;
+}
+
+/**
+ * Where `,"Auth":` starts if `buf` ends in an authenticator of the one accepted form: found by
+ * walking back over its fields from the end (tag, reply-to, nonce, time: all that varies in
+ * length); -1 when the walk does not fit. Only a guess: readAuth checks every byte from there.
+ * It reads about as many bytes as Buffer.lastIndexOf would, without the native call.
+ */
+function authStartGuess(buf: Buffer): number {
+  // `","m":"<43>"}}` ends the datagram; before it, the r (or n) value.
+  let i = runBack(buf, buf.length - (NEXT.length + TAG.length + 43 + 3), 64, B64URL);
+  if (has(buf, i - REPLY_TO.length, REPLY_TO)) i = runBack(buf, i - REPLY_TO.length - NEXT.length, 64, B64URL);
+  i = runBack(buf, i - NONCE.length, 12, DIGITS);
+  return i - (TIME.length + 8 + OPEN.length + AUTH_MARK.length);
 }
 
 /** Where the fields of an authenticator are in a datagram (offsets: start, end). */
@@ -454,11 +539,16 @@ function isKeyId(buf: Buffer, k: number, id: string): boolean {
 /** Checks the authenticator of a datagram (see the module comment). Never throws. */
 export function verifyDatagram(data: Uint8Array, options: VerifyOptions): Verification {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  // The authenticator is the last key: search the tail only.
-  const at = buf.lastIndexOf(AUTH_MARK, -1, 'latin1');
-  if (at < 0) return { kind: 'unsigned', body: data };
-  const f = at + AUTH_MAX_TAIL < buf.length ? undefined : readAuth(buf, at + AUTH_MARK.length);
-  if (f === undefined) return INVALID.malformed;
+  // The authenticator is the last key. Where a well-formed one starts is found from the end;
+  // `,"Auth":` cannot occur inside one, so that is also the last `,"Auth":`, as searched otherwise.
+  let at = authStartGuess(buf);
+  let f = has(buf, at, AUTH_MARK) ? readAuth(buf, at + AUTH_MARK.length) : undefined;
+  if (f === undefined) {
+    at = buf.lastIndexOf(AUTH_MARK, -1, 'latin1');
+    if (at < 0) return { kind: 'unsigned', body: data };
+    f = at + AUTH_MAX_TAIL < buf.length ? undefined : readAuth(buf, at + AUTH_MARK.length);
+    if (f === undefined) return INVALID.malformed;
+  }
   let key: GridKey | undefined;
   for (const x of options.keys) {
     if (isKeyId(buf, f.k, x.id)) {
@@ -474,7 +564,7 @@ export function verifyDatagram(data: Uint8Array, options: VerifyOptions): Verifi
   if (options.replyTo !== undefined && (replyTo === undefined || !options.replyTo.has(replyTo))) return INVALID['not-our-query'];
   if (options.replay !== undefined && !options.replay.addBytes(buf, f.n0, f.n1, now * 1000)) return INVALID.replayed;
   const body = Buffer.allocUnsafe(at + 1);
-  buf.copy(body, 0, 0, at);
+  copyRange(buf, 0, at, body, 0);
   body[at] = 0x7d;
   return { kind: 'valid', body, nonce: buf.toString('latin1', f.n0, f.n1), key, replyTo };
 }
@@ -497,7 +587,7 @@ function macOf(key: GridKey, buf: Buffer, f: AuthFields, at: number): string {
   out[i++] = 0x0a;
   if (f.r0 >= 0) i = copyBytes(buf, f.r0, f.r1, out, i);
   out[i++] = 0x0a;
-  i += buf.copy(out, i, 0, at);
+  i = copyRange(buf, 0, at, out, i);
   out[i++] = 0x7d;
   return finish(state, out, i);
 }

@@ -11,7 +11,7 @@ import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { gridKey, readGridKeyFile, ReplayCache, signDatagram, verifyDatagram } from '../../src/auth/gridAuth.js';
+import { gridKey, readGridKeyFile, ReplayCache, signDatagram, signReply, verifyDatagram } from '../../src/auth/gridAuth.js';
 import { ConfigError } from '../../src/errors.js';
 
 const KEY = gridKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)));
@@ -105,6 +105,26 @@ describe('grid authentication', () => {
       if (v.kind === 'valid') valid++;
     }
     assert.ok(valid > 0, 'some mutations leave a valid message (outside the tag)');
+  });
+
+  it('gives every message its own nonce: one prefix per process, then a counter in base 36 (signed queries and replies alike, across carries)', () => {
+    let last: { prefix: string; count: number } | undefined;
+    // 50 000 nonces: the counter passes 36^2 and 36^3, where every digit carries.
+    for (let k = 0; k < 50_000; k++) {
+      let nonce: string;
+      if (k % 2 === 0) nonce = signDatagram(Buffer.from('{"Command":"Marco"}'), KEY).nonce;
+      else {
+        const v = verifyDatagram(signReply(Buffer.from('{"Command":"Polo"}'), KEY, 'q6urq6urq6urq6urq6urqw'), { keys: [KEY] });
+        assert.equal(v.kind, 'valid');
+        nonce = v.kind === 'valid' ? v.nonce : '';
+      }
+      const prefix = nonce.slice(0, 12);
+      const count = Number.parseInt(nonce.slice(12), 36);
+      assert.match(prefix, /^[A-Za-z0-9_-]{12}$/);
+      assert.equal(nonce.slice(12), count.toString(36), nonce);
+      if (last !== undefined) assert.deepEqual({ prefix, count }, { prefix: last.prefix, count: last.count + 1 }, nonce);
+      last = { prefix, count };
+    }
   });
 
   it('remembers nonces across its two generations and forgets them after', () => {
