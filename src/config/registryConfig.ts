@@ -113,13 +113,17 @@ export function readRegistryAccess(fromFile: RegistryAccessChoices, flags: Regis
 /** Most bytes read from a PEM file. */
 const MAX_PEM_BYTES = 256 * 1024;
 
-function readPemFile(given: Given, what: string, check: (text: string) => unknown): string {
-  let text: string;
+/** The text of the file `given` names; a ConfigError naming where it was given when it cannot be read. */
+function readGivenFile(given: Given): string {
   try {
-    text = readFileSync(given.value, 'utf8');
+    return readFileSync(given.value, 'utf8');
   } catch (err) {
     throw valueError(given.where, given.value, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+function readPemFile(given: Given, what: string, check: (text: string) => unknown): string {
+  const text = readGivenFile(given);
   if (text.length > MAX_PEM_BYTES) throw valueError(given.where, given.value, `is not ${what} (over ${MAX_PEM_BYTES} bytes)`);
   try {
     check(text);
@@ -150,21 +154,12 @@ export interface RegistryUser {
  * The etcd user from a name and a password file (its first line), both required together.
  * Errors name where each came from; the password itself is never shown.
  */
-function readRegistryUser(
-  name: { value: string; where: string } | undefined,
-  passwordFile: { value: string; where: string } | undefined,
-): RegistryUser | undefined {
+function readRegistryUser(name: Given | undefined, passwordFile: Given | undefined): RegistryUser | undefined {
   if (name === undefined && passwordFile === undefined) return undefined;
   if (name === undefined) throw new ConfigError(`${passwordFile?.where}: needs a registry user as well (registry_user, --registry-user)`);
   if (passwordFile === undefined) throw new ConfigError(`${name.where}: needs a password file as well (registry_password_file, --registry-password-file)`);
   const user = parseNonEmpty(name.value, name.where);
-  let text: string;
-  try {
-    text = readFileSync(passwordFile.value, 'utf8');
-  } catch (err) {
-    throw valueError(passwordFile.where, passwordFile.value, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const password = text.split(/\r?\n/, 1)[0] ?? '';
+  const password = readGivenFile(passwordFile).split(/\r?\n/, 1)[0] ?? '';
   if (password.length === 0) throw valueError(passwordFile.where, passwordFile.value, 'holds no password (its first line is empty)');
   return { name: user, password };
 }
