@@ -99,6 +99,12 @@ export function parseAuthPolicy(value: string, where: string): AuthPolicy {
  * different nonces share a hash with a chance of about maxEntries / 2^64; only messages whose tag
  * verified are added, so nobody without the key can aim at one.
  */
+/**
+ * Slots a new replay cache starts with: the tables double as they fill, so a cache that sees a
+ * few messages (a keyed marco query's own) costs a few hundred bytes, not a megabyte up front.
+ */
+const REPLAY_FIRST_SLOTS = 16;
+
 export class ReplayCache {
   private current: Int32Array;
   private previous: Int32Array;
@@ -106,18 +112,19 @@ export class ReplayCache {
   private previousSize = 0;
   private since = Number.NEGATIVE_INFINITY;
   /** Slots per table minus one (a power of two minus one); two int32 per slot. */
-  private readonly mask: number;
+  private mask = REPLAY_FIRST_SLOTS - 1;
+  /** Slots per table at most: each generation holds up to maxEntries / 2 at a load of one half. */
+  private readonly maxSlots: number;
 
   constructor(
     private readonly windowMs: number = DEFAULT_AUTH_WINDOW_S * 1000,
     private readonly maxEntries: number = 65_536,
   ) {
-    // Each generation holds up to maxEntries / 2 at a load of at most one half.
-    let slots = 16;
+    let slots = REPLAY_FIRST_SLOTS;
     while (slots < maxEntries) slots *= 2;
-    this.mask = slots - 1;
-    this.current = new Int32Array(2 * slots);
-    this.previous = new Int32Array(2 * slots);
+    this.maxSlots = slots;
+    this.current = new Int32Array(2 * REPLAY_FIRST_SLOTS);
+    this.previous = new Int32Array(2 * REPLAY_FIRST_SLOTS);
   }
 
   /** Records `nonce` at `now` (ms); false when it was seen before (a replay). */
@@ -153,13 +160,35 @@ export class ReplayCache {
       this.currentSize = 0;
       this.since = now;
     }
-    let slot = (h1 ^ (h2 >>> 7)) & this.mask;
-    const t = this.current;
-    while (t[2 * slot] !== 0 || t[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
-    t[2 * slot] = h1;
-    t[2 * slot + 1] = h2;
+    // Kept at most half full: the table doubles before this entry would pass that.
+    if (2 * (this.currentSize + 1) > this.mask + 1 && this.mask + 1 < this.maxSlots) this.grow();
+    ReplayCache.put(this.current, this.mask, h1, h2);
     this.currentSize++;
     return true;
+  }
+
+  /** Doubles both tables, moving every entry. */
+  private grow(): void {
+    const mask = 2 * (this.mask + 1) - 1;
+    const moved = (from: Int32Array): Int32Array => {
+      const to = new Int32Array(2 * (mask + 1));
+      for (let i = 0; i < from.length; i += 2) {
+        const a = from[i] as number;
+        const b = from[i + 1] as number;
+        if (a !== 0 || b !== 0) ReplayCache.put(to, mask, a, b);
+      }
+      return to;
+    };
+    this.current = moved(this.current);
+    this.previous = moved(this.previous);
+    this.mask = mask;
+  }
+
+  private static put(t: Int32Array, mask: number, h1: number, h2: number): void {
+    let slot = (h1 ^ (h2 >>> 7)) & mask;
+    while (t[2 * slot] !== 0 || t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+    t[2 * slot] = h1;
+    t[2 * slot + 1] = h2;
   }
 
   private static has(t: Int32Array, mask: number, h1: number, h2: number): boolean {
