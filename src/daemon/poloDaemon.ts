@@ -25,11 +25,12 @@ import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
 import type { RegistrySettings } from '../config/registryConfig.js';
 import { gridRegistration } from '../etcd/polodRegistration.js';
+import { withZone } from '../membership/links.js';
 import type { RegistryRegistration } from '../etcd/registration.js';
 
 /** Where an interface's unicast listeners bind: each address, a link-local one with its zone. */
 function unicastAddresses(iface: NetInterface): string[] {
-  return [...iface.ipv4.map((a) => a.address), ...iface.ipv6.map((a) => (/^fe[89ab]/i.test(a) ? `${a}%${iface.name}` : a))];
+  return [...iface.ipv4.map((a) => a.address), ...iface.ipv6.map((a) => withZone(a, iface.name))];
 }
 
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
@@ -118,10 +119,11 @@ export class PoloDaemon {
       logger: deps.logger,
       ...(this.userRecord ? { userRecord: this.userRecord } : {}),
     });
-    const auth = settings.auth !== undefined && settings.auth.policy !== 'off' ? settings.auth : undefined;
+    const auth = settings.auth;
+    const policy = auth?.policy === 'off' ? undefined : auth?.policy;
     const replay = new ReplayCache();
     const gate = (keys: readonly GridKey[]): AuthGate | undefined =>
-      auth === undefined || keys.length === 0 ? undefined : new AuthGate(auth.policy === 'off' ? 'required' : auth.policy, keys, replay);
+      policy === undefined || keys.length === 0 ? undefined : new AuthGate(policy, keys, replay);
     this.unicastAuth = auth && gate(allKeys(auth));
     // Signed replies carry up to AUTH_RESERVE_BYTES more: Services lists are cut to leave room.
     const replyLimit = this.unicastAuth ? MAX_DATAGRAM - AUTH_RESERVE_BYTES : MAX_DATAGRAM;

@@ -11,6 +11,7 @@
  */
 import { linkResolver } from '../discovery/targets.js';
 import type { NetInterface } from '../transport/interfaces.js';
+import { isLinkLocalIPv6 } from '../util/ipv4.js';
 
 /** The key of the IPv6 link of interface `name`. */
 export function ipv6Link(name: string): string {
@@ -34,7 +35,7 @@ export function sourceLinks(interfaces: readonly NetInterface[]): (address: stri
 
 /** `address` with the zone `scope` when it is a link-local IPv6 address without one. */
 export function withZone(address: string, scope: string | undefined): string {
-  if (scope === undefined || address.includes('%') || !/^fe[89ab]/i.test(address)) return address;
+  if (scope === undefined || address.includes('%') || !isLinkLocalIPv6(address)) return address;
   return `${address}%${scope}`;
 }
 

@@ -19,7 +19,7 @@ export class AuthGate {
     readonly policy: Exclude<AuthPolicy, 'off'>,
     /** The first key signs replies to unsigned queries; a signed query is answered under its own key. */
     readonly keys: readonly GridKey[],
-    private readonly replay: ReplayCache,
+    replay: ReplayCache,
   ) {
     if (keys.length === 0) throw new Error('AuthGate without keys');
     this.verify = { keys, replay };

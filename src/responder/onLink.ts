@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import type { LocalNetwork } from '../transport/transport.js';
-import { ipv4ToNumber, sameNetwork } from '../util/ipv4.js';
+import { ipv4ToNumber, isLinkLocalIPv6, sameNetwork } from '../util/ipv4.js';
 
 export type { LocalNetwork };
 
@@ -32,7 +32,7 @@ export function systemNetworks(): LocalNetwork[] {
  */
 function ipv6OnLink(local: string, source: string): boolean {
   const percent = source.indexOf('%');
-  if (percent < 0 || !/^fe[89ab]/i.test(source)) return false;
+  if (percent < 0 || !isLinkLocalIPv6(source)) return false;
   const localZone = local.indexOf('%');
   return localZone < 0 || local.slice(localZone) === source.slice(percent);
 }

@@ -58,7 +58,7 @@ export interface PoloOptions {
   readonly interfaces?: readonly string[];
   /**
    * True: join nothing at start; the owner lists the interfaces to serve with setInterfaces()
-   * and keeps the list current (polod's every-interface mode, src/daemon/interfaceFollower.ts).
+   * and keeps the list current (polod's every-interface mode, PoloDaemon in src/daemon/poloDaemon.ts).
    */
   readonly managedInterfaces?: boolean;
   /** Multicast TTL of the socket (the reference's `hops`, default 1). */

@@ -18,6 +18,11 @@ export function isIPv4(text: string): boolean {
   return true;
 }
 
+/** True when the IPv6 address `text` is link-local (fe80::/10), whose zone names its interface. */
+export function isLinkLocalIPv6(text: string): boolean {
+  return /^fe[89ab]/i.test(text);
+}
+
 /** True when `text` is an IPv6 address (net.isIPv6, loaded only when asked). */
 export function isIPv6(text: string): boolean {
   if (!text.includes(':')) return false;
