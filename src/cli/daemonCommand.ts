@@ -10,13 +10,13 @@ import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogLevel, type LogFormat, t
 import { ExitCode, oneLine, type CliIo } from './common.js';
 import { REGISTRY_ACCESS_FLAGS } from './registryFlags.js';
 
-/** `--log-level LEVEL`, checked when parsed; the value is mapped by parseLogLevel. */
 /** Adds the flags of access to etcd (src/cli/registryFlags.ts), as marco has them, to a daemon's command. */
 export function addRegistryAccessOptions<C extends { addOption(option: Option): C }>(command: C): C {
   for (const f of REGISTRY_ACCESS_FLAGS) command.addOption(new Option(`--${f.name} ${f.value}`, f.description));
   return command;
 }
 
+/** `--log-level LEVEL`, checked when parsed; the value is mapped by parseLogLevel. */
 export function logLevelOption(): Option {
   return new Option('--log-level <level>', 'fatal, error, warn, info, debug or trace').argParser((value: string) => {
     if (parseLogLevel(value) === undefined) throw new FlagError(`expected one of ${LOG_LEVELS.join(', ')}.`);

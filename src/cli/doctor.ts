@@ -484,8 +484,6 @@ function tokenFile(given: string | undefined): Finding {
   return { check, status: 'ok', message: `${file} is this user's, mode 0600` };
 }
 
-/** The home polod writes this user's token into: the user database's, as PoloClient reads it. */
-
 // ---- Running tools
 
 function run(tool: string, args: readonly string[]): Promise<{ tool: string; ok: boolean; stdout: string; why: string }> {

@@ -25,8 +25,7 @@ import {
   type CliIo,
 } from './common.js';
 import { addRegistryAccessOptions, logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
-import { accessFlagsOf } from './registryFlags.js';
-import type { RegistryAccessFlags } from '../config/registryConfig.js';
+import { pickAccessFlags, type RegistryAccessFlags } from '../config/registryConfig.js';
 import type { LogFormat } from '../util/log.js';
 
 interface MarcodFlags extends RegistryAccessFlags {
@@ -125,7 +124,7 @@ function overrides(flags: MarcodFlags): MarcoOverrides {
     ...(level !== undefined && { logLevel: level }),
     ...(flags.metrics !== undefined && { metrics: flags.metrics }),
     ...(flags.registry !== undefined && { registry: flags.registry }),
-    ...accessFlagsOf(flags),
+    ...pickAccessFlags(flags),
     ...(flags.key !== undefined && { keys: flags.key }),
     ...(flags.auth !== undefined && { auth: flags.auth }),
   };

@@ -31,8 +31,7 @@ import {
   type CliIo,
 } from './common.js';
 import { addRegistryAccessOptions, logFormatOption, logLevelOption, serveDaemon } from './daemonCommand.js';
-import { accessFlagsOf } from './registryFlags.js';
-import type { RegistryAccessFlags } from '../config/registryConfig.js';
+import { pickAccessFlags, type RegistryAccessFlags } from '../config/registryConfig.js';
 import type { LogFormat } from '../util/log.js';
 
 interface PolodFlags extends RegistryAccessFlags {
@@ -209,7 +208,7 @@ function overrides(flags: PolodFlags): PoloOverrides {
     ...(flags.registry !== undefined && { registry: flags.registry }),
     ...(flags.registryLease !== undefined && { registryLease: flags.registryLease }),
     ...(flags.registryAddress !== undefined && { registryAddress: flags.registryAddress }),
-    ...accessFlagsOf(flags),
+    ...pickAccessFlags(flags),
     ...(flags.stateDir !== undefined && { stateDir: flags.stateDir }),
     ...(flags.unicastScope !== undefined && { unicastScope: flags.unicastScope as 'on-link' | 'any' }),
     ...(flags.key && { keys: flags.key }),

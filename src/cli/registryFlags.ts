@@ -32,16 +32,6 @@ export const REGISTRY_FLAGS: readonly FlagSpec[] = [
   ...REGISTRY_ACCESS_FLAGS,
 ];
 
-/** The access flags given, and only those (for a daemon's config overrides). */
-export function accessFlagsOf(flags: RegistryAccessFlags): RegistryAccessFlags {
-  const given: { -readonly [K in keyof RegistryAccessFlags]: string } = {};
-  for (const k of ['registryUser', 'registryPasswordFile', 'registryCacert', 'registryCert', 'registryKey'] as const) {
-    const value = flags[k];
-    if (value !== undefined) given[k] = value;
-  }
-  return given;
-}
-
 /** `--registry URL[,URL…]`: etcd endpoints, checked as in the config files. */
 function parseRegistryFlag(value: string): string[] {
   try {

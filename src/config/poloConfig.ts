@@ -255,7 +255,8 @@ interface FileChoices {
   /** key_files (paths resolved against the file's folder) and where they were given. */
   keys: { specs: string[]; where: string } | undefined;
   auth: { policy: AuthPolicy; where: string } | undefined;
-  /** registry_lease and registry_address, applied once the endpoints are known (file or flag). */
+  /** registry, registry_lease and registry_address, applied with the flags (applyRegistry). */
+  registryEndpoints?: string[];
   registryLease?: number;
   registryAddress?: string;
   /** registry_user, registry_password_file and the TLS files. */
@@ -350,7 +351,7 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
         config.metrics = parseMetricsAddress(value, where);
         break;
       case 'registry':
-        config.registry = { leaseSeconds: DEFAULT_LEASE_SECONDS, ...config.registry, endpoints: parseRegistryEndpoints(value, where) };
+        choices.registryEndpoints = parseRegistryEndpoints(value, where);
         break;
       case 'registry_lease':
         choices.registryLease = parseLeaseSeconds(value, where);
@@ -428,10 +429,9 @@ function applyAuth(config: PoloConfig, o: PoloOverrides, fromFile: FileChoices):
   config.auth = readKeySpecs(specs.specs, specs.where, policy);
 }
 
-/** polo_params from the file, with a hint when `ini` cut the value at a `#` or `;`. */
 /** The registry: endpoints from the file or `--registry`, then the lease and address (flag over file). */
 function applyRegistry(config: PoloConfig, o: PoloOverrides, fromFile: FileChoices): void {
-  const endpoints = o.registry !== undefined ? parseRegistryEndpoints(o.registry, '--registry') : config.registry?.endpoints;
+  const endpoints = o.registry !== undefined ? parseRegistryEndpoints(o.registry, '--registry') : fromFile.registryEndpoints;
   const lease = o.registryLease !== undefined ? parseLeaseSeconds(o.registryLease, '--registry-lease') : fromFile.registryLease;
   const address = o.registryAddress !== undefined ? parseRegistryAddress(o.registryAddress, '--registry-address') : fromFile.registryAddress;
   const flagged = o.registryLease !== undefined ? '--registry-lease' : o.registryAddress !== undefined ? '--registry-address' : firstAccessFlag(o);
@@ -443,6 +443,7 @@ function applyRegistry(config: PoloConfig, o: PoloOverrides, fromFile: FileChoic
   config.registry = { endpoints, leaseSeconds: lease ?? DEFAULT_LEASE_SECONDS, ...(address !== undefined && { address }), ...access };
 }
 
+/** polo_params from the file, with a hint when `ini` cut the value at a `#` or `;`. */
 function parseFileParams(value: string, where: string): JsonObject {
   try {
     return parseJsonObject(value, where);

@@ -8,34 +8,27 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crypto } from '../auth/lazyCrypto.js';
+import type { EtcdTls, EtcdUser } from '../etcd/client.js';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_LEASE_SECONDS } from '../etcd/registration.js';
 import { parseInteger, parseIPv4, parseNonEmpty, valueError } from './values.js';
 
-/** Where polod registers and how. */
-export interface RegistrySettings {
+/** Where polod registers and how, and its access to etcd (a user, TLS files). */
+export interface RegistrySettings extends RegistryAccess {
   /** etcd client URLs, `http://host:port` or `https://host:port` (see `tls`). */
   readonly endpoints: readonly string[];
   /** Lease TTL in seconds (a node that dies leaves the registry within it). */
   readonly leaseSeconds: number;
   /** The IPv4 address the node is registered at; default: its first interface address. */
   readonly address?: string;
-  /** etcd user and password (etcd's authentication); none by default. */
-  readonly user?: RegistryUser;
-  /** TLS files for https endpoints; the system's CAs and no client certificate by default. */
-  readonly tls?: RegistryTls;
 }
 
 /** PEM texts for https endpoints (`registry_cacert`, `registry_cert`, `registry_key`). */
-export interface RegistryTls {
-  /** CAs trusted for etcd's certificate, instead of the system's. */
-  readonly ca?: string;
-  /** Client certificate and its private key (etcd's --client-cert-auth), both or neither. */
-  readonly cert?: string;
-  readonly key?: string;
-}
+export type RegistryTls = EtcdTls;
 
-/** Access to etcd: a user, TLS files. */
+/** An etcd user (`registry_user`, `registry_password_file`). */
+export type RegistryUser = EtcdUser;
+
+/** Access to etcd: a user (etcd's authentication), TLS files; neither by default. */
 export interface RegistryAccess {
   readonly user?: RegistryUser;
   readonly tls?: RegistryTls;
@@ -93,6 +86,16 @@ const FLAG_FIELDS = [
   ['registryKey', 'key', '--registry-key'],
 ] as const;
 
+/** The access flags given, and only those (for a daemon's config overrides). */
+export function pickAccessFlags(flags: RegistryAccessFlags): RegistryAccessFlags {
+  const given: { -readonly [K in keyof RegistryAccessFlags]: string } = {};
+  for (const [flag] of FLAG_FIELDS) {
+    const value = flags[flag];
+    if (value !== undefined) given[flag] = value;
+  }
+  return given;
+}
+
 /** The first access flag given, for "needs --registry" messages. */
 export function firstAccessFlag(flags: RegistryAccessFlags): string | undefined {
   return FLAG_FIELDS.find(([flag]) => flags[flag] !== undefined)?.[2];
@@ -144,11 +147,6 @@ function readRegistryTls(c: RegistryAccessChoices): RegistryTls | undefined {
   return { ...(ca !== undefined && { ca }), ...(cert !== undefined && { cert }), ...(key !== undefined && { key }) };
 }
 
-/** An etcd user (`registry_user`, `registry_password_file`). */
-export interface RegistryUser {
-  readonly name: string;
-  readonly password: string;
-}
 
 /**
  * The etcd user from a name and a password file (its first line), both required together.
@@ -164,9 +162,11 @@ function readRegistryUser(name: Given | undefined, passwordFile: Given | undefin
   return { name: user, password };
 }
 
+/** Default lease TTL: a dead node leaves the registry within this many seconds. */
+export const DEFAULT_LEASE_SECONDS = 10;
 /** Shortest and longest lease accepted: etcd refuses very short ones, and 10 s is the promise. */
-export const MIN_LEASE_SECONDS = 2;
-export const MAX_LEASE_SECONDS = 10;
+const MIN_LEASE_SECONDS = 2;
+const MAX_LEASE_SECONDS = 10;
 
 /** Parses `http://192.0.2.5:2379,http://198.51.100.5:2379`; the port defaults to etcd's 2379. */
 export function parseRegistryEndpoints(value: string, where: string): string[] {
@@ -199,4 +199,3 @@ export function parseRegistryAddress(value: string, where: string): string {
   return parseIPv4(value, where);
 }
 
-export { DEFAULT_LEASE_SECONDS };

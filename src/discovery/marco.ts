@@ -21,7 +21,7 @@ import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
 import { isJsonObject, matchesFilter } from '../protocol/json.js';
 import { DEFAULT_GROUP } from '../protocol/limits.js';
-import { EtcdClient, type EtcdTls } from '../etcd/client.js';
+import { EtcdClient, type EtcdTls, type EtcdUser } from '../etcd/client.js';
 import { RegistryReader } from '../etcd/gridReader.js';
 import { registryFollower } from '../etcd/watchFeed.js';
 
@@ -43,7 +43,7 @@ export interface MarcoOptions extends QueryOptions {
    */
   registry?: readonly string[];
   /** etcd user and password for the registry (etcd's authentication). */
-  registryUser?: { readonly name: string; readonly password: string };
+  registryUser?: EtcdUser;
   /** PEM texts for https endpoints: the CA of etcd's certificate, a client certificate and its key. */
   registryTls?: EtcdTls;
   /**

@@ -7,6 +7,7 @@
  * that answered last is asked first, the next ones when it does not answer.
  */
 import { MarcoPoloError } from '../errors.js';
+import type { Backoff } from '../util/backoff.js';
 import { describeRequestError, tlsFetcher, type EtcdTls, type Fetcher } from './tlsFetch.js';
 
 export type { EtcdTls } from './tlsFetch.js';
@@ -35,6 +36,12 @@ export type EtcdWrite =
   | { readonly put: string; readonly value: string | Buffer; readonly lease?: string }
   | { readonly delete: string; readonly prefix?: boolean };
 
+/** An etcd user (etcd's own authentication). */
+export interface EtcdUser {
+  readonly name: string;
+  readonly password: string;
+}
+
 /** Connection settings. */
 export interface EtcdClientOptions {
   /** Client URLs of the cluster's members (`http://192.0.2.5:2379`); at least one. */
@@ -42,7 +49,7 @@ export interface EtcdClientOptions {
   /** Deadline of one request to one member, in ms. Default 2000. */
   readonly requestTimeoutMs?: number;
   /** etcd user name and password (etcd's own authentication); none by default. */
-  readonly user?: { readonly name: string; readonly password: string };
+  readonly user?: EtcdUser;
   /** TLS files for https endpoints; by default the system's CAs and no client certificate. */
   readonly tls?: EtcdTls;
 }
@@ -56,7 +63,10 @@ export class EtcdUnavailableError extends MarcoPoloError {
 }
 
 /** Deadline of one request to one member, by default. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+
+/** Retrying while etcd is unreachable (registering, re-watching): quick at first, then every few seconds. */
+export const ETCD_RETRY: Backoff = { initialMs: 250, maxMs: 4000 };
 
 type Json = Record<string, unknown>;
 

@@ -4,9 +4,9 @@
  * watch, re-read and re-watched after any break, with back-off).
  */
 import type { JsonObject } from '../protocol/json.js';
-import { backoffDelay, type Backoff } from '../util/backoff.js';
+import { backoffDelay } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
-import type { EtcdClient, EtcdKeyValue } from './client.js';
+import { ETCD_RETRY, type EtcdClient, type EtcdKeyValue } from './client.js';
 import { gridPrefix, nodeAddressOf, nodeKey, readNodeRecord, readServiceParams, servicePrefix, type NodeRecord } from './layout.js';
 
 /** A node as the registry lists it. */
@@ -25,8 +25,6 @@ export interface GridFollower {
   remove(address: string): void;
 }
 
-/** Re-watching after a break: quick at first, then every few seconds. */
-const FOLLOW_RETRY: Backoff = { initialMs: 250, maxMs: 4000 };
 
 export class RegistryReader {
   constructor(
@@ -109,7 +107,7 @@ export class RegistryReader {
       }
       if (signal.aborted) return;
       attempts++;
-      await sleep(backoffDelay(attempts, FOLLOW_RETRY), signal);
+      await sleep(backoffDelay(attempts, ETCD_RETRY), signal);
     }
   }
 }

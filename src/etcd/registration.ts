@@ -9,7 +9,7 @@
 import type { ServiceChangeSource } from '../registry/events.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
-import type { EtcdClient, EtcdWrite } from './client.js';
+import { ETCD_RETRY, type EtcdClient, type EtcdWrite } from './client.js';
 import { nodeKey, serviceKey, type NodeRecord } from './layout.js';
 
 /** What a node offers in one grid, read at each write. */
@@ -39,10 +39,6 @@ export interface RegistrationOptions {
   readonly retry?: Backoff;
 }
 
-/** Default lease TTL: a dead node leaves the registry within this many seconds. */
-export const DEFAULT_LEASE_SECONDS = 10;
-/** Retries while etcd is unreachable: quick at first, then every few seconds. */
-export const DEFAULT_REGISTRY_RETRY: Backoff = { initialMs: 250, maxMs: 4000 };
 
 /** The longest polod's stop waits for each registry step (the write under way, the revoke). */
 const STOP_BUDGET_MS = 1000;
@@ -149,9 +145,9 @@ export class RegistryRegistration {
     const was = this.state;
     this.state = 'registered';
     this.attempts = 0;
-    const address = this.options.address();
-    if (was === 'lost') this.options.logger.info({ address }, 'registry reachable again: node registered');
-    else if (was === 'registering') this.options.logger.info({ address, leaseSeconds: this.options.leaseSeconds }, 'node registered in the registry');
+    // The address only for the two log lines (reading it may read the interface list).
+    if (was === 'lost') this.options.logger.info({ address: this.options.address() }, 'registry reachable again: node registered');
+    else if (was === 'registering') this.options.logger.info({ address: this.options.address(), leaseSeconds: this.options.leaseSeconds }, 'node registered in the registry');
     // Renewed three times per TTL: one lost renewal never lets the lease expire.
     this.schedule((this.options.leaseSeconds * 1000) / 3);
   }
@@ -168,7 +164,7 @@ export class RegistryRegistration {
     }
     this.state = 'lost';
     this.attempts++;
-    this.schedule(backoffDelay(this.attempts, this.options.retry ?? DEFAULT_REGISTRY_RETRY));
+    this.schedule(backoffDelay(this.attempts, this.options.retry ?? ETCD_RETRY));
   }
 
   private schedule(delay: number): void {
