@@ -19,7 +19,7 @@ import { groupTargets, interfaceTargets } from '../discovery/targets.js';
 import type { SendTarget } from '../discovery/collector.js';
 import { isIPv6Group } from '../protocol/address.js';
 import { sendToTargets, viewQuery } from './query.js';
-import { sourceLinks, withZone } from './links.js';
+import { ipv6Link, isIPv6Link, sourceLinks, withZone } from './links.js';
 import { DEFAULT_TIMING, type PresenceTiming } from './timing.js';
 import { MembershipView, type Member, type ViewEvent } from './view.js';
 import { WatchVerifier, type WatchAuth } from './watchAuth.js';
@@ -96,9 +96,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private readonly providers = new Map<string, { params: JsonObject; verified: boolean | undefined }>();
   /** Set in a keyed grid: what it refused is counted in `verifier.refused`. */
   readonly verifier: WatchVerifier | undefined;
-  /** The IPv4 group socket (joined on each IPv4 link) and one IPv6 socket per IPv6 link. */
-  private readonly sockets: GroupSocket[] = [];
-  /** The IPv6 socket of each link, by interface name. */
+  /** The IPv6 socket of each link, by interface name (the IPv4 one is v4Socket, joined on each IPv4 link). */
   private readonly v6Sockets = new Map<string, GroupSocket>();
   /** Follows the host's links (a watch on every link): a new one is asked at once. */
   private links: InterfaceWatcher | undefined;
@@ -178,18 +176,23 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     clearTimeout(this.queryTimer);
     clearInterval(this.sweepTimer);
     this.links?.stop();
-    const sockets = this.sockets.splice(0);
+    const sockets = this.sockets;
     this.v6Sockets.clear();
     this.v4Socket = undefined;
     this.wake();
     await Promise.all(sockets.map((s) => s.close()));
   }
 
+  /** Every socket the watch has open. */
+  private get sockets(): GroupSocket[] {
+    return [...(this.v4Socket === undefined ? [] : [this.v4Socket]), ...this.v6Sockets.values()];
+  }
+
   private async start(): Promise<void> {
+    this.followLinks();
     await this.listen();
     if (this.closed) return;
     this.sweepTimer = setInterval(() => this.view.sweep(), this.timing.sweepMs).unref();
-    this.followLinks();
     const feed = this.plan.registry;
     if (feed !== undefined) {
       this.registryReady = new Promise<void>((resolve) => {
@@ -236,7 +239,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private async listen(): Promise<void> {
     const { transport, group, iface } = this.plan;
     const v6 = isIPv6Group(group);
-    const interfaces = transport.interfaces?.();
+    // The list the link watcher read last (within linkPollMs), else read now.
+    const interfaces = this.links?.interfaces ?? transport.interfaces?.();
     const targets = iface === undefined ? groupTargets(group, interfaces) : v6 ? interfaceTargets(group, iface, interfaces) : undefined;
     this.targets = targets;
     this.linkOf = sourceLinks(interfaces ?? []);
@@ -271,7 +275,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
         return;
       }
       this.v4Socket = socket;
-      this.sockets.push(socket);
     }
     this.listening.add(via);
     try {
@@ -284,7 +287,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
 
   /** Joins the IPv6 group `group` on interface `name`, with a socket of its own there. */
   private async listenV6(group: string, name: string): Promise<void> {
-    const key = `%${name}`;
+    const key = ipv6Link(name);
     if (this.listening.has(key) || this.closed) return;
     this.listening.add(key);
     try {
@@ -293,7 +296,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
         await socket.close();
         return;
       }
-      this.sockets.push(socket);
       this.v6Sockets.set(name, socket);
       socket.join();
     } catch (err) {
@@ -317,6 +319,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       intervalMs: this.timing.linkPollMs,
       list,
       onChange: (now) => {
+        // The first reading is the one the watch starts listening from.
         if (first) {
           first = false;
           return;
@@ -331,16 +334,14 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   /** Stops counting on links gone from the host: IPv4 joins by address, IPv6 sockets by name. */
   private forgetLinks(names: readonly string[], ipv4: readonly string[]): void {
     for (const via of [...this.listening]) {
-      if (via.startsWith('%') || via === '' || ipv4.includes(via)) continue;
+      if (isIPv6Link(via) || via === '' || ipv4.includes(via)) continue;
       // An address gone from the host: joining there again (the link back) is tried anew.
       this.listening.delete(via);
     }
     for (const [name, socket] of [...this.v6Sockets]) {
       if (names.includes(name)) continue;
       this.v6Sockets.delete(name);
-      this.listening.delete(`%${name}`);
-      const at = this.sockets.indexOf(socket);
-      if (at >= 0) this.sockets.splice(at, 1);
+      this.listening.delete(ipv6Link(name));
       void socket.close();
     }
   }
