@@ -21,7 +21,6 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { answer, type AnswerContext } from './answer.js';
 import { ClientIdentifier } from './clients.js';
 import { BUSY, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT, MAX_PENDING_REPLIES } from './limits.js';
-import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { encodeMarcodReply, type MarcodReply } from './reply.js';
 import { parseRequest, type MarcodRequest } from './request.js';
 import { bindApiSocket, type ApiBinder } from './socket.js';
@@ -38,10 +37,6 @@ export type MarcodSettings = Pick<
 /** Collaborators, all optional: the defaults are the real ones. */
 export interface MarcodDeps {
   readonly logger?: Logger;
-  /** Grid keys, instead of the settings' (`key_files`, `--key`): queries signed, replies verified (docs/protocol.md §2.4). */
-  readonly keys?: readonly GridKey[];
-  /** `--auth`; default `required` with keys. */
-  readonly auth?: AuthPolicy;
   /** Sockets of the discovery queries. Default: real UDP. */
   readonly transport?: Transport;
   /** Opens the API socket. Default: a real, exclusively bound UDP socket. */
@@ -121,9 +116,8 @@ export class MarcodServer {
     // Every query listens to the stop signal: at most maxInFlight × interfaces listeners, a
     // bound of its own, so Node's leak warning (at 10) would only be noise.
     setMaxListeners(0, this.abort.signal);
-    // Keys and policy: the settings' (marco.cfg, or the flags that replace it), unless given as deps.
-    const keys = deps.keys ?? settings.keys;
-    const auth = deps.auth ?? settings.auth;
+    // Keys and policy: the settings' (marco.cfg, or the flags that replace it).
+    const { keys, auth } = settings;
     const marco = new Marco({
       transport: this.transport,
       logger: this.logger,

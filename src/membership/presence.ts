@@ -32,12 +32,12 @@ import {
   encodeGoodbye,
   encodeHintedPolo,
   encodeMembershipQuery,
+  COMMAND_INITIAL,
+  isAnnounceOrGoodbye,
   readPresence,
   type Announcement,
 } from './wire.js';
 
-/** `{"Command":"` is 12 bytes: in our encoding the command's first letter follows. */
-const COMMAND_INITIAL = 12;
 const OPEN_BRACE = 0x7b;
 const A = 0x41; // Announce
 const G = 0x47; // Goodbye
@@ -410,7 +410,8 @@ export class GroupPresence {
     // (checking it twice would count its nonce as replayed).
     if (this.options.auth && initial !== M) {
       const checked = this.options.auth.check(data);
-      if (!checked.ok) return looksLikePresence(data);
+      // A refused Announce or Goodbye is consumed, never answered.
+      if (!checked.ok) return isAnnounceOrGoodbye(data);
       body = this.options.auth.open?.(checked.body) ?? checked.body;
     }
     let msg: JsonObject;
@@ -517,10 +518,4 @@ export class GroupPresence {
     this.view.queryDone(new Set(replies.map((r) => r.address)), asked.has('') ? undefined : (address) => asked.has(linkOf(address)));
     this.scheduleQuery();
   }
-}
-
-/** True for an Announce or Goodbye (our compact form): a refused one is consumed, never answered. */
-function looksLikePresence(data: Uint8Array): boolean {
-  const initial = data[COMMAND_INITIAL];
-  return initial === A || initial === G;
 }

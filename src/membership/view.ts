@@ -106,7 +106,7 @@ export class MembershipView {
       for (const [key, n] of counts) if (!isIPv6Link(key)) ipv4 += n;
       return ipv4;
     }
-    const routed = link !== '' && !isIPv6Link(link) ? (counts.get('') ?? 0) : 0;
+    const routed = isIPv6Link(link) ? 0 : (counts.get('') ?? 0);
     return (this.options.selfInstance === undefined ? 0 : 1) + (counts.get(link) ?? 0) + routed;
   }
 
@@ -117,7 +117,7 @@ export class MembershipView {
    */
   get complete(): boolean {
     const linkOf = this.options.linkOf;
-    if (linkOf === undefined) return this.reportedSize <= this.members().length;
+    if (linkOf === undefined) return this.reportedSize <= this.ours.size + this.refs.size;
     for (const [address, o] of this.ours) {
       const link = linkOf(address);
       if (o.members > (link === '' ? this.size : this.sizeOn(link))) return false;
@@ -169,7 +169,7 @@ export class MembershipView {
    * The largest grid size our members report (their announcements' Members, themselves
    * included); 0 before any announcement. More than this view counts means it misses a node.
    */
-  get reportedSize(): number {
+  private get reportedSize(): number {
     let max = 0;
     for (const o of this.ours.values()) if (o.members > max) max = o.members;
     return max;

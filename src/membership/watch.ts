@@ -23,7 +23,7 @@ import { ipv6Link, isIPv6Link, sourceLinks, withZone } from './links.js';
 import { DEFAULT_TIMING, type PresenceTiming } from './timing.js';
 import { MembershipView, type Member, type ViewEvent } from './view.js';
 import { WatchVerifier, type WatchAuth } from './watchAuth.js';
-import { readPresence } from './wire.js';
+import { isAnnounceOrGoodbye, readPresence } from './wire.js';
 
 /** Why a node or provider went down. `check failed` is set by polods with health checks. */
 export type WatchDownReason = 'goodbye' | 'expired' | 'unpublished' | 'check failed';
@@ -72,10 +72,6 @@ export interface WatchPlan {
  */
 export type RegistryFeed = (view: MembershipView, signal: AbortSignal, ready: () => void) => Promise<void>;
 
-/** Where our compact encoding puts the initial of the command: `{"Command":"A…` / `"G…`. */
-const COMMAND_INITIAL = 12;
-const ANNOUNCE_INITIAL = 0x41;
-const GOODBYE_INITIAL = 0x47;
 
 /** Unread events a watch keeps; a reader that far behind loses the oldest. */
 const QUEUE_LIMIT = 4096;
@@ -209,8 +205,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     const verifier = this.verifier;
     if (verifier !== undefined) {
       // Only announcements and goodbyes matter here; the queries on the group are not checked.
-      const initial = data[COMMAND_INITIAL];
-      if (initial !== ANNOUNCE_INITIAL && initial !== GOODBYE_INITIAL) return;
+      if (!isAnnounceOrGoodbye(data)) return;
       const checked = verifier.heard(data);
       if (checked === undefined) return;
       body = checked.body;

@@ -11,6 +11,15 @@ import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import type { ServiceEntry } from '../protocol/messages.js';
 
+/** `{"Command":"` is 12 bytes: in our compact encoding the command's first letter follows. */
+export const COMMAND_INITIAL = 12;
+
+/** True for an Announce or Goodbye in our compact form, by the initial of its command (no parse). */
+export function isAnnounceOrGoodbye(data: Uint8Array): boolean {
+  const initial = data[COMMAND_INITIAL];
+  return initial === 0x41 /* A */ || initial === 0x47 /* G */;
+}
+
 export const ANNOUNCE = 'Announce';
 export const GOODBYE = 'Goodbye';
 /** Key of the member-count hint in a Polo reply. */

@@ -78,7 +78,7 @@ describe('marcod warm view in a keyed grid', () => {
     const { MarcodServer } = await import('../../src/marcod/server.js');
     const { settings } = await import('../helpers/marcod-fixture.js');
     const key = gridKey(Buffer.alloc(32, 7));
-    const keyed = new MarcodServer(settings({ bindAddress: '127.0.0.1', marcoPort: 0 }), { transport: new MemoryNetwork().host('127.0.0.1'), warmViews: true, keys: [key] });
+    const keyed = new MarcodServer(settings({ bindAddress: '127.0.0.1', marcoPort: 0, keys: [key] }), { transport: new MemoryNetwork().host('127.0.0.1'), warmViews: true });
     assert.notEqual(keyed.warm, undefined);
     await keyed.stop();
 
