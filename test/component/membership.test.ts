@@ -3,6 +3,7 @@
  * view, a goodbye or silence removes a node, reference nodes are found by query, Polo replies
  * carry the Members hint that ends a Marco query once everyone answered, and watches see it all.
  */
+import { gridKey, signDatagram, type GridKey } from '../../src/auth/gridAuth.js';
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { PoloDaemon } from '../../src/daemon/poloDaemon.js';
@@ -31,8 +32,8 @@ after(async () => {
   for (const r of running) await r.stop();
 });
 
-async function daemon(net: MemoryNetwork, address: string, services = [fileService('web', { port: 80 })]): Promise<PoloDaemon> {
-  const d = await startMemoryPolod(net, address, { services });
+async function daemon(net: MemoryNetwork, address: string, services = [fileService('web', { port: 80 })], key?: GridKey): Promise<PoloDaemon> {
+  const d = await startMemoryPolod(net, address, { services, ...(key && { key }) });
   running.push(d);
   return d;
 }
@@ -249,28 +250,21 @@ describe('membership', () => {
 });
 
 describe('membership in a keyed grid', () => {
-  it('signs announcements and membership queries, and ignores unsigned or foreign-key announcements', async () => {
-    const { gridKey } = await import('../../src/auth/gridAuth.js');
+  it('hears the signed announcements of its peers and ignores unsigned or foreign-key ones', async () => {
     const key = gridKey(Buffer.alloc(32, 1));
     const other = gridKey(Buffer.alloc(32, 2));
-    const keyed = async (net: MemoryNetwork, address: string): Promise<PoloDaemon> => {
-      const d = await startMemoryPolod(net, address, { services: [fileService('web', { port: 80 })], key });
-      running.push(d);
-      return d;
-    };
     const net = new MemoryNetwork();
-    const a = await keyed(net, '10.0.0.1');
-    const b = await keyed(net, '10.0.0.2');
+    const a = await daemon(net, '10.0.0.1', undefined, key);
+    const b = await daemon(net, '10.0.0.2', undefined, key);
     await waitFor(() => addresses(a).join() === '10.0.0.2' && addresses(b).join() === '10.0.0.1', { what: 'the keyed polods to see each other' });
 
     // A host without the key announces itself, unsigned and then signed with another key.
     const forger = await net.host('10.0.0.66').bindGroup(G, 1337, () => undefined);
     forger.join();
     const fake = { instance: 'forged', rev: 1, every: 1000, members: 3, params: { hostname: 'evil' }, services: [{ id: 'web', params: { port: 6666 } }], refs: [] };
-    const { signDatagram } = await import('../../src/auth/gridAuth.js');
     await forger.send(encodeAnnouncement(fake), 1337, G);
     await forger.send(signDatagram(encodeAnnouncement({ ...fake, instance: 'forged2' }), other).bytes, 1337, G);
-    // A signed goodbye of an instance nobody knows, then a real change, so the views had time to hear the forgeries.
+    // Then a real change: once it is heard, the views have had time to hear the forgeries.
     b.registry.add(publishedService('late', {}), [G], undefined, 'publish');
     await waitFor(() => view(a).member('10.0.0.2')?.services?.some((s) => s.id === 'late') === true, { what: "a to hear b's change" });
     assert.equal(view(a).member('10.0.0.66'), undefined, 'the forged announcements added no member');
