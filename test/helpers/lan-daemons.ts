@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gridKey, type GridKey } from '../../src/auth/gridAuth.js';
 import { createLan, type Lan, type LanHost, type LanOptions } from './netns.js';
 import type { ExitInfo, Proc, RunResult } from './proc.js';
 import { waitFor } from './wait.js';
@@ -268,6 +269,14 @@ export async function linkLocal(host: LanHost): Promise<string> {
 }
 
 /** One line of `marco watch --json`. */
+/** A grid key file `name` (32 bytes of `byte`, mode 0600) in the fixture's folder, and the key it holds. */
+export async function gridKeyFile(fixture: LanFixture, name: string, byte: number): Promise<{ file: string; key: GridKey }> {
+  const file = path.join(await fixture.tmpDir(), name);
+  const bytes = Buffer.alloc(32, byte);
+  await writeFile(file, bytes, { mode: 0o600 });
+  return { file, key: gridKey(bytes) };
+}
+
 export interface WatchLine {
   event: string;
   address: string;

@@ -363,14 +363,9 @@ async function wireHost(h: LanHost, bridgeNs: string, family: { ipv4: boolean; i
 }
 
 /** Turns IPv6 duplicate address detection off in `ns` (its own sysctls, nobody else's). */
-function noDad(ns: string): Promise<void> {
+async function noDad(ns: string): Promise<void> {
   const script = 'for k in all default; do echo 0 > /proc/sys/net/ipv6/conf/$k/accept_dad; done';
-  return new Promise((resolve, reject) => {
-    execFile('ip', ['netns', 'exec', ns, 'sh', '-c', script], (err, _out, stderr) => {
-      if (err) reject(new Error(`disabling DAD in ${ns}: ${String(stderr).trim() || err.message}`));
-      else resolve();
-    });
-  });
+  await ip(['netns', 'exec', ns, 'sh', '-c', script]);
 }
 
 let pdeathsigArgs: string[] | undefined;

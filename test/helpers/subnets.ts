@@ -5,7 +5,6 @@
  * multicast, so a LAN's group ends at the router as on a real campus. Each host gets a route to
  * the other subnet through its router leg. Nothing is created in the machine's own namespace.
  */
-import { execFile } from 'node:child_process';
 import { addNamespace, ip, type Lan } from './netns.js';
 
 /** The address of the router's leg on a LAN: `.254` of its subnet. */
@@ -40,9 +39,7 @@ export async function joinLans(name: string, a: Lan, b: Lan): Promise<Subnets> {
       await ip(['-n', routerNs, 'addr', 'add', `${routerAddress(lan)}/24`, 'dev', leg]);
       await ip(['-n', routerNs, 'link', 'set', leg, 'up']);
     }
-    await new Promise<void>((resolve, reject) => {
-      execFile('ip', ['netns', 'exec', routerNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], (err) => (err ? reject(err) : resolve()));
-    });
+    await ip(['netns', 'exec', routerNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     for (const [lan, other] of [
       [a, b],
       [b, a],

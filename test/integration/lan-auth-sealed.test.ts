@@ -7,11 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { gridKey, signDatagram } from '../../src/auth/gridAuth.js';
+import { signDatagram } from '../../src/auth/gridAuth.js';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, MARCO, marcoNodes, runMarco, startPolod } from '../helpers/lan-daemons.js';
+import { GROUP_112, gridKeyFile, lanFixture, MARCO, marcoNodes, runMarco, startPolod, watchEvents, type WatchLine } from '../helpers/lan-daemons.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixture = lanFixture({ name: 'k10seal', hosts: 3, subnet: 201 });
@@ -36,10 +34,7 @@ test('sealed params: key holders read them, verified; the wire and an eavesdropp
   if (!requireNetns(t)) return;
   const lan = await fixture.lan();
   const [h1, h2, h3] = [lan.host(1), lan.host(2), lan.host(3)];
-  const file = path.join(await fixture.tmpDir(), 'grid.key');
-  const bytes = Buffer.alloc(32, 0x5e);
-  await writeFile(file, bytes, { mode: 0o600 });
-  const key = gridKey(bytes);
+  const { file, key } = await gridKeyFile(fixture, 'grid.key', 0x5e);
   const polod = await startPolod(fixture, h1, { groups: [GROUP_112], services: { web: { id: 'web', params: { port: 8080 } } }, extraArgs: ['--key', file, '--auth', 'sealed'] });
   t.after(() => polod.stop());
   const eavesdropper = h3.spawn([process.execPath, MARCO, 'watch', '--json', '--interface', h3.address]);
@@ -60,11 +55,7 @@ test('sealed params: key holders read them, verified; the wire and an eavesdropp
   assert.ok(!reply.includes('8080'), reply);
 
   // Announcements: opened for the key holder, sealed for the eavesdropper.
-  const up = (proc: typeof watcher): Record<string, unknown> | undefined =>
-    proc
-      .lines('stdout')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((e) => e['event'] === 'up' && e['address'] === addr(1));
+  const up = (proc: typeof watcher): WatchLine | undefined => watchEvents(proc).find((e) => e.event === 'up' && e.address === addr(1));
   const seen = await waitFor(() => up(watcher), { what: 'the key holder\'s watch to see h1', timeoutMs: 20_000 });
   assert.deepEqual(seen['params'], { hostname: 'h1' });
   assert.equal(seen['verified'], true);

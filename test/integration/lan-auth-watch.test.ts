@@ -11,12 +11,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gridKey, signDatagram, type GridKey } from '../../src/auth/gridAuth.js';
+import { signDatagram, type GridKey } from '../../src/auth/gridAuth.js';
 import { encodeAnnouncement, encodeGoodbye } from '../../src/membership/wire.js';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, logIs, MARCO, startPolod } from '../helpers/lan-daemons.js';
+import { GROUP_112, gridKeyFile, lanFixture, logIs, MARCO, startPolod, watchEvents, type WatchLine } from '../helpers/lan-daemons.js';
 import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 import type { Proc } from '../helpers/proc.js';
 import { sendDatagrams } from '../helpers/udp-tools.js';
@@ -26,36 +25,23 @@ import { watchSocketClient } from '../helpers/watch-socket-client.js';
 const fixture = lanFixture({ name: 'k10watch', hosts: 5, subnet: 200 });
 const addr = (i: number): string => `10.201.200.${i}`;
 
-async function keyFile(name: string, byte: number): Promise<{ file: string; key: GridKey }> {
-  const file = path.join(await fixture.tmpDir(), name);
-  const bytes = Buffer.alloc(32, byte);
-  await writeFile(file, bytes, { mode: 0o600 });
-  return { file, key: gridKey(bytes) };
-}
-
-interface Event {
-  event: string;
-  address: string;
-  params: Record<string, unknown>;
-  reason: string | null;
-  verified?: boolean;
-}
+const keyFile = (name: string, byte: number): Promise<{ file: string; key: GridKey }> => gridKeyFile(fixture, name, byte);
 
 /** A source of watch events: `marco watch --json`, or a client of marcod's watch socket. */
 interface Watcher {
   readonly name: string;
-  events(): Event[];
+  events(): WatchLine[];
   end(): void;
 }
 
 function marcoWatch(host: LanHost, name: string, flags: readonly string[]): Watcher & { proc: Proc } {
   const proc = host.spawn([process.execPath, MARCO, 'watch', '--json', '--interface', host.address, ...flags]);
-  return { name, proc, events: () => proc.lines('stdout').map((l) => JSON.parse(l) as Event), end: () => void proc.stop() };
+  return { name, proc, events: () => watchEvents(proc), end: () => void proc.stop() };
 }
 
 async function socketWatch(file: string, name: string): Promise<Watcher> {
   const client = await watchSocketClient(file, '{}');
-  return { name, events: () => client.lines.map((l) => JSON.parse(l) as Event), end: () => client.close() };
+  return { name, events: () => client.lines.map((l) => JSON.parse(l) as WatchLine), end: () => client.close() };
 }
 
 /** The attacker's events of a watcher: event, hostname, verified (absent under `off`). */

@@ -9,9 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gridKey, signDatagram, type GridKey } from '../../src/auth/gridAuth.js';
+import { signDatagram, type GridKey } from '../../src/auth/gridAuth.js';
 import { requireNetns } from '../helpers/netns.js';
-import { GROUP_112, GROUP_113, lanFixture, logIs, marcoNodes, POLOD, runMarco, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
+import { GROUP_112, GROUP_113, gridKeyFile, lanFixture, logIs, marcoNodes, POLOD, runMarco, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
 import { sendDatagrams } from '../helpers/udp-tools.js';
 import { rawRequests, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
@@ -19,12 +19,7 @@ const fixture = lanFixture({ name: 'auth', hosts: 3, subnet: 47 });
 const addr = (i: number): string => `10.201.47.${i}`;
 const WEB = { port: 8080 };
 
-async function keyFile(name: string, byte: number): Promise<{ file: string; key: GridKey }> {
-  const file = path.join(await fixture.tmpDir(), name);
-  const bytes = Buffer.alloc(32, byte);
-  await writeFile(file, bytes, { mode: 0o600 });
-  return { file, key: gridKey(bytes) };
-}
+const keyFile = (name: string, byte: number): Promise<{ file: string; key: GridKey }> => gridKeyFile(fixture, name, byte);
 
 const discover = async (flags: readonly string[], group = GROUP_112): Promise<JsonNode[]> =>
   (await marcoNodes(lan2(), ['discover', '--group', group, '--timeout', '1500', ...flags])).nodes;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { lanFixture, linkLocal, logIs, MARCO, POLOD, startPolod, type JsonNode } from '../helpers/lan-daemons.js';
-import { startMarcod } from '../helpers/marcod-lan.js';
+import { json, rawRequests, startMarcod } from '../helpers/marcod-lan.js';
 
 const v6only = lanFixture({ name: 'r8v6', hosts: 3, subnet: 182, ipv4: false, ipv6: true });
 const dual = lanFixture({ name: 'r8ds', hosts: 3, subnet: 183, ipv6: true });
@@ -109,13 +109,6 @@ test('marcod with no --interface answers from an IPv6-only link, an IPv6 group i
   t.after(() => marcod.proc.stop());
 
   // One request, one reply (docs/protocol.md §4), from a local client in the namespace.
-  const ask = [
-    "const s = require('node:dgram').createSocket('udp4');",
-    "s.on('message', (m) => { console.log(String(m)); process.exit(0); });",
-    `s.send(JSON.stringify({ Command: 'Request-For', Params: 'web', group: '${TWIN_112}', timeout: 10000, max_nodes: 1 }), 1338, '127.0.1.1');`,
-    'setTimeout(() => process.exit(1), 15000).unref();',
-  ].join('\n');
-  const run = await client.run([process.execPath, '-e', ask], { timeoutMs: 20_000 });
-  assert.equal(run.code, 0, `no reply from marcod: ${run.stderr}`);
-  assert.deepEqual(JSON.parse(run.stdout), [{ Address: await linkLocal(node), Params: { port: 80 } }]);
+  const [found] = await rawRequests(client, [json({ Command: 'Request-For', Params: 'web', group: TWIN_112, timeout: 10000, max_nodes: 1 })], { barrier: false });
+  assert.deepEqual(found?.reply, [{ Address: await linkLocal(node), Params: { port: 80 } }]);
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns } from '../helpers/netns.js';
 import { attachHost } from '../helpers/multi-lan.js';
-import { lanFixture, logIs, MARCO, startPolod } from '../helpers/lan-daemons.js';
+import { lanFixture, logIs, MARCO, startPolod, waitWatchEvent, watchEvents } from '../helpers/lan-daemons.js';
 import { json, rawRequests, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -92,28 +92,18 @@ test('marco watch follows the links of its host: a LAN the host joins while it r
   t.after(() => Promise.all(polods.map((p) => p.stop())));
   const watch = watcher.spawn([process.execPath, MARCO, 'watch', '--json']);
   t.after(() => watch.stop());
-  const up = (address: string) => (l: string): boolean => {
-    const event = JSON.parse(l) as { event: string; address: string };
-    return event.event === 'up' && event.address === address;
-  };
-  await watch.waitForLine(up(nodeC.address), `up ${nodeC.address}`, 15_000);
+  await waitWatchEvent(watch, 'up', nodeC.address);
   // The host gains a link onto LAN E. The watch's periodic query is 30 to 45 s away: only a
   // watch that follows its links listens and asks there within the 15 s waited for here.
   const link = await attachHost(watcher, e, 'eth1', ['10.201.189.50/24']);
-  await watch.waitForLine(up(nodeE.address), `up ${nodeE.address} on the new link`, 15_000);
+  await waitWatchEvent(watch, 'up', nodeE.address, { timeoutMs: 15_000 });
   // The link goes away (LAN E's node expires from the view) and comes back: heard again.
   await link.remove();
-  await watch.waitForLine(
-    (l) => {
-      const event = JSON.parse(l) as { event: string; address: string };
-      return event.event === 'down' && event.address === nodeE.address;
-    },
-    `down ${nodeE.address} with its link gone`,
-    15_000,
-  );
-  const ups = watch.stdout.split('\n').filter((l) => l !== '' && up(nodeE.address)(l)).length;
+  await waitWatchEvent(watch, 'down', nodeE.address, { timeoutMs: 15_000 });
+  const upsOfE = (): number => watchEvents(watch).filter((ev) => ev.event === 'up' && ev.address === nodeE.address).length;
+  const ups = upsOfE();
   await attachHost(watcher, e, 'eth1', ['10.201.189.50/24']);
-  await waitFor(() => watch.stdout.split('\n').filter((l) => l !== '' && up(nodeE.address)(l)).length > ups, {
+  await waitFor(() => upsOfE() > ups, {
     what: `up ${nodeE.address} again on the link back`,
     timeoutMs: 15_000,
   });
