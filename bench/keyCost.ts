@@ -5,7 +5,6 @@
  * run, each with its own nonce. Part of the abuse benchmark (bench/abuse.ts); with `profile`,
  * both polods run under `--cpu-prof` and their hottest functions are tabled.
  */
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import type { LoadGenConfig, LoadGenResult } from './child/loadGen.js';
 import { summarizeProfileDir } from './lib/cpuProfile.js';
 import { measureHmacFloor } from './lib/hmacFloor.js';
 import { childScript, polodStateArgs, REPO_ROOT, requireBuilt, runChild, spawnPolod, writeServices } from './lib/env.js';
+import { systemTimeMs } from './lib/procfs.js';
 import { fmtInt, fmtPct, type Table } from './lib/report.js';
 import { median } from './lib/stats.js';
 
@@ -48,11 +48,12 @@ export interface KeyCost {
 
 type Side = 'plain' | 'keyed';
 
-/** System (kernel) CPU time of `pid` so far, in clock ticks: the sends and receives. */
-function systemTicks(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
+/** Queries each run sends before it measures. */
+const WARMUP = 5000;
+
+/** System (kernel) CPU time of `pid` so far, ms: the sends and receives. */
+function systemMs(pid: number | undefined): number {
+  return pid === undefined ? Number.NaN : systemTimeMs(pid);
 }
 
 /** Measures on `host` (one polod per side on loopback, ports 1337 and 1338), files under `dir`. */
@@ -94,7 +95,7 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
             port: side === 'plain' ? 1337 : 1338,
             iface: '127.0.0.1',
             query: QUERY,
-            warmup: 5000,
+            warmup: WARMUP,
             total: opts.total,
             window: 16,
             timeoutMs: 200,
@@ -103,12 +104,12 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
             ...(side === 'keyed' && { signKeyHex: keyBytes.toString('hex') }),
             ...(procs[side].pid !== undefined && { serverPid: procs[side].pid }),
           };
-          const sys0 = systemTicks(procs[side].pid);
+          const sys0 = systemMs(procs[side].pid);
           const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000, ...(opts.cpus && { cpu: opts.cpus.generator }) });
           rates[side].push(r.rate);
           cpu[side].push(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered);
           // Warm-up included, so only a share: 10 ms ticks, user + system.
-          sys[side].push((systemTicks(procs[side].pid) - sys0) * 10 / ((r.serverCpuMs ?? Number.NaN)));
+          sys[side].push((systemMs(procs[side].pid) - sys0) / (r.serverCpuMs ?? Number.NaN));
           opts.log(`auth cost, ${side} run ${round + 1}/${opts.rounds}: ${fmtInt(r.rate)} answers/s, lost ${r.lost}, CPU ${(((r.serverCpuMs ?? Number.NaN) * 1000) / r.answered).toFixed(1)} µs/answer, ${Math.round((sys[side].at(-1) ?? Number.NaN) * 100)} % in the kernel`);
         }
       }
@@ -151,7 +152,7 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
       },
     ];
     if (profileRoot !== undefined) {
-      const answers = opts.rounds * (opts.total + 5000);
+      const answers = opts.rounds * (opts.total + WARMUP);
       for (const side of ['plain', 'keyed'] as const) {
         const summary = await summarizeProfileDir(path.join(profileRoot, side), REPO_ROOT, 25);
         tables.push({

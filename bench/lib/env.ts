@@ -165,10 +165,6 @@ export async function waitPolodStarted(proc: Proc, timeoutMs = 10_000): Promise<
   await proc.waitForJsonLog((r) => r['msg'] === 'polod started', "polod's 'polod started' log line", timeoutMs);
 }
 
-/**
- * Runs a bench/child program on `host` with one JSON argument and returns the JSON object it
- * prints as its last stdout line. Throws with the child's stderr when it fails.
- */
 /** One polod per host of a benchmark grid, and the services folder each reads. */
 export interface Grid {
   readonly polods: Proc[];
@@ -208,6 +204,10 @@ export async function startGrid(
   return { polods, servicesDirs };
 }
 
+/**
+ * Runs a bench/child program on `host` with one JSON argument and returns the JSON object it
+ * prints as its last stdout line. Throws with the child's stderr when it fails.
+ */
 export async function runChild<T>(host: LanHost, name: string, config: unknown, opts: { timeoutMs: number; cpu?: number }): Promise<T> {
   const script = childScript(name);
   requireBuilt(script, `bench/child/${name}.ts`);

@@ -7,6 +7,7 @@
  */
 import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { median } from './stats.js';
 import { gridKey, signDatagram, signReply, verifyDatagram } from '../../src/auth/gridAuth.js';
 
 export interface HmacFloor {
@@ -44,7 +45,6 @@ export function measureHmacFloor(n = 200_000, rounds = 5): HmacFloor {
     const v = verifyDatagram(signed[i % signed.length] as Buffer, { keys });
     if (v.kind === 'valid') signReply(reply, key, v.nonce);
   };
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const h: number[] = [];
   const vs: number[] = [];
   for (let r = 0; r < rounds; r++) {

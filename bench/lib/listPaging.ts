@@ -5,6 +5,7 @@
  * the registry for every page (a new RegistryListing per page: how every page was built before).
  */
 import { performance } from 'node:perf_hooks';
+import { median } from './stats.js';
 import { LIST_PAGE_ENTRIES, RegistryListing } from '../../src/publish/listing.js';
 import { ServiceRegistry } from '../../src/registry/registry.js';
 import type { Service } from '../../src/registry/service.js';
@@ -51,6 +52,5 @@ export async function measureListPaging(services = 20_000, rounds = 3): Promise<
     perPage.push(b.ms);
     pages = a.pages;
   }
-  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? Number.NaN;
   return { services, pages, reusedMs: median(reused), perPageMs: median(perPage) };
 }

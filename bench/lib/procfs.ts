@@ -22,12 +22,20 @@ function clockTicks(): number {
 
 /** User + system CPU time of `pid` so far, in ms (resolution: one clock tick, 10 ms). */
 export function cpuTimeMs(pid: number): number {
+  const { utime, stime } = cpuTicks(pid);
+  return ((utime + stime) * 1000) / clockTicks();
+}
+
+/** System (kernel) CPU time of a process so far, in ms. */
+export function systemTimeMs(pid: number): number {
+  return (cpuTicks(pid).stime * 1000) / clockTicks();
+}
+
+function cpuTicks(pid: number): { utime: number; stime: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1000) / clockTicks();
+  return { utime: Number(fields[11]), stime: Number(fields[12]) };
 }
 
 /** Memory of a process from /proc/<pid>/status, in KiB. */
