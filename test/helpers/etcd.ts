@@ -14,7 +14,7 @@ import type { Proc } from './proc.js';
 import type { TestPki } from './test-pki.js';
 import { waitFor } from './wait.js';
 
-export const ETCD_CLIENT_PORT = 2379;
+const ETCD_CLIENT_PORT = 2379;
 const ETCD_PEER_PORT = 2380;
 
 /** Whether the etcd binary is installed (the suite requires it; the check names the package). */

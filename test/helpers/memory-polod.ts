@@ -11,10 +11,10 @@ import type { MemoryNetwork } from '../../src/transport/memory.js';
 import { silentLogger } from '../../src/util/log.js';
 import { FakeFolders, FakeUsers } from './fakes.js';
 
-export const MEMORY_GROUP = '224.0.0.112';
+const MEMORY_GROUP = '224.0.0.112';
 
 /** The settings of such a polod on `hostname` (its node params name it). */
-export function memoryPolodSettings(hostname: string, key?: GridKey): PoloDaemonSettings {
+function memoryPolodSettings(hostname: string, key?: GridKey): PoloDaemonSettings {
   return {
     groups: [MEMORY_GROUP],
     port: 1337,

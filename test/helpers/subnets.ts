@@ -8,7 +8,7 @@
 import { addNamespace, ip, type Lan } from './netns.js';
 
 /** The address of the router's leg on a LAN: `.254` of its subnet. */
-export function routerAddress(lan: Lan): string {
+function routerAddress(lan: Lan): string {
   return `10.201.${lan.subnet}.254`;
 }
 
