@@ -28,6 +28,15 @@ function children(pid: number): number[] {
   }
 }
 
+/** The command line of `pid`, its arguments joined by spaces ('' when it is gone). */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
 /** The state letter of a task from its stat line (after the command name), or undefined when it is gone. */
 function taskState(statFile: string): string | undefined {
   try {
@@ -62,13 +71,17 @@ function exitedProcess(pid: number): boolean {
  */
 async function polodOnTerminal(host: LanHost, extra: string[], env: Record<string, string> = {}): Promise<string> {
   const state = await fixture.tmpDir();
-  const command = [process.execPath, POLOD, '--state-dir', state, '--interface', host.address, ...extra].join(' ');
+  // script runs the command with `$SHELL -c`. dash (the usual /bin/sh) forks a lone command
+  // rather than exec'ing it, and with SHELL unset script picks /bin/sh: polod would then be a
+  // grandchild, and SIGTERM would reach the shell only (polod takes the hang-up that follows as a
+  // reload and lives on). `exec` makes polod script's own child whatever the shell.
+  const command = ['exec', process.execPath, POLOD, '--state-dir', state, '--interface', host.address, ...extra].join(' ');
   const proc: Proc = host.spawn(['script', '-qefc', command, '/dev/null'], { env: { NO_COLOR: '', ...env } });
   await proc.waitForLine((l) => l.includes('polod ready'), 'polod ready on the terminal', 20_000, 'stdout');
   const pid = proc.pid;
   assert.ok(pid !== undefined);
-  // script forks the command: polod is its child (sh -c execs a single command).
   const polod = await waitFor(() => children(pid)[0], { what: "script's child", timeoutMs: 5000 });
+  assert.ok(commandLine(polod).includes(POLOD), `script's child ${polod} is polod: ${commandLine(polod)}`);
   process.kill(polod, 'SIGTERM');
   await proc.exited;
   // script can exit as soon as polod's terminal closes, before the kernel has closed polod's later
