@@ -20,7 +20,6 @@ import { nodeReplies, servicesReplies } from './replies.js';
 import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
 import { isJsonObject, matchesFilter } from '../protocol/json.js';
-import { DEFAULT_GROUP } from '../protocol/limits.js';
 import { EtcdClient, type EtcdTls, type EtcdUser } from '../etcd/client.js';
 import { RegistryReader } from '../etcd/gridReader.js';
 import { registryFollower } from '../etcd/watchFeed.js';
@@ -119,7 +118,10 @@ export class Marco {
     const started = performance.now();
     const address = await resolveNode(node, this.lookup, query.timeout, query.signals);
     if (address === undefined) return undefined;
-    const group = options.group ?? this.defaults.group;
+    // A group named here or in the defaults goes out as the "Group" key; none leaves polod's
+    // choice. Either way the canonical spelling (an IPv6 twin is its IPv4 group), which is also
+    // how the registry keys its grids.
+    const group = (options.group ?? this.defaults.group) === undefined ? undefined : query.group;
     const remaining = Math.max(0, Math.round(query.timeout - (performance.now() - started)));
     const collector = this.collector(
       { ...query, timeout: remaining, maxNodes: 1, exclude: new Set() },
@@ -135,7 +137,7 @@ export class Marco {
       const verified = query.auth === 'preferred' ? { verified: false } : {};
       collector.include((ended) => {
         const signal = AbortSignal.any([deadline, ended]);
-        return reader.node(group ?? DEFAULT_GROUP, query.port, address, signal).then(
+        return reader.node(query.group, query.port, address, signal).then(
           (record) =>
             record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
           (err: unknown) => this.registryUnread(err, signal),

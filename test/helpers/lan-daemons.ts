@@ -20,6 +20,8 @@ import { waitFor } from './wait.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled commands (this file runs as dist/test/helpers/lan-daemons.js). */
 export const POLOD = path.resolve(here, '..', '..', 'src', 'cli', 'polod.js');
+/** The library's entry (package.json's main), for programs a test runs on a host. */
+export const LIBRARY = path.resolve(here, '..', '..', 'src', 'index.js');
 /** `marco` as installed: the bundle package.json's bin runs (scripts/bundle-marco.mjs). */
 export const MARCO = path.resolve(here, '..', '..', 'bin', 'marco.cjs');
 

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, logIs, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type Polod } from '../helpers/lan-daemons.js';
+import { GROUP_112, lanFixture, LIBRARY, logIs, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type Polod } from '../helpers/lan-daemons.js';
 import { joinLans } from '../helpers/subnets.js';
 import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import type { Proc } from '../helpers/proc.js';
@@ -79,6 +79,17 @@ test('a grid across two subnets on a three-member etcd cluster', async (t) => {
   const services = await runMarco(B.host(2), ['services', a(1), '--json', ...registry]);
   assert.equal(services.code, 0, services.stderr);
   assert.deepEqual((services.json as { services: unknown }).services, [{ id: 'web', params: { port: 8001 } }]);
+  // The library, with the grid named by its IPv6 twin: the same grid, read in the registry under
+  // its IPv4 name (the CLI canonicalizes its flag; a program's option once went as typed).
+  const program = `
+    import { Marco } from ${JSON.stringify(LIBRARY)};
+    const marco = new Marco({ registry: ${JSON.stringify(cluster.endpoints.split(','))}, interface: ${JSON.stringify(b(2))} });
+    const found = await marco.services(${JSON.stringify(a(1))}, { group: 'ff02::224:0:0:112', timeout: 1500 });
+    process.stdout.write(JSON.stringify(found?.services ?? null));
+  `;
+  const viaTwin = await B.host(2).run([process.execPath, '--input-type=module', '-e', program], { timeoutMs: 15_000 });
+  assert.equal(viaTwin.code, 0, viaTwin.stderr);
+  assert.deepEqual(JSON.parse(viaTwin.stdout), [{ id: 'web', params: { port: 8001 } }]);
 
   // marcod, with `registry` in marco.cfg, answers for both subnets too (by query or warm view).
   const marcod = await startMarcod(lanA, A.host(3), { config: `${REFERENCE_MARCO_CFG}registry = ${cluster.endpoints}\n` });
