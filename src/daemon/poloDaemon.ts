@@ -86,8 +86,8 @@ export class PoloDaemon {
   readonly guard: Guard;
   /** Live discovery: one presence per group (announcements, membership view, Members hint). */
   readonly presences = new Map<string, GroupPresence>();
-  /** Groups whose unsigned traffic is refused (auth required or sealed): kept out of the grid registry. */
-  private readonly strictGroups = new Set<string>();
+  /** The keys and policy of each keyed group (its datagrams and its registry entries). */
+  readonly gates = new Map<string, AuthGate>();
   /** polod's entry in the grid registry, when one is configured (src/etcd/polodRegistration.ts). */
   registration: RegistryRegistration | undefined;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -130,7 +130,7 @@ export class PoloDaemon {
     this.health = new HealthMonitor(this.registry, { logger: deps.logger });
     this.polos = settings.groups.map((group) => {
       const groupAuth = auth && gate(keysOfGroup(auth, group));
-      if (groupAuth !== undefined && groupAuth.policy !== 'preferred') this.strictGroups.add(group);
+      if (groupAuth !== undefined) this.gates.set(group, groupAuth);
       const view = this.registry.view(group);
       const presence = new GroupPresence({
         transport: this.transport,
@@ -206,13 +206,8 @@ export class PoloDaemon {
     // Live discovery once the responders answer: a node that announces itself can be asked.
     await Promise.all([...this.presences.values()].map((p) => p.start()));
     if (this.settings.registry !== undefined && !this.stopped) {
-      // Registry entries carry no authenticator (docs/protocol.md §10): clients of a grid that
-      // requires its key never use them, and a sealed grid's params would be written in the clear.
-      const groups = this.settings.groups.filter((g) => !this.strictGroups.has(g));
-      if (groups.length < this.settings.groups.length) {
-        this.deps.logger.warn({ groups: [...this.strictGroups] }, 'keyed groups (auth required or sealed) are not registered in the grid registry');
-      }
-      this.registration = gridRegistration(this.settings.registry, groups, this, this.transport, this.deps.logger);
+      // Keyed groups too: their entries are signed, and sealed where their datagrams are (§10.1).
+      this.registration = gridRegistration(this.settings.registry, this.settings.groups, this, this.transport, this.deps.logger);
       this.registration.start();
     }
     this.deps.logger.info(

@@ -21,7 +21,7 @@ import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
 import { isJsonObject, matchesFilter } from '../protocol/json.js';
 import { EtcdClient, type EtcdTls, type EtcdUser } from '../etcd/client.js';
-import { RegistryReader } from '../etcd/gridReader.js';
+import { RegistryReader, type EntryTrust } from '../etcd/gridReader.js';
 import { registryFollower } from '../etcd/watchFeed.js';
 
 /** Construction options of a Marco: default query options plus the injected collaborators. */
@@ -37,8 +37,9 @@ export interface MarcoOptions extends QueryOptions {
   /**
    * etcd client URLs of the grid registry (`http://192.0.2.5:2379`): answers and watches then
    * merge the nodes registered there (other subnets) with the LAN's, one entry per node
-   * address. Registry entries carry no authenticator: with `auth: 'required'` or `'sealed'`
-   * they are not used, with `'preferred'` they come with `verified: false`.
+   * address. Entries of keyed grids are signed (docs/protocol.md §10.1) and judged as replies
+   * are: with keys, `required` and `sealed` use only entries signed by one of them, `preferred`
+   * also unsigned ones (with `verified: false`).
    */
   registry?: readonly string[];
   /** etcd user and password for the registry (etcd's authentication). */
@@ -132,14 +133,15 @@ export class Marco {
       `Services ${address}`,
     );
     const reader = this.registry;
-    if (reader !== undefined && registryUsable(query.auth)) {
+    if (reader !== undefined) {
       const deadline = registrySignal(query);
-      const verified = query.auth === 'preferred' ? { verified: false } : {};
       collector.include((ended) => {
         const signal = AbortSignal.any([deadline, ended]);
-        return reader.node(query.group, query.port, address, signal).then(
-          (record) =>
-            record === undefined ? [] : [{ address, value: { address, services: record.services.map((s) => ({ id: s.id, params: s.params })), ...verified } }],
+        return reader.node(query.group, query.port, address, trustOf(query), signal).then(
+          (node) =>
+            node === undefined
+              ? []
+              : [{ address, value: { address, services: node.record.services.map((s) => ({ id: s.id, params: s.params })), ...verifiedOf(node, query) } }],
           (err: unknown) => this.registryUnread(err, signal),
         );
       });
@@ -170,9 +172,9 @@ export class Marco {
       throw new InvalidArgumentError(`invalid interface ${JSON.stringify(query.iface)}: not an address of this host`);
     }
     const signal = query.signals.length === 0 ? undefined : AbortSignal.any([...query.signals]);
-    const reader = registryUsable(query.auth) ? this.registry : undefined;
+    const reader = this.registry;
     return new Watch({
-      ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port, this.onRegistryError) }),
+      ...(reader !== undefined && { registry: registryFollower(reader, query.group, query.port, trustOf(query), this.onRegistryError) }),
       transport: this.transport,
       group: query.group,
       port: query.port,
@@ -221,7 +223,7 @@ export class Marco {
     const linkOf = targets !== undefined && targets.length > 1 && interfaces !== undefined ? linkResolver(interfaces) : undefined;
     const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
     const reader = this.registry;
-    if (reader !== undefined && registryUsable(query.auth)) {
+    if (reader !== undefined) {
       collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
     }
     return collector;
@@ -234,15 +236,15 @@ export class Marco {
     query: ResolvedQuery,
     signal: AbortSignal,
   ): Promise<Array<{ address: string; value: NodeResult }>> {
-    const verified = query.auth === 'preferred' ? { verified: false } : {};
+    const trust = trustOf(query);
     try {
       const found =
         message.command === 'Request-For'
-          ? await reader.providers(query.group, query.port, message.service, signal)
-          : (await reader.nodes(query.group, query.port, signal)).map((n) => ({ address: n.address, params: n.record.params }));
+          ? await reader.providers(query.group, query.port, message.service, trust, signal)
+          : (await reader.nodes(query.group, query.port, trust, signal)).map((n) => ({ address: n.address, params: n.record.params, verified: n.verified }));
       return found
         .filter((n) => isJsonObject(n.params) && (query.params === undefined || matchesFilter(n.params, query.params)))
-        .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verified } }));
+        .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verifiedOf(n, query) } }));
     } catch (err) {
       return this.registryUnread(err, signal);
     }
@@ -301,11 +303,17 @@ export class Marco {
 }
 
 /**
- * Whether registry answers count under `auth`: they carry no authenticator (docs/protocol.md §10),
- * so only a grid that takes unsigned peers (`preferred`, as unverified) or ignores keys uses them.
+ * How registry entries are judged for `query`: its keys and policy. Entries of keyed grids are
+ * signed (docs/protocol.md §10.1); `required` and `sealed` use only those, `preferred` also
+ * unsigned ones, as unverified.
  */
-function registryUsable(auth: ResolvedQuery['auth']): boolean {
-  return auth === 'off' || auth === 'preferred';
+function trustOf(query: ResolvedQuery): EntryTrust {
+  return { keys: query.keys, policy: query.auth };
+}
+
+/** A registry answer's `verified`, in a keyed grid only (as for answers from the LAN). */
+function verifiedOf(entry: { readonly verified?: boolean | undefined }, query: ResolvedQuery): { verified?: boolean } {
+  return query.auth === 'off' ? {} : { verified: entry.verified === true };
 }
 
 /** A registry read ends with the query (its deadline or its signals). */

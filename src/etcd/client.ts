@@ -29,6 +29,8 @@ export interface EtcdEvent {
   /** Empty for a delete. */
   readonly value: Buffer;
   readonly modRevision: number;
+  /** The lease of a put ('0' = none, and for a delete). */
+  readonly lease: string;
 }
 
 /** One write of a transaction. */
@@ -184,7 +186,7 @@ export class EtcdClient {
     onEvents(
       events.map((e) => {
         const kv = readKv((e['kv'] ?? {}) as Json);
-        return { type: e['type'] === 'DELETE' ? 'delete' : 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision };
+        return { type: e['type'] === 'DELETE' ? 'delete' : 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision, lease: kv.lease };
       }),
       headerRevision(result),
     );

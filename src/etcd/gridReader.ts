@@ -1,30 +1,43 @@
 /**
  * Reading grids from the registry (etcd), for discovery clients: the nodes of a grid, the
  * providers of one service, one node's services, and a live follow of a whole grid (one prefix
- * watch, re-read and re-watched after any break, with back-off).
+ * watch, re-read and re-watched after any break, with back-off). Every read takes the reader's
+ * trust (its keys and policy for the grid): entries of keyed grids are checked and their sealed
+ * params opened here (signedEntry.ts, docs/protocol.md §10.1).
  */
-import type { JsonObject } from '../protocol/json.js';
+import { unsealAll } from '../auth/sealed.js';
+import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { backoffDelay } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { ETCD_RETRY, type EtcdClient, type EtcdKeyValue } from './client.js';
 import { gridPrefix, nodeAddressOf, nodeKey, readNodeRecord, readServiceParams, servicePrefix, type NodeRecord } from './layout.js';
+import { openEntry, type EntryTrust } from './signedEntry.js';
 
-/** A node as the registry lists it. */
+export type { EntryTrust } from './signedEntry.js';
+
+/** A node as the registry lists it; `verified` for a keyed reader (a key signed its entry). */
 export interface RegistryNode {
   readonly address: string;
   readonly record: NodeRecord;
+  readonly verified?: boolean;
+}
+
+/** A provider of one service as the registry lists it. */
+export interface RegistryProvider {
+  readonly address: string;
+  readonly params: JsonObject;
+  readonly verified?: boolean;
 }
 
 /** What a follower is told. */
 export interface GridFollower {
   /** The whole grid, after every (re)connection: nodes absent from it are gone. */
-  snapshot(nodes: ReadonlyMap<string, NodeRecord>): void;
+  snapshot(nodes: ReadonlyMap<string, RegistryNode>): void;
   /** A node registered or changed. */
-  put(address: string, record: NodeRecord): void;
-  /** A node left (its lease ended or it unregistered). */
+  put(node: RegistryNode): void;
+  /** A node left (its lease ended or it unregistered), or its entry is no longer one to use. */
   remove(address: string): void;
 }
-
 
 export class RegistryReader {
   constructor(
@@ -32,29 +45,33 @@ export class RegistryReader {
     private readonly logger?: Logger,
   ) {}
 
-  /** Every node of the grid. */
-  async nodes(group: string, port: number, signal?: AbortSignal): Promise<RegistryNode[]> {
+  /** Every node of the grid that `trust` may use. */
+  async nodes(group: string, port: number, trust: EntryTrust | undefined, signal?: AbortSignal): Promise<RegistryNode[]> {
     const prefix = gridPrefix(group, port);
     const { kvs } = await this.client.range(`${prefix}nodes/`, signal);
-    return [...nodeEntries(prefix, kvs)].map(([address, record]) => ({ address, record }));
+    return [...nodeEntries(prefix, kvs, trust)];
   }
 
   /** The providers of service `id` in the grid, with that service's params. */
-  async providers(group: string, port: number, id: string, signal?: AbortSignal): Promise<Array<{ address: string; params: JsonObject }>> {
+  async providers(group: string, port: number, id: string, trust: EntryTrust | undefined, signal?: AbortSignal): Promise<RegistryProvider[]> {
     const prefix = servicePrefix(group, port, id);
     const { kvs } = await this.client.range(prefix, signal);
-    const found: Array<{ address: string; params: JsonObject }> = [];
+    const found: RegistryProvider[] = [];
     for (const kv of kvs) {
-      const params = readServiceParams(kv.value);
-      if (params !== undefined) found.push({ address: kv.key.slice(prefix.length), params });
+      const entry = openEntry(kv.key, kv.value, kv.lease, trust);
+      const params = entry === undefined ? undefined : readServiceParams(entry.text);
+      if (entry !== undefined && params !== undefined) {
+        found.push({ address: kv.key.slice(prefix.length), params: opened(params, trust), ...verifiedOf(entry) });
+      }
     }
     return found;
   }
 
   /** One node of the grid, or undefined. */
-  async node(group: string, port: number, address: string, signal?: AbortSignal): Promise<NodeRecord | undefined> {
-    const kv = await this.client.get(nodeKey(group, port, address), signal);
-    return kv === undefined ? undefined : readNodeRecord(kv.value);
+  async node(group: string, port: number, address: string, trust: EntryTrust | undefined, signal?: AbortSignal): Promise<RegistryNode | undefined> {
+    const key = nodeKey(group, port, address);
+    const kv = await this.client.get(key, signal);
+    return kv === undefined ? undefined : nodeEntry(address, kv, trust);
   }
 
   /**
@@ -65,6 +82,7 @@ export class RegistryReader {
   async follow(
     group: string,
     port: number,
+    trust: EntryTrust | undefined,
     follower: GridFollower,
     signal: AbortSignal,
     onState?: (reachable: boolean, err?: Error) => void,
@@ -82,7 +100,7 @@ export class RegistryReader {
     while (!signal.aborted) {
       try {
         const { kvs, revision } = await this.client.range(`${prefix}nodes/`, signal);
-        follower.snapshot(new Map(nodeEntries(prefix, kvs)));
+        follower.snapshot(new Map([...nodeEntries(prefix, kvs, trust)].map((n) => [n.address, n])));
         report(true);
         attempts = 0;
         await this.client.watch(
@@ -92,11 +110,10 @@ export class RegistryReader {
             for (const e of events) {
               const address = nodeAddressOf(prefix, e.key);
               if (address === undefined) continue;
-              if (e.type === 'delete') follower.remove(address);
-              else {
-                const record = readNodeRecord(e.value);
-                if (record !== undefined) follower.put(address, record);
-              }
+              const node = e.type === 'delete' ? undefined : nodeEntry(address, e, trust);
+              // A put this reader may not use (a forged or stale entry) ends what it replaced.
+              if (node === undefined) follower.remove(address);
+              else follower.put(node);
             }
           },
           signal,
@@ -124,11 +141,35 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** The node records among `kvs` (keys under `prefix`nodes/), by address; other keys and bad values are skipped. */
-function* nodeEntries(prefix: string, kvs: readonly EtcdKeyValue[]): Generator<[string, NodeRecord]> {
+/** The usable node records among `kvs` (keys under `prefix`nodes/); other keys and bad values are skipped. */
+function* nodeEntries(prefix: string, kvs: readonly EtcdKeyValue[], trust: EntryTrust | undefined): Generator<RegistryNode> {
   for (const kv of kvs) {
     const address = nodeAddressOf(prefix, kv.key);
-    const record = address === undefined ? undefined : readNodeRecord(kv.value);
-    if (address !== undefined && record !== undefined) yield [address, record];
+    const node = address === undefined ? undefined : nodeEntry(address, kv, trust);
+    if (node !== undefined) yield node;
   }
+}
+
+/** The node record held by `kv` as `trust` may use it (sealed params opened), or undefined. */
+function nodeEntry(address: string, kv: Pick<EtcdKeyValue, 'key' | 'value' | 'lease'>, trust: EntryTrust | undefined): RegistryNode | undefined {
+  const entry = openEntry(kv.key, kv.value, kv.lease, trust);
+  const record = entry === undefined ? undefined : readNodeRecord(entry.text);
+  if (entry === undefined || record === undefined) return undefined;
+  const open: NodeRecord = {
+    ...record,
+    params: opened(record.params, trust),
+    services: record.services.map((s) => ({ id: s.id, params: opened(s.params, trust) })),
+  };
+  return { address, record: open, ...verifiedOf(entry) };
+}
+
+/** Params with the sealed values a key of `trust` opens replaced by what they hold. */
+function opened(params: JsonObject, trust: EntryTrust | undefined): JsonObject {
+  if (trust === undefined || trust.policy === 'off' || trust.keys.length === 0) return params;
+  const open = unsealAll(params, trust.keys);
+  return isJsonObject(open) ? open : params;
+}
+
+function verifiedOf(entry: { readonly verified?: boolean }): { verified?: boolean } {
+  return entry.verified === undefined ? {} : { verified: entry.verified };
 }

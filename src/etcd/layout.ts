@@ -54,11 +54,11 @@ export function nodeAddressOf(prefix: string, key: string): string | undefined {
   return isIPv4(address) ? address : undefined;
 }
 
-/** Parses a node key's value; undefined when it is not a node record (written by something else). */
-export function readNodeRecord(value: Buffer): NodeRecord | undefined {
+/** Parses a node key's value (JSON text); undefined when it is not a node record (written by something else). */
+export function readNodeRecord(text: string): NodeRecord | undefined {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString());
+    parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
@@ -74,10 +74,10 @@ export function readNodeRecord(value: Buffer): NodeRecord | undefined {
   return { instance, rev, params, services: list, ...(failingIds && failingIds.length > 0 && { failing: failingIds }) };
 }
 
-/** Parses a service key's value (the service's params). */
-export function readServiceParams(value: Buffer): JsonObject | undefined {
+/** Parses a service key's value (JSON text: the service's params). */
+export function readServiceParams(text: string): JsonObject | undefined {
   try {
-    const parsed: unknown = JSON.parse(value.toString());
+    const parsed: unknown = JSON.parse(text);
     return isJsonObject(parsed) ? parsed : undefined;
   } catch {
     return undefined;

@@ -1,6 +1,8 @@
 /**
  * polod's side of the grid registry: which address it registers at and what it offers in each
  * group it serves (the same content as its announcements: node params, services, failing checks).
+ * In a keyed grid the entries are signed with the group's signing key, and in a sealed one the
+ * params are sealed as in its datagrams (docs/protocol.md §10.1).
  */
 import type { RegistrySettings } from '../config/registryConfig.js';
 import type { GroupPresence } from '../membership/presence.js';
@@ -8,6 +10,8 @@ import type { ServiceRegistry } from '../registry/registry.js';
 import type { Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import type { JsonObject } from '../protocol/json.js';
+import type { AuthGate } from '../responder/authGate.js';
+import type { NodeRecord } from './layout.js';
 import { EtcdClient } from './client.js';
 import { RegistryRegistration } from './registration.js';
 
@@ -16,9 +20,11 @@ export interface RegisteredDaemon {
   readonly settings: { readonly port: number; readonly interfaces: readonly string[]; readonly nodeParams: JsonObject };
   readonly registry: ServiceRegistry;
   readonly presences: ReadonlyMap<string, GroupPresence>;
+  /** The keys and policy of each keyed group. */
+  readonly gates: ReadonlyMap<string, AuthGate>;
 }
 
-/** Registers `groups` (those of the daemon's groups whose entries clients may use). */
+/** Registers the daemon's `groups`. */
 export function gridRegistration(
   settings: RegistrySettings,
   groups: readonly string[],
@@ -33,21 +39,43 @@ export function gridRegistration(
     leaseSeconds: settings.leaseSeconds,
     changes: daemon.registry,
     logger: logger.child({ registry: settings.endpoints.join(',') }),
-    grids: groups.map((group) => ({
-      group,
-      port: daemon.settings.port,
-      record: () => {
+    grids: groups.map((group) => {
+      const gate = daemon.gates.get(group);
+      const record = (): Omit<NodeRecord, 'rev' | 'instance'> => {
         const view = daemon.registry.view(group);
         const failing = daemon.registry.failingChecks(group);
         return {
-          instance: daemon.presences.get(group)?.instance ?? '',
           params: daemon.settings.nodeParams,
           services: (view?.listing() ?? []).map((s) => ({ id: s.id, params: s.params })),
           ...(failing.length > 0 && { failing: [...failing] }),
         };
-      },
-    })),
+      };
+      const content = gate?.sealer === undefined ? record : sealedOnChange(record, gate);
+      return {
+        group,
+        port: daemon.settings.port,
+        record: () => ({ instance: daemon.presences.get(group)?.instance ?? '', ...content() }),
+        ...(gate !== undefined && { signer: gate.keys[0] }),
+      };
+    }),
   });
+}
+
+/**
+ * `record` with its params sealed by `gate`, sealed anew only when they change: sealing draws a
+ * random iv, and a record that differed at every renewal would be written (and its rev bumped)
+ * three times per lease.
+ */
+export function sealedOnChange(record: () => Omit<NodeRecord, 'rev' | 'instance'>, gate: AuthGate): () => Omit<NodeRecord, 'rev' | 'instance'> {
+  let last: { plain: string; sealed: Omit<NodeRecord, 'rev' | 'instance'> } | undefined;
+  return () => {
+    const now = record();
+    const plain = JSON.stringify(now);
+    if (last?.plain !== plain) {
+      last = { plain, sealed: { ...now, params: gate.sealParams(now.params), services: now.services.map((s) => ({ id: s.id, params: gate.sealParams(s.params) })) } };
+    }
+    return last.sealed;
+  };
 }
 
 /**

@@ -6,18 +6,22 @@
  * on a new lease if the old one expired. One log line when the registry is lost, one when it is
  * back: never a line per retry.
  */
+import type { GridKey } from '../auth/gridAuth.js';
 import type { ServiceChangeSource } from '../registry/events.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { ETCD_RETRY, type EtcdClient, type EtcdWrite } from './client.js';
 import { nodeKey, serviceKey, type NodeRecord } from './layout.js';
+import { signEntry } from './signedEntry.js';
 
 /** What a node offers in one grid, read at each write. */
 export interface GridOffer {
   readonly group: string;
   readonly port: number;
-  /** The node's record in this grid now (its rev is set here). */
+  /** The node's record in this grid now (its rev is set here; params already sealed in a sealed grid). */
   readonly record: () => Omit<NodeRecord, 'rev'>;
+  /** In a keyed grid, the key that signs its entries (signedEntry.ts). */
+  readonly signer?: GridKey;
 }
 
 /** What registration needs of etcd (an EtcdClient; tests pass a fake). */
@@ -175,7 +179,7 @@ export class RegistryRegistration {
 
   /** Writes the keys that differ from what was written, deletes those no longer wanted: one transaction. */
   private async write(lease: string): Promise<void> {
-    const wanted = this.wanted();
+    const wanted = this.wanted(lease);
     const writes: EtcdWrite[] = [];
     for (const [key, value] of wanted) if (this.written.get(key) !== value) writes.push({ put: key, value, lease });
     for (const key of this.written.keys()) if (!wanted.has(key)) writes.push({ delete: key });
@@ -185,7 +189,8 @@ export class RegistryRegistration {
     for (const [key, value] of wanted) this.written.set(key, value);
   }
 
-  private wanted(): Map<string, string> {
+  /** Every key this node wants now, with its value (signed for `lease` in a keyed grid). */
+  private wanted(lease: string): Map<string, string> {
     const address = this.options.address();
     const wanted = new Map<string, string>();
     for (const grid of this.options.grids) {
@@ -196,8 +201,11 @@ export class RegistryRegistration {
       const rev = known === undefined ? 1 : known.content === content ? known.rev : known.rev + 1;
       this.revs.set(gridId, { content, rev });
       const record: NodeRecord = { instance: now.instance, rev, params: now.params, services: now.services, ...(now.failing && now.failing.length > 0 && { failing: now.failing }) };
-      wanted.set(nodeKey(grid.group, grid.port, address), JSON.stringify(record));
-      for (const s of now.services) wanted.set(serviceKey(grid.group, grid.port, s.id, address), JSON.stringify(s.params));
+      const put = (key: string, text: string): void => {
+        wanted.set(key, grid.signer === undefined ? text : signEntry(key, text, lease, grid.signer));
+      };
+      put(nodeKey(grid.group, grid.port, address), JSON.stringify(record));
+      for (const s of now.services) put(serviceKey(grid.group, grid.port, s.id, address), JSON.stringify(s.params));
     }
     return wanted;
   }

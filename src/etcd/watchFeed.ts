@@ -6,29 +6,42 @@
  */
 import type { MembershipView } from '../membership/view.js';
 import type { RegistryFeed } from '../membership/watch.js';
-import type { RegistryReader } from './gridReader.js';
-import type { NodeRecord } from './layout.js';
+import type { EntryTrust, RegistryNode, RegistryReader } from './gridReader.js';
 
 /** Heartbeat given to registry members: long enough that the view's sweep never expires them. */
 const NEVER_MS = 1e12;
 
-/** Feeds a watch from the grid; `onUnreachable` hears each loss of the registry (once per break). */
-export function registryFollower(reader: RegistryReader, group: string, port: number, onUnreachable?: (err: Error) => void): RegistryFeed {
+/**
+ * Feeds a watch from the grid, with the entries `trust` may use (a keyed watch hears them as
+ * verified or not, as it hears announcements); `onUnreachable` hears each loss of the registry
+ * (once per break).
+ */
+export function registryFollower(
+  reader: RegistryReader,
+  group: string,
+  port: number,
+  trust: EntryTrust | undefined,
+  onUnreachable?: (err: Error) => void,
+): RegistryFeed {
   return (view: MembershipView, signal: AbortSignal, ready: () => void) => {
     const known = new Map<string, string>();
-    const put = (address: string, record: NodeRecord): void => {
+    const put = ({ address, record, verified }: RegistryNode): void => {
       known.set(address, record.instance);
-      view.hearAnnouncement(address, {
-        instance: record.instance,
-        // Registry revisions count apart from the LAN's: negative, so they never pass for a LAN rev.
-        rev: -record.rev,
-        every: NEVER_MS,
-        members: 0,
-        params: record.params,
-        services: record.services,
-        refs: [],
-        ...(record.failing && { failing: record.failing }),
-      });
+      view.hearAnnouncement(
+        address,
+        {
+          instance: record.instance,
+          // Registry revisions count apart from the LAN's: negative, so they never pass for a LAN rev.
+          rev: -record.rev,
+          every: NEVER_MS,
+          members: 0,
+          params: record.params,
+          services: record.services,
+          refs: [],
+          ...(record.failing && { failing: record.failing }),
+        },
+        verified,
+      );
     };
     const remove = (address: string): void => {
       const instance = known.get(address);
@@ -39,10 +52,11 @@ export function registryFollower(reader: RegistryReader, group: string, port: nu
     return reader.follow(
       group,
       port,
+      trust,
       {
         snapshot: (nodes) => {
           for (const address of [...known.keys()]) if (!nodes.has(address)) remove(address);
-          for (const [address, record] of nodes) put(address, record);
+          for (const node of nodes.values()) put(node);
         },
         put,
         remove,

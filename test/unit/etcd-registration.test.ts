@@ -56,12 +56,12 @@ function recordingLogger(lines: string[]): Logger {
   return logger;
 }
 
-/** Waits for `cond` (the fake store answers at once: a short poll). */
 /** The keys a transaction writes, sorted; a delete as `-key`. */
 function keysOf(txn: readonly EtcdWrite[] | undefined): string[] {
   return (txn ?? []).map((w) => ('put' in w ? w.put : `-${w.delete}`)).sort();
 }
 
+/** Waits for `cond` (the fake store answers at once: a short poll). */
 function until(cond: () => boolean, what: string): Promise<true> {
   return waitFor(() => cond() || undefined, { what, timeoutMs: 10_000, intervalMs: 5 });
 }

@@ -1,0 +1,125 @@
+/**
+ * Keyed grids across subnets (docs/protocol.md §10.1): polod signs its registry entries with the
+ * grid key, and seals their params in a sealed grid; clients with the key take them as verified,
+ * clients of `required` refuse entries nobody holding the key signed (forged ones, ones signed
+ * with another key, and a node's signed entry put back after it left), `preferred` takes
+ * unsigned ones as unverified. Two namespace LANs joined by a router that does not forward
+ * multicast, one etcd member: every answer across the router comes from the registry.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { requireNetns, type LanHost } from '../helpers/netns.js';
+import { signEntry } from '../../src/etcd/signedEntry.js';
+import { GROUP_112, gridKeyFile, lanFixture, LIBRARY, logIs, MARCO, marcoNodes, startPolod, waitWatchEvent, type JsonNode, type WatchLine } from '../helpers/lan-daemons.js';
+import { joinLans } from '../helpers/subnets.js';
+import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+
+const lanA = lanFixture({ name: 'e8ka', hosts: 2, subnet: 196 });
+const lanB = lanFixture({ name: 'e8kb', hosts: 2, subnet: 197 });
+const GROUP_113 = '224.0.0.113';
+/** A failure deadline, not a measurement (etcd's start on a loaded machine). */
+const REGISTERED_MS = 30_000;
+const ETCD_CLIENT = path.join(path.dirname(LIBRARY), 'etcd', 'client.js');
+
+let cluster: EtcdCluster | undefined;
+let destroyRouter: (() => void) | undefined;
+after(async () => {
+  await cluster?.destroy();
+  destroyRouter?.();
+});
+
+/** Runs `body` (async JavaScript with `etcd`, an EtcdClient of the cluster) on `host`; its printed JSON. */
+async function withEtcd(host: LanHost, endpoints: string, body: string): Promise<unknown> {
+  const program = `
+    import { EtcdClient } from ${JSON.stringify(ETCD_CLIENT)};
+    const etcd = new EtcdClient({ endpoints: ${JSON.stringify(endpoints.split(','))} });
+    const out = await (async () => { ${body} })();
+    process.stdout.write(JSON.stringify(out ?? null));
+  `;
+  const res = await host.run([process.execPath, '--input-type=module', '-e', program], { timeoutMs: 15_000 });
+  assert.equal(res.code, 0, res.stderr);
+  return JSON.parse(res.stdout) as unknown;
+}
+
+type VerifiedNode = JsonNode & { verified?: boolean };
+
+test('keyed grids across subnets: signed and sealed registry entries, forged and replayed ones refused', async (t) => {
+  if (!requireNetns(t)) return;
+  assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
+  const [A, B] = await Promise.all([lanA.lan(), lanB.lan()]);
+  destroyRouter = (await joinLans('e8krt', A, B)).destroy;
+  cluster = await startEtcdCluster([A.host(1)], { token: `e8k-${process.pid}` });
+  await cluster.waitHealthy(A.host(2));
+  const endpoints = cluster.endpoints;
+  const registry = ['--registry', endpoints];
+  const [key, otherKey] = await Promise.all([gridKeyFile(lanA, 'grid.key', 0x5a), gridKeyFile(lanA, 'other.key', 0x33)]);
+  const b = (i: number): string => B.host(i).address;
+
+  // b1 serves 224.0.0.112 with its key required; b2 serves 224.0.0.113 sealed.
+  const lease = ['--registry-lease', '2'];
+  const [required, sealed] = await Promise.all([
+    startPolod(lanB, B.host(1), { groups: [GROUP_112], services: { db: { id: 'db', params: { port: 5432 } } }, extraArgs: [...registry, ...lease, '--key', key.file] }),
+    startPolod(lanB, B.host(2), {
+      groups: [GROUP_113],
+      params: { room: 'vault-room' },
+      services: { vault: { id: 'vault', params: { port: 8200 } } },
+      extraArgs: [...registry, ...lease, '--key', key.file, '--auth', 'sealed'],
+    }),
+  ]);
+  t.after(() => Promise.all([required.stop(), sealed.stop()]));
+  for (const p of [required, sealed]) await p.waitLog(logIs('node registered in the registry'), 'registered', REGISTERED_MS);
+
+  const ask = async (args: readonly string[]): Promise<VerifiedNode[]> =>
+    (await marcoNodes(A.host(2), [...args, '--timeout', '1500', '--interface', A.host(2).address, ...registry])).nodes;
+
+  // With the key: the node of the other subnet, verified.
+  assert.deepEqual(await ask(['request-for', 'db', '--key', key.file]), [{ address: b(1), params: { port: 5432 }, verified: true }]);
+  assert.deepEqual(await ask(['discover', '--key', key.file]), [{ address: b(1), params: { hostname: 'h1' }, verified: true }]);
+  // The sealed grid's params: in the clear for a key holder, never in etcd.
+  assert.deepEqual(await ask(['request-for', 'vault', '--group', GROUP_113, '--key', key.file]), [{ address: b(2), params: { port: 8200 }, verified: true }]);
+  const stored = JSON.stringify(await withEtcd(A.host(2), endpoints, `return (await etcd.range('/marcopolo/v1/grids/')).kvs.map((kv) => kv.value.toString());`));
+  assert.ok(stored.includes('5432'), 'the required grid is signed, not sealed');
+  assert.ok(!stored.includes('8200') && !stored.includes('vault-room'), `sealed params in etcd: ${stored}`);
+  // Without a key, as a keyless client takes a signed reply: found, the sealed params still sealed.
+  assert.deepEqual(await ask(['request-for', 'db']), [{ address: b(1), params: { port: 5432 } }]);
+  const [vaultKeyless] = await ask(['request-for', 'vault', '--group', GROUP_113]);
+  assert.deepEqual(Object.keys(vaultKeyless?.params ?? {}).sort(), ['Sealed', 'k']);
+  // Another key: the entries are nobody's the client trusts.
+  assert.deepEqual(await ask(['request-for', 'db', '--key', otherKey.file]), []);
+
+  // Entries written by someone without the key: unsigned (a node and a service), and signed with another key.
+  const forged = (address: string): string => `/marcopolo/v1/grids/${GROUP_112}:1337/nodes/${address}`;
+  const forgedService = (address: string): string => `/marcopolo/v1/grids/${GROUP_112}:1337/services/db/${address}`;
+  const record = JSON.stringify({ instance: 'x', rev: 1, params: { hostname: 'evil' }, services: [{ id: 'db', params: { port: 6666 } }] });
+  const writes = [
+    { put: forged('10.201.197.99'), value: record },
+    { put: forgedService('10.201.197.99'), value: '{"port":6666}' },
+    { put: forged('10.201.197.98'), value: signEntry(forged('10.201.197.98'), record, '0', otherKey.key) },
+    { put: forgedService('10.201.197.98'), value: signEntry(forgedService('10.201.197.98'), '{"port":6666}', '0', otherKey.key) },
+  ];
+  await withEtcd(A.host(2), endpoints, `await etcd.txn(${JSON.stringify(writes)});`);
+  assert.deepEqual((await ask(['request-for', 'db', '--key', key.file])).map((n) => n.address), [b(1)], 'required: the forged entries are refused');
+  assert.deepEqual(
+    await ask(['request-for', 'db', '--key', key.file, '--auth', 'preferred']),
+    [
+      { address: b(1), params: { port: 5432 }, verified: true },
+      { address: '10.201.197.99', params: { port: 6666 }, verified: false },
+    ],
+    'preferred: the unsigned entry as unverified; the one with a bad signature never',
+  );
+
+  // A watcher with the key on subnet A: the sealed node, verified, its params opened.
+  const watch = A.host(2).spawn([process.execPath, MARCO, 'watch', '--json', '--group', GROUP_113, '--interface', A.host(2).address, '--key', key.file, ...registry]);
+  t.after(() => watch.stop());
+  const up = JSON.parse(await waitWatchEvent(watch, 'up', b(2))) as WatchLine;
+  assert.deepEqual({ params: up.params, verified: up.verified }, { params: { room: 'vault-room', hostname: 'h2' }, verified: true });
+
+  // b1's own signed entry, copied, then put back after b1 left (its lease revoked): refused.
+  const copied = await withEtcd(A.host(2), endpoints, `const kv = await etcd.get(${JSON.stringify(forgedService(b(1)))}); return kv.value.toString();`);
+  assert.equal(typeof copied, 'string');
+  await required.stop();
+  await withEtcd(A.host(2), endpoints, `await etcd.txn([{ put: ${JSON.stringify(forgedService(b(1)))}, value: ${JSON.stringify(copied)} }]);`);
+  assert.deepEqual((await ask(['request-for', 'db', '--key', key.file])).map((n) => n.address), [], 'a replayed entry off its lease is refused');
+  assert.deepEqual((await ask(['request-for', 'db'])).map((n) => n.address), [b(1), '10.201.197.98', '10.201.197.99'], 'a keyless client reads whatever etcd holds');
+});
