@@ -14,7 +14,7 @@
  */
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { crypto } from '../auth/lazyCrypto.js';
-import { isJsonObject } from '../protocol/json.js';
+import { parseJsonObject } from '../protocol/json.js';
 
 const LABEL = 'MarcoPolo-Registry-v1';
 
@@ -60,13 +60,8 @@ interface Envelope {
 
 function readEnvelope(text: string): Envelope | undefined {
   if (!text.startsWith('{"Signed":')) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isJsonObject(parsed)) return undefined;
+  const parsed = parseJsonObject(text);
+  if (parsed === undefined) return undefined;
   const { Signed, Lease, k, Tag } = parsed;
   return typeof Signed === 'string' && typeof Lease === 'string' && typeof k === 'string' && typeof Tag === 'string' ? { Signed, Lease, k, Tag } : undefined;
 }

@@ -10,6 +10,17 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The JSON object `text` holds, or undefined when it is not JSON or not an object. */
+export function parseJsonObject(text: string): JsonObject | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isJsonObject(parsed) ? parsed : undefined;
+}
+
 /**
  * True when every key of `filter` is present in `params` with an equal value.
  * Equality is JSON equality (deep for arrays and objects), the reference's client-side filter.
