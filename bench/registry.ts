@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { RegistryClientConfig, RegistryClientResult } from './child/registryClient.js';
 import { distFile, POLOD_JS, polodStateArgs, requireBuilt, requireNamespaces, runChild, spawnPolod, stopProc, waitPolodStarted, writeServices } from './lib/env.js';
-import { fmtMs, type Section, type Table } from './lib/report.js';
+import { fmtMs, fmtRatio, type Section, type Table } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 import { createLan, type Lan } from '../test/helpers/netns.js';
 import { joinLans } from '../test/helpers/subnets.js';
@@ -93,6 +93,8 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Section
       discoveryModule: distFile('src/discovery/index.js'),
       etcdModule: distFile('src/etcd/client.js'),
       layoutModule: distFile('src/etcd/layout.js'),
+      signedEntryModule: distFile('src/etcd/signedEntry.js'),
+      gridAuthModule: distFile('src/auth/gridAuth.js'),
       group: GROUP,
       port: PORT,
       runs: opts.runs,
@@ -139,12 +141,24 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Section
       rows: scale.scale.map((s) => [String(s.size), med(s.range), med(s.marco), med(s.requestFor), med(s.watchWarm), med(s.watchChange)]),
     };
     const biggest = scale.scale[scale.scale.length - 1];
+    const keyed = scale.keyed;
+    const keyedTable: Table | undefined =
+      keyed === undefined || biggest === undefined
+        ? undefined
+        : {
+            caption: `The ${keyed.size}-node grid again with every entry signed (a keyed grid, docs/protocol.md §10.1), read by a client holding the key, medians of ${opts.scaleRuns} runs:`,
+            header: ['read', 'unsigned grid (above)', 'signed grid, verified', 'ratio'],
+            rows: [
+              ['marco() of all', med(biggest.marco), med(keyed.marco), `${fmtRatio(summarize(keyed.marco).median / summarize(biggest.marco).median)}×`],
+              ['requestFor() of all', med(biggest.requestFor), med(keyed.requestFor), `${fmtRatio(summarize(keyed.requestFor).median / summarize(biggest.requestFor).median)}×`],
+            ],
+          };
     return {
       id: 'registry',
       title: 'Grids across subnets (etcd registry)',
       method:
         'Two namespace LANs joined by a router namespace that forwards unicast but not multicast; one etcd 3.4 member (Debian etcd-server) on the first; one polod per LAN with `--registry`; clients are in-process Marco instances (bench/child/registryClient.ts) on the first LAN, and on the second for the LAN watch baseline.',
-      tables: [queries, watches, grid],
+      tables: [queries, watches, grid, ...(keyedTable === undefined ? [] : [keyedTable])],
       aims: [],
       keyFigures: [
         { what: 'Request-For across subnets through etcd (median)', measured: med(farQuery.query), baseline: `${med(lanQuery.query)} on one LAN` },
@@ -155,6 +169,7 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Section
       ],
       notes: [
         'A registry answer costs one HTTP request to etcd (the gRPC-JSON gateway) per query: the raw range column is its floor. Query and watch costs grow with the number of entries read; Request-For reads only the providers of one service (its own key prefix).',
+        'A keyed reader checks one HMAC-SHA256 per entry read (and the entries are larger): the ratio is what verifying costs at that size.',
       ],
       seconds: (performance.now() - started) / 1000,
     };

@@ -24,6 +24,9 @@ export interface RegistryClientConfig {
   readonly discoveryModule: string;
   readonly etcdModule: string;
   readonly layoutModule: string;
+  /** scale: src/etcd/signedEntry.js and src/auth/gridAuth.js, for the keyed grid. */
+  readonly signedEntryModule?: string;
+  readonly gridAuthModule?: string;
   readonly registry?: readonly string[];
   readonly iface: string;
   readonly group: string;
@@ -49,11 +52,19 @@ export interface ScaleFigures {
   watchChange: number[];
 }
 
+/** The largest grid again with every entry signed, read by a client holding the key. */
+export interface KeyedFigures {
+  size: number;
+  marco: number[];
+  requestFor: number[];
+}
+
 export interface RegistryClientResult {
   query: number[];
   queryFailures: number;
   watch: { up: number[]; down: number[]; failures: number };
   scale: ScaleFigures[];
+  keyed?: KeyedFigures;
 }
 
 interface WatchEvent {
@@ -69,6 +80,10 @@ interface MarcoClient {
 interface EtcdLike {
   range(prefix: string): Promise<{ kvs: unknown[] }>;
   txn(writes: ReadonlyArray<{ put: string; value: string } | { delete: string; prefix?: boolean }>): Promise<void>;
+}
+interface Signing {
+  signEntry(etcdKey: string, text: string, lease: string, key: unknown): string;
+  gridKey(bytes: Buffer): unknown;
 }
 interface Layout {
   gridPrefix(group: string, port: number): string;
@@ -138,23 +153,28 @@ async function watchRounds(marco: MarcoClient): Promise<void> {
 /** Simulated node i's address: 10.202.x.y, never contacted (only its registry entry exists). */
 const simAddress = (i: number): string => `10.202.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
-async function scaleRounds(marco: MarcoClient, etcd: EtcdLike, layout: Layout): Promise<void> {
+async function scaleRounds(marco: MarcoClient, etcd: EtcdLike, layout: Layout, signing: Signing | undefined): Promise<void> {
   const { group, port, service } = config;
   const record = (i: number, v: number): string =>
     JSON.stringify({ instance: `sim${i}`, rev: v, params: { hostname: `sim-${i}`, v }, services: [{ id: service, params: { port: 8000 + (i % 1000) } }] });
+  /** Writes nodes [from, to), 50 nodes (100 keys) per transaction (etcd allows 128 ops); `sign` wraps each value. */
+  const write = async (from: number, to: number, sign: (key: string, text: string) => string = (_k, text) => text): Promise<void> => {
+    for (let start = from; start < to; start += 50) {
+      const batch: Array<{ put: string; value: string }> = [];
+      for (let i = start; i < Math.min(to, start + 50); i++) {
+        const nodeKey = layout.nodeKey(group, port, simAddress(i));
+        const serviceKey = layout.serviceKey(group, port, service, simAddress(i));
+        batch.push({ put: nodeKey, value: sign(nodeKey, record(i, 1)) });
+        batch.push({ put: serviceKey, value: sign(serviceKey, JSON.stringify({ port: 8000 + (i % 1000) })) });
+      }
+      await etcd.txn(batch);
+    }
+  };
   await etcd.txn([{ delete: layout.gridPrefix(group, port), prefix: true }]);
   let written = 0;
   for (const size of config.sizes ?? []) {
-    // Grow the grid to `size` nodes, 50 nodes (100 keys) per transaction (etcd allows 128 ops).
-    while (written < size) {
-      const batch: Array<{ put: string; value: string }> = [];
-      for (let i = written; i < Math.min(size, written + 50); i++) {
-        batch.push({ put: layout.nodeKey(group, port, simAddress(i)), value: record(i, 1) });
-        batch.push({ put: layout.serviceKey(group, port, service, simAddress(i)), value: JSON.stringify({ port: 8000 + (i % 1000) }) });
-      }
-      await etcd.txn(batch);
-      written = Math.min(size, written + 50);
-    }
+    await write(written, size);
+    written = size;
     const figures: ScaleFigures = { size, range: [], marco: [], requestFor: [], watchWarm: [], watchChange: [] };
     const options = { group, port, interface: config.iface, timeout: config.timeoutMs, maxNodes: size };
     for (let round = -config.warmup; round < config.runs; round++) {
@@ -193,6 +213,26 @@ async function scaleRounds(marco: MarcoClient, etcd: EtcdLike, layout: Layout): 
     }
     result.scale.push(figures);
   }
+  if (signing !== undefined && written > 0) {
+    // The same grid, keyed: every entry signed (without a lease, as these entries have none).
+    const key = signing.gridKey(Buffer.alloc(32, 0x4b));
+    await write(0, written, (etcdKey, text) => signing.signEntry(etcdKey, text, '0', key));
+    const keyed: KeyedFigures = { size: written, marco: [], requestFor: [] };
+    const options = { group, port, interface: config.iface, timeout: config.timeoutMs, maxNodes: written, keys: [key] };
+    for (let round = -config.warmup; round < config.runs; round++) {
+      let t0 = performance.now();
+      const nodes = (await marco.marco(options)).length;
+      const all = performance.now() - t0;
+      t0 = performance.now();
+      const providers = (await marco.requestFor(service, options)).length;
+      const offers = performance.now() - t0;
+      if (nodes !== written || providers !== written) throw new Error(`keyed grid of ${written}: marco ${nodes}, request-for ${providers}`);
+      if (round < 0) continue;
+      keyed.marco.push(all);
+      keyed.requestFor.push(offers);
+    }
+    result.keyed = keyed;
+  }
   await etcd.txn([{ delete: layout.gridPrefix(group, port), prefix: true }]);
 }
 
@@ -204,7 +244,14 @@ async function main(): Promise<void> {
   else {
     const { EtcdClient } = (await import(pathToFileURL(config.etcdModule).href)) as { EtcdClient: new (o: { endpoints: readonly string[] }) => EtcdLike };
     const layout = (await import(pathToFileURL(config.layoutModule).href)) as Layout;
-    await scaleRounds(marco, new EtcdClient({ endpoints: config.registry ?? [] }), layout);
+    const signing =
+      config.signedEntryModule === undefined || config.gridAuthModule === undefined
+        ? undefined
+        : {
+            ...((await import(pathToFileURL(config.signedEntryModule).href)) as Pick<Signing, 'signEntry'>),
+            ...((await import(pathToFileURL(config.gridAuthModule).href)) as Pick<Signing, 'gridKey'>),
+          };
+    await scaleRounds(marco, new EtcdClient({ endpoints: config.registry ?? [] }), layout, signing);
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
