@@ -24,9 +24,10 @@ export function registryFollower(
   onUnreachable?: (err: Error) => void,
 ): RegistryFeed {
   return (view: MembershipView, signal: AbortSignal, ready: () => void) => {
-    const known = new Map<string, string>();
+    /** What the registry vouched for: each member's instance, and whether a key signed its entry. */
+    const known = new Map<string, { instance: string; verified: boolean | undefined }>();
     const put = ({ address, record, verified }: RegistryNode): void => {
-      known.set(address, record.instance);
+      known.set(address, { instance: record.instance, verified });
       view.hearAnnouncement(
         address,
         {
@@ -43,11 +44,13 @@ export function registryFollower(
         verified,
       );
     };
+    // The entry's end withdraws what that entry vouched for, with the same standing: a keyed view
+    // takes no unsigned goodbye for a signed member, and a key deletion carries no signature.
     const remove = (address: string): void => {
-      const instance = known.get(address);
-      if (instance === undefined) return;
+      const entry = known.get(address);
+      if (entry === undefined) return;
       known.delete(address);
-      view.hearGoodbye(address, instance);
+      view.hearGoodbye(address, entry.instance, entry.verified);
     };
     return reader.follow(
       group,

@@ -3,7 +3,7 @@
  * grid key, and seals their params in a sealed grid; clients with the key take them as verified,
  * clients of `required` refuse entries nobody holding the key signed (forged ones, ones signed
  * with another key, and a node's signed entry put back after it left), `preferred` takes
- * unsigned ones as unverified. Two namespace LANs joined by a router that does not forward
+ * unsigned ones as unverified; marcod and `marco watch` with the key too. Two namespace LANs joined by a router that does not forward
  * multicast, one etcd member: every answer across the router comes from the registry.
  */
 import { after, test } from 'node:test';
@@ -14,6 +14,7 @@ import { signEntry } from '../../src/etcd/signedEntry.js';
 import { GROUP_112, gridKeyFile, lanFixture, LIBRARY, logIs, MARCO, marcoNodes, startPolod, waitWatchEvent, type JsonNode, type WatchLine } from '../helpers/lan-daemons.js';
 import { joinLans } from '../helpers/subnets.js';
 import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
 const lanA = lanFixture({ name: 'e8ka', hosts: 2, subnet: 196 });
 const lanB = lanFixture({ name: 'e8kb', hosts: 2, subnet: 197 });
@@ -109,11 +110,22 @@ test('keyed grids across subnets: signed and sealed registry entries, forged and
     'preferred: the unsigned entry as unverified; the one with a bad signature never',
   );
 
+  // marcod with the key and the registry in marco.cfg answers the same.
+  const marcod = await startMarcod(lanA, A.host(2), { config: `${REFERENCE_MARCO_CFG}key_files = ${key.file}\nregistry = ${endpoints}\n` });
+  t.after(() => marcod.proc.stop());
+  const [viaMarcod] = await rawRequests(A.host(2), [json({ Command: 'Request-For', Params: 'db' })], { barrier: false });
+  assert.deepEqual(sortedNodes(viaMarcod?.reply), [{ Address: b(1), Params: { port: 5432 } }]);
+
   // A watcher with the key on subnet A: the sealed node, verified, its params opened.
   const watch = A.host(2).spawn([process.execPath, MARCO, 'watch', '--json', '--group', GROUP_113, '--interface', A.host(2).address, '--key', key.file, ...registry]);
   t.after(() => watch.stop());
   const up = JSON.parse(await waitWatchEvent(watch, 'up', b(2))) as WatchLine;
   assert.deepEqual({ params: up.params, verified: up.verified }, { params: { room: 'vault-room', hostname: 'h2' }, verified: true });
+  // b2's entry overwritten by someone without the key: the watcher drops b2, never shows the forgery.
+  const b2Key = `/marcopolo/v1/grids/${GROUP_113}:1337/nodes/${b(2)}`;
+  await withEtcd(A.host(2), endpoints, `await etcd.txn([{ put: ${JSON.stringify(b2Key)}, value: ${JSON.stringify(JSON.stringify({ instance: 'x', rev: 9, params: { room: 'evil' }, services: [] }))} }]);`);
+  await waitWatchEvent(watch, 'down', b(2));
+  assert.ok(!watch.stdout.includes('evil'), watch.stdout);
 
   // b1's own signed entry, copied, then put back after b1 left (its lease revoked): refused.
   const copied = await withEtcd(A.host(2), endpoints, `const kv = await etcd.get(${JSON.stringify(forgedService(b(1)))}); return kv.value.toString();`);
