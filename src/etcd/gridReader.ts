@@ -61,7 +61,7 @@ export class RegistryReader {
       const entry = openEntry(kv.key, kv.value, kv.lease, trust);
       const params = entry === undefined ? undefined : readServiceParams(entry.text);
       if (entry !== undefined && params !== undefined) {
-        found.push({ address: kv.key.slice(prefix.length), params: opened(params, trust), ...verifiedOf(entry) });
+        found.push({ address: kv.key.slice(prefix.length), params: opened(params, entry.text, trust), ...verifiedOf(entry) });
       }
     }
     return found;
@@ -155,17 +155,24 @@ function nodeEntry(address: string, kv: Pick<EtcdKeyValue, 'key' | 'value' | 'le
   const entry = openEntry(kv.key, kv.value, kv.lease, trust);
   const record = entry === undefined ? undefined : readNodeRecord(entry.text);
   if (entry === undefined || record === undefined) return undefined;
-  const open: NodeRecord = {
-    ...record,
-    params: opened(record.params, trust),
-    services: record.services.map((s) => ({ id: s.id, params: opened(s.params, trust) })),
-  };
+  const open: NodeRecord = !mayOpen(entry.text, trust)
+    ? record
+    : {
+        ...record,
+        params: opened(record.params, entry.text, trust),
+        services: record.services.map((s) => ({ id: s.id, params: opened(s.params, entry.text, trust) })),
+      };
   return { address, record: open, ...verifiedOf(entry) };
 }
 
-/** Params with the sealed values a key of `trust` opens replaced by what they hold. */
-function opened(params: JsonObject, trust: EntryTrust | undefined): JsonObject {
-  if (trust === undefined || trust.policy === 'off' || trust.keys.length === 0) return params;
+/** Whether `text` (an entry's JSON) holds sealed values that `trust` may open: most entries hold none. */
+function mayOpen(text: string, trust: EntryTrust | undefined): trust is EntryTrust {
+  return trust !== undefined && trust.policy !== 'off' && trust.keys.length > 0 && text.includes('{"Sealed":"');
+}
+
+/** Params (read from `text`) with the sealed values a key of `trust` opens replaced by what they hold. */
+function opened(params: JsonObject, text: string, trust: EntryTrust | undefined): JsonObject {
+  if (!mayOpen(text, trust)) return params;
   const open = unsealAll(params, trust.keys);
   return isJsonObject(open) ? open : params;
 }
