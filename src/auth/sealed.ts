@@ -10,20 +10,16 @@
  */
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import type { GridKey } from './gridAuth.js';
+import { derivedKey } from './derivedKey.js';
 import { crypto } from './lazyCrypto.js';
 
 const LABEL = 'MarcoPolo-Sealed-v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-const sealKeys = new WeakMap<GridKey, Buffer>();
+/** The AES-256-GCM key of `key`. */
 function sealKey(key: GridKey): Buffer {
-  let k = sealKeys.get(key);
-  if (k === undefined) {
-    k = Buffer.from(crypto().hkdfSync('sha256', key.key, Buffer.alloc(0), LABEL, 32));
-    sealKeys.set(key, k);
-  }
-  return k;
+  return derivedKey(key, LABEL);
 }
 
 /** A sealed value as it appears in a message. */

@@ -13,6 +13,7 @@
  * entries while that node's lease lives; never forge one.
  */
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
+import { derivedKey } from '../auth/derivedKey.js';
 import { crypto } from '../auth/lazyCrypto.js';
 import { parseJsonObject } from '../protocol/json.js';
 
@@ -30,20 +31,8 @@ export interface OpenedEntry {
   readonly verified?: boolean;
 }
 
-const entryKeys = new WeakMap<GridKey, Buffer>();
-
-/** The grid key's registry key: entries never share a MAC key with datagrams. */
-function entryKey(key: GridKey): Buffer {
-  let k = entryKeys.get(key);
-  if (k === undefined) {
-    k = Buffer.from(crypto().hkdfSync('sha256', key.key, Buffer.alloc(0), LABEL, 32));
-    entryKeys.set(key, k);
-  }
-  return k;
-}
-
 function tag(key: GridKey, etcdKey: string, lease: string, text: string): Buffer {
-  return crypto().createHmac('sha256', entryKey(key)).update(`${LABEL}\n${etcdKey}\n${lease}\n`, 'utf8').update(text, 'utf8').digest();
+  return crypto().createHmac('sha256', derivedKey(key, LABEL)).update(`${LABEL}\n${etcdKey}\n${lease}\n`, 'utf8').update(text, 'utf8').digest();
 }
 
 /** The value polod writes at `etcdKey` on `lease` for `text`, signed with `key`. */
