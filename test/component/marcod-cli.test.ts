@@ -9,12 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../src/cli/marcod.js';
+import { runMain, type CliRun } from '../helpers/cli-io.js';
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
+function run(argv: string[]): Promise<CliRun> {
+  return runMain((io) => main(argv, io));
 }
 
 test('--help documents the flags, the replies and the exit codes', async () => {

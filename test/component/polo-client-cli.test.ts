@@ -17,6 +17,7 @@ import type { ListedService, PublishPlan, ServiceStore, UnpublishPlan } from '..
 import { main } from '../../src/cli/polo.js';
 import { DEFAULT_VERIFY_REGEXP } from '../../src/responder/polo.js';
 import { fakeUserDirectory } from '../../src/system/userDb.js';
+import { runMain, type CliRun } from '../helpers/cli-io.js';
 
 const G1 = '224.0.0.112';
 const G2 = '224.0.0.113';
@@ -91,19 +92,9 @@ after(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `polo --state-dir <state> <args>` as `user`. */
-async function polo(user: keyof typeof USERS, args: readonly string[], global: readonly string[] = ['--state-dir', stateDir]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } };
-  const code = await main([...global, ...args], io, { home: home(user), uid: USERS[user], userName: user });
-  return { code, stdout, stderr };
+function polo(user: keyof typeof USERS, args: readonly string[], global: readonly string[] = ['--state-dir', stateDir]): Promise<CliRun> {
+  return runMain((io) => main([...global, ...args], io, { home: home(user), uid: USERS[user], userName: user }));
 }
 
 describe('polo command against the publish server', () => {

@@ -9,12 +9,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ExitCode } from '../../src/cli/common.js';
 import { main } from '../../src/cli/dashboard.js';
+import { runMain, type CliRun } from '../helpers/cli-io.js';
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
+function run(argv: string[]): Promise<CliRun> {
+  return runMain((io) => main(argv, io));
 }
 
 test('--help lists the key and registry flags', async () => {

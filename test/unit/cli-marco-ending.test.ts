@@ -12,20 +12,14 @@ import { ExitCode } from '../../src/cli/common.js';
 import { main, type MarcoCliDeps } from '../../src/cli/marco.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { FakePolo, holdEventLoop, poloNode, settle, silent } from '../helpers/fake-polod.js';
+import { runMain, type CliRun } from '../helpers/cli-io.js';
 
 holdEventLoop();
 
 const GUARD = { timeout: 20_000 };
 
-async function run(net: MemoryNetwork, argv: string[], deps: MarcoCliDeps = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(
-    argv,
-    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
-    { transport: net.host('10.0.0.1'), ...deps },
-  );
-  return { code, stdout, stderr };
+function run(net: MemoryNetwork, argv: string[], deps: MarcoCliDeps = {}): Promise<CliRun> {
+  return runMain((io) => main(argv, io, { transport: net.host('10.0.0.1'), ...deps }));
 }
 
 describe('marco interrupted (Ctrl-C)', () => {

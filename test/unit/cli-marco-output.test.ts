@@ -11,6 +11,7 @@ import { ExitCode } from '../../src/cli/common.js';
 import { main } from '../../src/cli/marco.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { FakePolo, holdEventLoop, offering, poloNode, silent } from '../helpers/fake-polod.js';
+import { runMain, type CliRun } from '../helpers/cli-io.js';
 
 holdEventLoop();
 
@@ -27,15 +28,8 @@ async function network(): Promise<MemoryNetwork> {
   return net;
 }
 
-async function run(net: MemoryNetwork, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(
-    argv,
-    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
-    { transport: net.host('10.0.0.1'), lookup: async () => '10.0.0.7' },
-  );
-  return { code, stdout, stderr };
+function run(net: MemoryNetwork, ...argv: string[]): Promise<CliRun> {
+  return runMain((io) => main(argv, io, { transport: net.host('10.0.0.1'), lookup: async () => '10.0.0.7' }));
 }
 
 describe('marco discover / request-for', () => {

@@ -10,6 +10,7 @@ import { ExitCode } from '../../src/cli/common.js';
 import { main } from '../../src/cli/marco.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { FakePolo, holdEventLoop } from '../helpers/fake-polod.js';
+import { runMain } from '../helpers/cli-io.js';
 
 holdEventLoop();
 
@@ -26,14 +27,8 @@ test('an unreachable registry: LAN answers printed, one warning line naming it',
   const lan = new MemoryNetwork();
   await FakePolo.start(lan, '10.0.0.2', () => ({ Command: 'Polo', Params: { hostname: 'polo-a' } }));
   const registry = `http://127.0.0.1:${await closedPort()}`;
-  let stdout = '';
-  let stderr = '';
   // No --max-nodes: the query runs to its deadline, so the failed read is not cut short by its end.
-  const code = await main(
-    ['discover', '--registry', registry, '--timeout', '1500'],
-    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
-    { transport: lan.host('10.0.0.1') },
-  );
+  const { code, stdout, stderr } = await runMain((io) => main(['discover', '--registry', registry, '--timeout', '1500'], io, { transport: lan.host('10.0.0.1') }));
   assert.equal(code, ExitCode.OK);
   assert.equal(stdout, 'ADDRESS   PARAMS\n10.0.0.2  hostname=polo-a\n');
   const lines = stderr.split('\n').filter(Boolean);

@@ -6,25 +6,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ExitCode } from '../../src/cli/common.js';
 import { main } from '../../src/cli/marco.js';
+import { runMain, type CliRun } from '../helpers/cli-io.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-  });
-  return { code, stdout, stderr };
+function run(...argv: string[]): Promise<CliRun> {
+  return runMain((io) => main(argv, io));
 }
 
 /** Exit 2, nothing on stdout, one `marco: …` line matching `message`, then the short usage. */
-function assertUsageError(result: Run, message: RegExp, usage: RegExp): void {
+function assertUsageError(result: CliRun, message: RegExp, usage: RegExp): void {
   assert.equal(result.code, ExitCode.USAGE, result.stderr);
   assert.equal(result.stdout, '');
   const [first, ...rest] = result.stderr.trimEnd().split('\n');

@@ -14,6 +14,7 @@ import { loadMarcoConfig } from '../../src/config/marcoConfig.js';
 import { loadPoloConfig } from '../../src/config/poloConfig.js';
 import { ConfigError } from '../../src/errors.js';
 import { parseMetricsAddress } from '../../src/metrics/address.js';
+import { runMain } from '../helpers/cli-io.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'mp-metricscfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,10 +72,7 @@ describe('a bad --metrics', () => {
   ] as const) {
     for (const value of ['localhost:9464', '127.0.0.1:0', '127.0.0.1']) {
       it(`${name} --metrics ${value} exits 2 with one line naming the flag`, async () => {
-        let stdout = '';
-        let stderr = '';
-        const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } };
-        const code = await main(['--config', file(`${name}-empty.cfg`, `[${name === 'polod' ? 'polo' : 'marco'}]\n`), '--metrics', value], io);
+        const { code, stdout, stderr } = await runMain((io) => main(['--config', file(`${name}-empty.cfg`, `[${name === 'polod' ? 'polo' : 'marco'}]\n`), '--metrics', value], io));
         assert.equal(code, 2);
         assert.equal(stdout, '');
         assert.match(stderr, new RegExp(`^${name}: --metrics: '${value.replace(/\./g, '\\.')}' [^\\n]+\\n$`));
