@@ -6,29 +6,22 @@
  * unsigned ones as unverified; marcod and `marco watch` with the key too. Two namespace LANs joined by a router that does not forward
  * multicast, one etcd member: every answer across the router comes from the registry.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { signEntry } from '../../src/etcd/signedEntry.js';
-import { GROUP_112, gridKeyFile, lanFixture, LIBRARY, logIs, MARCO, marcoNodes, startPolod, waitWatchEvent, type JsonNode, type WatchLine } from '../helpers/lan-daemons.js';
-import { joinLans } from '../helpers/subnets.js';
-import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { GROUP_112, gridKeyFile, LIBRARY, logIs, MARCO, marcoNodes, startPolod, waitWatchEvent, type JsonNode, type WatchLine } from '../helpers/lan-daemons.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { registrySubnets } from '../helpers/registry-subnets.js';
 import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
-const lanA = lanFixture({ name: 'e8ka', hosts: 2, subnet: 196 });
-const lanB = lanFixture({ name: 'e8kb', hosts: 2, subnet: 197 });
+const subnets = registrySubnets('e8k', { hosts: 2, subnet: 196 }, { hosts: 2, subnet: 197 });
+const { lanA, lanB } = subnets;
 const GROUP_113 = '224.0.0.113';
 /** A failure deadline, not a measurement (etcd's start on a loaded machine). */
 const REGISTERED_MS = 30_000;
 const ETCD_CLIENT = path.join(path.dirname(LIBRARY), 'etcd', 'client.js');
-
-let cluster: EtcdCluster | undefined;
-let destroyRouter: (() => void) | undefined;
-after(async () => {
-  await cluster?.destroy();
-  destroyRouter?.();
-});
 
 /** Runs `body` (async JavaScript with `etcd`, an EtcdClient of the cluster) on `host`; its printed JSON. */
 async function withEtcd(host: LanHost, endpoints: string, body: string): Promise<unknown> {
@@ -48,11 +41,8 @@ type VerifiedNode = JsonNode & { verified?: boolean };
 test('keyed grids across subnets: signed and sealed registry entries, forged and replayed ones refused', async (t) => {
   if (!requireNetns(t)) return;
   assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
-  const [A, B] = await Promise.all([lanA.lan(), lanB.lan()]);
-  destroyRouter = (await joinLans('e8krt', A, B)).destroy;
-  cluster = await startEtcdCluster([A.host(1)], { token: `e8k-${process.pid}` });
-  await cluster.waitHealthy(A.host(2));
-  const endpoints = cluster.endpoints;
+  const [A, B] = await subnets.lans();
+  const { endpoints } = await subnets.etcd([A.host(1)], { token: `e8k-${process.pid}` }, A.host(2));
   const registry = ['--registry', endpoints];
   const [key, otherKey] = await Promise.all([gridKeyFile(lanA, 'grid.key', 0x5a), gridKeyFile(lanA, 'other.key', 0x33)]);
   const b = (i: number): string => B.host(i).address;

@@ -7,35 +7,26 @@
  * one warning line, and the LAN's answers only. Two namespace LANs joined by a router that does
  * not forward multicast, so a node of the other subnet is found through the registry alone.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, logIs, marcoNodes, startPolod } from '../helpers/lan-daemons.js';
-import { joinLans } from '../helpers/subnets.js';
-import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { GROUP_112, logIs, marcoNodes, startPolod } from '../helpers/lan-daemons.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { registrySubnets } from '../helpers/registry-subnets.js';
 import { makeTestPki } from '../helpers/test-pki.js';
 import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
-const lanA = lanFixture({ name: 'e8ta', hosts: 2, subnet: 194 });
-const lanB = lanFixture({ name: 'e8tb', hosts: 1, subnet: 195 });
+const subnets = registrySubnets('e8t', { hosts: 2, subnet: 194 }, { hosts: 1, subnet: 195 });
+const { lanA, lanB } = subnets;
 /** A failure deadline, not a measurement (etcd's start and a TLS handshake on a loaded machine). */
 const REGISTERED_MS = 30_000;
-
-let cluster: EtcdCluster | undefined;
-let destroyRouter: (() => void) | undefined;
-after(async () => {
-  await cluster?.destroy();
-  destroyRouter?.();
-});
 
 test('the registry over TLS: a private CA and client certificates, from polo.cfg and from flags', async (t) => {
   if (!requireNetns(t)) return;
   assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
-  const [A, B] = await Promise.all([lanA.lan(), lanB.lan()]);
-  destroyRouter = (await joinLans('e8trt', A, B)).destroy;
+  const [A, B] = await subnets.lans();
   const pki = await makeTestPki(await lanA.tmpDir(), [A.host(1).address]);
-  cluster = await startEtcdCluster([A.host(1)], { token: `e8t-${process.pid}`, tls: pki });
-  await cluster.waitHealthy(A.host(2));
+  const cluster = await subnets.etcd([A.host(1)], { token: `e8t-${process.pid}`, tls: pki }, A.host(2));
   assert.match(cluster.endpoints, /^https:\/\//);
 
   // polod on subnet B, its TLS files in polo.cfg.

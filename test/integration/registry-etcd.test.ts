@@ -8,20 +8,20 @@
  * one log line each way), that a SIGKILLed node leaves once its lease expires, and that etcd's
  * authentication works with a user and password file.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, lanFixture, LIBRARY, logIs, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type Polod } from '../helpers/lan-daemons.js';
-import { joinLans } from '../helpers/subnets.js';
-import { etcdAvailable, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { GROUP_112, LIBRARY, logIs, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type Polod } from '../helpers/lan-daemons.js';
+import { etcdAvailable } from '../helpers/etcd.js';
+import { registrySubnets } from '../helpers/registry-subnets.js';
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
 import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
-const lanA = lanFixture({ name: 'e8a', hosts: 3, subnet: 190 });
-const lanB = lanFixture({ name: 'e8b', hosts: 3, subnet: 191 });
+const subnets = registrySubnets('e8', { hosts: 3, subnet: 190 }, { hosts: 3, subnet: 191 });
+const { lanA, lanB } = subnets;
 const a = (i: number): string => `10.201.190.${i}`;
 const b = (i: number): string => `10.201.191.${i}`;
 /** Lease of the test polods: the shortest accepted, so a dead node leaves quickly. */
@@ -29,13 +29,6 @@ const LEASE_S = 2;
 /** Failure deadlines, not measurements (lease + etcd's own expiry check, on a loaded machine). */
 const LEASE_GONE_MS = 20_000;
 const RECOVER_MS = 30_000;
-
-let cluster: EtcdCluster | undefined;
-let destroyRouter: (() => void) | undefined;
-after(async () => {
-  await cluster?.destroy();
-  destroyRouter?.();
-});
 
 const waitEvent = (proc: Proc, event: string, address: string, timeoutMs = 15_000): Promise<string> => waitWatchEvent(proc, event, address, { timeoutMs });
 
@@ -50,11 +43,9 @@ async function found(host: LanHost, args: readonly string[]): Promise<string[]> 
 test('a grid across two subnets on a three-member etcd cluster', async (t) => {
   if (!requireNetns(t)) return;
   assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
-  const [A, B] = await Promise.all([lanA.lan(), lanB.lan()]);
-  destroyRouter = (await joinLans('e8rt', A, B)).destroy;
+  const [A, B] = await subnets.lans();
   // Members on both subnets: a1, a3 and b3 (polods run on a1, a2 and b1; clients on a3 and b2).
-  cluster = await startEtcdCluster([A.host(1), A.host(3), B.host(3)], { token: `e8-${process.pid}` });
-  await cluster.waitHealthy(A.host(3));
+  const cluster = await subnets.etcd([A.host(1), A.host(3), B.host(3)], { token: `e8-${process.pid}` }, A.host(3));
   const registry = ['--registry', cluster.endpoints];
   const polodArgs = { groups: [GROUP_112], extraArgs: [...registry, '--registry-lease', String(LEASE_S)] };
   const startNode = (host: LanHost, services: Record<string, unknown>): Promise<Polod> =>
