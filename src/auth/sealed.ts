@@ -70,7 +70,14 @@ export function unsealAll(value: Json, keys: readonly GridKey[]): Json {
   return out;
 }
 
-const SEALED_MARK = Buffer.from('{"Sealed":"', 'latin1');
+/** How every sealed value starts in compact JSON. */
+const SEALED_START = '{"Sealed":"';
+const SEALED_MARK = Buffer.from(SEALED_START, 'latin1');
+
+/** Whether compact JSON `text` may hold a sealed value (one search: most texts hold none). */
+export function holdsSealed(text: string): boolean {
+  return text.includes(SEALED_START);
+}
 
 /**
  * A received message (compact JSON bytes, already verified) with its sealed values opened; the

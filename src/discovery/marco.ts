@@ -19,9 +19,10 @@ import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } fro
 import { nodeReplies, servicesReplies } from './replies.js';
 import { authenticated } from './authReplies.js';
 import type { NodeResult, QueryStream, ServicesResult } from './results.js';
-import { isJsonObject, matchesFilter } from '../protocol/json.js';
+import { matchesFilter } from '../protocol/json.js';
 import { EtcdClient, type EtcdTls, type EtcdUser } from '../etcd/client.js';
-import { RegistryReader, type EntryTrust } from '../etcd/gridReader.js';
+import { RegistryReader, verifiedOf } from '../etcd/gridReader.js';
+import type { EntryTrust } from '../etcd/signedEntry.js';
 import { registryFollower } from '../etcd/watchFeed.js';
 
 /** Construction options of a Marco: default query options plus the injected collaborators. */
@@ -134,17 +135,14 @@ export class Marco {
     );
     const reader = this.registry;
     if (reader !== undefined) {
-      const deadline = registrySignal(query);
-      collector.include((ended) => {
-        const signal = AbortSignal.any([deadline, ended]);
-        return reader.node(query.group, query.port, address, trustOf(query), signal).then(
+      // `ended` aborts at the query's deadline, on its signals and once it has its answer.
+      collector.include((ended) =>
+        reader.node(query.group, query.port, address, trustOf(query), ended).then(
           (node) =>
-            node === undefined
-              ? []
-              : [{ address, value: { address, services: node.record.services.map((s) => ({ id: s.id, params: s.params })), ...verifiedOf(node, query) } }],
-          (err: unknown) => this.registryUnread(err, signal),
-        );
-      });
+            node === undefined ? [] : [{ address, value: { address, services: node.record.services.map((s) => ({ id: s.id, params: s.params })), ...verifiedOf(node) } }],
+          (err: unknown) => this.registryUnread(err, ended),
+        ),
+      );
     }
     const [result] = await collector.collect();
     return result;
@@ -224,7 +222,7 @@ export class Marco {
     const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);
     const reader = this.registry;
     if (reader !== undefined) {
-      collector.include((ended) => this.fromRegistry(reader, message, query, AbortSignal.any([registrySignal(query), ended])));
+      collector.include((ended) => this.fromRegistry(reader, message, query, ended));
     }
     return collector;
   }
@@ -243,8 +241,8 @@ export class Marco {
           ? await reader.providers(query.group, query.port, message.service, trust, signal)
           : (await reader.nodes(query.group, query.port, trust, signal)).map((n) => ({ address: n.address, params: n.record.params, verified: n.verified }));
       return found
-        .filter((n) => isJsonObject(n.params) && (query.params === undefined || matchesFilter(n.params, query.params)))
-        .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verifiedOf(n, query) } }));
+        .filter((n) => query.params === undefined || matchesFilter(n.params, query.params))
+        .map((n) => ({ address: n.address, value: { address: n.address, params: n.params, ...verifiedOf(n) } }));
     } catch (err) {
       return this.registryUnread(err, signal);
     }
@@ -309,16 +307,6 @@ export class Marco {
  */
 function trustOf(query: ResolvedQuery): EntryTrust {
   return { keys: query.keys, policy: query.auth };
-}
-
-/** A registry answer's `verified`, in a keyed grid only (as for answers from the LAN). */
-function verifiedOf(entry: { readonly verified?: boolean | undefined }, query: ResolvedQuery): { verified?: boolean } {
-  return query.auth === 'off' ? {} : { verified: entry.verified === true };
-}
-
-/** A registry read ends with the query (its deadline or its signals). */
-function registrySignal(query: ResolvedQuery): AbortSignal {
-  return AbortSignal.any([...query.signals, AbortSignal.timeout(Math.max(1, query.timeout))]);
 }
 
 let shared: Marco | undefined;

@@ -5,15 +5,14 @@
  * trust (its keys and policy for the grid): entries of keyed grids are checked and their sealed
  * params opened here (signedEntry.ts, docs/protocol.md §10.1).
  */
-import { unsealAll } from '../auth/sealed.js';
+import type { GridKey } from '../auth/gridAuth.js';
+import { holdsSealed, unsealAll } from '../auth/sealed.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { backoffDelay } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { ETCD_RETRY, type EtcdClient, type EtcdKeyValue } from './client.js';
 import { gridPrefix, nodeAddressOf, nodeKey, readNodeRecord, readServiceParams, servicePrefix, type NodeRecord } from './layout.js';
 import { openEntry, type EntryTrust } from './signedEntry.js';
-
-export type { EntryTrust } from './signedEntry.js';
 
 /** A node as the registry lists it; `verified` for a keyed reader (a key signed its entry). */
 export interface RegistryNode {
@@ -46,14 +45,14 @@ export class RegistryReader {
   ) {}
 
   /** Every node of the grid that `trust` may use. */
-  async nodes(group: string, port: number, trust: EntryTrust | undefined, signal?: AbortSignal): Promise<RegistryNode[]> {
+  async nodes(group: string, port: number, trust: EntryTrust, signal?: AbortSignal): Promise<RegistryNode[]> {
     const prefix = gridPrefix(group, port);
     const { kvs } = await this.client.range(`${prefix}nodes/`, signal);
     return [...nodeEntries(prefix, kvs, trust)];
   }
 
   /** The providers of service `id` in the grid, with that service's params. */
-  async providers(group: string, port: number, id: string, trust: EntryTrust | undefined, signal?: AbortSignal): Promise<RegistryProvider[]> {
+  async providers(group: string, port: number, id: string, trust: EntryTrust, signal?: AbortSignal): Promise<RegistryProvider[]> {
     const prefix = servicePrefix(group, port, id);
     const { kvs } = await this.client.range(prefix, signal);
     const found: RegistryProvider[] = [];
@@ -61,14 +60,15 @@ export class RegistryReader {
       const entry = openEntry(kv.key, kv.value, kv.lease, trust);
       const params = entry === undefined ? undefined : readServiceParams(entry.text);
       if (entry !== undefined && params !== undefined) {
-        found.push({ address: kv.key.slice(prefix.length), params: opened(params, entry.text, trust), ...verifiedOf(entry) });
+        const keys = sealKeys(entry.text, trust);
+        found.push({ address: kv.key.slice(prefix.length), params: keys === undefined ? params : opened(params, keys), ...verifiedOf(entry) });
       }
     }
     return found;
   }
 
   /** One node of the grid, or undefined. */
-  async node(group: string, port: number, address: string, trust: EntryTrust | undefined, signal?: AbortSignal): Promise<RegistryNode | undefined> {
+  async node(group: string, port: number, address: string, trust: EntryTrust, signal?: AbortSignal): Promise<RegistryNode | undefined> {
     const key = nodeKey(group, port, address);
     const kv = await this.client.get(key, signal);
     return kv === undefined ? undefined : nodeEntry(address, kv, trust);
@@ -82,7 +82,7 @@ export class RegistryReader {
   async follow(
     group: string,
     port: number,
-    trust: EntryTrust | undefined,
+    trust: EntryTrust,
     follower: GridFollower,
     signal: AbortSignal,
     onState?: (reachable: boolean, err?: Error) => void,
@@ -142,7 +142,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The usable node records among `kvs` (keys under `prefix`nodes/); other keys and bad values are skipped. */
-function* nodeEntries(prefix: string, kvs: readonly EtcdKeyValue[], trust: EntryTrust | undefined): Generator<RegistryNode> {
+function* nodeEntries(prefix: string, kvs: readonly EtcdKeyValue[], trust: EntryTrust): Generator<RegistryNode> {
   for (const kv of kvs) {
     const address = nodeAddressOf(prefix, kv.key);
     const node = address === undefined ? undefined : nodeEntry(address, kv, trust);
@@ -151,32 +151,30 @@ function* nodeEntries(prefix: string, kvs: readonly EtcdKeyValue[], trust: Entry
 }
 
 /** The node record held by `kv` as `trust` may use it (sealed params opened), or undefined. */
-function nodeEntry(address: string, kv: Pick<EtcdKeyValue, 'key' | 'value' | 'lease'>, trust: EntryTrust | undefined): RegistryNode | undefined {
+function nodeEntry(address: string, kv: Pick<EtcdKeyValue, 'key' | 'value' | 'lease'>, trust: EntryTrust): RegistryNode | undefined {
   const entry = openEntry(kv.key, kv.value, kv.lease, trust);
   const record = entry === undefined ? undefined : readNodeRecord(entry.text);
   if (entry === undefined || record === undefined) return undefined;
-  const open: NodeRecord = !mayOpen(entry.text, trust)
-    ? record
-    : {
-        ...record,
-        params: opened(record.params, entry.text, trust),
-        services: record.services.map((s) => ({ id: s.id, params: opened(s.params, entry.text, trust) })),
-      };
+  const keys = sealKeys(entry.text, trust);
+  const open: NodeRecord =
+    keys === undefined
+      ? record
+      : { ...record, params: opened(record.params, keys), services: record.services.map((s) => ({ id: s.id, params: opened(s.params, keys) })) };
   return { address, record: open, ...verifiedOf(entry) };
 }
 
-/** Whether `text` (an entry's JSON) holds sealed values that `trust` may open: most entries hold none. */
-function mayOpen(text: string, trust: EntryTrust | undefined): trust is EntryTrust {
-  return trust !== undefined && trust.policy !== 'off' && trust.keys.length > 0 && text.includes('{"Sealed":"');
+/** The keys to open sealed values with, when `text` (an entry's JSON) holds any and `trust` has keys. */
+function sealKeys(text: string, trust: EntryTrust): readonly GridKey[] | undefined {
+  return trust.policy !== 'off' && trust.keys.length > 0 && holdsSealed(text) ? trust.keys : undefined;
 }
 
-/** Params (read from `text`) with the sealed values a key of `trust` opens replaced by what they hold. */
-function opened(params: JsonObject, text: string, trust: EntryTrust | undefined): JsonObject {
-  if (!mayOpen(text, trust)) return params;
-  const open = unsealAll(params, trust.keys);
+/** `params` with the sealed values a key of `keys` opens replaced by what they hold. */
+function opened(params: JsonObject, keys: readonly GridKey[]): JsonObject {
+  const open = unsealAll(params, keys);
   return isJsonObject(open) ? open : params;
 }
 
-function verifiedOf(entry: { readonly verified?: boolean }): { verified?: boolean } {
+/** An answer's `verified`: set for a keyed reader only (as for answers from the LAN). */
+export function verifiedOf(entry: { readonly verified?: boolean | undefined }): { verified?: boolean } {
   return entry.verified === undefined ? {} : { verified: entry.verified };
 }

@@ -6,7 +6,8 @@
  */
 import type { MembershipView } from '../membership/view.js';
 import type { RegistryFeed } from '../membership/watch.js';
-import type { EntryTrust, RegistryNode, RegistryReader } from './gridReader.js';
+import type { RegistryNode, RegistryReader } from './gridReader.js';
+import type { EntryTrust } from './signedEntry.js';
 
 /** Heartbeat given to registry members: long enough that the view's sweep never expires them. */
 const NEVER_MS = 1e12;
@@ -20,7 +21,7 @@ export function registryFollower(
   reader: RegistryReader,
   group: string,
   port: number,
-  trust: EntryTrust | undefined,
+  trust: EntryTrust,
   onUnreachable?: (err: Error) => void,
 ): RegistryFeed {
   return (view: MembershipView, signal: AbortSignal, ready: () => void) => {
