@@ -60,7 +60,7 @@ export class RegistryRegistration {
   /** Leases granted so far (a re-registration after a lost lease grants a new one). */
   leases = 0;
   private lease: string | undefined;
-  /** What this node last wrote: key → value. */
+  /** What this node last wrote on its lease: key → value text (unsigned). */
   private readonly written = new Map<string, string>();
   private readonly revs = new Map<string, { content: string; rev: number }>();
   private attempts = 0;
@@ -177,22 +177,28 @@ export class RegistryRegistration {
     this.timer.unref();
   }
 
-  /** Writes the keys that differ from what was written, deletes those no longer wanted: one transaction. */
+  /**
+   * Writes the keys that differ from what was written, deletes those no longer wanted: one
+   * transaction. `written` holds the unsigned texts (it is cleared with each new lease), so only
+   * the keys written are signed, not every key at every renewal.
+   */
   private async write(lease: string): Promise<void> {
-    const wanted = this.wanted(lease);
+    const wanted = this.wanted();
     const writes: EtcdWrite[] = [];
-    for (const [key, value] of wanted) if (this.written.get(key) !== value) writes.push({ put: key, value, lease });
+    for (const [key, { text, signer }] of wanted) {
+      if (this.written.get(key) !== text) writes.push({ put: key, value: signer === undefined ? text : signEntry(key, text, lease, signer), lease });
+    }
     for (const key of this.written.keys()) if (!wanted.has(key)) writes.push({ delete: key });
     if (writes.length === 0) return;
     await this.options.client.txn(writes);
     this.written.clear();
-    for (const [key, value] of wanted) this.written.set(key, value);
+    for (const [key, { text }] of wanted) this.written.set(key, text);
   }
 
-  /** Every key this node wants now, with its value (signed for `lease` in a keyed grid). */
-  private wanted(lease: string): Map<string, string> {
+  /** Every key this node wants now: its value's text, and the key that signs it in a keyed grid. */
+  private wanted(): Map<string, { text: string; signer: GridKey | undefined }> {
     const address = this.options.address();
-    const wanted = new Map<string, string>();
+    const wanted = new Map<string, { text: string; signer: GridKey | undefined }>();
     for (const grid of this.options.grids) {
       const now = grid.record();
       const content = JSON.stringify(now);
@@ -201,11 +207,9 @@ export class RegistryRegistration {
       const rev = known === undefined ? 1 : known.content === content ? known.rev : known.rev + 1;
       this.revs.set(gridId, { content, rev });
       const record: NodeRecord = { instance: now.instance, rev, params: now.params, services: now.services, ...(now.failing && now.failing.length > 0 && { failing: now.failing }) };
-      const put = (key: string, text: string): void => {
-        wanted.set(key, grid.signer === undefined ? text : signEntry(key, text, lease, grid.signer));
-      };
-      put(nodeKey(grid.group, grid.port, address), JSON.stringify(record));
-      for (const s of now.services) put(serviceKey(grid.group, grid.port, s.id, address), JSON.stringify(s.params));
+      const { signer } = grid;
+      wanted.set(nodeKey(grid.group, grid.port, address), { text: JSON.stringify(record), signer });
+      for (const s of now.services) wanted.set(serviceKey(grid.group, grid.port, s.id, address), { text: JSON.stringify(s.params), signer });
     }
     return wanted;
   }
