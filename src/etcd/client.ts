@@ -15,22 +15,15 @@ export type { EtcdTls } from './tlsFetch.js';
 /** A key/value as read from etcd (keys and values decoded from base64). */
 export interface EtcdKeyValue {
   readonly key: string;
+  /** Empty for a delete seen by a watch. */
   readonly value: Buffer;
-  /** The revision of its last change. */
-  readonly modRevision: number;
-  /** The lease it is attached to ('0' = none). */
+  /** The lease it is attached to ('0' = none, and for a delete). */
   readonly lease: string;
 }
 
 /** One change seen by a watch. */
-export interface EtcdEvent {
+export interface EtcdEvent extends EtcdKeyValue {
   readonly type: 'put' | 'delete';
-  readonly key: string;
-  /** Empty for a delete. */
-  readonly value: Buffer;
-  readonly modRevision: number;
-  /** The lease of a put ('0' = none, and for a delete). */
-  readonly lease: string;
 }
 
 /** One write of a transaction. */
@@ -90,15 +83,13 @@ export class EtcdClient {
   /** Every key starting with `prefix`, and the store's revision at the time of the read. */
   async range(prefix: string, signal?: AbortSignal): Promise<{ kvs: EtcdKeyValue[]; revision: number }> {
     const res = await this.call('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)) }, signal);
-    const kvs = Array.isArray(res['kvs']) ? (res['kvs'] as Json[]) : [];
-    return { kvs: kvs.map(readKv), revision: headerRevision(res) };
+    return { kvs: kvsOf(res).map(readKv), revision: headerRevision(res) };
   }
 
   /** The value of one key, or undefined. */
   async get(key: string, signal?: AbortSignal): Promise<EtcdKeyValue | undefined> {
-    const res = await this.call('/v3/kv/range', { key: b64(key) }, signal);
-    const kvs = Array.isArray(res['kvs']) ? (res['kvs'] as Json[]) : [];
-    return kvs[0] === undefined ? undefined : readKv(kvs[0]);
+    const first = kvsOf(await this.call('/v3/kv/range', { key: b64(key) }, signal))[0];
+    return first === undefined ? undefined : readKv(first);
   }
 
   /** Applies every write at once (one revision); rejects when etcd refuses one (a put naming a lease that is gone). */
@@ -136,12 +127,12 @@ export class EtcdClient {
    * changes. Resolves when `signal` aborts; rejects when the stream breaks (member gone, store
    * compacted past `startRevision`): the caller re-reads and watches again.
    */
-  async watch(prefix: string, startRevision: number, onEvents: (events: EtcdEvent[], revision: number) => void, signal: AbortSignal): Promise<void> {
+  async watch(prefix: string, startRevision: number, onEvents: (events: EtcdEvent[]) => void, signal: AbortSignal): Promise<void> {
     const body = { create_request: { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: String(startRevision) } };
     const endpoint = this.endpoints[this.preferred % this.endpoints.length] as string;
     let res: Response;
     try {
-      res = await this.fetchOnce(endpoint, '/v3/watch', body, signal, this.token);
+      res = await this.fetchOnce(endpoint, '/v3/watch', body, signal);
     } catch (err) {
       if (signal.aborted) return;
       this.preferred++;
@@ -174,7 +165,7 @@ export class EtcdClient {
     throw new EtcdUnavailableError(`etcd watch at ${endpoint} ended`);
   }
 
-  private watchLine(line: string, onEvents: (events: EtcdEvent[], revision: number) => void): void {
+  private watchLine(line: string, onEvents: (events: EtcdEvent[]) => void): void {
     const msg = JSON.parse(line) as Json;
     if (msg['error'] !== undefined) throw new Error(`etcd: ${JSON.stringify(msg['error'])}`);
     const result = (msg['result'] ?? {}) as Json;
@@ -183,13 +174,7 @@ export class EtcdClient {
     }
     const events = Array.isArray(result['events']) ? (result['events'] as Json[]) : [];
     if (events.length === 0) return;
-    onEvents(
-      events.map((e) => {
-        const kv = readKv((e['kv'] ?? {}) as Json);
-        return { type: e['type'] === 'DELETE' ? 'delete' : 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision, lease: kv.lease };
-      }),
-      headerRevision(result),
-    );
+    onEvents(events.map((e) => ({ type: e['type'] === 'DELETE' ? 'delete' : 'put', ...readKv((e['kv'] ?? {}) as Json) })));
   }
 
   /** One request, to the members in turn until one answers. */
@@ -214,7 +199,7 @@ export class EtcdClient {
 
   private async request(endpoint: string, path: string, body: Json, signal: AbortSignal | undefined, retried = false): Promise<Json> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
-    const res = await this.fetchOnce(endpoint, path, body, signal === undefined ? timeout : AbortSignal.any([signal, timeout]), this.token);
+    const res = await this.fetchOnce(endpoint, path, body, signal === undefined ? timeout : AbortSignal.any([signal, timeout]));
     const text = await res.text();
     let json: Json;
     try {
@@ -234,10 +219,10 @@ export class EtcdClient {
     return json;
   }
 
-  private async fetchOnce(endpoint: string, path: string, body: Json, signal: AbortSignal, token: string | undefined): Promise<Response> {
-    if (this.options.user !== undefined && token === undefined && path !== '/v3/auth/authenticate') {
-      this.token = token = await this.authenticate(endpoint);
-    }
+  /** One POST, with etcd's token when a user is configured (authenticating first if none yet). */
+  private async fetchOnce(endpoint: string, path: string, body: Json, signal: AbortSignal): Promise<Response> {
+    if (this.options.user !== undefined && this.token === undefined) this.token = await this.authenticate(endpoint);
+    const token = this.token;
     return this.fetch(`${endpoint}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token !== undefined && { authorization: token }) },
@@ -278,11 +263,15 @@ function b64(value: string | Buffer): string {
   return (typeof value === 'string' ? Buffer.from(value) : value).toString('base64');
 }
 
+/** The key-values of a range answer. */
+function kvsOf(res: Json): Json[] {
+  return Array.isArray(res['kvs']) ? (res['kvs'] as Json[]) : [];
+}
+
 function readKv(kv: Json): EtcdKeyValue {
   return {
     key: Buffer.from(String(kv['key'] ?? ''), 'base64').toString(),
     value: Buffer.from(String(kv['value'] ?? ''), 'base64'),
-    modRevision: Number(kv['mod_revision'] ?? 0),
     lease: String(kv['lease'] ?? '0'),
   };
 }
