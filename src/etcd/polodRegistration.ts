@@ -33,7 +33,7 @@ export function gridRegistration(
   logger: Logger,
 ): RegistryRegistration {
   return new RegistryRegistration({
-    client: new EtcdClient({ endpoints: settings.endpoints, ...(settings.user && { user: settings.user }), ...(settings.tls && { tls: settings.tls }) }),
+    client: new EtcdClient(settings),
     // Read at each write: polod following its interfaces refreshes the registration on a change.
     address: () => registeredAddress(settings, daemon.settings.interfaces, transport),
     leaseSeconds: settings.leaseSeconds,
