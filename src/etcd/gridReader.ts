@@ -129,6 +129,10 @@ export class RegistryReader {
   }
 }
 
+/**
+ * Resolves after `ms`, or at once when `signal` aborts. Written here rather than taken from
+ * node:timers/promises, which marco's bundle would then load at every start.
+ */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {

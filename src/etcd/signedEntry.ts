@@ -65,10 +65,9 @@ function readEnvelope(text: string): Envelope | undefined {
 export function openEntry(etcdKey: string, value: Buffer, lease: string, trust: EntryTrust | undefined): OpenedEntry | undefined {
   const text = value.toString('utf8');
   const envelope = readEnvelope(text);
-  const keys = trust === undefined || trust.policy === 'off' ? [] : trust.keys;
-  if (keys.length === 0) return { text: envelope?.Signed ?? text };
-  if (envelope === undefined) return trust?.policy === 'preferred' ? { text, verified: false } : undefined;
-  const key = keys.find((k) => k.id === envelope.k);
+  if (trust === undefined || trust.policy === 'off' || trust.keys.length === 0) return { text: envelope?.Signed ?? text };
+  if (envelope === undefined) return trust.policy === 'preferred' ? { text, verified: false } : undefined;
+  const key = trust.keys.find((k) => k.id === envelope.k);
   if (key === undefined || envelope.Lease !== lease) return undefined;
   const given = Buffer.from(envelope.Tag, 'base64url');
   const expected = tag(key, etcdKey, envelope.Lease, envelope.Signed);
