@@ -30,7 +30,6 @@ export function etcdAvailable(): boolean {
 export interface EtcdCluster {
   /** Client URLs, comma-separated, as `--registry` takes them. */
   readonly endpoints: string;
-  readonly members: readonly LanHost[];
   /** Starts member i (0-based) again on its data folder. */
   start(i: number): void;
   /** SIGKILLs member i and waits until it is gone. */
@@ -44,7 +43,7 @@ export interface EtcdCluster {
 }
 
 /**
- * Starts one member on each of `members` and waits for a healthy cluster. With `tls`, clients
+ * Starts one member on each of `members` (the caller waits with `waitHealthy`). With `tls`, clients
  * reach it by https only, with a certificate signed by the PKI's CA (etcd's --client-cert-auth).
  */
 export async function startEtcdCluster(members: readonly LanHost[], opts: { token: string; tls?: TestPki }): Promise<EtcdCluster> {
@@ -89,7 +88,6 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
   let destroyed = false;
   const cluster: EtcdCluster = {
     endpoints: members.map((h) => `${scheme}://${h.address}:${ETCD_CLIENT_PORT}`).join(','),
-    members,
     start,
     kill,
     async waitHealthy(from, timeoutMs = 30_000) {

@@ -4,8 +4,9 @@
  * `name`: LANs `<name>a` and `<name>b`, router `<name>rt`. The cluster and the router are
  * destroyed after the test file, the LANs by their fixtures.
  */
+import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { startEtcdCluster, type EtcdCluster } from './etcd.js';
+import { etcdAvailable, startEtcdCluster, type EtcdCluster } from './etcd.js';
 import { lanFixture, type LanFixture } from './lan-daemons.js';
 import type { Lan, LanHost } from './netns.js';
 import { joinLans } from './subnets.js';
@@ -16,7 +17,7 @@ export interface RegistrySubnets {
   readonly lanB: LanFixture;
   /** Both LANs, joined by the router (made at the first call). */
   lans(): Promise<[Lan, Lan]>;
-  /** Starts etcd on `members` and waits until every member is healthy, asked from `from`. */
+  /** Starts etcd on `members` (failing when etcd is not installed) and waits until every member is healthy, asked from `from`. */
   etcd(members: readonly LanHost[], opts: { token: string; tls?: TestPki }, from: LanHost): Promise<EtcdCluster>;
 }
 
@@ -40,6 +41,7 @@ export function registrySubnets(name: string, a: { hosts: number; subnet: number
         return [A, B];
       })()),
     async etcd(members, opts, from) {
+      assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
       cluster = await startEtcdCluster(members, opts);
       await cluster.waitHealthy(from);
       return cluster;

@@ -14,8 +14,6 @@ function routerAddress(lan: Lan): string {
 
 /** The routed pair, from {@link joinLans}. */
 export interface Subnets {
-  /** Router namespace name. */
-  readonly routerNs: string;
   /** Deletes the router namespace (the LANs stay). Idempotent. */
   destroy(): void;
 }
@@ -52,5 +50,5 @@ export async function joinLans(name: string, a: Lan, b: Lan): Promise<Subnets> {
     destroy();
     throw err;
   }
-  return { routerNs, destroy };
+  return { destroy };
 }

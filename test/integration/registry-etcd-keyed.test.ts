@@ -12,7 +12,7 @@ import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { signEntry } from '../../src/etcd/signedEntry.js';
 import { GROUP_112, gridKeyFile, LIBRARY, logIs, MARCO, marcoNodes, startPolod, waitWatchEvent, type JsonNode, type WatchLine } from '../helpers/lan-daemons.js';
-import { etcdAvailable } from '../helpers/etcd.js';
+import { runModule } from '../helpers/host-program.js';
 import { registrySubnets } from '../helpers/registry-subnets.js';
 import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
@@ -24,23 +24,20 @@ const REGISTERED_MS = 30_000;
 const ETCD_CLIENT = path.join(path.dirname(LIBRARY), 'etcd', 'client.js');
 
 /** Runs `body` (async JavaScript with `etcd`, an EtcdClient of the cluster) on `host`; its printed JSON. */
-async function withEtcd(host: LanHost, endpoints: string, body: string): Promise<unknown> {
+function withEtcd(host: LanHost, endpoints: string, body: string): Promise<unknown> {
   const program = `
     import { EtcdClient } from ${JSON.stringify(ETCD_CLIENT)};
     const etcd = new EtcdClient({ endpoints: ${JSON.stringify(endpoints.split(','))} });
     const out = await (async () => { ${body} })();
     process.stdout.write(JSON.stringify(out ?? null));
   `;
-  const res = await host.run([process.execPath, '--input-type=module', '-e', program], { timeoutMs: 15_000 });
-  assert.equal(res.code, 0, res.stderr);
-  return JSON.parse(res.stdout) as unknown;
+  return runModule(host, program);
 }
 
 type VerifiedNode = JsonNode & { verified?: boolean };
 
 test('keyed grids across subnets: signed and sealed registry entries, forged and replayed ones refused', async (t) => {
   if (!requireNetns(t)) return;
-  assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
   const [A, B] = await subnets.lans();
   const { endpoints } = await subnets.etcd([A.host(1)], { token: `e8k-${process.pid}` }, A.host(2));
   const registry = ['--registry', endpoints];

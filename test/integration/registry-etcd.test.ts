@@ -14,9 +14,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, LIBRARY, logIs, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type Polod } from '../helpers/lan-daemons.js';
-import { etcdAvailable } from '../helpers/etcd.js';
+import { runModule } from '../helpers/host-program.js';
 import { registrySubnets } from '../helpers/registry-subnets.js';
-import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
 import { json, rawRequests, REFERENCE_MARCO_CFG, sortedNodes, startMarcod } from '../helpers/marcod-lan.js';
 
@@ -30,7 +29,6 @@ const LEASE_S = 2;
 const LEASE_GONE_MS = 20_000;
 const RECOVER_MS = 30_000;
 
-const waitEvent = (proc: Proc, event: string, address: string, timeoutMs = 15_000): Promise<string> => waitWatchEvent(proc, event, address, { timeoutMs });
 
 /** The addresses `marco <args>` lists from `host`, sorted; each must appear once. */
 async function found(host: LanHost, args: readonly string[]): Promise<string[]> {
@@ -42,7 +40,6 @@ async function found(host: LanHost, args: readonly string[]): Promise<string[]> 
 
 test('a grid across two subnets on a three-member etcd cluster', async (t) => {
   if (!requireNetns(t)) return;
-  assert.ok(etcdAvailable(), 'etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
   const [A, B] = await subnets.lans();
   // Members on both subnets: a1, a3 and b3 (polods run on a1, a2 and b1; clients on a3 and b2).
   const cluster = await subnets.etcd([A.host(1), A.host(3), B.host(3)], { token: `e8-${process.pid}` }, A.host(3));
@@ -78,9 +75,7 @@ test('a grid across two subnets on a three-member etcd cluster', async (t) => {
     const found = await marco.services(${JSON.stringify(a(1))}, { group: 'ff02::224:0:0:112', timeout: 1500 });
     process.stdout.write(JSON.stringify(found?.services ?? null));
   `;
-  const viaTwin = await B.host(2).run([process.execPath, '--input-type=module', '-e', program], { timeoutMs: 15_000 });
-  assert.equal(viaTwin.code, 0, viaTwin.stderr);
-  assert.deepEqual(JSON.parse(viaTwin.stdout), [{ id: 'web', params: { port: 8001 } }]);
+  assert.deepEqual(await runModule(B.host(2), program), [{ id: 'web', params: { port: 8001 } }]);
 
   // marcod, with `registry` in marco.cfg, answers for both subnets too (by query or warm view).
   const marcod = await startMarcod(lanA, A.host(3), { config: `${REFERENCE_MARCO_CFG}registry = ${cluster.endpoints}\n` });
@@ -92,16 +87,16 @@ test('a grid across two subnets on a three-member etcd cluster', async (t) => {
   // A watcher on subnet B follows a service offered on subnet A.
   const watch = B.host(2).spawn([process.execPath, MARCO, 'watch', '--json', '--interface', b(2), '--service', 'web', ...registry]);
   t.after(() => watch.stop());
-  await waitEvent(watch, 'up', a(1));
+  await waitWatchEvent(watch, 'up', a(1));
   await pa2.writeService('web', { id: 'web', params: { port: 8002 } });
   await pa2.reload();
-  await waitEvent(watch, 'up', a(2));
+  await waitWatchEvent(watch, 'up', a(2));
 
   // One member killed: the two others keep quorum, and everything still works.
   await cluster.kill(0);
   await pa1.removeService('web');
   await pa1.reload();
-  await waitEvent(watch, 'down', a(1));
+  await waitWatchEvent(watch, 'down', a(1));
   const stillWeb = await marcoNodes(B.host(2), ['request-for', 'web', '--timeout', '2000', ...registry]);
   assert.deepEqual(stillWeb.nodes.map((n) => n.address), [a(2)]);
 
@@ -131,12 +126,12 @@ test('a grid across two subnets on a three-member etcd cluster', async (t) => {
   // The watcher followed the registry again after the outage.
   await pa1.writeService('web', { id: 'web', params: { port: 8011 } });
   await pa1.reload();
-  await waitEvent(watch, 'up', a(1), RECOVER_MS);
+  await waitWatchEvent(watch, 'up', a(1), { timeoutMs: RECOVER_MS });
 
   // A node SIGKILLed (no goodbye, no revoke) leaves the registry when its lease expires.
   pa2.proc.kill('SIGKILL');
   await pa2.proc.exited;
-  await waitEvent(watch, 'down', a(2), LEASE_GONE_MS);
+  await waitWatchEvent(watch, 'down', a(2), { timeoutMs: LEASE_GONE_MS });
   await waitFor(
     async () => {
       const now = await found(B.host(2), ['discover', '--timeout', '1000', ...registry]);
