@@ -89,7 +89,7 @@ export class PoloDaemon {
   /** The keys and policy of each keyed group (its datagrams and its registry entries). */
   readonly gates = new Map<string, AuthGate>();
   /** polod's entry in the grid registry, when one is configured (src/etcd/polodRegistration.ts). */
-  registration: RegistryRegistration | undefined;
+  private registration: RegistryRegistration | undefined;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
 
@@ -207,7 +207,7 @@ export class PoloDaemon {
     await Promise.all([...this.presences.values()].map((p) => p.start()));
     if (this.settings.registry !== undefined && !this.stopped) {
       // Keyed groups too: their entries are signed, and sealed where their datagrams are (§10.1).
-      this.registration = gridRegistration(this.settings.registry, this.settings.groups, this, this.transport, this.deps.logger);
+      this.registration = gridRegistration(this.settings.registry, this, this.transport, this.deps.logger);
       this.registration.start();
     }
     this.deps.logger.info(

@@ -66,7 +66,7 @@ export const ETCD_RETRY: Backoff = { initialMs: 250, maxMs: 4000 };
 type Json = Record<string, unknown>;
 
 export class EtcdClient {
-  readonly endpoints: readonly string[];
+  private readonly endpoints: readonly string[];
   private readonly timeoutMs: number;
   /** Index of the member that answered last: asked first next time. */
   private preferred = 0;

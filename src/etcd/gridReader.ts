@@ -40,7 +40,7 @@ export interface GridFollower {
 
 export class RegistryReader {
   constructor(
-    readonly client: EtcdClient,
+    private readonly client: EtcdClient,
     private readonly logger?: Logger,
   ) {}
 

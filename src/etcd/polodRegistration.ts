@@ -17,17 +17,16 @@ import { RegistryRegistration } from './registration.js';
 
 /** What of the daemon the registration reads. */
 export interface RegisteredDaemon {
-  readonly settings: { readonly port: number; readonly interfaces: readonly string[]; readonly nodeParams: JsonObject };
+  readonly settings: { readonly groups: readonly string[]; readonly port: number; readonly interfaces: readonly string[]; readonly nodeParams: JsonObject };
   readonly registry: ServiceRegistry;
   readonly presences: ReadonlyMap<string, GroupPresence>;
   /** The keys and policy of each keyed group. */
   readonly gates: ReadonlyMap<string, AuthGate>;
 }
 
-/** Registers the daemon's `groups`. */
+/** Registers every group the daemon serves. */
 export function gridRegistration(
   settings: RegistrySettings,
-  groups: readonly string[],
   daemon: RegisteredDaemon,
   transport: Transport,
   logger: Logger,
@@ -39,7 +38,7 @@ export function gridRegistration(
     leaseSeconds: settings.leaseSeconds,
     changes: daemon.registry,
     logger: logger.child({ registry: settings.endpoints.join(',') }),
-    grids: groups.map((group) => {
+    grids: daemon.settings.groups.map((group) => {
       const gate = daemon.gates.get(group);
       const record = (): Omit<NodeRecord, 'rev' | 'instance'> => {
         const view = daemon.registry.view(group);
