@@ -12,15 +12,14 @@
  *    no processes): the raw etcd read, `marco()` and `requestFor()` of every node, a new
  *    watch's time until it holds the grid, and one change reaching a running watch.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { RegistryClientConfig, RegistryClientResult } from './child/registryClient.js';
-import { distFile, POLOD_JS, polodStateArgs, requireBuilt, requireNamespaces, runChild, spawnPolod, stopProc, waitPolodStarted, writeServices } from './lib/env.js';
+import { distFile, POLOD_JS, polodStateArgs, requireBuilt, runChild, spawnPolod, stopProc, waitPolodStarted, withLan, withTempDir, writeServices } from './lib/env.js';
 import { fmtMs, fmtRatio, type Section, type Table } from './lib/report.js';
 import { summarize } from './lib/stats.js';
-import { createLan, type Lan } from '../test/helpers/netns.js';
+import type { Lan } from '../test/helpers/netns.js';
 import { joinLans } from '../test/helpers/subnets.js';
 import { etcdAvailable, startEtcdCluster } from '../test/helpers/etcd.js';
 import type { Proc } from '../test/helpers/proc.js';
@@ -45,22 +44,24 @@ const PORT = 1337;
 export async function benchRegistry(opts: RegistryBenchOptions): Promise<Section> {
   const program = opts.polodJs ?? POLOD_JS;
   requireBuilt(program, 'polod');
-  requireNamespaces();
   if (!etcdAvailable()) throw new Error('etcd is not installed: run scripts/install-test-deps.sh (Debian package etcd-server)');
   const started = performance.now();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-registry-'));
-  // LAN names of this benchmark start with e8 (subnets 192-193: apart from the test's 190-191).
-  const lans: Lan[] = [];
+  // Subnets 157-158: no other benchmark's (bench/lib/env.ts withLan keeps them in 150-199).
+  return withTempDir('bench-registry', (dir) =>
+    withLan({ name: 'benchrga', hosts: 3, subnet: 157 }, (A) =>
+      withLan({ name: 'benchrgb', hosts: 2, subnet: 158 }, (B) => measure(opts, program, dir, A, B, started)),
+    ),
+  );
+}
+
+/** Runs the benchmark on LANs A (etcd, near polod, clients) and B (far polod); stops what it started. */
+async function measure(opts: RegistryBenchOptions, program: string, dir: string, A: Lan, B: Lan, started: number): Promise<Section> {
   let router: { destroy(): void } | undefined;
   let cluster: Awaited<ReturnType<typeof startEtcdCluster>> | undefined;
   const polods: Proc[] = [];
   try {
-    const A = await createLan({ name: 'e8ba', hosts: 3, subnet: 192 });
-    lans.push(A);
-    const B = await createLan({ name: 'e8bb', hosts: 2, subnet: 193 });
-    lans.push(B);
-    router = await joinLans('e8brt', A, B);
-    cluster = await startEtcdCluster([A.host(1)], { token: `e8bench-${process.pid}` });
+    router = await joinLans('benchrg', A, B);
+    cluster = await startEtcdCluster([A.host(1)], { token: `benchrg-${process.pid}` });
     await cluster.waitHealthy(A.host(3));
     const registry = [cluster.endpoints];
     opts.log('registry: etcd up, two subnets joined');
@@ -136,7 +137,7 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Section
       ],
     };
     const grid: Table = {
-      caption: `Simulated grids (one etcd member; every node a node key and one service key), medians of ${opts.scaleRuns} runs (watch: ${Math.max(3, Math.round(opts.scaleRuns / 2))}):`,
+      caption: `Simulated grids (one etcd member; every node a node key and one service key), medians of ${opts.scaleRuns} runs (watch: ${scale.scale[0]?.watchWarm.length ?? 0}):`,
       header: ['registered nodes', 'etcd range (raw)', 'marco() of all', 'requestFor() of all', 'new watch holds all', 'change reaches a watch'],
       rows: scale.scale.map((s) => [String(s.size), med(s.range), med(s.marco), med(s.requestFor), med(s.watchWarm), med(s.watchChange)]),
     };
@@ -177,7 +178,5 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Section
     await Promise.all(polods.map((p) => stopProc(p)));
     await cluster?.destroy();
     router?.destroy();
-    for (const lan of lans.reverse()) await lan.destroy();
-    await rm(dir, { recursive: true, force: true });
   }
 }

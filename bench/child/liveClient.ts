@@ -12,10 +12,9 @@
  * Usage: node liveClient.js '<LiveClientConfig as JSON>' — prints one JSON result line.
  */
 import dgram from 'node:dgram';
-import { rm, writeFile, rename } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { timeServiceChanges } from '../lib/serviceChanges.js';
 
 export interface LiveClientConfig {
   readonly group: string;
@@ -154,44 +153,23 @@ async function watchRounds(marco: MarcoClient, result: LiveClientResult): Promis
   const controller = new AbortController();
   const watch = marco.watch({ group: config.group, port: config.port, interface: config.iface, service: 'livebench', signal: controller.signal });
   await watch.ready();
-  const file = path.join(servicesDir, 'livebench');
-  const change = async (params: Record<string, unknown> | undefined): Promise<void> => {
-    if (params === undefined) await rm(file, { force: true });
-    else {
-      await writeFile(`${file}.tmp`, JSON.stringify({ id: 'livebench', params }));
-      await rename(`${file}.tmp`, file);
-    }
-  };
-  const until = async (event: string): Promise<number | undefined> => {
-    const t0 = performance.now();
-    process.kill(polodPid, 'SIGUSR1');
-    const timer = setTimeout(() => controller.abort(), 5000);
-    for (;;) {
-      const next = await watch.next();
-      if (next.done === true) return undefined;
-      if (next.value.event === event && next.value.address === polodAddress) {
-        clearTimeout(timer);
-        return performance.now() - t0;
-      }
-    }
-  };
-  const rounds = config.watchRuns ?? config.runs;
-  for (let round = -config.warmup; round < rounds; round++) {
-    const steps: Array<['up' | 'update' | 'down', Record<string, unknown> | undefined]> = [
+  result.watch.failures += await timeServiceChanges<'up' | 'update' | 'down'>({
+    watch,
+    controller,
+    polodPid,
+    polodAddress,
+    servicesDir,
+    id: 'livebench',
+    warmup: config.warmup,
+    runs: config.watchRuns ?? config.runs,
+    timeoutMs: 5000,
+    steps: (round) => [
       ['up', { round, v: 1 }],
       ['update', { round, v: 2 }],
       ['down', undefined],
-    ];
-    for (const [event, params] of steps) {
-      await change(params);
-      const ms = await until(event);
-      if (ms === undefined) {
-        result.watch.failures++;
-        return;
-      }
-      if (round >= 0) result.watch[event].push(ms);
-    }
-  }
+    ],
+    times: result.watch,
+  });
   controller.abort();
 }
 

@@ -13,7 +13,7 @@
  */
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { cpuTimeMs, udpCounters } from '../lib/procfs.js';
+import { cpuTimesMs, udpCounters, type CpuTimes } from '../lib/procfs.js';
 import { median, percentile } from '../lib/stats.js';
 
 /** What the generator is told to do. */
@@ -63,6 +63,8 @@ export interface LoadGenResult {
   readonly rttP99Us: number;
   /** CPU time the server used during the measured phase, in ms (undefined without serverPid). */
   readonly serverCpuMs: number | undefined;
+  /** The system (kernel) part of serverCpuMs, over the same window. */
+  readonly serverSystemMs: number | undefined;
   /** CPU time this generator used during the measured phase, in ms. */
   readonly generatorCpuMs: number;
   /** Growth of the namespace's UDP RcvbufErrors and InErrors counters during the measured phase. */
@@ -152,7 +154,7 @@ async function main(): Promise<LoadGenResult> {
   let t0 = 0;
   let answered0 = 0;
   let lost0 = 0;
-  let serverCpu0 = 0;
+  let server0: CpuTimes | undefined;
   let generatorCpu0 = process.cpuUsage();
   let udp0 = udpCounters();
 
@@ -164,7 +166,7 @@ async function main(): Promise<LoadGenResult> {
     t0 = performance.now();
     answered0 = answered;
     lost0 = lost;
-    serverCpu0 = config.serverPid === undefined ? 0 : cpuTimeMs(config.serverPid);
+    server0 = config.serverPid === undefined ? undefined : cpuTimesMs(config.serverPid);
     generatorCpu0 = process.cpuUsage();
     udp0 = udpCounters();
   };
@@ -174,6 +176,7 @@ async function main(): Promise<LoadGenResult> {
     if (!measuring) startMeasuring();
     const elapsedMs = performance.now() - t0;
     const udp1 = udpCounters();
+    const server1 = config.serverPid === undefined ? undefined : cpuTimesMs(config.serverPid);
     const cpu = process.cpuUsage(generatorCpu0);
     const measuredAnswered = answered - answered0;
     const measuredLost = lost - lost0;
@@ -188,7 +191,8 @@ async function main(): Promise<LoadGenResult> {
       lossRatio: measuredLost / Math.max(1, measuredAnswered + measuredLost),
       rttMedianUs: median([...sample]),
       rttP99Us: percentile([...sample], 99),
-      serverCpuMs: config.serverPid === undefined ? undefined : cpuTimeMs(config.serverPid) - serverCpu0,
+      serverCpuMs: server0 === undefined || server1 === undefined ? undefined : server1.cpuMs - server0.cpuMs,
+      serverSystemMs: server0 === undefined || server1 === undefined ? undefined : server1.systemMs - server0.systemMs,
       generatorCpuMs: (cpu.user + cpu.system) / 1000,
       kernelDrops: {
         rcvbufErrors: (udp1['RcvbufErrors'] ?? 0) - (udp0['RcvbufErrors'] ?? 0),

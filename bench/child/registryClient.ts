@@ -14,10 +14,9 @@
  *
  * Usage: node registryClient.js '<RegistryClientConfig as JSON>' — prints one JSON result line.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { timeServiceChanges } from '../lib/serviceChanges.js';
 
 export interface RegistryClientConfig {
   readonly mode: 'query' | 'watch' | 'scale';
@@ -127,26 +126,22 @@ async function watchRounds(marco: MarcoClient): Promise<void> {
   const controller = new AbortController();
   const watch = marco.watch({ group: config.group, port: config.port, interface: config.iface, service: config.service, signal: controller.signal });
   await watch.ready();
-  const file = path.join(servicesDir, config.service);
-  for (let round = -config.warmup; round < config.runs; round++) {
-    for (const event of ['up', 'down'] as const) {
-      if (event === 'up') {
-        await writeFile(`${file}.tmp`, JSON.stringify({ id: config.service, params: { round } }));
-        await rename(`${file}.tmp`, file);
-      } else {
-        await rm(file, { force: true });
-      }
-      const t0 = performance.now();
-      process.kill(polodPid, 'SIGUSR1');
-      const seen = await nextEvent(watch, (e) => e.event === event && e.address === polodAddress, 10_000);
-      if (!seen) {
-        result.watch.failures++;
-        controller.abort();
-        return;
-      }
-      if (round >= 0) result.watch[event].push(performance.now() - t0);
-    }
-  }
+  result.watch.failures += await timeServiceChanges<'up' | 'down'>({
+    watch,
+    controller,
+    polodPid,
+    polodAddress,
+    servicesDir,
+    id: config.service,
+    warmup: config.warmup,
+    runs: config.runs,
+    timeoutMs: 10_000,
+    steps: (round) => [
+      ['up', { round }],
+      ['down', undefined],
+    ],
+    times: result.watch,
+  });
   controller.abort();
 }
 

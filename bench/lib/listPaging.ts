@@ -2,11 +2,15 @@
  * The cost of paging through a large `List` (src/publish/listing.ts), in process: a registry of
  * `services` root services, paged through from offset 0 to the end, with the listing of the
  * first page reused by the later ones (RegistryListing, as polod does) against a fresh walk of
- * the registry for every page (a new RegistryListing per page: how every page was built before).
+ * the registry for every page: `pageOf(await listServicesYielding(registry), request)`, what
+ * `listRegistry` did for every page before RegistryListing (git log src/publish/listing.ts).
+ * The baseline builds no RegistryListing: each one registers a list-change listener and keeps its
+ * walk for LISTING_REUSE_MS, which would pile up and weigh on the rounds after it.
  */
 import { performance } from 'node:perf_hooks';
 import { median } from './stats.js';
-import { LIST_PAGE_ENTRIES, RegistryListing } from '../../src/publish/listing.js';
+import { LIST_PAGE_ENTRIES, pageOf, RegistryListing, type ListPage, type ListRequest } from '../../src/publish/listing.js';
+import { listServicesYielding } from '../../src/registry/listing.js';
 import { ServiceRegistry } from '../../src/registry/registry.js';
 import type { Service } from '../../src/registry/service.js';
 
@@ -30,11 +34,11 @@ function registryOf(count: number): ServiceRegistry {
   return new ServiceRegistry({ groups: ['224.0.0.112'], lists: new Map([['224.0.0.112', { root, users: new Map() }]]) });
 }
 
-async function pageThrough(listing: () => RegistryListing): Promise<{ ms: number; pages: number }> {
+async function pageThrough(page: (request: ListRequest) => Promise<ListPage>): Promise<{ ms: number; pages: number }> {
   const started = performance.now();
   let pages = 0;
   for (let offset: number | undefined = 0; offset !== undefined; pages++) {
-    offset = (await listing().page({ offset, limit: LIST_PAGE_ENTRIES })).next;
+    offset = (await page({ offset, limit: LIST_PAGE_ENTRIES })).next;
   }
   return { ms: performance.now() - started, pages };
 }
@@ -45,9 +49,9 @@ export async function measureListPaging(services = 20_000, rounds = 3): Promise<
   const perPage: number[] = [];
   let pages = 0;
   for (let r = 0; r < rounds; r++) {
-    const one = new RegistryListing(registry);
-    const a = await pageThrough(() => one);
-    const b = await pageThrough(() => new RegistryListing(registry));
+    const listing = new RegistryListing(registry);
+    const a = await pageThrough((request) => listing.page(request));
+    const b = await pageThrough(async (request) => pageOf(await listServicesYielding(registry), request));
     reused.push(a.ms);
     perPage.push(b.ms);
     pages = a.pages;

@@ -22,13 +22,21 @@ function clockTicks(): number {
 
 /** User + system CPU time of `pid` so far, in ms (resolution: one clock tick, 10 ms). */
 export function cpuTimeMs(pid: number): number {
-  const { utime, stime } = cpuTicks(pid);
-  return ((utime + stime) * 1000) / clockTicks();
+  return cpuTimesMs(pid).cpuMs;
 }
 
-/** System (kernel) CPU time of a process so far, in ms. */
-export function systemTimeMs(pid: number): number {
-  return (cpuTicks(pid).stime * 1000) / clockTicks();
+/** CPU time of a process so far, in ms, both from one reading of /proc/<pid>/stat. */
+export interface CpuTimes {
+  /** User + system. */
+  readonly cpuMs: number;
+  /** System (kernel) only. */
+  readonly systemMs: number;
+}
+
+/** User + system and system-only CPU time of `pid` so far, read together (so over the same window when subtracted). */
+export function cpuTimesMs(pid: number): CpuTimes {
+  const { utime, stime } = cpuTicks(pid);
+  return { cpuMs: ((utime + stime) * 1000) / clockTicks(), systemMs: (stime * 1000) / clockTicks() };
 }
 
 function cpuTicks(pid: number): { utime: number; stime: number } {

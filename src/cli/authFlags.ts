@@ -21,19 +21,19 @@ export function parseAuth(value: string): AuthPolicy {
   }
 }
 
+/**
+ * `--key FILE` (repeatable) and `--auth POLICY`, described for the command that takes them: one
+ * spec for marco's queries (src/cli/marco.ts) and the live view's commands (WATCH_AUTH_FLAGS).
+ */
+export function authFlagSpecs(keyDescription: string, authDescription: string): readonly FlagSpec[] {
+  return [
+    { name: 'key', value: '<file>', description: keyDescription, parse: parseKeyFile, repeatable: true },
+    { name: 'auth', value: '<policy>', description: authDescription, parse: parseAuth },
+  ];
+}
+
 /** `--key` and `--auth` of the commands that follow the live view (`marco watch`, `marco dashboard`). */
-export const WATCH_AUTH_FLAGS: readonly FlagSpec[] = [
-  {
-    name: 'key',
-    value: '<file>',
-    description: 'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
-    parse: parseKeyFile,
-    repeatable: true,
-  },
-  {
-    name: 'auth',
-    value: '<policy>',
-    description: 'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
-    parse: parseAuth,
-  },
-];
+export const WATCH_AUTH_FLAGS: readonly FlagSpec[] = authFlagSpecs(
+  'grid key file: announcements and replies verified, queries signed (repeatable: the first signs, each verifies)',
+  'required (default with --key): unsigned, forged or replayed announcements dropped; preferred: kept and marked unverified; sealed: as required; off',
+);

@@ -9,7 +9,7 @@
  * installed command is this file bundled into one CommonJS file (scripts/bundle-marco.mjs).
  */
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
-import { parseAuth, parseKeyFile, WATCH_AUTH_FLAGS } from './authFlags.js';
+import { authFlagSpecs, WATCH_AUTH_FLAGS } from './authFlags.js';
 import { Marco, type WatchOptions } from '../discovery/marco.js';
 import type { HostLookup } from '../discovery/nodeAddress.js';
 import { MAX_TIMEOUT_MS, type QueryOptions } from '../discovery/options.js';
@@ -92,19 +92,10 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'interface', value: '<addr>', description: 'local IPv4 address to send the query from', parse: parseIPv4 },
   { name: 'port', value: '<n>', description: `polod port (default: ${POLO_PORT})`, parse: parsePort },
-  {
-    name: 'key',
-    value: '<file>',
-    description: 'grid key file: queries signed, replies verified (repeatable: the first signs, each verifies)',
-    parse: parseKeyFile,
-    repeatable: true,
-  },
-  {
-    name: 'auth',
-    value: '<policy>',
-    description: 'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; sealed: as required (sealed params are opened either way); off',
-    parse: parseAuth,
-  },
+  ...authFlagSpecs(
+    'grid key file: queries signed, replies verified (repeatable: the first signs, each verifies)',
+    'required (default with --key): unsigned replies dropped; preferred: kept and marked unverified; sealed: as required (sealed params are opened either way); off',
+  ),
   ...REGISTRY_FLAGS,
   { name: 'json', description: 'print one JSON document instead of a table' },
 ];

@@ -3,6 +3,7 @@
  * and `--auth`, or `key_files` and `auth` in the config file (docs/operations.md,
  * "Authenticated grids"). Key files are read here, once; errors name the file.
  */
+import path from 'node:path';
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { parseGroup } from './values.js';
 
@@ -22,6 +23,34 @@ const GROUP_SPEC = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F
 export function splitKeySpec(spec: string): { readonly group?: string; readonly file: string } {
   const m = GROUP_SPEC.exec(spec);
   return m ? { group: m[1] as string, file: m[2] as string } : { file: spec };
+}
+
+/** One entry of `key_files`: as written, and split with its file resolved. */
+export interface KeyFileSpec {
+  /** The entry as written in the config file. */
+  readonly written: string;
+  /** `GROUP=FILE`'s group, unchecked (see {@link splitKeySpec}); undefined for a bare `FILE`. */
+  readonly group?: string;
+  /** The key file, resolved against the config file's folder. */
+  readonly file: string;
+  /** `GROUP=FILE` or `FILE` with the file resolved: a spec for {@link readKeySpecs}. */
+  readonly spec: string;
+}
+
+/**
+ * `key_files = SPEC SPEC …` of a config file (polod's polo.cfg, marcod's marco.cfg): specs split
+ * on spaces and commas, each `FILE` or `GROUP=FILE` with FILE relative to `base` (the config
+ * file's folder). Nothing is read here: a `--key` flag replaces the whole list, files unread.
+ */
+export function keyFileSpecs(value: string, base: string): KeyFileSpec[] {
+  return value
+    .split(/[\s,]+/)
+    .filter((s) => s !== '')
+    .map((written) => {
+      const { group, file: named } = splitKeySpec(written);
+      const file = path.resolve(base, named);
+      return group === undefined ? { written, file, spec: file } : { written, group, file, spec: `${group}=${file}` };
+    });
 }
 
 /** Reads `FILE` and `GROUP=FILE` specs (in order: the first key of each list signs). */

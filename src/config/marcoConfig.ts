@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, MAX_DATAGRAM, POLO_PORT } from '../protocol/limits.js';
 import { parseAuthPolicy, readGridKeyFile, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { readIniFile, type IniSection } from './iniFile.js';
-import { splitKeySpec } from './authConfig.js';
+import { keyFileSpecs } from './authConfig.js';
 import { parseMetricsAddress, type MetricsAddress } from '../metrics/address.js';
 import {
   checkPort,
@@ -130,12 +130,15 @@ export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
   if (!read.found && options.file !== undefined) throw new ConfigError(`${file}: no such config file`);
   const config = defaultMarcoConfig();
   const access: RegistryAccessChoices = {};
+  const choices: FileChoices = {};
   if (read.found) {
     const section = read.sections.get('marco');
-    if (section) applySection(config, section, file, options.warn, access, options.overrides?.keys !== undefined && options.overrides.keys.length > 0);
+    if (section) applySection(config, section, file, options.warn, access, choices);
     else options.warn(`${file}: no [marco] section, using built-in defaults`);
   }
   const o = options.overrides ?? {};
+  // --key replaces the file's list: the files key_files names are not even read.
+  if (choices.keyFiles !== undefined && !(o.keys !== undefined && o.keys.length > 0)) config.keys = readKeyFiles(choices.keyFiles);
   applyOverrides(config, o);
   if (config.auth !== undefined && config.auth !== 'off' && config.keys.length === 0) {
     const where = o.auth !== undefined ? '--auth' : `${file}: [marco] auth`;
@@ -147,13 +150,19 @@ export function loadMarcoConfig(options: LoadMarcoConfigOptions): MarcoConfig {
   return config;
 }
 
+/** What `[marco]` gave that is applied after it, once the flags are known (as poloConfig.ts does). */
+interface FileChoices {
+  /** key_files: the files, resolved against the config file's folder, and where they were given. */
+  keyFiles?: { readonly files: readonly string[]; readonly where: string };
+}
+
 function applySection(
   config: MarcoConfig,
   section: IniSection,
   file: string,
   warn: (m: string) => void,
   access: RegistryAccessChoices,
-  keysFlagged: boolean,
+  choices: FileChoices,
 ): void {
   const where = (key: string) => `${file}: [marco] ${key}`;
   for (const [key, value] of section) {
@@ -187,8 +196,7 @@ function applySection(
         config.registry = parseRegistryEndpoints(value, where(key));
         break;
       case 'key_files':
-        // --key replaces the list: the files it names are not even read.
-        if (!keysFlagged) config.keys = readKeyFiles(value, path.dirname(file), where(key));
+        choices.keyFiles = { files: keyFiles(value, path.dirname(file), where(key)), where: where(key) };
         break;
       case 'auth':
         config.auth = parseAuthPolicy(value, where(key));
@@ -222,19 +230,26 @@ function applyOverrides(config: MarcoConfig, o: MarcoOverrides): void {
 }
 
 /**
- * `key_files = FILE FILE …` (spaces or commas; relative to the config file's folder), each read
- * now. marcod's keys are those of every group it asks; `GROUP=FILE` (polod's per-group keys) is
- * refused rather than applied to every group.
+ * `key_files = FILE FILE …` (spaces or commas; relative to the config file's folder, as polod's:
+ * authConfig.ts keyFileSpecs). marcod's keys are those of every group it asks; `GROUP=FILE`
+ * (polod's per-group keys) is refused rather than applied to every group.
  */
-function readKeyFiles(value: string, base: string, where: string): GridKey[] {
-  const files = value.split(/[\s,]+/).filter((s) => s !== '');
-  if (files.length === 0) throw new ConfigError(`${where}: expected one or more key files`);
-  return files.map((f) => {
-    if (splitKeySpec(f).group !== undefined) throw new ConfigError(`${where}: '${f}': per-group keys (GROUP=FILE) are polod's; marcod's keys serve every group`);
+function keyFiles(value: string, base: string, where: string): string[] {
+  const specs = keyFileSpecs(value, base);
+  if (specs.length === 0) throw new ConfigError(`${where}: expected one or more key files`);
+  return specs.map((s) => {
+    if (s.group !== undefined) throw new ConfigError(`${where}: '${s.written}': per-group keys (GROUP=FILE) are polod's; marcod's keys serve every group`);
+    return s.file;
+  });
+}
+
+/** Reads the key files key_files named; errors name the file and where it was given. */
+function readKeyFiles(choice: NonNullable<FileChoices['keyFiles']>): GridKey[] {
+  return choice.files.map((f) => {
     try {
-      return readGridKeyFile(path.resolve(base, f));
+      return readGridKeyFile(f);
     } catch (err) {
-      throw new ConfigError(`${where}: ${(err as Error).message}`);
+      throw new ConfigError(`${choice.where}: ${(err as Error).message}`);
     }
   });
 }

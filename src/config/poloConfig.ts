@@ -16,7 +16,7 @@ import { DEFAULT_SERVER_LIMITS } from '../publish/server.js';
 import { readIniFile, type IniSection } from './iniFile.js';
 import type { GuardSettings, UnicastScope } from '../responder/guard.js';
 import { applyGuardKey, DEFAULT_GUARD_SETTINGS, parseUnicastScope } from './guardConfig.js';
-import { parseAuthPolicy, readKeySpecs, splitKeySpec, type AuthSettings } from './authConfig.js';
+import { keyFileSpecs, parseAuthPolicy, readKeySpecs, type AuthSettings } from './authConfig.js';
 import type { AuthPolicy } from '../auth/gridAuth.js';
 import {
   checkPort,
@@ -317,16 +317,7 @@ function applySection(config: PoloConfig, section: IniSection, file: string, war
         config.bindingPort = parsePort(value, where);
         break;
       case 'key_files':
-        choices.keys = {
-          where,
-          specs: value
-            .split(/[\s,]+/)
-            .filter((s) => s !== '')
-            .map((s) => {
-              const { group, file } = splitKeySpec(s);
-              return group === undefined ? path.resolve(base, file) : `${group}=${path.resolve(base, file)}`;
-            }),
-        };
+        choices.keys = { where, specs: keyFileSpecs(value, base).map((k) => k.spec) };
         break;
       case 'auth':
         choices.auth = { where, policy: parseAuthPolicy(value, where) };
