@@ -76,9 +76,7 @@ test('a host on two LANs: marcod answers from a warm view of both, a polod there
   // marco watch with no flags on the same host: both LANs.
   const watch = multi.spawn([process.execPath, MARCO, 'watch', '--json']);
   t.after(() => watch.stop());
-  for (const address of [nodeA.address, nodeB.address]) {
-    await watch.waitForLine((l) => (JSON.parse(l) as { event: string; address: string }).address === address, `up ${address}`, 15_000);
-  }
+  for (const address of [nodeA.address, nodeB.address]) await waitWatchEvent(watch, 'up', address);
 });
 
 test('marco watch follows the links of its host: a LAN the host joins while it runs is heard within seconds', async (t) => {
