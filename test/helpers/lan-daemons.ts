@@ -270,7 +270,6 @@ export async function linkLocal(host: LanHost): Promise<string> {
   return `${local}%eth0`;
 }
 
-/** One line of `marco watch --json`. */
 /** A grid key file `name` (32 bytes of `byte`, mode 0600) in the fixture's folder, and the key it holds. */
 export async function gridKeyFile(fixture: LanFixture, name: string, byte: number): Promise<{ file: string; key: GridKey }> {
   const file = path.join(await fixture.tmpDir(), name);
@@ -279,6 +278,7 @@ export async function gridKeyFile(fixture: LanFixture, name: string, byte: numbe
   return { file, key: gridKey(bytes) };
 }
 
+/** One line of `marco watch --json`. */
 export interface WatchLine {
   event: string;
   address: string;
