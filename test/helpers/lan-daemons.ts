@@ -242,6 +242,17 @@ export async function marcoNodes(
   return { code: run.code, nodes, run };
 }
 
+/**
+ * `marco discover --json` on `host` with no interface flag and a deadline of 10 minutes, far
+ * beyond the 20 s kill timeout: it must exit 0, the query ended on the Members hint. Returns the
+ * addresses found, sorted as strings.
+ */
+export async function discoverToHint(host: LanHost): Promise<string[]> {
+  const run = await host.run([process.execPath, MARCO, 'discover', '--json', '--timeout', '600000'], { timeoutMs: 20_000 });
+  if (run.code !== 0) throw new Error(`marco discover on ${host.name} did not end on the Members hint (exit ${run.code}): ${run.stdout}${run.stderr}`);
+  return (JSON.parse(run.stdout) as JsonNode[]).map((n) => n.address).sort();
+}
+
 /** Orders dotted quads numerically. */
 export function compareAddresses(a: string, b: string): number {
   const num = (s: string): number => s.split('.').reduce((n, o) => n * 256 + Number(o), 0);
