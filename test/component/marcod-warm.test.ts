@@ -92,8 +92,15 @@ describe('marcod warm view in a keyed grid', () => {
     // The unkeyed node announces too, unsigned: refused, never in the view.
     await waitFor(() => (watch.verifier?.refused['unsigned'] ?? 0) > 0, { what: 'an unsigned announcement refused' });
     assert.equal(watch.view.member('10.0.0.2'), undefined);
+    const downs: string[] = [];
+    watch.view.onEvent((e) => {
+      if (e.event === 'down') downs.push(`${e.member.address} ${e.reason}`);
+    });
     await signed.stop();
-    await waitFor(() => fromView(watch, web) === undefined || fromView(watch, web)?.length === 0, { what: 'the signed goodbye to be taken' });
+    // The signed goodbye removes the member at once; expiry would say 'expired'.
+    await waitFor(() => downs.length > 0, { what: 'the signed goodbye to be taken' });
+    assert.deepEqual(downs, ['10.0.0.1 goodbye']);
+    assert.equal(fromView(watch, web), undefined, 'an empty view proves nothing: marcod queries');
     controller.abort();
   });
 });

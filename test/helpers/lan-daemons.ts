@@ -242,6 +242,17 @@ export async function marcoNodes(
   return { code: run.code, nodes, run };
 }
 
+/**
+ * `marco discover --json` on `host` with no interface flag and a deadline of 10 minutes, far
+ * beyond the 20 s kill timeout: it must exit 0, the query ended on the Members hint. Returns the
+ * addresses found, sorted as strings.
+ */
+export async function discoverToHint(host: LanHost): Promise<string[]> {
+  const run = await host.run([process.execPath, MARCO, 'discover', '--json', '--timeout', '600000'], { timeoutMs: 20_000 });
+  if (run.code !== 0) throw new Error(`marco discover on ${host.name} did not end on the Members hint (exit ${run.code}): ${run.stdout}${run.stderr}`);
+  return (JSON.parse(run.stdout) as JsonNode[]).map((n) => n.address).sort();
+}
+
 /** Orders dotted quads numerically. */
 export function compareAddresses(a: string, b: string): number {
   const num = (s: string): number => s.split('.').reduce((n, o) => n * 256 + Number(o), 0);
@@ -270,7 +281,6 @@ export async function linkLocal(host: LanHost): Promise<string> {
   return `${local}%eth0`;
 }
 
-/** One line of `marco watch --json`. */
 /** A grid key file `name` (32 bytes of `byte`, mode 0600) in the fixture's folder, and the key it holds. */
 export async function gridKeyFile(fixture: LanFixture, name: string, byte: number): Promise<{ file: string; key: GridKey }> {
   const file = path.join(await fixture.tmpDir(), name);
@@ -279,6 +289,7 @@ export async function gridKeyFile(fixture: LanFixture, name: string, byte: numbe
   return { file, key: gridKey(bytes) };
 }
 
+/** One line of `marco watch --json`. */
 export interface WatchLine {
   event: string;
   address: string;

@@ -67,6 +67,17 @@ export async function removeUsers(names: readonly string[]): Promise<void> {
   for (const name of names) if (exists(name)) await admin(['userdel', '-r', name], true);
 }
 
+/** Creates the group `name` afresh (remove it with removeGroup, even on failure). */
+export async function createGroup(name: string): Promise<void> {
+  await removeGroup(name);
+  await admin(['groupadd', name]);
+}
+
+/** Removes the group `name` if it exists (after the users whose primary group it is); never throws. */
+export async function removeGroup(name: string): Promise<void> {
+  if (exists(name, 'group')) await admin(['groupdel', name], true);
+}
+
 /** Prefix of an argv that runs it as `user` (no supplementary groups), inside any namespace. */
 export function asUser(user: TestUser): string[] {
   return ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--'];

@@ -9,8 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { signDatagram } from '../../src/auth/gridAuth.js';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { GROUP_112, gridKeyFile, lanFixture, MARCO, marcoNodes, runMarco, startPolod, watchEvents, type WatchLine } from '../helpers/lan-daemons.js';
-import { waitFor } from '../helpers/wait.js';
+import { GROUP_112, gridKeyFile, lanFixture, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type WatchLine } from '../helpers/lan-daemons.js';
 
 const fixture = lanFixture({ name: 'k10seal', hosts: 3, subnet: 201 });
 const addr = (i: number): string => `10.201.201.${i}`;
@@ -55,11 +54,10 @@ test('sealed params: key holders read them, verified; the wire and an eavesdropp
   assert.ok(!reply.includes('8080'), reply);
 
   // Announcements: opened for the key holder, sealed for the eavesdropper.
-  const up = (proc: typeof watcher): WatchLine | undefined => watchEvents(proc).find((e) => e.event === 'up' && e.address === addr(1));
-  const seen = await waitFor(() => up(watcher), { what: 'the key holder\'s watch to see h1', timeoutMs: 20_000 });
-  assert.deepEqual(seen['params'], { hostname: 'h1' });
-  assert.equal(seen['verified'], true);
-  const overheard = await waitFor(() => up(eavesdropper), { what: 'the eavesdropper\'s watch to see h1', timeoutMs: 20_000 });
-  assert.deepEqual(Object.keys(overheard['params'] as object).sort(), ['Sealed', 'k']);
+  const seen = JSON.parse(await waitWatchEvent(watcher, 'up', addr(1), { timeoutMs: 20_000 })) as WatchLine;
+  assert.deepEqual(seen.params, { hostname: 'h1' });
+  assert.equal(seen.verified, true);
+  const overheard = JSON.parse(await waitWatchEvent(eavesdropper, 'up', addr(1), { timeoutMs: 20_000 })) as WatchLine;
+  assert.deepEqual(Object.keys(overheard.params).sort(), ['Sealed', 'k']);
   assert.ok(!JSON.stringify(overheard).includes('h1"'), JSON.stringify(overheard));
 });

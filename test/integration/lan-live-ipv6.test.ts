@@ -8,27 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireNetns, type LanHost } from '../helpers/netns.js';
-import { lanFixture, linkLocal, logIs, MARCO, startPolod, waitWatchEvent, watchEvents, type JsonNode } from '../helpers/lan-daemons.js';
-import type { Proc } from '../helpers/proc.js';
+import { requireNetns } from '../helpers/netns.js';
+import { discoverToHint, lanFixture, linkLocal, logIs, MARCO, startPolod, waitWatchEvent, watchEvents } from '../helpers/lan-daemons.js';
 
 const v6only = lanFixture({ name: 'r8w6', hosts: 4, subnet: 184, ipv4: false, ipv6: true });
 const dual = lanFixture({ name: 'r8wd', hosts: 3, subnet: 187, ipv6: true });
 const TWIN_112 = 'ff02::224:0:0:112';
 const JOIN_MS = 20_000;
-/** Far beyond the kill timeout of host.run (20 s): only the Members hint ends such a query. */
-const ENDLESS = ['--timeout', '600000'];
-
-/** `marco discover --json` on `host` with no interface flag; it must exit 0 (ended on the hint). */
-async function discover(host: LanHost): Promise<string[]> {
-  const run = await host.run([process.execPath, MARCO, 'discover', '--json', ...ENDLESS], { timeoutMs: 20_000 });
-  assert.equal(run.code, 0, `marco discover did not end on the Members hint: ${run.stdout}${run.stderr}`);
-  return (JSON.parse(run.stdout) as JsonNode[]).map((n) => n.address).sort();
-}
-
-const waitEvent = (proc: Proc, event: string, address: string, reason?: string): Promise<string> =>
-  waitWatchEvent(proc, event, address, reason === undefined ? {} : { reason });
-
 test('on an IPv6-only link: polods see each other, a Marco query ends on the Members hint, marco watch follows a node', async (t) => {
   if (!requireNetns(t)) return;
   const lan = await v6only.lan();
@@ -44,20 +30,20 @@ test('on an IPv6-only link: polods see each other, a Marco query ends on the Mem
   await polods[0]?.waitLog(logIs('membership', { event: 'up', address: a2, kind: 'announcing' }), 'h2 in the view of h1', JOIN_MS);
 
   // No --max-nodes, a deadline of 10 minutes: the query ends once both members answered.
-  assert.deepEqual(await discover(client), [a1, a2].sort());
+  assert.deepEqual(await discoverToHint(client), [a1, a2].sort());
 
   // A watch of the service (no flags): h1 at once, then h3 arrives, changes it and leaves.
   const watch = client.spawn([process.execPath, MARCO, 'watch', '--service', 'web', '--json']);
   t.after(() => watch.stop());
-  await waitEvent(watch, 'up', a1);
+  await waitWatchEvent(watch, 'up', a1);
   const p3 = await startPolod(v6only, h3, { interfaces: [], waitJoined: false, services: web(83) });
   t.after(() => p3.stop());
-  await waitEvent(watch, 'up', a3);
+  await waitWatchEvent(watch, 'up', a3);
   await p3.writeService('web', { id: 'web', params: { port: 8083 } });
   await p3.reload();
-  await waitEvent(watch, 'update', a3);
+  await waitWatchEvent(watch, 'update', a3);
   await p3.stop();
-  await waitEvent(watch, 'down', a3, 'goodbye');
+  await waitWatchEvent(watch, 'down', a3, { reason: 'goodbye' });
   assert.deepEqual(
     watchEvents(watch).filter((e) => e.address === a3).map((e) => [e.event, e.params['port']]),
     [['up', 83], ['update', 8083], ['down', 8083]],
@@ -73,20 +59,20 @@ test('on a dual-stack link a node is one member, at IPv4, in a watch and in the 
   t.after(() => p1.stop());
   const watch = client.spawn([process.execPath, MARCO, 'watch', '--json']);
   t.after(() => watch.stop());
-  await waitEvent(watch, 'up', h1.address);
+  await waitWatchEvent(watch, 'up', h1.address);
 
   // h2 names its interface by its IPv4 address: the twin is served there too (and announced on).
   const p2 = await startPolod(dual, h2, { services: {} });
   t.after(() => p2.stop());
   await p2.waitLog(logIs('joined group', { ipv6: TWIN_112, iface: 'eth0' }), `joined ${TWIN_112} on eth0`, JOIN_MS);
-  await waitEvent(watch, 'up', h2.address);
+  await waitWatchEvent(watch, 'up', h2.address);
   // h1 hears h2 over both families (two links of its view: IPv4 and IPv6), so both kinds of
   // announcement have been on the link while the watch listened.
   await p1.waitLog(logIs('membership', { event: 'up', address: await linkLocal(h2), kind: 'announcing' }), 'h2 over IPv6 in the view of h1', JOIN_MS);
   await p1.waitLog(logIs('membership', { event: 'up', address: h2.address, kind: 'announcing' }), 'h2 over IPv4 in the view of h1', JOIN_MS);
 
   // Each count is of one family: an IPv4 query ends on a hint of 2, not 4.
-  assert.deepEqual(await discover(client), [h1.address, h2.address].sort());
+  assert.deepEqual(await discoverToHint(client), [h1.address, h2.address].sort());
   const seen = watchEvents(watch);
   assert.ok(
     seen.every((e) => e.address === h1.address || e.address === h2.address),

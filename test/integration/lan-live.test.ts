@@ -33,9 +33,6 @@ function startWatch(host: LanHost, extra: readonly string[] = []): Proc {
   return host.spawn([process.execPath, MARCO, 'watch', '--json', '--interface', host.address, ...extra]);
 }
 
-const waitEvent = (proc: Proc, event: string, address: string, timeoutMs = 10_000, reason?: string): Promise<string> =>
-  waitWatchEvent(proc, event, address, { timeoutMs, ...(reason !== undefined && { reason }) });
-
 test('a mixed grid: views, early-ending discovery, watches of nodes and services, goodbye and expiry', async (t) => {
   if (!requireNetns(t)) return;
   const lan = await fixture.lan();
@@ -75,32 +72,32 @@ test('a mixed grid: views, early-ending discovery, watches of nodes and services
   const web = startWatch(lan.host(5), ['--service', 'web']);
   t.after(() => nodes.stop());
   t.after(() => web.stop());
-  for (const i of [1, 2, 3, 4]) await waitEvent(nodes, 'up', addr(i));
-  await waitEvent(web, 'up', addr(1));
-  await waitEvent(web, 'up', addr(4));
+  for (const i of [1, 2, 3, 4]) await waitWatchEvent(nodes, 'up', addr(i));
+  await waitWatchEvent(web, 'up', addr(1));
+  await waitWatchEvent(web, 'up', addr(4));
   assert.deepEqual(watchEvents(web).find((e) => e.address === addr(1))?.params, { port: 8001 });
 
   // h2 gets web (a file and a reload): announced at once, seen by the service watch.
   await p2.writeService('web', { id: 'web', params: { port: 8002 } });
   await p2.reload();
-  await waitEvent(web, 'up', addr(2));
+  await waitWatchEvent(web, 'up', addr(2));
   // h1 changes its params of web: an update.
   await p1.writeService('web', { id: 'web', params: { port: 9001 } });
   await p1.reload();
-  await waitEvent(web, 'update', addr(1));
+  await waitWatchEvent(web, 'update', addr(1));
   assert.deepEqual(watchEvents(web).filter((e) => e.event === 'update').map((e) => e.params), [{ port: 9001 }]);
   // h2 withdraws it.
   await p2.removeService('web');
   await p2.reload();
-  await waitEvent(web, 'down', addr(2), 10_000, 'unpublished');
+  await waitWatchEvent(web, 'down', addr(2), { reason: 'unpublished' });
 
   // A graceful stop is a goodbye: every view drops the node.
   await p3.stop();
-  await waitEvent(nodes, 'down', addr(3), 10_000, 'goodbye');
+  await waitWatchEvent(nodes, 'down', addr(3), { reason: 'goodbye' });
   await p1.waitLog(logIs('membership', { event: 'down', address: addr(3) }), 'h3 leaving the view of h1');
   // A SIGKILLed node says nothing: it expires.
   p2.proc.kill('SIGKILL');
-  await waitEvent(nodes, 'down', addr(2), EXPIRY_MS, 'expired');
+  await waitWatchEvent(nodes, 'down', addr(2), { reason: 'expired', timeoutMs: EXPIRY_MS });
   await p1.waitLog(logIs('membership', { event: 'down', address: addr(2) }), 'h2 expiring in the view of h1', EXPIRY_MS);
 
   // The readable form, and Ctrl-C ends a watch with exit 0.

@@ -21,7 +21,7 @@ import { createLan, netnsAvailable, requireNetns, type Lan, type LanHost } from 
 import type { Proc } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait.js';
 import { overTls } from '../helpers/publish-tls.js';
-import { admin, exists } from '../helpers/unix-users.js';
+import { admin, createGroup, removeGroup, removeUsers, RUN_TAG, userNames } from '../helpers/unix-users.js';
 
 const DIST = path.resolve(import.meta.dirname, '..', '..');
 const POLOD = path.join(DIST, 'src', 'cli', 'polod.js');
@@ -29,14 +29,14 @@ const MARCO = path.join(DIST, 'src', 'cli', 'marco.js');
 const G1 = '224.0.0.112';
 const isRoot = process.getuid?.() === 0;
 
-/** Test users: names start with `mpp`; word characters only, as the default verify_regexp wants. */
-const tag = String(process.pid % 100000);
-const ALICE = `mppa${tag}`;
-const BOB = `mppb${tag}`;
-const CAROL = `mppc${tag}`; // member of the superuser group
+/**
+ * Test users `mppa<tag>`, `mppb<tag>`, `mppc<tag>` (test/helpers/unix-users.ts: this run's tag; word
+ * characters only, as the default verify_regexp wants). CAROL is a member of the superuser group.
+ */
+const USERS = userNames('mpp', 3);
+const [ALICE, BOB, CAROL] = USERS as [string, string, string];
 /** polod's superuser group (`superuser_group`), this run's own: another run neither shares nor deletes it. */
-const SUPERUSERS = `mppg${tag}`;
-const USERS = [ALICE, BOB, CAROL];
+const SUPERUSERS = `mppg${RUN_TAG}`;
 
 const uidOf = (name: string): number => Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
 const homeOf = (name: string): string => `/home/${name}`;
@@ -97,9 +97,8 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
 
   before(async () => {
     if (!netnsAvailable().ok) return;
-    for (const u of USERS) if (exists(u)) await admin(['userdel', '-r', u], true);
-    if (exists(SUPERUSERS, 'group')) await admin(['groupdel', SUPERUSERS], true);
-    await admin(['groupadd', SUPERUSERS]);
+    await removeUsers(USERS);
+    await createGroup(SUPERUSERS);
     for (const u of USERS) {
       const extra = u === CAROL ? ['-G', SUPERUSERS] : [];
       await admin(['useradd', '-m', '-d', homeOf(u), '-s', '/bin/sh', ...extra, u]);
@@ -117,8 +116,8 @@ describe('publish API with real users', { skip: !isRoot && 'needs root to create
   after(async () => {
     // Even when a test failed: no user, group, namespace or process is left behind.
     await lan?.destroy();
-    for (const u of USERS) if (exists(u)) await admin(['userdel', '-r', u], true);
-    if (exists(SUPERUSERS, 'group')) await admin(['groupdel', SUPERUSERS], true);
+    await removeUsers(USERS);
+    await removeGroup(SUPERUSERS);
     if (state !== undefined) await rm(state, { recursive: true, force: true });
   });
 

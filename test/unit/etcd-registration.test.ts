@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EtcdWrite } from '../../src/etcd/client.js';
-import { RegistryRegistration, type LeaseStore } from '../../src/etcd/registration.js';
+import { RegistryRegistration, type LeaseStore, type RegistrationOptions } from '../../src/etcd/registration.js';
 import type { ServiceChange } from '../../src/registry/events.js';
 import type { JsonObject } from '../../src/protocol/json.js';
-import type { Logger } from '../../src/util/log.js';
+import { silentLogger } from '../../src/util/log.js';
+import { recordingLogger } from '../helpers/marcod-fixture.js';
 import { waitFor } from '../helpers/wait.js';
 
 class FakeStore implements LeaseStore {
@@ -50,10 +51,17 @@ class FakeStore implements LeaseStore {
   }
 }
 
-function recordingLogger(lines: string[]): Logger {
-  const log = (level: string) => (a: object | string, b?: string) => void lines.push(`${level} ${typeof a === 'string' ? a : b ?? ''}`);
-  const logger: Logger = { fatal: log('fatal'), error: log('error'), warn: log('warn'), info: log('info'), debug: () => {}, trace: () => {}, child: () => logger };
-  return logger;
+/** A registration of node 10.0.0.9 in grid 224.0.0.112:1337 (no services), on `store`. */
+function registration(store: FakeStore, overrides: Partial<RegistrationOptions> = {}): RegistryRegistration {
+  return new RegistryRegistration({
+    client: store,
+    address: () => '10.0.0.9',
+    leaseSeconds: 10,
+    logger: silentLogger,
+    changes: { onChange: () => () => {} },
+    grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services: [] }) }],
+    ...overrides,
+  });
 }
 
 /** The keys a transaction writes, sorted; a delete as `-key`. */
@@ -71,11 +79,7 @@ describe('RegistryRegistration', () => {
     const store = new FakeStore();
     const listeners = new Set<(c: ServiceChange) => void>();
     let services: Array<{ id: string; params: JsonObject }> = [{ id: 'web', params: { port: 80 } }];
-    const reg = new RegistryRegistration({
-      client: store,
-      address: () => '10.0.0.9',
-      leaseSeconds: 10,
-      logger: recordingLogger([]),
+    const reg = registration(store, {
       changes: { onChange: (l) => (listeners.add(l), () => listeners.delete(l)) },
       grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services }) }],
     });
@@ -104,12 +108,8 @@ describe('RegistryRegistration', () => {
   it('moves its entries when its address changes (an interface readdressed), in one transaction', async () => {
     const store = new FakeStore();
     let address = '10.0.0.9';
-    const reg = new RegistryRegistration({
-      client: store,
+    const reg = registration(store, {
       address: () => address,
-      leaseSeconds: 10,
-      logger: recordingLogger([]),
-      changes: { onChange: () => () => {} },
       grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services: [{ id: 'web', params: {} }] }) }],
     });
     reg.start();
@@ -133,18 +133,17 @@ describe('RegistryRegistration', () => {
 
   it('retries while the store is down, logs once each way, and re-registers on a new lease', async () => {
     const store = new FakeStore();
-    const lines: string[] = [];
-    const reg = new RegistryRegistration({
-      client: store,
-      address: () => '10.0.0.9',
-      leaseSeconds: 2,
-      logger: recordingLogger(lines),
-      retry: { initialMs: 5, maxMs: 20 },
-      changes: { onChange: () => () => {} },
-      grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: {}, services: [] }) }],
-    });
-    store.down = true;
+    const { logger, records } = recordingLogger();
+    const reg = registration(store, { leaseSeconds: 2, logger, retry: { initialMs: 5, maxMs: 20 } });
+    /** The messages logged at a pino level (30 info, 40 warn). */
+    const logged = (level: number) => records.filter((r) => r['level'] === level).map((r) => r['msg']);
     reg.start();
+    await until(() => reg.state === 'registered', 'registered');
+    assert.equal(reg.leases, 1);
+    assert.equal(store.txns.length, 1);
+    store.down = true;
+    // The next pass (a refresh here, the renewal otherwise) finds the store down.
+    reg.refresh();
     await until(() => reg.state === 'lost', 'lost');
     // Several retries happen while it is down (back-off of 5..20 ms).
     const failuresBefore = store.failures;
@@ -153,13 +152,17 @@ describe('RegistryRegistration', () => {
     store.leases.clear();
     store.down = false;
     await until(() => reg.state === 'registered', 'registered again');
-    assert.equal(lines.filter((l) => l.startsWith('warn registry unreachable')).length, 1);
-    assert.deepEqual(lines.filter((l) => l.startsWith('info')), ['info registry reachable again: node registered']);
-    assert.equal(reg.leases, 1);
+    await reg.settled();
+    assert.deepEqual(logged(40), ['registry unreachable: LAN discovery goes on; retrying'], 'one line when lost, not one per retry');
+    assert.deepEqual(logged(30), ['node registered in the registry', 'registry reachable again: node registered']);
+    assert.equal(reg.leases, 2);
+    assert.equal(store.txns.length, 2);
+    assert.deepEqual(keysOf(store.txns[1]), keysOf(store.txns[0]), 'everything written again');
+    assert.ok((store.txns[1] ?? []).every((w) => 'put' in w && w.lease === '2'));
     // The lease vanishes while registered: the next renewal takes a new one and rewrites.
     store.leases.clear();
-    await until(() => reg.leases === 2 && store.txns.length === 2, 'a second lease');
-    assert.ok((store.txns[1] ?? []).every((w) => 'put' in w && w.lease === '2'));
+    await until(() => reg.leases === 3 && store.txns.length === 3, 'a third lease');
+    assert.ok((store.txns[2] ?? []).every((w) => 'put' in w && w.lease === '3'));
     await reg.stop();
   });
 });

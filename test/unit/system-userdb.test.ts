@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { IoError } from '../../src/errors.js';
-import { admin, exists, removeUsers, RUN_TAG, userNames } from '../helpers/unix-users.js';
+import { admin, createGroup, removeGroup, removeUsers, RUN_TAG, userNames } from '../helpers/unix-users.js';
 import {
   UserDb,
   execGetent,
@@ -232,8 +232,7 @@ describe('UserDb against the system (real users)', { skip: !isRoot && 'needs roo
 
   before(async () => {
     await removeUsers([plain, member, primary]);
-    if (exists(group, 'group')) await admin(['groupdel', group], true);
-    await admin(['groupadd', group]);
+    await createGroup(group);
     await admin(['useradd', '-m', '-s', '/bin/sh', plain]);
     await admin(['useradd', '-m', '-s', '/bin/sh', '-G', group, member]);
     await admin(['useradd', '-m', '-s', '/bin/sh', '-N', '-g', group, primary]);
@@ -241,7 +240,7 @@ describe('UserDb against the system (real users)', { skip: !isRoot && 'needs roo
 
   after(async () => {
     await removeUsers([plain, member, primary]);
-    if (exists(group, 'group')) await admin(['groupdel', group], true);
+    await removeGroup(group);
   });
 
   it('looks users up by name and uid, with id(1) agreeing', async () => {
