@@ -51,9 +51,14 @@ describe('marcod warm view', () => {
     assert.deepEqual(fromView(watch, { ...web, service: 'printer' }), [], 'nobody offers it: an empty answer, for sure');
     assert.equal(fromView(watch, { ...web, service: 'alice:web' }), undefined, 'user services are loaded on demand: query');
 
+    const downs: string[] = [];
+    watch.view.onEvent((e) => {
+      if (e.event === 'down') downs.push(`${e.member.address} ${e.reason}`);
+    });
     await b.stop();
-    // The goodbye is sent before stop() resolves; delivered a turn later.
+    // The goodbye is sent before stop() resolves; delivered a turn later. Expiry would say 'expired'.
     await waitFor(() => addresses(fromView(watch, web))?.join() === '10.0.0.1', { what: 'b to leave the answers' });
+    assert.deepEqual(downs, ['10.0.0.2 goodbye']);
     controller.abort();
   });
 
