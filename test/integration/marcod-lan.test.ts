@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { requireNetns } from '../helpers/netns.js';
 import { GROUP_112, GROUP_113, lanFixture, startPolod, type Polod } from '../helpers/lan-daemons.js';
 import { json, MARCOD_CLIENT, rawRequests, sortedNodes, startMarcod, type MarcodProc, type RawRequest } from '../helpers/marcod-lan.js';
+import { runModule } from '../helpers/host-program.js';
 
 const fixture = lanFixture({ name: 'md1', hosts: 4, subnet: 90 });
 const addr = (i: number): string => `10.201.90.${i}`;
@@ -166,9 +167,7 @@ test('the TypeScript MarcodClient through marcod: same shapes as the in-process 
     try { await client.marco({ group: '224.0.0.114', exclude: ['x'] }); } catch (err) { out.invalid = err.name; }
     process.stdout.write(JSON.stringify(out));
   `;
-  const res = await marcod.host.run([process.execPath, '--input-type=module', '-e', program], { timeoutMs: 30_000 });
-  assert.equal(res.code, 0, res.stderr);
-  const out = JSON.parse(res.stdout) as Record<string, unknown>;
+  const out = (await runModule(marcod.host, program, 30_000)) as Record<string, unknown>;
   assert.deepEqual(out['marco'], [
     { address: addr(1), params: { hostname: 'h1' } },
     { address: addr(2), params: { role: 'db', hostname: 'h2' } },
