@@ -9,6 +9,7 @@ import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
 import { onAnyAbort } from '../util/abort.js';
 import { familyOf } from '../protocol/address.js';
+import { openFamilySockets, sendToEach, targetFamilies, type Family } from './sendTargets.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
 export const STREAM_QUEUE_LIMIT = 1024;
@@ -104,7 +105,7 @@ export class Collector<T> implements AsyncIterable<T> {
   private stopListening: () => void = () => {};
   private readonly waiters: Array<() => void> = [];
   /** The query's sockets by address family: IPv4, and IPv6 when a target is an IPv6 group. */
-  private sockets: Map<4 | 6, DatagramSocket> | undefined;
+  private sockets: Map<Family, DatagramSocket> | undefined;
   private ended = false;
   private failure: Error | undefined;
   private resolveEnded: () => void = () => undefined;
@@ -199,17 +200,16 @@ export class Collector<T> implements AsyncIterable<T> {
 
   private async run(): Promise<void> {
     const targets = this.plan.targets;
-    const families = new Set<4 | 6>(
-      targets === undefined || targets.length === 0 ? [familyOf(this.plan.destination.address)] : targets.map((t) => familyOf(t.address)),
-    );
-    const sockets = new Map<4 | 6, DatagramSocket>();
+    const families = targetFamilies(targets === undefined || targets.length === 0 ? [this.plan.destination] : targets);
+    let sockets: Map<Family, DatagramSocket>;
     try {
-      for (const family of families) {
-        const options = family === 6 ? { ...this.plan.socket, family } : this.plan.socket;
-        sockets.set(family, await this.plan.transport.openQuerySocket(options, (data, from) => this.ingest(data, from)));
-      }
+      sockets = await openFamilySockets(
+        this.plan.transport,
+        families,
+        (family) => (family === 6 ? { ...this.plan.socket, family } : this.plan.socket),
+        (data, from) => this.ingest(data, from),
+      );
     } catch (err) {
-      await Promise.all([...sockets.values()].map((s) => s.close().catch(() => undefined)));
       this.end(ioError('could not open a query socket', err));
       return;
     }
@@ -246,13 +246,7 @@ export class Collector<T> implements AsyncIterable<T> {
     }
     // Out of every interface: one that fails (gone since it was listed) is logged; the query
     // fails only when no interface could send it.
-    const outcomes = await Promise.allSettled(
-      targets.map((t) => {
-        const socket = sockets.get(familyOf(t.address));
-        if (socket === undefined) return Promise.reject(new Error('no socket of this family'));
-        return socket.send(typeof payload === 'function' ? payload() : payload, port, t.address, t.via);
-      }),
-    );
+    const outcomes = await sendToEach(sockets, targets, port, payload);
     let failure: unknown;
     outcomes.forEach((o, i) => {
       if (o.status === 'fulfilled') return;

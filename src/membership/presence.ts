@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
 import { familyOf, ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import { scopedGroup } from '../discovery/targets.js';
+import { allFailed, familySocketOptions, sendToEach, targetFamilies, type Family } from '../discovery/sendTargets.js';
 import type { NetInterface } from '../transport/interfaces.js';
 import { ipv6Link, ownAddresses, sourceLinks, withZone } from './links.js';
 import { decodeObject } from '../protocol/codec.js';
@@ -107,7 +108,7 @@ export class GroupPresence {
   private readonly random: () => number;
   private readonly log: Logger;
   /** The sending sockets by address family. */
-  private readonly sockets = new Map<4 | 6, DatagramSocket>();
+  private readonly sockets = new Map<Family, DatagramSocket>();
   private state: State = 'new';
   private rev = 0;
   private lastContent = '';
@@ -242,15 +243,8 @@ export class GroupPresence {
    * when none could be sent.
    */
   private async sendAll(bytes: (link: string) => Uint8Array, targets: readonly LinkTarget[] = this.targets): Promise<void> {
-    const { port } = this.options;
-    const outcomes = await Promise.allSettled(
-      targets.map((t) => {
-        const socket = this.sockets.get(familyOf(t.address));
-        return socket === undefined ? Promise.reject(new Error('no socket')) : socket.send(bytes(t.link), port, t.address, t.via);
-      }),
-    );
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed !== undefined && outcomes.every((o) => o.status === 'rejected')) throw failed.reason;
+    const failed = allFailed(await sendToEach(this.sockets, targets, this.options.port, (t) => bytes(t.link)));
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** Opens the sending socket, announces and starts the heartbeat and the first membership query. */
@@ -324,12 +318,11 @@ export class GroupPresence {
     const { transport, ttl } = this.options;
     const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
     try {
-      for (const family of new Set(this.targets.map((t) => familyOf(t.address)))) {
+      for (const family of targetFamilies(this.targets)) {
         if (this.sockets.has(family)) continue;
         try {
           // Replies never come to these sockets: they only send (announcements, goodbye).
-          const options = family === 6 ? { ttl, family } : iface === undefined ? { ttl } : { ttl, iface };
-          const socket = await transport.openQuerySocket(options, () => undefined);
+          const socket = await transport.openQuerySocket(familySocketOptions(ttl, iface, family), () => undefined);
           if (this.state === 'started' && !this.sockets.has(family)) this.sockets.set(family, socket);
           else await socket.close();
         } catch (err) {

@@ -11,7 +11,7 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { DatagramHandler, DatagramSocket, Transport } from '../transport/transport.js';
 import { membersHint } from './wire.js';
-import { familyOf } from '../protocol/address.js';
+import { allFailed, closeSockets, familySocketOptions, openFamilySockets, sendToEach, targetFamilies } from '../discovery/sendTargets.js';
 
 /** One Polo reply. */
 export interface PoloSighting {
@@ -60,17 +60,11 @@ export async function sendToTargets(
   onMessage: DatagramHandler,
 ): Promise<DatagramSocket[]> {
   const targets = plan.targets !== undefined && plan.targets.length > 0 ? plan.targets : [{ address: plan.group, via: undefined }];
-  const sockets = new Map<4 | 6, DatagramSocket>();
-  try {
-    for (const family of new Set(targets.map((t) => familyOf(t.address)))) {
-      const options = family === 6 ? { ttl: plan.ttl, family } : plan.iface === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, iface: plan.iface };
-      sockets.set(family, await plan.transport.openQuerySocket(options, onMessage));
-    }
-    const sent = await Promise.allSettled(targets.map((t) => sockets.get(familyOf(t.address))?.send(typeof payload === 'function' ? payload(t) : payload, plan.port, t.address, t.via)));
-    if (sent.every((o) => o.status === 'rejected')) throw (sent[0] as PromiseRejectedResult).reason;
-  } catch (err) {
-    await Promise.all([...sockets.values()].map((s) => s.close()));
-    throw err;
+  const sockets = await openFamilySockets(plan.transport, targetFamilies(targets), (family) => familySocketOptions(plan.ttl, plan.iface, family), onMessage);
+  const failed = allFailed(await sendToEach(sockets, targets, plan.port, payload));
+  if (failed !== undefined) {
+    await closeSockets(sockets.values());
+    throw failed.reason;
   }
   return [...sockets.values()];
 }
