@@ -9,6 +9,7 @@ import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
 import { onAnyAbort } from '../util/abort.js';
 import { familyOf } from '../protocol/address.js';
+import { LinkTally } from './linkTally.js';
 import { openFamilySockets, sendToEach, targetFamilies, type Family } from './sendTargets.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
@@ -98,7 +99,7 @@ export class Collector<T> implements AsyncIterable<T> {
   private readonly responders = new Set<string>();
   private expected = 0;
   /** Per link (with `linkOf`): its responders and the largest hint heard there. */
-  private readonly links = new Map<string, { responders: number; expected: number }>();
+  private readonly links = new LinkTally();
   private completion: ReturnType<typeof setTimeout> | undefined;
   private completing = false;
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
@@ -333,18 +334,9 @@ export class Collector<T> implements AsyncIterable<T> {
    * makes a link incomplete again puts the end off.
    */
   private respondedOnLink(link: string, address: string, hint: number | undefined, grace: number): void {
-    let entry = this.links.get(link);
-    if (entry === undefined) {
-      entry = { responders: 0, expected: 0 };
-      this.links.set(link, entry);
-    }
-    if (!this.responders.has(address) && this.responders.size < MAX_TRACKED_NODES) {
-      this.responders.add(address);
-      entry.responders++;
-    }
-    if (hint !== undefined && hint > entry.expected) entry.expected = hint;
-    let complete = true;
-    for (const l of this.links.values()) if (l.expected === 0 || l.responders < l.expected) complete = false;
+    const counted = !this.responders.has(address) && this.responders.size < MAX_TRACKED_NODES;
+    if (counted) this.responders.add(address);
+    const complete = this.links.add(link, hint, counted);
     clearTimeout(this.completion);
     this.completion = undefined;
     if (!complete) return;

@@ -11,6 +11,7 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { DatagramHandler, DatagramSocket, Transport } from '../transport/transport.js';
 import { membersHint } from './wire.js';
+import { LinkTally } from '../discovery/linkTally.js';
 import { allFailed, closeSockets, familySocketOptions, openFamilySockets, sendToEach, targetFamilies } from '../discovery/sendTargets.js';
 
 /** One Polo reply. */
@@ -72,7 +73,7 @@ export async function sendToTargets(
 /** Runs the query; resolves with every distinct replier (never rejects: a failure is no reply). */
 export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   const seen = new Map<string, PoloSighting>();
-  const links = plan.targets !== undefined && plan.targets.length > 1 && plan.linkOf !== undefined ? new Map<string, { seen: number; expected: number }>() : undefined;
+  const links = plan.targets !== undefined && plan.targets.length > 1 && plan.linkOf !== undefined ? new LinkTally() : undefined;
   let expected = plan.knownMembers;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -98,13 +99,8 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
     seen.set(from.address, s);
     plan.onReply?.(s);
     if (links !== undefined && plan.linkOf !== undefined) {
-      const link = plan.linkOf(from.address);
-      const entry = links.get(link) ?? { seen: 0, expected: 0 };
-      links.set(link, entry);
-      entry.seen++;
-      if (s.hint !== undefined) entry.expected = Math.max(entry.expected, s.hint);
       // Complete once every link the query went out of answered as many nodes as it counts.
-      const complete = links.size >= (plan.targets?.length ?? 1) && [...links.values()].every((l) => l.expected > 0 && l.seen >= l.expected);
+      const complete = links.add(plan.linkOf(from.address), s.hint) && links.size >= (plan.targets?.length ?? 1);
       clearTimeout(graceTimer);
       graceTimer = complete ? setTimeout(finish, plan.graceMs).unref() : undefined;
       return;
