@@ -86,6 +86,8 @@ export interface PresenceAuth {
   sign(message: Uint8Array, replyTo: undefined, key: undefined): Uint8Array;
   /** Params as sent: sealed under policy `sealed` (src/auth/sealed.ts). */
   sealParams?(params: JsonObject): JsonObject;
+  /** A service list as sent: each one's params sealed under policy `sealed`. */
+  sealServices?(services: readonly ServiceEntry[]): readonly ServiceEntry[];
   /** A checked message with its sealed params opened. */
   open?(body: Uint8Array): Uint8Array;
 }
@@ -112,6 +114,8 @@ export class GroupPresence {
   private state: State = 'new';
   private rev = 0;
   private lastContent = '';
+  /** The params and services of `lastContent` as sent (sealed under policy `sealed`). */
+  private sealedParts: { readonly params: JsonObject; readonly services: readonly ServiceEntry[] } | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private queryTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -355,16 +359,23 @@ export class GroupPresence {
     if (content !== this.lastContent) {
       this.lastContent = content;
       this.rev++;
+      this.sealedParts = undefined;
     } else if (onlyIfChanged) {
       return;
     }
+    // Sealed once per content (by value: `content` above), not at every heartbeat, as Polo
+    // seals a reply once per params object (src/responder/polo.ts).
+    const parts = (this.sealedParts ??= {
+      params: this.sealed(this.options.nodeParams),
+      services: this.options.auth?.sealServices?.(services) ?? services,
+    });
     const a: Announcement = {
       instance: this.instance,
       rev: this.rev,
       every: heartbeatInterval(this.view.nodes, this.timing),
       members: this.view.size,
-      params: this.sealed(this.options.nodeParams),
-      services: services === undefined ? undefined : services.map((s) => ({ id: s.id, params: this.sealed(s.params) })),
+      params: parts.params,
+      services: parts.services,
       refs,
       failing,
     };

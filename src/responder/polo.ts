@@ -539,12 +539,13 @@ export class Polo {
    * params object (the encoding is cached with it).
    */
   private sealedReply(reply: Exclude<Reply, { command: 'Services' }>): Reply {
-    return this.auth?.sealer === undefined ? reply : { ...reply, params: this.auth.sealParams(reply.params) };
+    // sealParams hands back the params object itself when it does not seal.
+    const params = this.auth?.sealParams(reply.params) ?? reply.params;
+    return params === reply.params ? reply : { ...reply, params };
   }
 
   private sealedList(services: readonly ServiceEntry[]): readonly ServiceEntry[] {
-    const auth = this.auth;
-    return auth?.sealer === undefined ? services : services.map((s) => ({ id: s.id, params: auth.sealParams(s.params) }));
+    return this.auth?.sealServices(services) ?? services;
   }
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */
