@@ -18,7 +18,7 @@ import { familyOf, ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import { scopedGroup } from '../discovery/targets.js';
 import { allFailed, familySocketOptions, sendToEach, targetFamilies, type Family } from '../discovery/sendTargets.js';
 import type { NetInterface } from '../transport/interfaces.js';
-import { ipv6Link, ownAddresses, sourceLinks, withZone } from './links.js';
+import { ipv6Link, listedInterfaces, ownAddresses, sourceLinks, withZone } from './links.js';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
@@ -228,10 +228,9 @@ export class GroupPresence {
     const v6 = isIPv6Group(group);
     const twin = v6 ? group : ipv6Twin(group);
     const targets: LinkTarget[] = [];
-    for (const iface of interfaces) {
-      const mine = listed === undefined ? iface.ipv4.map((a) => a.address) : iface.ipv4.map((a) => a.address).filter((a) => listed.includes(a));
-      if (listed !== undefined && mine.length === 0) continue;
-      const via = mine[0];
+    for (const iface of listed === undefined ? interfaces : listedInterfaces(interfaces, listed)) {
+      // IPv4 out of its first address (its first listed one, with `listed`).
+      const via = (listed === undefined ? iface.ipv4[0] : iface.ipv4.find((a) => listed.includes(a.address)))?.address;
       if (!v6 && via !== undefined) targets.push({ link: iface.name, address: group, via });
       if (iface.ipv6.length > 0) targets.push({ link: ipv6Link(iface.name), ...scopedGroup(twin, iface.name) });
     }

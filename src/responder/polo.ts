@@ -25,6 +25,7 @@ import type { GridKey } from '../auth/gridAuth.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
+import { listedInterfaces } from '../membership/links.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
 const SERVICES_QUERY: Query = { command: 'Services' };
@@ -241,9 +242,7 @@ export class Polo {
   /** The interfaces (by name) with IPv6 that hold one of `interfaces` (all when none is listed). */
   private listedIPv6Interfaces(): string[] {
     const all = this.transport.interfaces?.() ?? [];
-    return all
-      .filter((i) => i.ipv6.length > 0 && (this.interfaces.length === 0 || i.ipv4.some((a) => this.interfaces.includes(a.address))))
-      .map((i) => i.name);
+    return (this.interfaces.length === 0 ? all : listedInterfaces(all, this.interfaces)).filter((i) => i.ipv6.length > 0).map((i) => i.name);
   }
 
   /** Opens the IPv6 sockets still missing and closes the ones no longer wanted. */
