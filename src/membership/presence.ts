@@ -25,7 +25,7 @@ import type { ServiceEntry } from '../protocol/messages.js';
 import type { ServiceChangeSource } from '../registry/events.js';
 import type { DatagramSocket, RemoteInfo, Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
-import { viewQuery } from './query.js';
+import { viewQuery, type Checked } from './query.js';
 import { DEFAULT_TIMING, heartbeatInterval, jittered, type PresenceTiming } from './timing.js';
 import { MembershipView } from './view.js';
 import {
@@ -149,7 +149,7 @@ export class GroupPresence {
     this.view = new MembershipView({
       timing: this.timing,
       selfInstance: this.instance,
-      selfAddresses: () => this.ownAddresses(),
+      selfAddresses: () => this.self,
       linkOf: (address) => this.linkOf(address),
     });
     this.view.onEvent((e) => {
@@ -164,8 +164,8 @@ export class GroupPresence {
    * interface of the IPv6 socket it arrived on), cached by count; undefined when it would not
    * fit one datagram (the responder then handles the plain reply as before).
    */
-  poloReply(to?: RemoteInfo, scope?: string): Uint8Array | undefined {
-    const link = scope !== undefined ? ipv6Link(scope) : to === undefined ? '' : this.askerLink(to.address);
+  poloReply(to: RemoteInfo, scope?: string): Uint8Array | undefined {
+    const link = scope !== undefined ? ipv6Link(scope) : this.askerLink(to.address);
     const size = this.view.sizeOn(link);
     let bytes = this.hinted.get(size);
     if (bytes === undefined) {
@@ -215,11 +215,6 @@ export class GroupPresence {
 
   private refreshSelf(): void {
     this.self = ownAddresses(this.options.transport.localAddresses(), this.interfaces);
-  }
-
-  /** This host's addresses as sources appear (see {@link self}). */
-  private ownAddresses(): readonly string[] {
-    return this.self;
   }
 
   /** One target per link and family of `interfaces` (every one, or those holding `listed` addresses). */
@@ -368,11 +363,11 @@ export class GroupPresence {
       params: this.sealed(this.options.nodeParams),
       services: this.options.auth?.sealServices?.(services) ?? services,
     });
-    const a: Announcement = {
+    // `members` is each link's own (below).
+    const a: Omit<Announcement, 'members'> = {
       instance: this.instance,
       rev: this.rev,
       every: heartbeatInterval(this.view.nodes, this.timing),
-      members: this.view.size,
       params: parts.params,
       services: parts.services,
       refs,
@@ -436,7 +431,7 @@ export class GroupPresence {
       case 'marco':
         // Another polod is refreshing its view of that link (and will report the references it
         // finds): this one skips its own next query there.
-        if (m.membership && !this.querying && !this.ownAddresses().includes(address)) this.askedByOther(this.linkOf(address));
+        if (m.membership && !this.querying && !this.self.includes(address)) this.askedByOther(this.linkOf(address));
         return false;
       default:
         return false;
@@ -454,7 +449,7 @@ export class GroupPresence {
   }
 
   /** A reply to a membership query in a keyed grid: its message and whether it was signed, or undefined when it fails the check. */
-  private checkReply(auth: PresenceAuth, data: Uint8Array): { body: Uint8Array; verified: boolean } | undefined {
+  private checkReply(auth: PresenceAuth, data: Uint8Array): Checked | undefined {
     const checked = auth.check(data);
     if (!checked.ok) return undefined;
     return { body: auth.open?.(checked.body) ?? checked.body, verified: checked.nonce !== undefined };

@@ -14,6 +14,12 @@ import { membersHint } from './wire.js';
 import { LinkTally } from '../discovery/linkTally.js';
 import { allFailed, closeSockets, familySocketOptions, openFamilySockets, sendToEach, targetFamilies } from '../discovery/sendTargets.js';
 
+/** A reply that passed a keyed grid's check: the message to decode, and whether it was signed. */
+export interface Checked {
+  readonly body: Uint8Array;
+  readonly verified: boolean;
+}
+
 /** One Polo reply. */
 export interface PoloSighting {
   readonly address: string;
@@ -46,7 +52,7 @@ export interface ViewQueryPlan {
   /** Called for each reply as it arrives. */
   readonly onReply?: (s: PoloSighting) => void;
   /** In a keyed grid: the reply's message and whether it was signed, or undefined (ignored). */
-  readonly check?: (data: Uint8Array) => { readonly body: Uint8Array; readonly verified: boolean } | undefined;
+  readonly check?: (data: Uint8Array) => Checked | undefined;
   readonly signal?: AbortSignal;
 }
 

@@ -7,6 +7,7 @@
  */
 import { ReplayCache, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
 import { judge, signedQuery, type Judged } from '../auth/keyedExchange.js';
+import type { Checked } from './query.js';
 
 /** The keys and policy of a watch in a keyed grid. */
 export interface WatchAuth {
@@ -15,18 +16,10 @@ export interface WatchAuth {
   readonly policy: Exclude<AuthPolicy, 'off'>;
 }
 
-/** A message that passed: the bytes to decode, and whether it was signed. */
-export interface Checked {
-  readonly body: Uint8Array;
-  readonly verified: boolean;
-}
-
-/** What a watcher refused, by reason (for tests and diagnostics). */
-export type Refusals = Record<string, number>;
-
 export class WatchVerifier {
   private readonly replay = new ReplayCache();
-  readonly refused: Refusals = {};
+  /** What the watch refused, by reason (for tests and diagnostics). */
+  readonly refused: Record<string, number> = {};
 
   constructor(private readonly auth: WatchAuth) {
     if (auth.keys.length === 0) throw new Error('WatchVerifier without keys');
