@@ -5,7 +5,7 @@
  * message is dropped; under `preferred` an unsigned one is kept and marked unverified, except that
  * it never changes (or removes) a member known from a signed one.
  */
-import { ReplayCache, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { ReplayCache, verifyDatagram, type AuthPolicy, type GridKey, type VerifyOptions } from '../auth/gridAuth.js';
 import { judge, signedQuery, type Judged } from '../auth/keyedExchange.js';
 import type { Checked } from './query.js';
 
@@ -18,16 +18,19 @@ export interface WatchAuth {
 
 export class WatchVerifier {
   private readonly replay = new ReplayCache();
+  /** The same options for every announcement heard: no object per datagram (as AuthGate). */
+  private readonly verify: VerifyOptions;
   /** What the watch refused, by reason (for tests and diagnostics). */
   readonly refused: Record<string, number> = {};
 
   constructor(private readonly auth: WatchAuth) {
     if (auth.keys.length === 0) throw new Error('WatchVerifier without keys');
+    this.verify = { keys: auth.keys, replay: this.replay };
   }
 
   /** An announcement or goodbye heard on the group. */
   heard(data: Uint8Array): Checked | undefined {
-    return this.counted(judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay }), data, this.auth.keys, this.auth.policy));
+    return this.counted(judge(verifyDatagram(data, this.verify), data, this.auth.keys, this.auth.policy));
   }
 
   /**
