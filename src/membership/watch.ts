@@ -15,7 +15,7 @@ import { encodeFrame } from '../protocol/codec.js';
 import { isJsonObject, jsonEqual, type JsonObject } from '../protocol/json.js';
 import { InterfaceWatcher } from '../transport/interfaces.js';
 import type { GroupSocket, Transport } from '../transport/transport.js';
-import { groupTargets, interfaceTargets } from '../discovery/targets.js';
+import { queryTargets } from '../discovery/targets.js';
 import type { SendTarget } from '../discovery/collector.js';
 import { isIPv6Group } from '../protocol/address.js';
 import { sendToTargets, viewQuery } from './query.js';
@@ -236,7 +236,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     const v6 = isIPv6Group(group);
     // The list the link watcher read last (within linkPollMs), else read now.
     const interfaces = this.links?.interfaces ?? transport.interfaces?.();
-    const targets = iface === undefined ? groupTargets(group, interfaces) : v6 ? interfaceTargets(group, iface, interfaces) : undefined;
+    const targets = queryTargets(group, iface, interfaces);
     this.targets = targets;
     this.linkOf = sourceLinks(interfaces ?? []);
     this.view.relinked();
