@@ -147,12 +147,11 @@ export class ReplayCache {
     if (ReplayCache.has(this.previous, this.mask, h1, h2) || ReplayCache.has(this.current, this.mask, h1, h2)) return false;
     if (now - this.since >= 2 * this.windowMs || this.currentSize >= this.maxEntries / 2) {
       const old = this.previous;
+      old.fill(0);
       if (now - this.since >= 4 * this.windowMs) {
-        old.fill(0);
         this.current.fill(0);
         this.previousSize = 0;
       } else {
-        old.fill(0);
         this.previous = this.current;
         this.previousSize = this.currentSize;
         this.current = old;

@@ -25,7 +25,7 @@ import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
 import type { RegistrySettings } from '../config/registryConfig.js';
 import { gridRegistration } from '../etcd/polodRegistration.js';
-import { withZone } from '../membership/links.js';
+import { listedInterfaces, withZone } from '../membership/links.js';
 import type { RegistryRegistration } from '../etcd/registration.js';
 
 /** Where an interface's unicast listeners bind: each address, a link-local one with its zone. */
@@ -197,10 +197,9 @@ export class PoloDaemon {
     this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard, this.unicastAuth);
     const listed = this.settings.interfaces;
     // Listed interfaces: their IPv6 addresses too, where the twin is served (docs/protocol.md §9).
-    const listedIPv6 = (this.transport.interfaces?.() ?? [])
-      .filter((i) => i.ipv4.some((a) => listed.includes(a.address)))
-      .flatMap((i) => unicastAddresses({ ...i, ipv4: [] }));
-    const addresses = listed.length > 0 ? [...listed, ...listedIPv6] : this.transport.localAddresses();
+    const listedIPv6 = (): string[] =>
+      listedInterfaces(this.transport.interfaces?.() ?? [], listed).flatMap((i) => i.ipv6.map((a) => withZone(a, i.name)));
+    const addresses = listed.length > 0 ? [...listed, ...listedIPv6()] : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
     // Live discovery once the responders answer: a node that announces itself can be asked.

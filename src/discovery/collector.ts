@@ -9,6 +9,8 @@ import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
 import { onAnyAbort } from '../util/abort.js';
 import { familyOf } from '../protocol/address.js';
+import { LinkTally } from './linkTally.js';
+import { openFamilySockets, sendToEach, targetFamilies, type Family } from './sendTargets.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
 export const STREAM_QUEUE_LIMIT = 1024;
@@ -97,14 +99,14 @@ export class Collector<T> implements AsyncIterable<T> {
   private readonly responders = new Set<string>();
   private expected = 0;
   /** Per link (with `linkOf`): its responders and the largest hint heard there. */
-  private readonly links = new Map<string, { responders: number; expected: number }>();
+  private readonly links = new LinkTally();
   private completion: ReturnType<typeof setTimeout> | undefined;
   private completing = false;
   private readonly timers: Array<ReturnType<typeof setTimeout>> = [];
   private stopListening: () => void = () => {};
   private readonly waiters: Array<() => void> = [];
   /** The query's sockets by address family: IPv4, and IPv6 when a target is an IPv6 group. */
-  private sockets: Map<4 | 6, DatagramSocket> | undefined;
+  private sockets: Map<Family, DatagramSocket> | undefined;
   private ended = false;
   private failure: Error | undefined;
   private resolveEnded: () => void = () => undefined;
@@ -199,17 +201,16 @@ export class Collector<T> implements AsyncIterable<T> {
 
   private async run(): Promise<void> {
     const targets = this.plan.targets;
-    const families = new Set<4 | 6>(
-      targets === undefined || targets.length === 0 ? [familyOf(this.plan.destination.address)] : targets.map((t) => familyOf(t.address)),
-    );
-    const sockets = new Map<4 | 6, DatagramSocket>();
+    const families = targetFamilies(targets === undefined || targets.length === 0 ? [this.plan.destination] : targets);
+    let sockets: Map<Family, DatagramSocket>;
     try {
-      for (const family of families) {
-        const options = family === 6 ? { ...this.plan.socket, family } : this.plan.socket;
-        sockets.set(family, await this.plan.transport.openQuerySocket(options, (data, from) => this.ingest(data, from)));
-      }
+      sockets = await openFamilySockets(
+        this.plan.transport,
+        families,
+        (family) => (family === 6 ? { ...this.plan.socket, family } : this.plan.socket),
+        (data, from) => this.ingest(data, from),
+      );
     } catch (err) {
-      await Promise.all([...sockets.values()].map((s) => s.close().catch(() => undefined)));
       this.end(ioError('could not open a query socket', err));
       return;
     }
@@ -246,13 +247,7 @@ export class Collector<T> implements AsyncIterable<T> {
     }
     // Out of every interface: one that fails (gone since it was listed) is logged; the query
     // fails only when no interface could send it.
-    const outcomes = await Promise.allSettled(
-      targets.map((t) => {
-        const socket = sockets.get(familyOf(t.address));
-        if (socket === undefined) return Promise.reject(new Error('no socket of this family'));
-        return socket.send(typeof payload === 'function' ? payload() : payload, port, t.address, t.via);
-      }),
-    );
+    const outcomes = await sendToEach(sockets, targets, port, payload);
     let failure: unknown;
     outcomes.forEach((o, i) => {
       if (o.status === 'fulfilled') return;
@@ -339,18 +334,9 @@ export class Collector<T> implements AsyncIterable<T> {
    * makes a link incomplete again puts the end off.
    */
   private respondedOnLink(link: string, address: string, hint: number | undefined, grace: number): void {
-    let entry = this.links.get(link);
-    if (entry === undefined) {
-      entry = { responders: 0, expected: 0 };
-      this.links.set(link, entry);
-    }
-    if (!this.responders.has(address) && this.responders.size < MAX_TRACKED_NODES) {
-      this.responders.add(address);
-      entry.responders++;
-    }
-    if (hint !== undefined && hint > entry.expected) entry.expected = hint;
-    let complete = true;
-    for (const l of this.links.values()) if (l.expected === 0 || l.responders < l.expected) complete = false;
+    const counted = !this.responders.has(address) && this.responders.size < MAX_TRACKED_NODES;
+    if (counted) this.responders.add(address);
+    const complete = this.links.add(link, hint, counted);
     clearTimeout(this.completion);
     this.completion = undefined;
     if (!complete) return;

@@ -43,6 +43,17 @@ export function interfaceTargets(group: string, iface: string, interfaces: reado
 }
 
 /**
+ * The datagrams of one send of a query to `group` out of `iface` (an IPv4 address, `--interface`;
+ * undefined: every interface, groupTargets): with an interface named, only an IPv6 grid needs
+ * the list (the group scoped to that interface, interfaceTargets). Undefined: one datagram to
+ * `group`, the socket's way.
+ */
+export function queryTargets(group: string, iface: string | undefined, interfaces: readonly NetInterface[] | undefined): SendTarget[] | undefined {
+  if (iface === undefined) return groupTargets(group, interfaces);
+  return isIPv6Group(group) ? interfaceTargets(group, iface, interfaces) : undefined;
+}
+
+/**
  * Which of `interfaces` a responder is on: a link-local IPv6 source by its zone, an IPv4 one
  * by the interface network holding it ('' when none does: a routed responder).
  */

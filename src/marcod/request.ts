@@ -8,7 +8,6 @@
  * string, null or 0 meaning marcod's default; extra keys (`node` on Marco and Request-For,
  * anything unknown) ignored.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { MAX_RETRIES } from '../discovery/options.js';
 import { decodeObject } from '../protocol/codec.js';
@@ -16,6 +15,7 @@ import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from './limits.js';
 import { canonicalGroup, isMulticastGroup, MULTICAST_RANGE } from '../protocol/address.js';
+import { isIPv4, isIPv6 } from '../util/ipv4.js';
 
 /** Options shared by the two group queries (Marco and Request-For). */
 export interface GroupQueryRequest {

@@ -109,7 +109,10 @@ export function fromView(watch: Watch, request: MarcoRequest | RequestForRequest
   if (members.length === 0 || !view.complete) return undefined;
   if (members.some((m) => m.kind !== 'announcing')) return undefined;
   let nodes: NodeResult[];
-  const verified = (m: Member): { verified?: boolean } => (watch.verifier === undefined ? {} : { verified: m.verified === true });
+  const verified = (m: Member): { verified?: boolean } => {
+    const v = watch.verifiedOf(m);
+    return v === undefined ? {} : { verified: v };
+  };
   if (request.command === 'Marco') {
     nodes = members.map((m) => ({ address: m.address, params: m.params, ...verified(m) }));
   } else {

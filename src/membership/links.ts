@@ -33,6 +33,11 @@ export function sourceLinks(interfaces: readonly NetInterface[]): (address: stri
   };
 }
 
+/** The interfaces of `interfaces` holding one of the IPv4 addresses `listed` (`--interface`), in order. */
+export function listedInterfaces(interfaces: readonly NetInterface[], listed: readonly string[]): NetInterface[] {
+  return interfaces.filter((i) => i.ipv4.some((a) => listed.includes(a.address)));
+}
+
 /** `address` with the zone `scope` when it is a link-local IPv6 address without one. */
 export function withZone(address: string, scope: string | undefined): string {
   if (scope === undefined || address.includes('%') || !isLinkLocalIPv6(address)) return address;

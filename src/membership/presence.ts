@@ -16,15 +16,16 @@ import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
 import { familyOf, ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import { scopedGroup } from '../discovery/targets.js';
+import { allFailed, familySocketOptions, sendToEach, targetFamilies, type Family } from '../discovery/sendTargets.js';
 import type { NetInterface } from '../transport/interfaces.js';
-import { ipv6Link, ownAddresses, sourceLinks, withZone } from './links.js';
+import { ipv6Link, listedInterfaces, ownAddresses, sourceLinks, withZone } from './links.js';
 import { decodeObject } from '../protocol/codec.js';
 import type { JsonObject } from '../protocol/json.js';
 import type { ServiceEntry } from '../protocol/messages.js';
 import type { ServiceChangeSource } from '../registry/events.js';
 import type { DatagramSocket, RemoteInfo, Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
-import { viewQuery } from './query.js';
+import { viewQuery, type Checked } from './query.js';
 import { DEFAULT_TIMING, heartbeatInterval, jittered, type PresenceTiming } from './timing.js';
 import { MembershipView } from './view.js';
 import {
@@ -85,6 +86,8 @@ export interface PresenceAuth {
   sign(message: Uint8Array, replyTo: undefined, key: undefined): Uint8Array;
   /** Params as sent: sealed under policy `sealed` (src/auth/sealed.ts). */
   sealParams?(params: JsonObject): JsonObject;
+  /** A service list as sent: each one's params sealed under policy `sealed`. */
+  sealServices?(services: readonly ServiceEntry[]): readonly ServiceEntry[];
   /** A checked message with its sealed params opened. */
   open?(body: Uint8Array): Uint8Array;
 }
@@ -107,10 +110,12 @@ export class GroupPresence {
   private readonly random: () => number;
   private readonly log: Logger;
   /** The sending sockets by address family. */
-  private readonly sockets = new Map<4 | 6, DatagramSocket>();
+  private readonly sockets = new Map<Family, DatagramSocket>();
   private state: State = 'new';
   private rev = 0;
   private lastContent = '';
+  /** The params and services of `lastContent` as sent (sealed under policy `sealed`). */
+  private sealedParts: { readonly params: JsonObject; readonly services: readonly ServiceEntry[] } | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private queryTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -144,7 +149,7 @@ export class GroupPresence {
     this.view = new MembershipView({
       timing: this.timing,
       selfInstance: this.instance,
-      selfAddresses: () => this.ownAddresses(),
+      selfAddresses: () => this.self,
       linkOf: (address) => this.linkOf(address),
     });
     this.view.onEvent((e) => {
@@ -159,8 +164,8 @@ export class GroupPresence {
    * interface of the IPv6 socket it arrived on), cached by count; undefined when it would not
    * fit one datagram (the responder then handles the plain reply as before).
    */
-  poloReply(to?: RemoteInfo, scope?: string): Uint8Array | undefined {
-    const link = scope !== undefined ? ipv6Link(scope) : to === undefined ? '' : this.askerLink(to.address);
+  poloReply(to: RemoteInfo, scope?: string): Uint8Array | undefined {
+    const link = scope !== undefined ? ipv6Link(scope) : this.askerLink(to.address);
     const size = this.view.sizeOn(link);
     let bytes = this.hinted.get(size);
     if (bytes === undefined) {
@@ -212,21 +217,15 @@ export class GroupPresence {
     this.self = ownAddresses(this.options.transport.localAddresses(), this.interfaces);
   }
 
-  /** This host's addresses as sources appear (see {@link self}). */
-  private ownAddresses(): readonly string[] {
-    return this.self;
-  }
-
   /** One target per link and family of `interfaces` (every one, or those holding `listed` addresses). */
   private linkTargets(interfaces: readonly NetInterface[], listed?: readonly string[]): LinkTarget[] {
     const { group } = this.options;
     const v6 = isIPv6Group(group);
     const twin = v6 ? group : ipv6Twin(group);
     const targets: LinkTarget[] = [];
-    for (const iface of interfaces) {
-      const mine = listed === undefined ? iface.ipv4.map((a) => a.address) : iface.ipv4.map((a) => a.address).filter((a) => listed.includes(a));
-      if (listed !== undefined && mine.length === 0) continue;
-      const via = mine[0];
+    for (const iface of listed === undefined ? interfaces : listedInterfaces(interfaces, listed)) {
+      // IPv4 out of its first address (its first listed one, with `listed`).
+      const via = (listed === undefined ? iface.ipv4[0] : iface.ipv4.find((a) => listed.includes(a.address)))?.address;
       if (!v6 && via !== undefined) targets.push({ link: iface.name, address: group, via });
       if (iface.ipv6.length > 0) targets.push({ link: ipv6Link(iface.name), ...scopedGroup(twin, iface.name) });
     }
@@ -242,15 +241,8 @@ export class GroupPresence {
    * when none could be sent.
    */
   private async sendAll(bytes: (link: string) => Uint8Array, targets: readonly LinkTarget[] = this.targets): Promise<void> {
-    const { port } = this.options;
-    const outcomes = await Promise.allSettled(
-      targets.map((t) => {
-        const socket = this.sockets.get(familyOf(t.address));
-        return socket === undefined ? Promise.reject(new Error('no socket')) : socket.send(bytes(t.link), port, t.address, t.via);
-      }),
-    );
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed !== undefined && outcomes.every((o) => o.status === 'rejected')) throw failed.reason;
+    const failed = allFailed(await sendToEach(this.sockets, targets, this.options.port, (t) => bytes(t.link)));
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** Opens the sending socket, announces and starts the heartbeat and the first membership query. */
@@ -324,12 +316,11 @@ export class GroupPresence {
     const { transport, ttl } = this.options;
     const iface = this.options.managedInterfaces === true ? undefined : this.options.interfaces[0];
     try {
-      for (const family of new Set(this.targets.map((t) => familyOf(t.address)))) {
+      for (const family of targetFamilies(this.targets)) {
         if (this.sockets.has(family)) continue;
         try {
           // Replies never come to these sockets: they only send (announcements, goodbye).
-          const options = family === 6 ? { ttl, family } : iface === undefined ? { ttl } : { ttl, iface };
-          const socket = await transport.openQuerySocket(options, () => undefined);
+          const socket = await transport.openQuerySocket(familySocketOptions(ttl, iface, family), () => undefined);
           if (this.state === 'started' && !this.sockets.has(family)) this.sockets.set(family, socket);
           else await socket.close();
         } catch (err) {
@@ -362,16 +353,23 @@ export class GroupPresence {
     if (content !== this.lastContent) {
       this.lastContent = content;
       this.rev++;
+      this.sealedParts = undefined;
     } else if (onlyIfChanged) {
       return;
     }
-    const a: Announcement = {
+    // Sealed once per content (by value: `content` above), not at every heartbeat, as Polo
+    // seals a reply once per params object (src/responder/polo.ts).
+    const parts = (this.sealedParts ??= {
+      params: this.sealed(this.options.nodeParams),
+      services: this.options.auth?.sealServices?.(services) ?? services,
+    });
+    // `members` is each link's own (below).
+    const a: Omit<Announcement, 'members'> = {
       instance: this.instance,
       rev: this.rev,
       every: heartbeatInterval(this.view.nodes, this.timing),
-      members: this.view.size,
-      params: this.sealed(this.options.nodeParams),
-      services: services === undefined ? undefined : services.map((s) => ({ id: s.id, params: this.sealed(s.params) })),
+      params: parts.params,
+      services: parts.services,
       refs,
       failing,
     };
@@ -433,7 +431,7 @@ export class GroupPresence {
       case 'marco':
         // Another polod is refreshing its view of that link (and will report the references it
         // finds): this one skips its own next query there.
-        if (m.membership && !this.querying && !this.ownAddresses().includes(address)) this.askedByOther(this.linkOf(address));
+        if (m.membership && !this.querying && !this.self.includes(address)) this.askedByOther(this.linkOf(address));
         return false;
       default:
         return false;
@@ -451,7 +449,7 @@ export class GroupPresence {
   }
 
   /** A reply to a membership query in a keyed grid: its message and whether it was signed, or undefined when it fails the check. */
-  private checkReply(auth: PresenceAuth, data: Uint8Array): { body: Uint8Array; verified: boolean } | undefined {
+  private checkReply(auth: PresenceAuth, data: Uint8Array): Checked | undefined {
     const checked = auth.check(data);
     if (!checked.ok) return undefined;
     return { body: auth.open?.(checked.body) ?? checked.body, verified: checked.nonce !== undefined };

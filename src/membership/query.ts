@@ -11,7 +11,14 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { DatagramHandler, DatagramSocket, Transport } from '../transport/transport.js';
 import { membersHint } from './wire.js';
-import { familyOf } from '../protocol/address.js';
+import { LinkTally } from '../discovery/linkTally.js';
+import { allFailed, closeSockets, familySocketOptions, openFamilySockets, sendToEach, targetFamilies } from '../discovery/sendTargets.js';
+
+/** A reply that passed a keyed grid's check: the message to decode, and whether it was signed. */
+export interface Checked {
+  readonly body: Uint8Array;
+  readonly verified: boolean;
+}
 
 /** One Polo reply. */
 export interface PoloSighting {
@@ -45,7 +52,7 @@ export interface ViewQueryPlan {
   /** Called for each reply as it arrives. */
   readonly onReply?: (s: PoloSighting) => void;
   /** In a keyed grid: the reply's message and whether it was signed, or undefined (ignored). */
-  readonly check?: (data: Uint8Array) => { readonly body: Uint8Array; readonly verified: boolean } | undefined;
+  readonly check?: (data: Uint8Array) => Checked | undefined;
   readonly signal?: AbortSignal;
 }
 
@@ -60,17 +67,11 @@ export async function sendToTargets(
   onMessage: DatagramHandler,
 ): Promise<DatagramSocket[]> {
   const targets = plan.targets !== undefined && plan.targets.length > 0 ? plan.targets : [{ address: plan.group, via: undefined }];
-  const sockets = new Map<4 | 6, DatagramSocket>();
-  try {
-    for (const family of new Set(targets.map((t) => familyOf(t.address)))) {
-      const options = family === 6 ? { ttl: plan.ttl, family } : plan.iface === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, iface: plan.iface };
-      sockets.set(family, await plan.transport.openQuerySocket(options, onMessage));
-    }
-    const sent = await Promise.allSettled(targets.map((t) => sockets.get(familyOf(t.address))?.send(typeof payload === 'function' ? payload(t) : payload, plan.port, t.address, t.via)));
-    if (sent.every((o) => o.status === 'rejected')) throw (sent[0] as PromiseRejectedResult).reason;
-  } catch (err) {
-    await Promise.all([...sockets.values()].map((s) => s.close()));
-    throw err;
+  const sockets = await openFamilySockets(plan.transport, targetFamilies(targets), (family) => familySocketOptions(plan.ttl, plan.iface, family), onMessage);
+  const failed = allFailed(await sendToEach(sockets, targets, plan.port, payload));
+  if (failed !== undefined) {
+    await closeSockets(sockets.values());
+    throw failed.reason;
   }
   return [...sockets.values()];
 }
@@ -78,7 +79,7 @@ export async function sendToTargets(
 /** Runs the query; resolves with every distinct replier (never rejects: a failure is no reply). */
 export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
   const seen = new Map<string, PoloSighting>();
-  const links = plan.targets !== undefined && plan.targets.length > 1 && plan.linkOf !== undefined ? new Map<string, { seen: number; expected: number }>() : undefined;
+  const links = plan.targets !== undefined && plan.targets.length > 1 && plan.linkOf !== undefined ? new LinkTally() : undefined;
   let expected = plan.knownMembers;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -104,13 +105,8 @@ export async function viewQuery(plan: ViewQueryPlan): Promise<PoloSighting[]> {
     seen.set(from.address, s);
     plan.onReply?.(s);
     if (links !== undefined && plan.linkOf !== undefined) {
-      const link = plan.linkOf(from.address);
-      const entry = links.get(link) ?? { seen: 0, expected: 0 };
-      links.set(link, entry);
-      entry.seen++;
-      if (s.hint !== undefined) entry.expected = Math.max(entry.expected, s.hint);
       // Complete once every link the query went out of answered as many nodes as it counts.
-      const complete = links.size >= (plan.targets?.length ?? 1) && [...links.values()].every((l) => l.expected > 0 && l.seen >= l.expected);
+      const complete = links.add(plan.linkOf(from.address), s.hint) && links.size >= (plan.targets?.length ?? 1);
       clearTimeout(graceTimer);
       graceTimer = complete ? setTimeout(finish, plan.graceMs).unref() : undefined;
       return;

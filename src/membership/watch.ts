@@ -15,7 +15,7 @@ import { encodeFrame } from '../protocol/codec.js';
 import { isJsonObject, jsonEqual, type JsonObject } from '../protocol/json.js';
 import { InterfaceWatcher } from '../transport/interfaces.js';
 import type { GroupSocket, Transport } from '../transport/transport.js';
-import { groupTargets, interfaceTargets } from '../discovery/targets.js';
+import { queryTargets } from '../discovery/targets.js';
 import type { SendTarget } from '../discovery/collector.js';
 import { isIPv6Group } from '../protocol/address.js';
 import { sendToTargets, viewQuery } from './query.js';
@@ -236,7 +236,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     const v6 = isIPv6Group(group);
     // The list the link watcher read last (within linkPollMs), else read now.
     const interfaces = this.links?.interfaces ?? transport.interfaces?.();
-    const targets = iface === undefined ? groupTargets(group, interfaces) : v6 ? interfaceTargets(group, iface, interfaces) : undefined;
+    const targets = queryTargets(group, iface, interfaces);
     this.targets = targets;
     this.linkOf = sourceLinks(interfaces ?? []);
     this.view.relinked();
@@ -388,10 +388,11 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       knownMembers: 0,
       ...(this.plan.signal === undefined ? {} : { signal: this.plan.signal }),
     };
-    const signed = this.verifier?.query(encodeFrame({ Command: 'Marco' }));
+    const query = encodeFrame({ Command: 'Marco' });
+    const signed = this.verifier?.query(query);
     const marco = viewQuery({
       ...base,
-      payload: signed?.payload ?? encodeFrame({ Command: 'Marco' }),
+      payload: signed?.payload ?? query,
       ...(signed && { check: signed.check }),
       onReply: (s) => {
         if (this.closed) return;
@@ -411,10 +412,11 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   /** A Request-For of the watched service: the providers that answered, with their params. */
   private async requestFor(service: string): Promise<Map<string, JsonObject>> {
     const offers = new Map<string, JsonObject>();
-    const signed = this.verifier?.query(encodeFrame({ Command: 'Request-For', Params: service }));
+    const query = encodeFrame({ Command: 'Request-For', Params: service });
+    const signed = this.verifier?.query(query);
     const sockets = await sendToTargets(
       { ...this.plan, targets: this.targets },
-      signed?.payload ?? encodeFrame({ Command: 'Request-For', Params: service }),
+      signed?.payload ?? query,
       (data, from) => {
         const checked = signed?.check(data);
         if (signed && checked === undefined) return;
@@ -493,8 +495,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     this.push('down', address, known.params, reason, known.verified);
   }
 
-  /** A member's `verified` for events: set in a keyed grid only (reference nodes never sign). */
-  private verifiedOf(member: Member): boolean | undefined {
+  /** A member's `verified` for events and answers: set in a keyed grid only (reference nodes never sign). */
+  verifiedOf(member: Member): boolean | undefined {
     return this.verifier === undefined ? undefined : member.verified === true;
   }
 

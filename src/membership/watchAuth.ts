@@ -5,8 +5,9 @@
  * message is dropped; under `preferred` an unsigned one is kept and marked unverified, except that
  * it never changes (or removes) a member known from a signed one.
  */
-import { ReplayCache, verifyDatagram, type AuthPolicy, type GridKey } from '../auth/gridAuth.js';
+import { ReplayCache, verifyDatagram, type AuthPolicy, type GridKey, type VerifyOptions } from '../auth/gridAuth.js';
 import { judge, signedQuery, type Judged } from '../auth/keyedExchange.js';
+import type { Checked } from './query.js';
 
 /** The keys and policy of a watch in a keyed grid. */
 export interface WatchAuth {
@@ -15,26 +16,21 @@ export interface WatchAuth {
   readonly policy: Exclude<AuthPolicy, 'off'>;
 }
 
-/** A message that passed: the bytes to decode, and whether it was signed. */
-export interface Checked {
-  readonly body: Uint8Array;
-  readonly verified: boolean;
-}
-
-/** What a watcher refused, by reason (for tests and diagnostics). */
-export type Refusals = Record<string, number>;
-
 export class WatchVerifier {
   private readonly replay = new ReplayCache();
-  readonly refused: Refusals = {};
+  /** The same options for every announcement heard: no object per datagram (as AuthGate). */
+  private readonly verify: VerifyOptions;
+  /** What the watch refused, by reason (for tests and diagnostics). */
+  readonly refused: Record<string, number> = {};
 
   constructor(private readonly auth: WatchAuth) {
     if (auth.keys.length === 0) throw new Error('WatchVerifier without keys');
+    this.verify = { keys: auth.keys, replay: this.replay };
   }
 
   /** An announcement or goodbye heard on the group. */
   heard(data: Uint8Array): Checked | undefined {
-    return this.counted(judge(verifyDatagram(data, { keys: this.auth.keys, replay: this.replay }), data, this.auth.keys, this.auth.policy));
+    return this.counted(judge(verifyDatagram(data, this.verify), data, this.auth.keys, this.auth.policy));
   }
 
   /**

@@ -5,6 +5,7 @@
  * cache is shared, so a query replayed to another group or port gets no second answer either.
  */
 import type { JsonObject } from '../protocol/json.js';
+import type { ServiceEntry } from '../protocol/messages.js';
 import { seal, unsealMessage } from '../auth/sealed.js';
 import { signDatagram, signReply, verifyDatagram, type VerifyOptions, type AuthPolicy, type GridKey, type ReplayCache } from '../auth/gridAuth.js';
 
@@ -51,6 +52,15 @@ export class AuthGate {
   sealParams(params: JsonObject): JsonObject {
     const key = this.sealer;
     return key === undefined ? params : seal(params, key);
+  }
+
+  /**
+   * A service list as this node sends it: each service's params sealed under policy `sealed`
+   * (a new list), else `services` itself.
+   */
+  sealServices(services: readonly ServiceEntry[]): readonly ServiceEntry[] {
+    const key = this.sealer;
+    return key === undefined ? services : services.map((s) => ({ id: s.id, params: seal(s.params, key) }));
   }
 
   /** A checked message (not a query) with the sealed params it carries opened. */

@@ -25,6 +25,7 @@ import type { GridKey } from '../auth/gridAuth.js';
 import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
+import { listedInterfaces } from '../membership/links.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
 const SERVICES_QUERY: Query = { command: 'Services' };
@@ -138,8 +139,6 @@ export class Polo {
   private readonly replyLimit: number;
   private readonly poloReply: PoloOptions['poloReply'];
   private readonly tap: PoloOptions['tap'];
-  /** The interface of each IPv6 socket (its replies' link). */
-  private readonly scopes = new WeakMap<GroupSocket, string>();
   private socket: GroupSocket | undefined;
   /**
    * The IPv6 group served next to (or instead of) `multicastGroup`: the group itself when it is
@@ -241,9 +240,7 @@ export class Polo {
   /** The interfaces (by name) with IPv6 that hold one of `interfaces` (all when none is listed). */
   private listedIPv6Interfaces(): string[] {
     const all = this.transport.interfaces?.() ?? [];
-    return all
-      .filter((i) => i.ipv6.length > 0 && (this.interfaces.length === 0 || i.ipv4.some((a) => this.interfaces.includes(a.address))))
-      .map((i) => i.name);
+    return (this.interfaces.length === 0 ? all : listedInterfaces(all, this.interfaces)).filter((i) => i.ipv6.length > 0).map((i) => i.name);
   }
 
   /** Opens the IPv6 sockets still missing and closes the ones no longer wanted. */
@@ -265,9 +262,8 @@ export class Polo {
     let socket: GroupSocket | undefined;
     try {
       // The socket is its own reply path: a query is answered through the interface it came in on.
-      const bound = await this.transport.bindGroup(group, this.port, (data, from) => void this.datagramReceived(data, from, socket), name);
+      const bound = await this.transport.bindGroup(group, this.port, (data, from) => void this.datagramReceived(data, from, socket, name), name);
       socket = bound;
-      this.scopes.set(bound, name);
       bound.setTtl(this.ttl);
       bound.join();
       if (this.state !== 'started' || !this.v6Wanted.has(name) || this.v6Sockets.has(name)) {
@@ -338,19 +334,20 @@ export class Polo {
    * Handles one datagram: decode, decide, reply. Never throws: hostile or broken input is
    * counted and logged at debug, and the daemon goes on (docs/protocol.md §2). Marco and
    * Request-For of a loaded service are answered synchronously (the hot path allocates no
-   * promise); only a user service that must be loaded first returns a promise.
+   * promise); only a user service that must be loaded first returns a promise. `via` and
+   * `scope`: the IPv6 socket it came in on and that socket's interface.
    */
-  datagramReceived(datagram: Uint8Array, address: RemoteInfo, via?: GroupSocket): void | Promise<void> {
+  datagramReceived(datagram: Uint8Array, address: RemoteInfo, via?: GroupSocket, scope?: string): void | Promise<void> {
     // Live-discovery messages are consumed first (src/membership/presence.ts); then a source
     // (or the node) out of reply budget is dropped before any decoding.
-    if (this.tap?.(datagram, address, via === undefined ? undefined : this.scopes.get(via)) === true) return;
+    if (this.tap?.(datagram, address, scope) === true) return;
     const admitted = admit(datagram, address, this.stats, this.guard, this.auth);
     if (!admitted) return;
     const { query, nonce, key } = admitted;
     try {
       const decision = answer(query, this.context);
-      if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key, via);
-      return this.answerAfterLoad(query, decision.user, address, nonce, key, via).catch((err: unknown) =>
+      if (decision.kind !== 'load-user') return this.act(decision, address, nonce, key, via, scope);
+      return this.answerAfterLoad(query, decision.user, address, nonce, key, via, scope).catch((err: unknown) =>
         this.guard.log.warn({ from: address.address }, 'query failed', err),
       );
     } catch (err) {
@@ -482,13 +479,17 @@ export class Polo {
     nonce?: string,
     key?: GridKey,
     via?: GroupSocket,
+    scope?: string,
   ): Promise<void> {
     const decision = await answerLoading(query, this.context, user, this.registry, this.guard, () => this.stats.lookupsRefused++);
-    this.act(decision, address, nonce, key, via);
+    this.act(decision, address, nonce, key, via, scope);
   }
 
-  /** Replies through `via` (the IPv6 socket the query came in on), else the IPv4 group socket. */
-  private act(decision: Decision, to: RemoteInfo, nonce?: string, key?: GridKey, via?: GroupSocket): void {
+  /**
+   * Replies through `via` (the IPv6 socket the query came in on, bound to interface `scope`),
+   * else the IPv4 group socket.
+   */
+  private act(decision: Decision, to: RemoteInfo, nonce?: string, key?: GridKey, via?: GroupSocket, scope?: string): void {
     if (decision.kind !== 'reply') {
       this.stats.silent++;
       this.guard.log.debug(
@@ -499,7 +500,7 @@ export class Polo {
     }
     // polod's Polo reply carries the Members hint (live discovery) of the link the query came
     // over; else the plain reply.
-    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.(to, via === undefined ? undefined : this.scopes.get(via)) : undefined;
+    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.(to, scope) : undefined;
     const encoded = hinted ?? this.encode(decision.reply);
     const socket = via ?? this.socket;
     if (!encoded || !socket || this.state !== 'started') return;
@@ -539,12 +540,13 @@ export class Polo {
    * params object (the encoding is cached with it).
    */
   private sealedReply(reply: Exclude<Reply, { command: 'Services' }>): Reply {
-    return this.auth?.sealer === undefined ? reply : { ...reply, params: this.auth.sealParams(reply.params) };
+    // sealParams hands back the params object itself when it does not seal.
+    const params = this.auth?.sealParams(reply.params) ?? reply.params;
+    return params === reply.params ? reply : { ...reply, params };
   }
 
   private sealedList(services: readonly ServiceEntry[]): readonly ServiceEntry[] {
-    const auth = this.auth;
-    return auth?.sealer === undefined ? services : services.map((s) => ({ id: s.id, params: auth.sealParams(s.params) }));
+    return this.auth?.sealServices(services) ?? services;
   }
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */

@@ -183,8 +183,9 @@ function boundHandleLike(socket: dgram.Socket): UdpHandle | undefined {
 /** UDP transport of this process. */
 export class UdpTransport implements Transport {
   async bindGroup(group: string, port: number, onMessage: DatagramHandler, scope?: string): Promise<GroupSocket> {
-    const v6 = group.includes(':');
-    const socket = open(onMessage, true, v6 ? 6 : 4);
+    const family = familyOf(group);
+    const v6 = family === 6;
+    const socket = open(onMessage, true, family);
     // An IPv6 link-local group is bound with its interface (ff02::1%eth0): the socket then
     // hears that interface only and its replies leave through it.
     await bind(socket, port, v6 && scope !== undefined ? `${group}%${scope}` : group).catch((err: unknown) => {
