@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { DEFAULT_TIMING, type PresenceTiming } from '../membership/timing.js';
 import { Watch } from '../membership/watch.js';
 import { Collector, MAX_TRACKED_NODES, STREAM_QUEUE_LIMIT, type Classifier, type SendTarget } from './collector.js';
-import { groupTargets, interfaceTargets, linkResolver } from './targets.js';
+import { linkResolver, queryTargets } from './targets.js';
 import { isIPv6Group } from '../protocol/address.js';
 import { resolveNode, systemLookup, type HostLookup } from './nodeAddress.js';
 import { checkService, resolveQuery, type QueryOptions, type ResolvedQuery } from './options.js';
@@ -211,12 +211,7 @@ export class Marco {
     // No interface named: out of every multicast interface of the host (src/discovery/targets.ts).
     // An interface named for an IPv4 grid needs no list.
     const interfaces = query.iface === undefined || isIPv6Group(query.group) ? this.transport.interfaces?.() : undefined;
-    const targets =
-      query.iface === undefined
-        ? groupTargets(query.group, interfaces)
-        : isIPv6Group(query.group)
-          ? interfaceTargets(query.group, query.iface, interfaces)
-          : undefined;
+    const targets = queryTargets(query.group, query.iface, interfaces);
     // Out of several links, each link's Members hints are judged apart (collector.ts).
     const linkOf = targets !== undefined && targets.length > 1 && interfaces !== undefined ? linkResolver(interfaces) : undefined;
     const collector = this.collector(query, message, destination, nodeReplies(kind, query.params), queueLimit, what, grace, targets, linkOf);

@@ -71,7 +71,7 @@ export function sealedOnChange(record: () => Omit<NodeRecord, 'rev' | 'instance'
     const now = record();
     const plain = JSON.stringify(now);
     if (last?.plain !== plain) {
-      last = { plain, sealed: { ...now, params: gate.sealParams(now.params), services: now.services.map((s) => ({ id: s.id, params: gate.sealParams(s.params) })) } };
+      last = { plain, sealed: { ...now, params: gate.sealParams(now.params), services: gate.sealServices(now.services) } };
     }
     return last.sealed;
   };
