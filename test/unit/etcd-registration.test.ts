@@ -74,6 +74,13 @@ function until(cond: () => boolean, what: string): Promise<true> {
   return waitFor(() => cond() || undefined, { what, timeoutMs: 10_000, intervalMs: 5 });
 }
 
+/** Waits until a second transaction is written and its pass has ended; the keys it wrote. */
+async function secondTxnKeys(store: FakeStore, reg: RegistryRegistration, what: string): Promise<string[]> {
+  await until(() => store.txns.length === 2, what);
+  await reg.settled();
+  return keysOf(store.txns[1]);
+}
+
 describe('RegistryRegistration', () => {
   it('writes the node and its services, then only what changes, and revokes at stop', async () => {
     const store = new FakeStore();
@@ -93,9 +100,7 @@ describe('RegistryRegistration', () => {
     assert.ok(first.every((w) => 'put' in w && w.lease === '1'));
     services = [{ id: 'db', params: {} }];
     for (const l of listeners) l({ kind: 'added', group: '224.0.0.112', id: 'db', cause: 'file' });
-    await until(() => store.txns.length === 2, 'the change written');
-    await reg.settled();
-    assert.deepEqual(keysOf(store.txns[1]), [
+    assert.deepEqual(await secondTxnKeys(store, reg, 'the change written'), [
       '-/marcopolo/v1/grids/224.0.0.112:1337/services/web/10.0.0.9',
       '/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.0.9',
       '/marcopolo/v1/grids/224.0.0.112:1337/services/db/10.0.0.9',
@@ -116,9 +121,7 @@ describe('RegistryRegistration', () => {
     await until(() => reg.state === 'registered', 'registered');
     address = '10.0.7.9';
     reg.refresh();
-    await until(() => store.txns.length === 2, 'the move written');
-    await reg.settled();
-    assert.deepEqual(keysOf(store.txns[1]), [
+    assert.deepEqual(await secondTxnKeys(store, reg, 'the move written'), [
       '-/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.0.9',
       '-/marcopolo/v1/grids/224.0.0.112:1337/services/web/10.0.0.9',
       '/marcopolo/v1/grids/224.0.0.112:1337/nodes/10.0.7.9',
