@@ -2,8 +2,10 @@
  * The cost of a grid key (docs/protocol.md §2.4): answers per second of a keyed polod against an
  * unkeyed one on the same host, measured by the throughput benchmark's closed-loop generator
  * (bench/child/loadGen.ts) on loopback; the keyed generator sends queries it signed before the
- * run, each with its own nonce. Part of the abuse benchmark (bench/abuse.ts); with `profile`,
- * both polods run under `--cpu-prof` and their hottest functions are tabled.
+ * run, each with its own nonce. A third polod, the control, is the keyed one with its MAC
+ * computation replaced by a constant (bench/lib/macControl.ts): it splits the cost into the MAC's
+ * and the format's around it. Part of the abuse benchmark (bench/abuse.ts); with `profile`, the
+ * plain and keyed polods run under `--cpu-prof` and their hottest functions are tabled.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +15,7 @@ import type { Proc } from '../test/helpers/proc.js';
 import type { LoadGenConfig, LoadGenResult } from './child/loadGen.js';
 import { summarizeProfileDir } from './lib/cpuProfile.js';
 import { measureHmacFloor } from './lib/hmacFloor.js';
+import { macFreePolod } from './lib/macControl.js';
 import { childScript, polodStateArgs, REPO_ROOT, requireBuilt, runChild, spawnPolod, writeServices } from './lib/env.js';
 import { fmtInt, fmtPct, type Table } from './lib/report.js';
 import { median } from './lib/stats.js';
@@ -36,53 +39,62 @@ export interface KeyCost {
   readonly tables: Table[];
   /** Median of the per-round ratios keyed ÷ plain answers/s. */
   readonly ratio: number;
+  /** The same for the control (keyed, MAC replaced by a constant) ÷ plain: the best any MAC could do. */
+  readonly controlRatio: number;
   readonly keyed: number;
   readonly plain: number;
   /** Best answers-per-CPU ratio of any HMAC-SHA256 design: plain ÷ (plain + four bare SHA-256 calls). */
   readonly ceiling: number;
 }
 
-type Side = 'plain' | 'keyed';
+type Side = 'plain' | 'keyed' | 'control';
+const SIDES: readonly Side[] = ['plain', 'keyed', 'control'];
+const PORTS: Record<Side, number> = { plain: 1337, keyed: 1338, control: 1339 };
 
 /** Queries each run sends before it measures. */
 const WARMUP = 5000;
 
-/** Measures on `host` (one polod per side on loopback, ports 1337 and 1338), files under `dir`. */
+/** Measures on `host` (one polod per side on loopback, ports 1337 to 1339), files under `dir`. */
 export async function measureAuthCost(host: LanHost, dir: string, program: string, opts: KeyCostOptions): Promise<KeyCost> {
   const keyFile = path.join(dir, 'grid.key');
   const keyBytes = Buffer.alloc(32, 0x5a);
   await writeFile(keyFile, keyBytes, { mode: 0o600 });
   requireBuilt(childScript('loadGen'), 'bench/child/loadGen.ts');
   const profileRoot = opts.profile ? await mkdtemp(path.join(os.tmpdir(), 'bench-keyprof-')) : undefined;
-  const start = async (name: Side, port: number, extra: string[]): Promise<Proc> => {
+  const control = await macFreePolod(program, dir);
+  const start = async (name: Side, extra: string[], side = program): Promise<Proc> => {
+    const port = PORTS[name];
     const own = path.join(dir, `auth-${name}`);
     await mkdir(path.join(own, 'services'), { recursive: true });
     await writeServices(path.join(own, 'services'), [{ id: 'web', params: { port: 8080, path: '/index' } }]);
     await writeFile(path.join(own, 'polo.cfg'), `[polo]\npolo_binding_port = ${port + 100}\n`);
     return spawnPolod(host, {
-      program,
+      program: side,
       args: [
         ...['--config', path.join(own, 'polo.cfg'), '--group', GROUP, '--interface', '127.0.0.1', '--port', String(port)],
         ...['--services-dir', path.join(own, 'services'), '--log-level', 'warn', ...extra],
-        ...(await polodStateArgs(own, program)),
+        ...(await polodStateArgs(own, side)),
       ],
-      ...(profileRoot !== undefined && { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(profileRoot, name)}`] }),
+      ...(profileRoot !== undefined && name !== 'control' && { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${path.join(profileRoot, name)}`] }),
       ...(opts.cpus && { cpu: opts.cpus.server }),
     });
   };
   try {
-    const plain = await start('plain', 1337, []);
-    const keyed = await start('keyed', 1338, ['--key', keyFile]);
-    const rates: Record<Side, number[]> = { plain: [], keyed: [] };
-    const cpu: Record<Side, number[]> = { plain: [], keyed: [] };
-    const procs = { plain, keyed };
+    const procs: Record<Side, Proc> = {
+      plain: await start('plain', []),
+      keyed: await start('keyed', ['--key', keyFile]),
+      control: await start('control', ['--key', keyFile], control),
+    };
+    const rates: Record<Side, number[]> = { plain: [], keyed: [], control: [] };
+    const cpu: Record<Side, number[]> = { plain: [], keyed: [], control: [] };
     try {
       for (let round = 0; round < opts.rounds; round++) {
-        const order: Side[] = round % 2 === 0 ? ['plain', 'keyed'] : ['keyed', 'plain'];
+        // Each side first, second and last in turn.
+        const order = SIDES.map((_, k) => SIDES[(k + round) % SIDES.length] as Side);
         for (const side of order) {
           const config: LoadGenConfig = {
             group: GROUP,
-            port: side === 'plain' ? 1337 : 1338,
+            port: PORTS[side],
             iface: '127.0.0.1',
             query: QUERY,
             warmup: WARMUP,
@@ -91,7 +103,7 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
             timeoutMs: 200,
             maxMs: 30_000,
             readyTimeoutMs: 20_000,
-            ...(side === 'keyed' && { signKeyHex: keyBytes.toString('hex') }),
+            ...(side !== 'plain' && { signKeyHex: keyBytes.toString('hex') }),
             ...(procs[side].pid !== undefined && { serverPid: procs[side].pid }),
           };
           const r = await runChild<LoadGenResult>(host, 'loadGen', config, { timeoutMs: 90_000, ...(opts.cpus && { cpu: opts.cpus.generator }) });
@@ -105,17 +117,20 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
       }
     } finally {
       // SIGTERM: both stop cleanly, which is also when --cpu-prof writes the profiles.
-      await Promise.all([plain.stop(5000), keyed.stop(5000)]);
+      await Promise.all(SIDES.map((side) => procs[side].stop(5000)));
     }
-    const ratios = rates.plain.map((p, k) => (rates.keyed[k] ?? Number.NaN) / p);
+    const ratiosOf = (side: Side): number[] => rates.plain.map((p, k) => (rates[side][k] ?? Number.NaN) / p);
     const floor = measureHmacFloor();
     // Median polod CPU per answer, µs (tabled below, not returned).
     const result = {
       plain: median(rates.plain),
       keyed: median(rates.keyed),
-      ratio: median(ratios),
+      control: median(rates.control),
+      ratio: median(ratiosOf('keyed')),
+      controlRatio: median(ratiosOf('control')),
       plainCpuUs: median(cpu.plain),
       keyedCpuUs: median(cpu.keyed),
+      controlCpuUs: median(cpu.control),
     };
     const ceiling = result.plainCpuUs / (result.plainCpuUs + floor.hashesUs);
     const tables: Table[] = [
@@ -131,6 +146,13 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
             `${result.keyedCpuUs.toFixed(1)} µs`,
           ],
           ['ratio (median of per-round ratios)', `${result.ratio.toFixed(2)}×`, '', `${(result.plainCpuUs / result.keyedCpuUs).toFixed(2)}× (answers per CPU second)`],
+          [
+            'control: --key with the MAC replaced by a constant (everything else of the keyed path)',
+            fmtInt(result.control),
+            `${fmtInt(Math.min(...rates.control))}–${fmtInt(Math.max(...rates.control))}`,
+            `${result.controlCpuUs.toFixed(1)} µs`,
+          ],
+          ['control ratio: the best any MAC could reach', `${result.controlRatio.toFixed(2)}×`, '', `${(result.plainCpuUs / result.controlCpuUs).toFixed(2)}× (answers per CPU second)`],
         ],
       },
       {
@@ -153,7 +175,7 @@ export async function measureAuthCost(host: LanHost, dir: string, program: strin
         });
       }
     }
-    return { plain: result.plain, keyed: result.keyed, ratio: result.ratio, ceiling, tables };
+    return { plain: result.plain, keyed: result.keyed, ratio: result.ratio, controlRatio: result.controlRatio, ceiling, tables };
   } finally {
     if (profileRoot !== undefined) await rm(profileRoot, { recursive: true, force: true });
   }
