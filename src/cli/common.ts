@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MarcoPoloError } from '../errors.js';
 import type { Json } from '../protocol/json.js';
-import { canonicalGroup, isMulticastGroup, isPort, MULTICAST_RANGE } from '../protocol/address.js';
+import { gridOf, isPort, MULTICAST_RANGE } from '../protocol/address.js';
 
 /** Documented process exit codes of every command. */
 export const ExitCode = {
@@ -251,10 +251,9 @@ export function parseNodeAddress(value: string): string {
 
 /** A multicast group address (224.0.0.0/4 or ff00::/8), in its grid's spelling (canonicalGroup). */
 export function parseMulticastGroup(value: string): string {
-  if (!isMulticastGroup(value)) {
-    throw new FlagError(`expected a multicast address (IPv4 ${MULTICAST_RANGE}).`);
-  }
-  return canonicalGroup(value);
+  const grid = gridOf(value);
+  if (grid === undefined) throw new FlagError(`expected a multicast address (IPv4 ${MULTICAST_RANGE}).`);
+  return grid;
 }
 
 /**

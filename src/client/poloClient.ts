@@ -25,7 +25,7 @@ import {
   polodSocketPath,
   type PolodEndpoint,
 } from './polodEndpoint.js';
-import { canonicalGroup, isMulticastGroup, isPort, MULTICAST_RANGE } from '../protocol/address.js';
+import { gridOf, isPort, MULTICAST_RANGE } from '../protocol/address.js';
 import { onAnyAbort, untilAborted } from '../util/abort.js';
 import { checkFromJson, checkToJson } from '../health/check.js';
 
@@ -483,12 +483,12 @@ function checkGroups(groups: readonly string[] | undefined): string[] {
   if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be a list of multicast addresses');
   const out: string[] = [];
   for (const g of groups as unknown[]) {
-    if (typeof g !== 'string' || !isMulticastGroup(g)) {
+    const grid = gridOf(g);
+    if (grid === undefined) {
       throw new InvalidArgumentError(
         `invalid multicast group ${JSON.stringify(g) ?? String(g)}: expected a multicast address (IPv4 ${MULTICAST_RANGE})`,
       );
     }
-    const grid = canonicalGroup(g);
     if (!out.includes(grid)) out.push(grid);
   }
   return out;

@@ -12,7 +12,7 @@ import { checkFromJson, type HealthCheck } from '../health/check.js';
 import type { Service } from '../registry/service.js';
 import { rootServiceIdProblem, userServiceIdProblem } from './serviceId.js';
 import { showValue } from './values.js';
-import { canonicalGroup, isMulticastGroup } from '../protocol/address.js';
+import { gridOf } from '../protocol/address.js';
 
 /** Longest service id accepted (the reference documented 1–30 but enforced nothing). */
 export const MAX_SERVICE_ID_LENGTH = 255;
@@ -73,11 +73,11 @@ export function parseServiceFile(text: string, file: string, opts: ServiceFileOp
   if (rawGroups !== undefined) {
     if (!Array.isArray(rawGroups)) return skip(`"groups" is ${kindOf(rawGroups)}, not a list of multicast groups`);
     for (const group of rawGroups) {
-      if (typeof group !== 'string' || !isMulticastGroup(group)) {
+      const grid = gridOf(group);
+      if (grid === undefined) {
         const shown = typeof group === 'string' ? showValue(group) : kindOf(group);
         return skip(`"groups" entry ${shown} is not a multicast group`);
       }
-      const grid = canonicalGroup(group);
       if (!groups.includes(grid)) groups.push(grid);
     }
   }

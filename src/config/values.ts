@@ -9,7 +9,7 @@ import type { LevelWithSilent } from 'pino';
 import { ConfigError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { LOG_LEVELS, parseLogLevel } from '../util/log.js';
-import { canonicalGroup, isMulticastGroup, isMulticastIPv4, MULTICAST_RANGE } from '../protocol/address.js';
+import { gridOf, isMulticastIPv4, MULTICAST_RANGE } from '../protocol/address.js';
 import { isPort } from '../protocol/address.js';
 
 /**
@@ -68,11 +68,9 @@ export function checkPort(port: number, where: string, shown = String(port)): nu
  * ff00::/8. Returned in one spelling per grid (an IPv6 twin as its IPv4 group: canonicalGroup).
  */
 export function parseGroup(value: string, where: string): string {
-  const text = value.trim();
-  if (!isMulticastGroup(text)) {
-    throw valueError(where, value, `is not a multicast group (IPv4 ${MULTICAST_RANGE})`);
-  }
-  return canonicalGroup(text);
+  const grid = gridOf(value.trim());
+  if (grid === undefined) throw valueError(where, value, `is not a multicast group (IPv4 ${MULTICAST_RANGE})`);
+  return grid;
 }
 
 /**

@@ -7,7 +7,7 @@ import { isIPv4, isIPv6 } from '../util/ipv4.js';
 import { InvalidArgumentError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import { DEFAULT_GROUP, DEFAULT_TIMEOUT_MS, POLO_PORT, QUERY_TTL } from '../protocol/limits.js';
-import { canonicalGroup, isMulticastGroup } from '../protocol/address.js';
+import { gridOf } from '../protocol/address.js';
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 
 /** Options of one discovery call. Every field is optional; defaults are the reference's. */
@@ -83,9 +83,9 @@ export interface ResolvedQuery {
 export function resolveQuery(defaults: QueryOptions, options: QueryOptions = {}): ResolvedQuery {
   const merged = mergeOptions(defaults, options);
   const given = merged.group ?? DEFAULT_GROUP;
-  if (typeof given !== 'string' || !isMulticastGroup(given)) invalid('group', given, 'a multicast address (224.0.0.0/4 or ff00::/8)');
   // An IPv6 twin names its IPv4 grid: asked over IPv4 where a link has IPv4 (targets.ts).
-  const group = canonicalGroup(given);
+  const group = gridOf(given);
+  if (group === undefined) invalid('group', given, 'a multicast address (224.0.0.0/4 or ff00::/8)');
   const iface = merged.interface;
   if (iface !== undefined && !isIPv4(iface)) invalid('interface', iface, 'a local IPv4 address');
   const exclude = merged.exclude ?? [];

@@ -14,7 +14,7 @@ import { decodeObject } from '../protocol/codec.js';
 import { isJsonObject, type Json, type JsonObject } from '../protocol/json.js';
 import { MAX_JSON_DEPTH } from '../protocol/limits.js';
 import { MAX_REQUEST_BYTES, MAX_REQUEST_TIMEOUT_MS } from './limits.js';
-import { canonicalGroup, isMulticastGroup, MULTICAST_RANGE } from '../protocol/address.js';
+import { gridOf, MULTICAST_RANGE } from '../protocol/address.js';
 import { isIPv4, isIPv6 } from '../util/ipv4.js';
 
 /** Options shared by the two group queries (Marco and Request-For). */
@@ -197,10 +197,9 @@ function params(value: Json | undefined): JsonObject | undefined {
 /** A multicast group, or undefined (marcod's group) when absent, null or empty. */
 function group(value: Json | undefined): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || !isMulticastGroup(value)) {
-    invalid('group', value, `a multicast address (IPv4 ${MULTICAST_RANGE})`);
-  }
-  return canonicalGroup(value);
+  const grid = gridOf(value);
+  if (grid === undefined) invalid('group', value, `a multicast address (IPv4 ${MULTICAST_RANGE})`);
+  return grid;
 }
 
 function decodeFailure(err: ProtocolError, size: number): string {

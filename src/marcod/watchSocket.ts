@@ -8,7 +8,7 @@
 import { chmod } from 'node:fs/promises';
 import net, { type Server, type Socket } from 'node:net';
 import type { Marco, WatchOptions } from '../discovery/marco.js';
-import { canonicalGroup, isMulticastGroup } from '../protocol/address.js';
+import { gridOf } from '../protocol/address.js';
 import { IoError } from '../errors.js';
 import { isJsonObject, type JsonObject } from '../protocol/json.js';
 import type { Logger } from '../util/log.js';
@@ -128,8 +128,8 @@ export class WatchSocketServer {
       request = value;
     }
     const raw = request['group'] ?? this.options.defaultGroup;
-    if (typeof raw !== 'string' || !isMulticastGroup(raw)) throw new Error(`invalid group ${JSON.stringify(raw)}: expected a multicast address`);
-    const group = canonicalGroup(raw);
+    const group = gridOf(raw);
+    if (group === undefined) throw new Error(`invalid group ${JSON.stringify(raw)}: expected a multicast address`);
     const service = request['service'];
     if (service !== undefined && service !== null && (typeof service !== 'string' || service.length === 0)) {
       throw new Error(`invalid service ${JSON.stringify(service)}: expected a non-empty string`);

@@ -123,6 +123,15 @@ export function canonicalGroup(group: string): string {
   return groups === undefined ? group : formatIPv6(groups);
 }
 
+/**
+ * The grid `value` names (canonicalGroup) when it is a multicast group, else undefined. Every
+ * group a person or a peer gives is read through this, so none is checked and then used in the
+ * spelling it came in (an IPv6 twin would miss its IPv4 grid).
+ */
+export function gridOf(value: unknown): string | undefined {
+  return typeof value === 'string' && isMulticastGroup(value) ? canonicalGroup(value) : undefined;
+}
+
 /** The address family of a literal address (or group): 6 when it has a colon, else 4. */
 export function familyOf(address: string): 4 | 6 {
   return address.includes(':') ? 6 : 4;

@@ -16,7 +16,7 @@ import { checkFromJson, type HealthCheck } from '../health/check.js';
 import { segmentProblem } from '../util/safePath.js';
 import { rootServiceIdProblem, userServiceIdProblem } from '../config/serviceId.js';
 import { invalidGroup, invalidServiceName, mustBe, PublishErrors, PublishRefusal } from './errors.js';
-import { canonicalGroup, expandIPv6, isIPv4Address, isMulticastGroup } from '../protocol/address.js';
+import { gridOf, expandIPv6, isIPv4Address } from '../protocol/address.js';
 
 /** The commands of the publish API. `List` is this project's extension. */
 export type CommandName = 'Publish' | 'Unpublish' | 'Request-token' | 'List';
@@ -220,9 +220,9 @@ function groupList(value: Json | undefined, served: readonly string[]): string[]
     if (typeof g !== 'string') throw new PublishRefusal(invalidGroup(g, 'IP must be a string'));
     // The reference's two texts: a malformed address, then one outside the range.
     if (!isIPv4Address(g) && expandIPv6(g) === undefined) throw new PublishRefusal(invalidGroup(g, 'Wrong IP format'));
-    if (!isMulticastGroup(g)) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
     // An IPv6 twin names the same grid as its IPv4 group (src/protocol/address.ts).
-    const grid = canonicalGroup(g);
+    const grid = gridOf(g);
+    if (grid === undefined) throw new PublishRefusal(invalidGroup(g, 'The IP is not in the multicast range'));
     if (!served.includes(grid)) throw new PublishRefusal(invalidGroup(g, 'The instance is not a member of this group'));
     if (!groups.includes(grid)) groups.push(grid);
   }

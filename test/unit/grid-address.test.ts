@@ -9,6 +9,7 @@ import {
   canonicalGroup,
   expandIPv6,
   formatIPv6,
+  gridOf,
   ipv4OfTwin,
   ipv6Twin,
   isMulticastGroup,
@@ -31,6 +32,12 @@ describe('IPv6 grid addresses', () => {
     assert.equal(canonicalGroup('ff02:0::224:0:0:112'), '224.0.0.112');
     assert.equal(canonicalGroup('FF02:0:0:0:0:0:0:00FB'), 'ff02::fb');
     assert.equal(canonicalGroup('224.0.0.113'), '224.0.0.113');
+  });
+  it('reads a group as the grid it names, and anything else as no grid', () => {
+    assert.equal(gridOf('FF02::224:0:0:112'), '224.0.0.112');
+    assert.equal(gridOf('ff02:0::00fb'), 'ff02::fb');
+    assert.equal(gridOf('239.1.2.3'), '239.1.2.3');
+    for (const v of ['10.0.0.1', 'fe80::1', '224.0.0.112 ', '', 'ff02::1%eth0', 224, null, undefined, ['224.0.0.112']]) assert.equal(gridOf(v), undefined, String(v));
   });
   it('expands and formats IPv6 as RFC 5952 does', () => {
     assert.deepEqual(expandIPv6('::ffff:1.2.3.4'), [0, 0, 0, 0, 0, 0xffff, 0x102, 0x304]);
