@@ -72,10 +72,12 @@ export function memoryOf(pid: number): MemoryReading {
 
 /**
  * The `Udp:` counters of /proc/net/snmp, as seen from the calling process's network namespace
- * (RcvbufErrors counts datagrams the kernel dropped because a socket's buffer was full).
+ * (RcvbufErrors counts datagrams the kernel dropped because a socket's buffer was full), or from
+ * `pid`'s: /proc/<pid>/net/snmp is the counters of the namespace that process lives in, so a
+ * benchmark reads any host of a namespace LAN without entering it.
  */
-export function udpCounters(): Record<string, number> {
-  const lines = readFileSync('/proc/net/snmp', 'utf8')
+export function udpCounters(pid?: number): Record<string, number> {
+  const lines = readFileSync(pid === undefined ? '/proc/net/snmp' : `/proc/${pid}/net/snmp`, 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('Udp:'));
   const names = (lines[0] ?? '').split(/\s+/).slice(1);
