@@ -21,7 +21,7 @@ import type { PeersClientConfig, PeersCommand, PeersReply } from './child/peersC
 import type { MdnsResponderConfig } from './child/mdnsResponder.js';
 import { AVAHI_INSTALL_HINT, avahiVersion, findAvahiDaemon, startAvahi } from './lib/avahi.js';
 import { childScript, distFile, POLOD_JS, requireBuilt, startGrid, stopProc, withLan, withTempDir } from './lib/env.js';
-import { udpCounters } from './lib/procfs.js';
+import { udp6Counters, udpCounters } from './lib/procfs.js';
 import { fmtMs, fmtRatio, type KeyFigure, type Section, type Table } from './lib/report.js';
 import { median, summarize, type Summary } from './lib/stats.js';
 import type { LanHost } from '../test/helpers/netns.js';
@@ -35,7 +35,7 @@ export interface PeersOptions {
   readonly rounds: number;
   /** Untimed rounds per system first (JIT of the client and the responders, ARP caches). */
   readonly warmup: number;
-  /** How long the LAN's traffic at rest is counted, per system, ms. */
+  /** How long MarcoPolo's LAN at rest is counted, ms (the mDNS LANs': between their rounds). */
   readonly idleMs: number;
   /** Another polod build (default: this checkout's). */
   readonly polodJs?: string;
@@ -43,7 +43,7 @@ export interface PeersOptions {
 }
 
 /** 10 providers, 20 rounds per system: about 80 s (the mDNS rounds are paced a second apart). */
-export const PEERS_DEFAULTS: Omit<PeersOptions, 'log'> = { providers: 10, rounds: 20, warmup: 2, idleMs: 2000 };
+export const PEERS_DEFAULTS: Omit<PeersOptions, 'log'> = { providers: 10, rounds: 20, warmup: 2, idleMs: 3000 };
 
 /** The LAN of this benchmark (bench/lib/env.ts: names start with `bench`, subnets 150-199). */
 const LAN = { name: 'benchpeers', subnet: 160 };
@@ -59,10 +59,10 @@ const MARCO_TIMEOUT_MS = 1000;
 const BROWSE_TIMEOUT_MS = 3000;
 /**
  * Between the end of one mDNS round and the start of the next. A responder multicasts a record
- * at most once per second (RFC 6762 §6.2), and Avahi leaves out of an answer the additional
- * records (the host's address) it multicast less than a second ago: a client arriving within
- * a second of the previous one would get providers without addresses. Clients on a real LAN
- * arrive independently, so the rounds model that, rather than a client racing its predecessor.
+ * at most once per second (RFC 6762 §6.2), and Avahi leaves out of an answer the records it
+ * multicast within its response history (500 ms), the host's address among them: a cold client
+ * right behind another would get providers without addresses. Clients on a real LAN arrive
+ * independently, so the rounds model that, rather than a client racing its predecessor.
  */
 const MDNS_SPACING_MS = 1100;
 /**
@@ -87,9 +87,11 @@ interface Samples {
   unusable: number;
   /** Datagrams per second sent on the LAN at rest, once start-up settled. */
   idlePerSecond: number;
+  /** Over how long that was counted, ms. */
+  idleSpanMs: number;
 }
 
-const emptySamples = (): Samples => ({ first: [], all: [], end: [], sent: [], read: [], failures: 0, unusable: 0, idlePerSecond: Number.NaN });
+const emptySamples = (): Samples => ({ first: [], all: [], end: [], sent: [], read: [], failures: 0, unusable: 0, idlePerSecond: Number.NaN, idleSpanMs: 0 });
 
 /** One system's outcome: its samples, or why it did not run. */
 interface SystemResult {
@@ -97,6 +99,8 @@ interface SystemResult {
   readonly samples?: Samples;
   /** Extra samples: MarcoPolo's Marco query (nodes), which ends on the Members hint. */
   readonly nodesEnd?: number[];
+  /** MarcoPolo: the first arrival within the streamed Request-For (no maxNodes). */
+  readonly streamFirst?: number[];
   readonly skipped?: string;
 }
 
@@ -130,11 +134,16 @@ class Client {
     return JSON.parse(line) as PeersReply;
   }
 
-  /** `send`, with the UDP datagrams sent and read on the LAN (all of `pids`' namespaces) meanwhile. */
-  async counted(op: PeersCommand['op'], pids: readonly number[]): Promise<{ reply: PeersReply; sent: number; read: number }> {
+  /**
+   * `send`, with the UDP datagrams sent and read on the LAN (all of `pids`' namespaces)
+   * meanwhile. With `settle`, the counters are read once they stopped moving (mDNS: every host
+   * reads every multicast answer, some after the client had its last one); without, at once
+   * (MarcoPolo: the polods read the query before answering, and the replies go to the client).
+   */
+  async counted(op: PeersCommand['op'], pids: readonly number[], settle = false): Promise<{ reply: PeersReply; sent: number; read: number }> {
     const before = lanUdp(pids);
     const reply = await this.send(op);
-    const after = lanUdp(pids);
+    const after = settle ? await lanUdpSettled(pids, 20, 500) : lanUdp(pids);
     return { reply, sent: after.sent - before.sent, read: after.read - before.read };
   }
 
@@ -144,16 +153,41 @@ class Client {
   }
 }
 
-/** UDP datagrams sent and read so far, summed over the namespaces of `pids` (one per host). */
+/**
+ * UDP datagrams sent and read so far, both families (polod also serves the IPv6 twin of its
+ * group over the hosts' link-local addresses, docs/protocol.md §9), summed over the namespaces
+ * of `pids` (one per host).
+ */
 function lanUdp(pids: readonly number[]): { sent: number; read: number } {
   let sent = 0;
   let read = 0;
   for (const pid of pids) {
-    const c = udpCounters(pid);
-    sent += c['OutDatagrams'] ?? 0;
-    read += c['InDatagrams'] ?? 0;
+    for (const c of [udpCounters(pid), udp6Counters(pid)]) {
+      sent += c['OutDatagrams'] ?? 0;
+      read += c['InDatagrams'] ?? 0;
+    }
   }
   return { sent, read };
+}
+
+/**
+ * Resolves with the LAN's counters once they have not moved for `quietMs` (at most `capMs`):
+ * the hosts that are still reading the last multicast answers when the client already has its
+ * providers have read them.
+ */
+async function lanUdpSettled(pids: readonly number[], quietMs: number, capMs: number): Promise<{ sent: number; read: number }> {
+  const deadline = performance.now() + capMs;
+  let last = lanUdp(pids);
+  let since = performance.now();
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const now = lanUdp(pids);
+    if (now.sent !== last.sent || now.read !== last.read) {
+      last = now;
+      since = performance.now();
+    } else if (performance.now() - since >= quietMs) break;
+  }
+  return last;
 }
 
 /** Datagrams per second the LAN sends with nobody asking, over `ms`. */
@@ -203,17 +237,27 @@ async function raceMarcoPolo(opts: PeersOptions, lan: { responders: readonly Lan
     const pids = [...pidsOf(grid.polods), lan.client.pid];
     const s = emptySamples();
     const nodesEnd: number[] = [];
-    // polod's heartbeats never stop (docs/protocol.md §8.2): the rate at rest is part of the figure.
-    s.idlePerSecond = await idleRate(pids, opts.idleMs);
+    const streamFirst: number[] = [];
     for (let round = -opts.warmup; round < opts.rounds; round++) {
-      const first = await lan.client.send('mp-first');
-      const all = await lan.client.send('mp-all');
-      // Counted on the query that ends at its last provider: a few ms, so a heartbeat rarely
-      // falls inside it (and the median keeps one that does out).
-      const count = await lan.client.counted('mp-count', pids);
-      const nodes = await lan.client.send('mp-nodes');
+      // The four queries in a rotating order, as latencyClient does: none is always the one
+      // that follows the 1 s Request-For (idle polods, cold caches).
+      let first: PeersReply = { seq: 0, found: 0 };
+      let all: PeersReply = { seq: 0, found: 0 };
+      let nodes: PeersReply = { seq: 0, found: 0 };
+      let count: { reply: PeersReply; sent: number; read: number } = { reply: { seq: 0, found: 0 }, sent: 0, read: 0 };
+      const queries = [
+        async (): Promise<void> => void (first = await lan.client.send('mp-first')),
+        async (): Promise<void> => void (all = await lan.client.send('mp-all')),
+        // Counted on the query that ends at its last provider: a few ms, so a heartbeat rarely
+        // falls inside it (and the median keeps one that does out).
+        async (): Promise<void> => void (count = await lan.client.counted('mp-count', pids)),
+        async (): Promise<void> => void (nodes = await lan.client.send('mp-nodes')),
+      ];
+      const start = (round + opts.warmup) % queries.length;
+      for (let k = 0; k < queries.length; k++) await queries[(start + k) % queries.length]?.();
       if (round < 0) continue;
       if (first.first !== undefined) s.first.push(first.first);
+      if (all.first !== undefined) streamFirst.push(all.first);
       if (all.all !== undefined) s.all.push(all.all);
       if (all.end !== undefined) s.end.push(all.end);
       if (nodes.end !== undefined && nodes.found >= lan.responders.length) nodesEnd.push(nodes.end);
@@ -223,7 +267,12 @@ async function raceMarcoPolo(opts: PeersOptions, lan: { responders: readonly Lan
       }
       if (first.first === undefined || all.all === undefined || count.reply.all === undefined) s.failures++;
     }
-    return { label: 'MarcoPolo (polod; in-process `Marco`, Request-For)', samples: s, nodesEnd };
+    // After the rounds, well clear of the polods' start-up announcements and first membership
+    // queries. Their heartbeats never stop (docs/protocol.md §8.2): the rate at rest is part of
+    // what MarcoPolo costs a LAN.
+    s.idlePerSecond = await idleRate(pids, opts.idleMs);
+    s.idleSpanMs = opts.idleMs;
+    return { label: 'MarcoPolo (polod; in-process `Marco`, Request-For)', samples: s, nodesEnd, streamFirst };
   } finally {
     await Promise.all(grid.polods.map(stopProc));
   }
@@ -236,10 +285,16 @@ async function raceMdns(opts: PeersOptions, client: Client, responders: readonly
   const pids = [...pidsOf(responders), client.pid];
   await waitQuiet(pids, 20_000);
   const s = emptySamples();
-  s.idlePerSecond = await idleRate(pids, opts.idleMs);
+  // The LAN at rest: what it sends in the gaps between rounds, where nobody asks (a responder's
+  // re-announcements come on their own schedule, so a longer span than one window is needed).
+  let restSent = 0;
+  let restMs = 0;
   for (let round = -opts.warmup; round < opts.rounds; round++) {
+    const gapStart = { at: performance.now(), sent: lanUdp(pids).sent };
     await new Promise((resolve) => setTimeout(resolve, MDNS_SPACING_MS));
-    const { reply, sent, read } = await client.counted('mdns', pids);
+    restSent += lanUdp(pids).sent - gapStart.sent;
+    restMs += performance.now() - gapStart.at;
+    const { reply, sent, read } = await client.counted('mdns', pids, true);
     if (round < 0) continue;
     s.unusable += reply.unusable ?? 0;
     if (reply.first !== undefined) s.first.push(reply.first);
@@ -249,6 +304,8 @@ async function raceMdns(opts: PeersOptions, client: Client, responders: readonly
       s.read.push(read);
     } else s.failures++;
   }
+  s.idlePerSecond = (restSent * 1000) / restMs;
+  s.idleSpanMs = restMs;
   return { label, samples: s };
 }
 
@@ -288,6 +345,15 @@ async function raceAvahi(opts: PeersOptions, responders: readonly LanHost[], cli
   }
 }
 
+/** `race()`, or a skipped row saying why it failed. */
+async function orSkipped(label: string, race: () => Promise<SystemResult>): Promise<SystemResult> {
+  try {
+    return await race();
+  } catch (err) {
+    return { label, skipped: `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+  }
+}
+
 /** Runs the benchmark and returns its section of the report. */
 export async function benchPeers(opts: PeersOptions): Promise<Section> {
   const discoveryModule = distFile('src/discovery/index.js');
@@ -312,9 +378,10 @@ export async function benchPeers(opts: PeersOptions): Promise<Section> {
       const results: SystemResult[] = [];
       results.push(await raceMarcoPolo(opts, { responders, client, dir }));
       opts.log('peers: MarcoPolo measured');
-      results.push(await raceBonjour(opts, responders, client));
-      opts.log('peers: bonjour-service measured');
-      results.push(await raceAvahi(opts, responders, client, dir));
+      // An mDNS system that fails leaves a note, not a hole in MarcoPolo's figures.
+      results.push(await orSkipped('bonjour-service', () => raceBonjour(opts, responders, client)));
+      opts.log(`peers: bonjour-service ${results.at(-1)?.skipped === undefined ? 'measured' : 'failed'}`);
+      results.push(await orSkipped('Avahi', () => raceAvahi(opts, responders, client, dir)));
       opts.log(`peers: Avahi ${results.at(-1)?.skipped === undefined ? 'measured' : 'skipped'}`);
       await client.quit();
       return report(opts, results, (performance.now() - started) / 1000);
@@ -363,7 +430,7 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
     const other = median(fastestAll.samples.all);
     keyFigures.push({
       what: `peers: all ${n} providers of a service, MarcoPolo (median)`,
-      measured: `${fmtMs(mpAll)} (${fmtRatio(other / mpAll)}× faster)`,
+      measured: `${fmtMs(mpAll)} (${faster(other, mpAll)})`,
       baseline: `fastest mDNS system, same run: ${fmtMs(other)} (${shortName(fastestAll)})`,
     });
   }
@@ -371,17 +438,26 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
     const other = median(fastestFirst.samples.first);
     keyFigures.push({
       what: 'peers: first provider of a service, MarcoPolo (median)',
-      measured: `${fmtMs(mpFirst)} (${fmtRatio(other / mpFirst)}× faster)`,
+      measured: `${fmtMs(mpFirst)} (${faster(other, mpFirst)})`,
       baseline: `fastest mDNS system, same run: ${fmtMs(other)} (${shortName(fastestFirst)})`,
     });
   }
+  const traffic = (r: SystemResult): string =>
+    `${count(r.samples?.sent ?? [])} sent / ${count(r.samples?.read ?? [])} read per discovery, ${(r.samples?.idlePerSecond ?? Number.NaN).toFixed(1)}/s at rest`;
+  keyFigures.push({
+    what: 'peers: datagrams on the LAN, MarcoPolo (medians)',
+    measured: traffic(mp),
+    baseline: measured.length === 0 ? 'no mDNS system measured' : measured.map((r) => `${shortName(r)}: ${traffic(r)}`).join('; '),
+  });
   const notes = [
     `${n} responder hosts and 1 client host on one namespace bridge (LAN \`${LAN.name}\`, 10.201.${LAN.subnet}.0/24); the systems run one after the other (${mp.label}; then bonjour-service; then Avahi), the previous one stopped first. ${opts.rounds} measured rounds per system after ${opts.warmup} untimed ones; every round starts from a cold client.`,
     `MarcoPolo: \`requestFor('${SERVICE}', { maxNodes: 1 })\` for the first provider; \`requestForStream('${SERVICE}')\` (no maxNodes, deadline ${MARCO_TIMEOUT_MS} ms, marco's default) for each provider's arrival and the call's end. Both are Request-For queries answered with the service's params (\`{"port":${SERVICE_PORT}}\`), so the address and port are known at arrival.`,
-    `mDNS: each round a new bonjour-service instance (new socket on 5353, empty cache) browses \`_${SERVICE}._tcp\` (one PTR query, as its browser sends); a provider counts when it is up with an IPv4 address and port ${SERVICE_PORT} (the responders send SRV, TXT and A with the PTR answer). The round ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the host address it multicast less than a second before, so back-to-back cold clients would get providers without addresses. bonjour-service's browser is the client for Avahi too: a raw multicast-dns PTR query would be no faster (the browser sends exactly one, and answers are waited for, not computed), and one client keeps the two responders' rows comparable.`,
+    `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, its socket closed; the first arrival within the streamed query, as the mDNS rows time theirs (at the event), was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order.`,
+    `mDNS: each round a new bonjour-service instance (new socket on 5353, empty cache) browses \`_${SERVICE}._tcp\` (one PTR query, as its browser sends); a provider counts when it is up with an IPv4 address and port ${SERVICE_PORT} (the responders send SRV, TXT and A with the PTR answer). The round ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the records it multicast in the last 500 ms (the host's address among them), so back-to-back cold clients would get providers without addresses. bonjour-service's browser is the client for Avahi too: a raw multicast-dns PTR query would be no faster (the browser sends exactly one, and answers are waited for, not computed), and one client keeps the two responders' rows comparable.`,
     `Responders: bonjour-service publishes \`<host>._${SERVICE}._tcp.local\` on \`<host>.local\` (probing on) from one Node.js process per host, answering at once; avahi-daemon has its own mount namespace per host (a tmpfs over /run, its own configuration bind-mounted over /etc/avahi: allow-interfaces=eth0, use-ipv6=no, enable-dbus=no, enable-wide-area=no, publish-workstation=no, a static service file) and runs as root with --no-drop-root --no-chroot --no-rlimits. Avahi delays its answers to shared (PTR) questions by 20-120 ms at random, as RFC 6762 §6 asks of a responder; bonjour-service does not.`,
     `Knowing it has them all: MarcoPolo's Request-For cannot know either — only Polo replies (Marco queries) carry the Members hint (docs/protocol.md §8.4) — so \`requestFor('${SERVICE}')\` returns at its ${MARCO_TIMEOUT_MS} ms deadline. A Marco query for all ${n} nodes does end on the hint: ${cell(nodes)} (median / p95) here, but it lists nodes, not the providers of a service. An mDNS browse never ends by itself: bonjour-service's \`find()\` browses until stopped and its \`findOne()\` times out after 10 s by default; Avahi's own browsers (\`avahi-browse --terminate\`) end on "all for now", which avahi-core fires 1 s after the query started (avahi-core/multicast-lookup.c). The ${n}th-arrival times above are therefore lower bounds of what any of them waits before it would stop.`,
-    `Datagrams: the sum over all ${n + 1} hosts' namespaces of UDP OutDatagrams (sent) and InDatagrams (read by a program) from /proc/<pid>/net/snmp, read just before and after one discovery per round that ends at its ${n}th provider (MarcoPolo: \`requestFor\` with maxNodes ${n}; mDNS: the browse), median over rounds. mDNS rounds start once the LAN has been silent for ${QUIET_MS} ms after the responders' start-up announcements. "At rest" counts what the LAN sends with nobody asking, over ${opts.idleMs} ms: polod's live-discovery heartbeats (docs/protocol.md §8.2), bonjour-service's re-announcements (1, 3, 9, 27 s… after publishing). Multicast answers are read by every mDNS host; MarcoPolo's replies go to the asker alone.`,
+    `Datagrams: the sum over all ${n + 1} hosts' namespaces of UDP OutDatagrams (sent) and InDatagrams (read by a program), IPv4 and IPv6, from /proc/<pid>/net/snmp and snmp6, read just before and just after one discovery per round that ends at its ${n}th provider (MarcoPolo: \`requestFor\` with maxNodes ${n}, a few ms in which a heartbeat rarely falls; mDNS: the browse, read once the counters have stood still for 20 ms, since every host reads every multicast answer, some after the client had its last), median over rounds. mDNS rounds start once the LAN has been silent for ${QUIET_MS} ms after the responders' start-up announcements. Multicast answers are read by every mDNS host; MarcoPolo's replies go to the asker alone.`,
+    `At rest: what the LAN sends with nobody asking — MarcoPolo over ${opts.idleMs} ms after its rounds: polod's live-discovery heartbeats and membership queries (docs/protocol.md §8.2-8.3), on the IPv4 group and its IPv6 twin; mDNS over the gaps between rounds (${results.filter((r) => r !== mp && r.samples !== undefined).map((r) => `${shortName(r)} ${((r.samples?.idleSpanMs ?? 0) / 1000).toFixed(0)} s`).join(', ')}): bonjour-service re-announces each service 1, 3, 9, 27 s… after publishing (factor 3, up to an hour), Avahi only on changes.`,
   ];
   for (const r of results) {
     if (r.skipped !== undefined) notes.push(`${r.label}: skipped: ${r.skipped}.`);
@@ -399,6 +475,11 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
     notes,
     seconds,
   };
+}
+
+/** "3.20× faster" or "1.50× slower": MarcoPolo's `ours` against `theirs`. */
+function faster(theirs: number, ours: number): string {
+  return theirs >= ours ? `${fmtRatio(theirs / ours)}× faster` : `${fmtRatio(ours / theirs)}× slower`;
 }
 
 /** The system's name alone (its label before the first space). */

@@ -86,6 +86,20 @@ export function udpCounters(pid?: number): Record<string, number> {
 }
 
 /**
+ * The IPv6 UDP counters of /proc/<pid>/net/snmp6 (or the caller's), without their `Udp6`
+ * prefix: `OutDatagrams`, `InDatagrams`, … as {@link udpCounters} names them.
+ */
+export function udp6Counters(pid?: number): Record<string, number> {
+  const text = readFileSync(pid === undefined ? '/proc/net/snmp6' : `/proc/${pid}/net/snmp6`, 'utf8');
+  const entries = text
+    .split('\n')
+    .map((l) => /^Udp6(\w+)\s+(\d+)$/.exec(l.trim()))
+    .filter((m) => m !== null)
+    .map((m) => [m[1] ?? '', Number(m[2])] as const);
+  return Object.fromEntries(entries);
+}
+
+/**
  * Resolves once `pid` has used at most one clock tick of CPU over `quietMs`: start-up work that
  * outlives the readiness log line (key generation, lazy compilation, GC) is over. Rejects after
  * `timeoutMs`. Polled, since the kernel has no notification for "went idle".
