@@ -403,12 +403,13 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
   const n = opts.providers;
   const [mp, ...mdns] = results;
   if (mp?.samples === undefined) throw new Error('MarcoPolo was not measured');
+  const nodes = summarize(mp.nodesEnd ?? []);
   const table: Table = {
     header: ['system', 'first provider (median / p95)', `all ${n} providers (median / p95)`, `client knows it has all ${n}`, 'datagrams sent per discovery (median)', 'datagrams read per discovery (median)', 'LAN at rest (datagrams/s)'],
-    rows: results.map((r) => {
-      if (r.samples === undefined) return [r.label, 'skipped', '', '', '', '', ''];
+    rows: results.flatMap((r) => {
+      if (r.samples === undefined) return [[r.label, 'skipped', '', '', '', '', '']];
       const s = r.samples;
-      return [
+      const row = [
         r.label,
         cell(summarize(s.first)),
         cell(summarize(s.all)),
@@ -417,9 +418,11 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
         count(s.read),
         Number.isFinite(s.idlePerSecond) ? s.idlePerSecond.toFixed(1) : 'n/a',
       ];
+      // Where MarcoPolo does end by itself: a Marco query, for nodes rather than a service.
+      if (r === mp) return [row, ['MarcoPolo, Marco query for all nodes (not a service\'s providers)', '', '', `ends by itself on the Members hint: ${cell(nodes)}`, '', '', '']];
+      return [row];
     }),
   };
-  const nodes = summarize(mp.nodesEnd ?? []);
   const measured = mdns.filter((r) => r.samples !== undefined && r.samples.all.length > 0);
   const fastestAll = measured.reduce<SystemResult | undefined>((best, r) => (best === undefined || median(r.samples?.all ?? []) < median(best.samples?.all ?? []) ? r : best), undefined);
   const fastestFirst = measured.reduce<SystemResult | undefined>((best, r) => (best === undefined || median(r.samples?.first ?? []) < median(best.samples?.first ?? []) ? r : best), undefined);
@@ -452,7 +455,7 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
   const notes = [
     `${n} responder hosts and 1 client host on one namespace bridge (LAN \`${LAN.name}\`, 10.201.${LAN.subnet}.0/24); the systems run one after the other (${mp.label}; then bonjour-service; then Avahi), the previous one stopped first. ${opts.rounds} measured rounds per system after ${opts.warmup} untimed ones; every round starts from a cold client.`,
     `MarcoPolo: \`requestFor('${SERVICE}', { maxNodes: 1 })\` for the first provider; \`requestForStream('${SERVICE}')\` (no maxNodes, deadline ${MARCO_TIMEOUT_MS} ms, marco's default) for each provider's arrival and the call's end. Both are Request-For queries answered with the service's params (\`{"port":${SERVICE_PORT}}\`), so the address and port are known at arrival.`,
-    `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, its socket closed; the first arrival within the streamed query, as the mDNS rows time theirs (at the event), was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order.`,
+    `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, its socket closed (a loop turn after the reply), while its all-providers time, like the mDNS rows' times, is taken at the arrival itself: so the first can exceed the all. The first arrival within the streamed query, timed as the mDNS rows are, was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order.`,
     `mDNS: each round a new bonjour-service instance (new socket on 5353, empty cache) browses \`_${SERVICE}._tcp\` (one PTR query, as its browser sends); a provider counts when it is up with an IPv4 address and port ${SERVICE_PORT} (the responders send SRV, TXT and A with the PTR answer). The round ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the records it multicast in the last 500 ms (the host's address among them), so back-to-back cold clients would get providers without addresses. bonjour-service's browser is the client for Avahi too: a raw multicast-dns PTR query would be no faster (the browser sends exactly one, and answers are waited for, not computed), and one client keeps the two responders' rows comparable.`,
     `Responders: bonjour-service publishes \`<host>._${SERVICE}._tcp.local\` on \`<host>.local\` (probing on) from one Node.js process per host, answering at once; avahi-daemon has its own mount namespace per host (a tmpfs over /run, its own configuration bind-mounted over /etc/avahi: allow-interfaces=eth0, use-ipv6=no, enable-dbus=no, enable-wide-area=no, publish-workstation=no, a static service file) and runs as root with --no-drop-root --no-chroot --no-rlimits. Avahi delays its answers to shared (PTR) questions by 20-120 ms at random, as RFC 6762 §6 asks of a responder; bonjour-service does not.`,
     `Knowing it has them all: MarcoPolo's Request-For cannot know either — only Polo replies (Marco queries) carry the Members hint (docs/protocol.md §8.4) — so \`requestFor('${SERVICE}')\` returns at its ${MARCO_TIMEOUT_MS} ms deadline. A Marco query for all ${n} nodes does end on the hint: ${cell(nodes)} (median / p95) here, but it lists nodes, not the providers of a service. An mDNS browse never ends by itself: bonjour-service's \`find()\` browses until stopped and its \`findOne()\` times out after 10 s by default; Avahi's own browsers (\`avahi-browse --terminate\`) end on "all for now", which avahi-core fires 1 s after the query started (avahi-core/multicast-lookup.c). The ${n}th-arrival times above are therefore lower bounds of what any of them waits before it would stop.`,
