@@ -10,7 +10,8 @@
  * 2. bonjour-service, the most used Node.js mDNS library: a responder process per host;
  * 3. Avahi (avahi-daemon, when installed): a daemon per host, each in its own mount namespace.
  * The mDNS responders are browsed by bonjour-service's browser (`_web._tcp`), a new instance per
- * round (cold cache, new socket), as each MarcoPolo round is a new query.
+ * round (cold cache, new socket), as each MarcoPolo round is a new query; the bonjour-service
+ * responders also by a bare multicast-dns PTR query, the fastest client Node.js mDNS allows.
  *
  * Figures per system: time to the first usable provider (address and port), to all of them,
  * to when the client knows it has them all, and the datagrams sent on the LAN per discovery,
@@ -42,7 +43,7 @@ export interface PeersOptions {
   readonly log: (line: string) => void;
 }
 
-/** 10 providers, 20 rounds per system: about 80 s (the mDNS rounds are paced a second apart). */
+/** 10 providers, 20 rounds per system: about 2 minutes (the mDNS discoveries are paced a second apart). */
 export const PEERS_DEFAULTS: Omit<PeersOptions, 'log'> = { providers: 10, rounds: 20, warmup: 2, idleMs: 3000 };
 
 /** The LAN of this benchmark (bench/lib/env.ts: names start with `bench`, subnets 150-199). */
@@ -96,6 +97,8 @@ const emptySamples = (): Samples => ({ first: [], all: [], end: [], sent: [], re
 /** One system's outcome: its samples, or why it did not run. */
 interface SystemResult {
   readonly label: string;
+  /** For the key figures: "bonjour-service (browser)". */
+  readonly short: string;
   readonly samples?: Samples;
   /** Extra samples: MarcoPolo's Marco query (nodes), which ends on the Members hint. */
   readonly nodesEnd?: number[];
@@ -272,44 +275,60 @@ async function raceMarcoPolo(opts: PeersOptions, lan: { responders: readonly Lan
     // what MarcoPolo costs a LAN.
     s.idlePerSecond = await idleRate(pids, opts.idleMs);
     s.idleSpanMs = opts.idleMs;
-    return { label: 'MarcoPolo (polod; in-process `Marco`, Request-For)', samples: s, nodesEnd, streamFirst };
+    return { label: 'MarcoPolo (polod; in-process `Marco`, Request-For)', short: 'MarcoPolo', samples: s, nodesEnd, streamFirst };
   } finally {
     await Promise.all(grid.polods.map(stopProc));
   }
 }
 
-/** One mDNS system whose responders are up: settle, then cold browses a second apart. */
-async function raceMdns(opts: PeersOptions, client: Client, responders: readonly Proc[], label: string): Promise<SystemResult> {
+/** An mDNS client of the benchmark: the client op, and the row it makes. */
+interface MdnsClientKind {
+  readonly op: 'mdns' | 'mdns-raw';
+  readonly label: string;
+  readonly short: string;
+}
+
+/**
+ * One mDNS system whose responders are up: settle, then cold discoveries a second apart, each
+ * client kind in turn within a round. One row per client kind.
+ */
+async function raceMdns(opts: PeersOptions, client: Client, responders: readonly Proc[], kinds: readonly MdnsClientKind[]): Promise<SystemResult[]> {
   const ready = await client.send('mdns-ready', { readyTimeoutMs: 15_000 });
-  if (ready.error !== undefined) throw new Error(`${label}: ${ready.error}`);
+  if (ready.error !== undefined) throw new Error(ready.error);
   const pids = [...pidsOf(responders), client.pid];
   await waitQuiet(pids, 20_000);
-  const s = emptySamples();
-  // The LAN at rest: what it sends in the gaps between rounds, where nobody asks (a responder's
-  // re-announcements come on their own schedule, so a longer span than one window is needed).
+  const samples = kinds.map(() => emptySamples());
+  // The LAN at rest: what it sends in the gaps between discoveries, where nobody asks (a
+  // responder's re-announcements come on their own schedule: one window would be luck).
   let restSent = 0;
   let restMs = 0;
   for (let round = -opts.warmup; round < opts.rounds; round++) {
-    const gapStart = { at: performance.now(), sent: lanUdp(pids).sent };
-    await new Promise((resolve) => setTimeout(resolve, MDNS_SPACING_MS));
-    restSent += lanUdp(pids).sent - gapStart.sent;
-    restMs += performance.now() - gapStart.at;
-    const { reply, sent, read } = await client.counted('mdns', pids, true);
-    if (round < 0) continue;
-    s.unusable += reply.unusable ?? 0;
-    if (reply.first !== undefined) s.first.push(reply.first);
-    if (reply.all !== undefined) {
-      s.all.push(reply.all);
-      s.sent.push(sent);
-      s.read.push(read);
-    } else s.failures++;
+    for (const [k, kind] of kinds.entries()) {
+      const gapStart = { at: performance.now(), sent: lanUdp(pids).sent };
+      await new Promise((resolve) => setTimeout(resolve, MDNS_SPACING_MS));
+      restSent += lanUdp(pids).sent - gapStart.sent;
+      restMs += performance.now() - gapStart.at;
+      const { reply, sent, read } = await client.counted(kind.op, pids, true);
+      const s = samples[k];
+      if (round < 0 || s === undefined) continue;
+      s.unusable += reply.unusable ?? 0;
+      if (reply.first !== undefined) s.first.push(reply.first);
+      if (reply.all !== undefined) {
+        s.all.push(reply.all);
+        s.sent.push(sent);
+        s.read.push(read);
+      } else s.failures++;
+    }
   }
-  s.idlePerSecond = (restSent * 1000) / restMs;
-  s.idleSpanMs = restMs;
-  return { label, samples: s };
+  return kinds.map((kind, k) => {
+    const s = samples[k] ?? emptySamples();
+    s.idlePerSecond = (restSent * 1000) / restMs;
+    s.idleSpanMs = restMs;
+    return { label: kind.label, short: kind.short, samples: s };
+  });
 }
 
-async function raceBonjour(opts: PeersOptions, responders: readonly LanHost[], client: Client): Promise<SystemResult> {
+async function raceBonjour(opts: PeersOptions, responders: readonly LanHost[], client: Client): Promise<SystemResult[]> {
   const script = childScript('mdnsResponder');
   requireBuilt(script, 'bench/child/mdnsResponder.ts');
   const procs = responders.map((host) => {
@@ -320,16 +339,21 @@ async function raceBonjour(opts: PeersOptions, responders: readonly LanHost[], c
     // Probing (three queries 250 ms apart) and the first announcement.
     await Promise.all(procs.map((p) => p.waitForLine((l) => l.includes('"published"'), 'a bonjour-service responder to publish', 15_000)));
     opts.log(`peers: ${procs.length} bonjour-service responders published`);
-    return await raceMdns(opts, client, procs, 'bonjour-service responders (npm), bonjour-service browser');
+    // Both clients here, where answers come at once and the client's own work shows; behind
+    // Avahi's 20-120 ms answer delay it would not.
+    return await raceMdns(opts, client, procs, [
+      { op: 'mdns', label: 'bonjour-service responders (npm), bonjour-service browser', short: 'bonjour-service (browser)' },
+      { op: 'mdns-raw', label: 'bonjour-service responders (npm), raw multicast-dns PTR query', short: 'bonjour-service (raw query)' },
+    ]);
   } finally {
     await Promise.all(procs.map(stopProc));
   }
 }
 
-async function raceAvahi(opts: PeersOptions, responders: readonly LanHost[], client: Client, dir: string): Promise<SystemResult> {
+async function raceAvahi(opts: PeersOptions, responders: readonly LanHost[], client: Client, dir: string): Promise<SystemResult[]> {
   const program = findAvahiDaemon();
   const label = 'Avahi responders (avahi-daemon), bonjour-service browser';
-  if (program === undefined) return { label, skipped: `avahi-daemon is not installed here (${AVAHI_INSTALL_HINT})` };
+  if (program === undefined) return [{ label, short: 'Avahi', skipped: `avahi-daemon is not installed here (${AVAHI_INSTALL_HINT})` }];
   const procs: Proc[] = [];
   try {
     // All at once: each probes for about a second, and the LAN has room for ten probing daemons.
@@ -339,18 +363,18 @@ async function raceAvahi(opts: PeersOptions, responders: readonly LanHost[], cli
       }),
     );
     opts.log(`peers: ${procs.length} avahi-daemons established their service`);
-    return { ...(await raceMdns(opts, client, procs, label)), label: `${label}; ${avahiVersion(program)}` };
+    return await raceMdns(opts, client, procs, [{ op: 'mdns', label: `${label}; ${avahiVersion(program)}`, short: 'Avahi' }]);
   } finally {
     await Promise.all(procs.map(stopProc));
   }
 }
 
 /** `race()`, or a skipped row saying why it failed. */
-async function orSkipped(label: string, race: () => Promise<SystemResult>): Promise<SystemResult> {
+async function orSkipped(label: string, race: () => Promise<SystemResult[]>): Promise<SystemResult[]> {
   try {
     return await race();
   } catch (err) {
-    return { label, skipped: `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+    return [{ label, short: label, skipped: `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` }];
   }
 }
 
@@ -379,9 +403,9 @@ export async function benchPeers(opts: PeersOptions): Promise<Section> {
       results.push(await raceMarcoPolo(opts, { responders, client, dir }));
       opts.log('peers: MarcoPolo measured');
       // An mDNS system that fails leaves a note, not a hole in MarcoPolo's figures.
-      results.push(await orSkipped('bonjour-service', () => raceBonjour(opts, responders, client)));
+      results.push(...(await orSkipped('bonjour-service', () => raceBonjour(opts, responders, client))));
       opts.log(`peers: bonjour-service ${results.at(-1)?.skipped === undefined ? 'measured' : 'failed'}`);
-      results.push(await orSkipped('Avahi', () => raceAvahi(opts, responders, client, dir)));
+      results.push(...(await orSkipped('Avahi', () => raceAvahi(opts, responders, client, dir))));
       opts.log(`peers: Avahi ${results.at(-1)?.skipped === undefined ? 'measured' : 'skipped'}`);
       await client.quit();
       return report(opts, results, (performance.now() - started) / 1000);
@@ -434,7 +458,7 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
     keyFigures.push({
       what: `peers: all ${n} providers of a service, MarcoPolo (median)`,
       measured: `${fmtMs(mpAll)} (${faster(other, mpAll)})`,
-      baseline: `fastest mDNS system, same run: ${fmtMs(other)} (${shortName(fastestAll)})`,
+      baseline: `fastest mDNS row, same run: ${fmtMs(other)} (${fastestAll.short})`,
     });
   }
   if (fastestFirst?.samples !== undefined) {
@@ -442,7 +466,7 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
     keyFigures.push({
       what: 'peers: first provider of a service, MarcoPolo (median)',
       measured: `${fmtMs(mpFirst)} (${faster(other, mpFirst)})`,
-      baseline: `fastest mDNS system, same run: ${fmtMs(other)} (${shortName(fastestFirst)})`,
+      baseline: `fastest mDNS row, same run: ${fmtMs(other)} (${fastestFirst.short})`,
     });
   }
   const traffic = (r: SystemResult): string =>
@@ -450,17 +474,18 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
   keyFigures.push({
     what: 'peers: datagrams on the LAN, MarcoPolo (medians)',
     measured: traffic(mp),
-    baseline: measured.length === 0 ? 'no mDNS system measured' : measured.map((r) => `${shortName(r)}: ${traffic(r)}`).join('; '),
+    // Per responder system: its client kinds share a LAN and ask the same question.
+    baseline: measured.length === 0 ? 'no mDNS system measured' : [...new Map(measured.map((r) => [r.short.split(' ')[0], traffic(r)])).entries()].map(([name, t]) => `${name}: ${t}`).join('; '),
   });
   const notes = [
     `${n} responder hosts and 1 client host on one namespace bridge (LAN \`${LAN.name}\`, 10.201.${LAN.subnet}.0/24); the systems run one after the other (${mp.label}; then bonjour-service; then Avahi), the previous one stopped first. ${opts.rounds} measured rounds per system after ${opts.warmup} untimed ones; every round starts from a cold client.`,
     `MarcoPolo: \`requestFor('${SERVICE}', { maxNodes: 1 })\` for the first provider; \`requestForStream('${SERVICE}')\` (no maxNodes, deadline ${MARCO_TIMEOUT_MS} ms, marco's default) for each provider's arrival and the call's end. Both are Request-For queries answered with the service's params (\`{"port":${SERVICE_PORT}}\`), so the address and port are known at arrival.`,
     `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, which waits for its socket to close, while its all-providers time, like the mDNS rows' times, is taken at the arrival itself: so the first can exceed the all. The first arrival within the streamed query, timed as the mDNS rows are, was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order.`,
-    `mDNS: each round a new bonjour-service instance (new socket on 5353, empty cache) browses \`_${SERVICE}._tcp\` (one PTR query, as its browser sends); a provider counts when it is up with an IPv4 address and port ${SERVICE_PORT} (the responders send SRV, TXT and A with the PTR answer). The round ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the records it multicast in the last 500 ms (the host's address among them), so back-to-back cold clients would get providers without addresses. bonjour-service's browser is the client for Avahi too: a raw multicast-dns PTR query would be no faster (the browser sends exactly one, and answers are waited for, not computed), and one client keeps the two responders' rows comparable.`,
+    `mDNS clients, cold each time: bonjour-service's browser (a new instance: new socket on 5353, empty cache) browsing \`_${SERVICE}._tcp\`, which sends one PTR question; and, against the bonjour-service responders, the same question as one raw multicast-dns query on a new socket, the answers read by hand (the least client code a Node.js mDNS discovery can run; multicast-dns is the socket under bonjour-service). A provider counts once it is known with an IPv4 address and port ${SERVICE_PORT} (both responders send SRV, TXT and A with their PTR answer). A discovery ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the records it multicast in the last 500 ms (the host's address among them), so back-to-back cold clients would get providers without addresses. Avahi is asked by the browser only: its answers wait 20-120 ms (below), which no client's own work comes near.`,
     `Responders: bonjour-service publishes \`<host>._${SERVICE}._tcp.local\` on \`<host>.local\` (probing on) from one Node.js process per host, answering at once; avahi-daemon has its own mount namespace per host (a tmpfs over /run, its own configuration bind-mounted over /etc/avahi: allow-interfaces=eth0, use-ipv6=no, enable-dbus=no, enable-wide-area=no, publish-workstation=no, a static service file) and runs as root with --no-drop-root --no-chroot --no-rlimits. Avahi delays its answers to shared (PTR) questions by 20-120 ms at random, as RFC 6762 §6 asks of a responder; bonjour-service does not.`,
     `Knowing it has them all: MarcoPolo's Request-For cannot know either — only Polo replies (Marco queries) carry the Members hint (docs/protocol.md §8.4) — so \`requestFor('${SERVICE}')\` returns at its ${MARCO_TIMEOUT_MS} ms deadline. A Marco query for all ${n} nodes does end on the hint: ${cell(nodes)} (median / p95) here, but it lists nodes, not the providers of a service. An mDNS browse never ends by itself: bonjour-service's \`find()\` browses until stopped and its \`findOne()\` times out after 10 s by default; Avahi's own browsers (\`avahi-browse --terminate\`) end on "all for now", which avahi-core fires 1 s after the query started (avahi-core/multicast-lookup.c). The ${n}th-arrival times above are therefore lower bounds of what any of them waits before it would stop.`,
     `Datagrams: the sum over all ${n + 1} hosts' namespaces of UDP OutDatagrams (sent) and InDatagrams (read by a program), IPv4 and IPv6, from /proc/<pid>/net/snmp and snmp6, read just before and just after one discovery per round that ends at its ${n}th provider (MarcoPolo: \`requestFor\` with maxNodes ${n}, a few ms in which a heartbeat rarely falls; mDNS: the browse, read once the counters have stood still for 20 ms, since every host reads every multicast answer, some after the client had its last), median over rounds. mDNS rounds start once the LAN has been silent for ${QUIET_MS} ms after the responders' start-up announcements. Multicast answers are read by every mDNS host; MarcoPolo's replies go to the asker alone.`,
-    `At rest: what the LAN sends with nobody asking — MarcoPolo over ${opts.idleMs} ms after its rounds: polod's live-discovery heartbeats and membership queries (docs/protocol.md §8.2-8.3), on the IPv4 group and its IPv6 twin; mDNS over the gaps between rounds (${results.filter((r) => r !== mp && r.samples !== undefined).map((r) => `${shortName(r)} ${((r.samples?.idleSpanMs ?? 0) / 1000).toFixed(0)} s`).join(', ')}): bonjour-service re-announces each service 1, 3, 9, 27 s… after publishing (factor 3, up to an hour), Avahi only on changes.`,
+    `At rest: what the LAN sends with nobody asking — MarcoPolo over ${opts.idleMs} ms after its rounds: polod's live-discovery heartbeats and membership queries (docs/protocol.md §8.2-8.3), on the IPv4 group and its IPv6 twin; mDNS over the gaps between rounds (${results.filter((r) => r !== mp && r.samples !== undefined).map((r) => `${r.short} ${((r.samples?.idleSpanMs ?? 0) / 1000).toFixed(0)} s`).join(', ')}): bonjour-service re-announces each service 1, 3, 9, 27 s… after publishing (factor 3, up to an hour), Avahi only on changes.`,
   ];
   for (const r of results) {
     if (r.skipped !== undefined) notes.push(`${r.label}: skipped: ${r.skipped}.`);
@@ -483,9 +508,4 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
 /** "3.20× faster" or "1.50× slower": MarcoPolo's `ours` against `theirs`. */
 function faster(theirs: number, ours: number): string {
   return theirs >= ours ? `${fmtRatio(theirs / ours)}× faster` : `${fmtRatio(ours / theirs)}× slower`;
-}
-
-/** The system's name alone (its label before the first space). */
-function shortName(r: SystemResult): string {
-  return r.label.split(' ')[0] ?? r.label;
 }

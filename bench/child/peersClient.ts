@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import Bonjour from 'bonjour-service';
+import multicastDns, { type MdnsRecord } from 'multicast-dns';
 
 /** What the client is told once, at start. */
 export interface PeersClientConfig {
@@ -45,11 +46,12 @@ export interface PeersClientConfig {
  *   which the parent counts datagrams);
  * - `mp-nodes`: a Marco query with no maxNodes, which ends on the Members hint (§8.4);
  * - `mdns`: a bonjour-service browse of `_<service>._tcp`, ended at the last provider;
+ * - `mdns-raw`: the same question as one bare multicast-dns PTR query, answers read by hand;
  * - `*-ready`: repeat that system's discovery until one finds every provider (start-up settled).
  */
 export interface PeersCommand {
   readonly seq: number;
-  readonly op: 'mp-first' | 'mp-all' | 'mp-count' | 'mp-nodes' | 'mdns' | 'mp-ready' | 'mdns-ready' | 'quit';
+  readonly op: 'mp-first' | 'mp-all' | 'mp-count' | 'mp-nodes' | 'mdns' | 'mdns-raw' | 'mp-ready' | 'mdns-ready' | 'quit';
   /** For the `*-ready` ops: give up after this long, ms. */
   readonly readyTimeoutMs?: number;
 }
@@ -179,6 +181,68 @@ function mdnsBrowse(): Promise<Reply> {
   });
 }
 
+const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+
+/**
+ * The provider an answer packet names for `instance`, when it is usable: its SRV (port) and the
+ * A record of the SRV's target, both in the packet (responders send them as additionals).
+ */
+function usableIn(records: readonly MdnsRecord[], instance: string): boolean {
+  const srv = records.find((r) => r.type === 'SRV' && sameName(r.name, instance))?.data as { port?: number; target?: string } | undefined;
+  const target = srv?.target;
+  if (srv?.port !== config.servicePort || target === undefined) return false;
+  return records.some((r) => r.type === 'A' && sameName(r.name, target) && typeof r.data === 'string');
+}
+
+/**
+ * One cold raw query: a new multicast-dns socket (the one under bonjour-service) sends one PTR
+ * question for `_<service>._tcp.local`, and each answer is read by hand — no browser, no service
+ * objects, no events: the least client code an mDNS discovery can run in Node.js.
+ */
+function mdnsRaw(): Promise<Reply> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const type = `_${config.service}._tcp.local`;
+    const mdns = multicastDns({ interface: config.iface, bind: '0.0.0.0' });
+    const usable = new Set<string>();
+    const unusable = new Set<string>();
+    let first: number | undefined;
+    let all: number | undefined;
+    let done = false;
+    const finish = (error?: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const reply: Reply = { found: usable.size, unusable: unusable.size, ...(first !== undefined && { first }), ...(all !== undefined && { all }), ...(error !== undefined && { error }) };
+      mdns.destroy(() => resolve(reply));
+    };
+    const timer = setTimeout(() => finish(), config.browseTimeoutMs);
+    mdns.on('error', (err) => finish(err.message));
+    mdns.on('response', (packet) => {
+      const at = performance.now() - t0;
+      const records = [...packet.answers, ...packet.additionals];
+      for (const ptr of records) {
+        if (ptr.type !== 'PTR' || !sameName(ptr.name, type) || typeof ptr.data !== 'string') continue;
+        const instance = ptr.data.toLowerCase();
+        if (usable.has(instance)) continue;
+        if (!usableIn(records, instance)) {
+          unusable.add(instance);
+          continue;
+        }
+        unusable.delete(instance);
+        usable.add(instance);
+        first ??= at;
+        if (usable.size >= config.providers) {
+          all = at;
+          finish();
+          return;
+        }
+      }
+    });
+    mdns.query(type, 'PTR');
+  });
+}
+
 /** Repeats `discover` until one finds every provider, or throws after `timeoutMs`. */
 async function untilAll(discover: () => Promise<Reply>, timeoutMs: number): Promise<Reply> {
   const deadline = performance.now() + timeoutMs;
@@ -203,6 +267,8 @@ async function run(marco: MarcoClient, cmd: PeersCommand): Promise<Reply> {
       return mpNodes(marco);
     case 'mdns':
       return mdnsBrowse();
+    case 'mdns-raw':
+      return mdnsRaw();
     case 'mp-ready':
       return untilAll(() => mpCount(marco), readyMs);
     case 'mdns-ready':
