@@ -353,7 +353,7 @@ async function raceBonjour(opts: PeersOptions, responders: readonly LanHost[], c
 async function raceAvahi(opts: PeersOptions, responders: readonly LanHost[], client: Client, dir: string): Promise<SystemResult[]> {
   const program = findAvahiDaemon();
   const label = 'Avahi responders (avahi-daemon), bonjour-service browser';
-  if (program === undefined) return [{ label, short: 'Avahi', skipped: `avahi-daemon is not installed here (${AVAHI_INSTALL_HINT})` }];
+  if (program === undefined) return [{ label, short: 'Avahi', skipped: `avahi-daemon is not installed here; ${AVAHI_INSTALL_HINT}` }];
   const procs: Proc[] = [];
   try {
     // All at once: each probes for about a second, and the LAN has room for ten probing daemons.

@@ -16,7 +16,7 @@ import type { LanHost } from '../../test/helpers/netns.js';
 import type { Proc } from '../../test/helpers/proc.js';
 
 /** How to install the daemon, for the note of a run where it is missing. */
-export const AVAHI_INSTALL_HINT = '`apt-get install avahi-daemon` (Debian/Ubuntu)';
+export const AVAHI_INSTALL_HINT = '`apt-get install avahi-daemon` installs it (Debian, Ubuntu)';
 
 /** The avahi-daemon program on this machine (PATH and /usr/sbin), or undefined. */
 export function findAvahiDaemon(): string | undefined {
