@@ -16,12 +16,13 @@ import { aimsTable, keyFiguresTable, renderSection, renderTable, type Section } 
 import { benchLive, LIVE_DEFAULTS } from './live.js';
 import { benchMarcod, MARCOD_DEFAULTS } from './marcod.js';
 import { benchMemory, MEMORY_DEFAULTS } from './memory.js';
+import { benchPeers, PEERS_DEFAULTS } from './peers.js';
 import { benchPublish, PUBLISH_DEFAULTS } from './publish.js';
 import { benchRegistry, REGISTRY_DEFAULTS } from './registry.js';
 import { benchStartup, STARTUP_DEFAULTS } from './startup.js';
 import { benchThroughput, THROUGHPUT_DEFAULTS } from './throughput.js';
 
-const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [live] [startup] [abuse] [registry] [options]
+const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish] [marcod] [live] [startup] [abuse] [registry] [peers] [options]
 
   (no names)            every benchmark
   --write               rewrite BENCHMARKS.md with the figures (complete default runs only)
@@ -32,7 +33,7 @@ const USAGE = `Usage: npm run bench -- [throughput] [latency] [memory] [publish]
                         or both on CPU 1
   --quick               fewer runs: checks the harness, figures are rough`;
 
-const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'live', 'startup', 'abuse', 'registry'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'memory', 'publish', 'marcod', 'live', 'startup', 'abuse', 'registry', 'peers'] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 
 /** What the command line asked for. */
@@ -111,6 +112,8 @@ async function runOne(name: BenchName, o: RunOptions): Promise<Section> {
       return benchStartup({ ...STARTUP_DEFAULTS, ...(o.quick && { runs: 10 }), ...polod, log });
     case 'registry':
       return benchRegistry({ ...REGISTRY_DEFAULTS, ...(o.quick && { runs: 10, warmup: 2, watchRuns: 5, scaleRuns: 3 }), ...polod, log });
+    case 'peers':
+      return benchPeers({ ...PEERS_DEFAULTS, ...(o.quick && { rounds: 5, warmup: 1, idleMs: 1000 }), ...polod, log });
     case 'abuse':
       return benchAbuse({
         ...ABUSE_DEFAULTS,
@@ -212,9 +215,9 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all nine, printed (about 6 minutes)
+npm run bench                          # all ten, printed (about 7 minutes)
 npm run bench -- --write               # and rewrite this file
-npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, live, startup, abuse, registry, alone
+npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, live, startup, abuse, registry, peers, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
 npm run bench -- --polod <path to another build's dist/src/cli/polod.js>   # A/B a change
 \`\`\`

@@ -72,15 +72,31 @@ export function memoryOf(pid: number): MemoryReading {
 
 /**
  * The `Udp:` counters of /proc/net/snmp, as seen from the calling process's network namespace
- * (RcvbufErrors counts datagrams the kernel dropped because a socket's buffer was full).
+ * (RcvbufErrors counts datagrams the kernel dropped because a socket's buffer was full), or from
+ * `pid`'s: /proc/<pid>/net/snmp is the counters of the namespace that process lives in, so a
+ * benchmark reads any host of a namespace LAN without entering it.
  */
-export function udpCounters(): Record<string, number> {
-  const lines = readFileSync('/proc/net/snmp', 'utf8')
+export function udpCounters(pid?: number): Record<string, number> {
+  const lines = readFileSync(pid === undefined ? '/proc/net/snmp' : `/proc/${pid}/net/snmp`, 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('Udp:'));
   const names = (lines[0] ?? '').split(/\s+/).slice(1);
   const values = (lines[1] ?? '').split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(names.map((n, i) => [n, values[i] ?? 0]));
+}
+
+/**
+ * The IPv6 UDP counters of /proc/<pid>/net/snmp6 (or the caller's), without their `Udp6`
+ * prefix: `OutDatagrams`, `InDatagrams`, … as {@link udpCounters} names them.
+ */
+export function udp6Counters(pid?: number): Record<string, number> {
+  const text = readFileSync(pid === undefined ? '/proc/net/snmp6' : `/proc/${pid}/net/snmp6`, 'utf8');
+  const entries = text
+    .split('\n')
+    .map((l) => /^Udp6(\w+)\s+(\d+)$/.exec(l.trim()))
+    .filter((m) => m !== null)
+    .map((m) => [m[1] ?? '', Number(m[2])] as const);
+  return Object.fromEntries(entries);
 }
 
 /**
