@@ -165,6 +165,7 @@ export class PoloDaemon {
         ...(groupAuth && { auth: groupAuth }),
         // Live discovery (src/membership/presence.ts): the Members hint and the group's announcements.
         poloReply: (to, scope) => presence.poloReply(to, scope),
+        providersHint: (id, to, scope) => presence.providersHint(id, to, scope),
         tap: presence.tap,
       });
     });

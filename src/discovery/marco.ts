@@ -206,8 +206,9 @@ export class Marco {
   ): Collector<NodeResult> {
     const query = resolveQuery(this.defaults, options);
     const destination = { address: query.group, port: query.port };
-    // Without maxNodes, a Marco query ends once every member the grid reports has answered.
-    const grace = message.command === 'Marco' && query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
+    // Without maxNodes, a query ends once every member the grid reports has answered (Marco),
+    // or every provider of the service (Request-For): docs/protocol.md §8.4.
+    const grace = query.maxNodes === 0 ? DEFAULT_TIMING.graceMs : undefined;
     // No interface named: out of every multicast interface of the host (src/discovery/targets.ts).
     // An interface named for an IPv4 grid needs no list.
     const interfaces = query.iface === undefined || isIPv6Group(query.group) ? this.transport.interfaces?.() : undefined;

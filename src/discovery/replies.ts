@@ -5,7 +5,7 @@
  */
 import { decodeObject, decodeReply } from '../protocol/codec.js';
 import { isJsonObject, matchesFilter, type JsonObject } from '../protocol/json.js';
-import { membersHint } from '../membership/wire.js';
+import { membersHint, providersHint } from '../membership/wire.js';
 import type { Classifier } from './collector.js';
 import type { NodeResult, ServicesResult } from './results.js';
 
@@ -26,8 +26,9 @@ export function nodeReplies(kind: NodeReplyKind, filter: JsonObject | undefined)
     }
     const params = kind === 'Polo' ? poloParams(msg) : serviceParams(msg);
     if (params === undefined) return { kind: 'malformed', reason: `not a ${kind} reply` };
-    // Our polods' Polo replies say how many nodes the grid has (docs/protocol.md, extensions).
-    const hint = kind === 'Polo' ? membersHint(msg) : undefined;
+    // Our polods' Polo replies say how many nodes the grid has, and their OK replies how many
+    // offer the service (docs/protocol.md §8.4).
+    const hint = kind === 'Polo' ? membersHint(msg) : providersHint(msg);
     if (filter !== undefined && !matchesFilter(params, filter)) return { kind: 'filtered', hint };
     return { kind: 'accept', key: from.address, value: { address: from.address, params }, hint };
   };

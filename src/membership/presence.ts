@@ -180,6 +180,17 @@ export class GroupPresence {
     return bytes;
   }
 
+  /**
+   * The Providers hint of this node's OK reply to a Request-For of `id` from `to`: how many nodes
+   * of the link the query came over offer `id`, this one included (docs/protocol.md §8.4), or
+   * undefined when the view cannot know. Never for a user's service (`user:service`): a node
+   * loads a user's services when first asked, so the others' announcements may not list them yet.
+   */
+  providersHint(id: string, to: RemoteInfo, scope?: string): number | undefined {
+    if (id.includes(':')) return undefined;
+    return this.view.providersOn(scope !== undefined ? ipv6Link(scope) : this.askerLink(to.address), id);
+  }
+
   /** The link of an IPv4 asker, remembered (a reply's hot path; askers are few and return). */
   private askerLink(address: string): string {
     let link = this.askers.get(address);

@@ -76,6 +76,11 @@ export class MembershipView {
   private readonly now: () => number;
   /** Members per link, recomputed after a change (the Members hint is read on every Polo reply). */
   private perLink: Map<string, number> | undefined;
+  /**
+   * Per link, how many members offer each service id, or null when a member there offers what
+   * this view cannot know; built on first use after a change (read on every Request-For reply).
+   */
+  private readonly providerTables = new Map<string, Map<string, number> | null>();
 
   constructor(private readonly options: ViewOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -127,7 +132,49 @@ export class MembershipView {
 
   /** The links of the members changed (the host's interfaces did): counts are read again. */
   relinked(): void {
+    this.changed();
+  }
+
+  /** Forgets the counts derived from the members: they are computed again when next read. */
+  private changed(): void {
     this.perLink = undefined;
+    this.providerTables.clear();
+  }
+
+  /**
+   * Providers of service `id` that a Request-For over `link` reaches, as this view counts them:
+   * the members sizeOn() counts there that list `id` and do not hold it back for a failing health
+   * check, plus one for the owner (a polod asks this when it answers). Undefined when one of those
+   * members may offer it unseen: a reference node, or one of ours whose service list this view
+   * has not read (heard only by its Polo reply, or a list too long for its announcement).
+   */
+  providersOn(link: string, id: string): number | undefined {
+    let table = this.providerTables.get(link);
+    if (table === undefined) {
+      table = this.providerTable(link);
+      this.providerTables.set(link, table);
+    }
+    return table === null ? undefined : 1 + (table.get(id) ?? 0);
+  }
+
+  private providerTable(link: string): Map<string, number> | null {
+    const linkOf = this.options.linkOf;
+    // The members a query over `link` reaches, as sizeOn() selects them.
+    const reached = (address: string): boolean => {
+      if (linkOf === undefined) return true;
+      const at = linkOf(address);
+      if (link === '') return !isIPv6Link(at);
+      return at === link || (at === '' && !isIPv6Link(link));
+    };
+    for (const address of this.refs.keys()) if (reached(address)) return null;
+    const table = new Map<string, number>();
+    for (const [address, o] of this.ours) {
+      if (!reached(address)) continue;
+      const { services, failing } = o.member;
+      if (services === undefined) return null;
+      for (const s of services) if (failing === undefined || !failing.includes(s.id)) table.set(s.id, (table.get(s.id) ?? 0) + 1);
+    }
+    return table;
   }
 
   private linkCounts(): Map<string, number> {
@@ -299,10 +346,10 @@ export class MembershipView {
 
   /** Forgets everything (no events): the owner stopped. */
   clear(): void {
-    this.perLink = undefined;
     this.ours.clear();
     this.directRefs.clear();
     this.refs.clear();
+    this.changed();
   }
 
   /** The others counted the node that left: their counts drop with it until they announce again. */
@@ -323,7 +370,7 @@ export class MembershipView {
 
   /** Recomputes the reference members from direct sightings and announcers' reports; emits the differences. */
   private reconcileRefs(): void {
-    this.perLink = undefined;
+    this.changed();
     const next = new Map<string, JsonObject>();
     for (const o of this.ours.values()) for (const r of o.refs) next.set(r.address, r.params);
     for (const [address, r] of this.directRefs) next.set(address, r.params);
@@ -351,7 +398,7 @@ export class MembershipView {
   }
 
   private emit(e: ViewEvent): void {
-    this.perLink = undefined;
+    this.changed();
     for (const listener of [...this.listeners]) listener(e);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The live discovery extension messages (docs/protocol.md, "Announcements and membership"):
  * `Announce` and `Goodbye`, sent by our polods to group:1337, the `Members` hint of our Polo
- * replies and the `Membership` mark of polod's own Marco queries. Command names are never those a
+ * replies, the `Providers` hint of our OK replies to Request-For and the `Membership` mark of
+ * polod's own Marco queries. Command names are never those a
  * reference polod answers (Marco, Discover, Request-For, Request-for, Services): a reference
  * polod logs an unknown command at info level and does not answer it.
  */
@@ -24,6 +25,8 @@ export const ANNOUNCE = 'Announce';
 export const GOODBYE = 'Goodbye';
 /** Key of the member-count hint in a Polo reply. */
 export const MEMBERS_KEY = 'Members';
+/** Key of the provider-count hint in an OK reply to Request-For. */
+export const PROVIDERS_KEY = 'Providers';
 /** Key marking a Marco query sent by a polod to refresh its view (others then skip theirs). */
 export const MEMBERSHIP_KEY = 'Membership';
 
@@ -109,8 +112,32 @@ export function encodeMembershipQuery(): Uint8Array {
 
 /** The member-count hint of a decoded Polo reply, if it carries a valid one. */
 export function membersHint(msg: JsonObject): number | undefined {
-  const n = msg[MEMBERS_KEY];
+  return countHint(msg[MEMBERS_KEY]);
+}
+
+/** The provider-count hint of a decoded OK reply to Request-For, if it carries a valid one. */
+export function providersHint(msg: JsonObject): number | undefined {
+  return countHint(msg[PROVIDERS_KEY]);
+}
+
+function countHint(n: Json | undefined): number | undefined {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_MEMBERS ? n : undefined;
+}
+
+const PROVIDERS_FIELD = new TextEncoder().encode(`,"${PROVIDERS_KEY}":`);
+
+/**
+ * An encoded OK reply (a compact JSON object, as the codec writes it) with the provider-count
+ * hint added as its last key. Built from the bytes the responder already has, so a sealed or
+ * cached reply is hinted without being encoded again.
+ */
+export function withProvidersHint(reply: Uint8Array, providers: number): Uint8Array {
+  const count = new TextEncoder().encode(`${providers}}`);
+  const out = new Uint8Array(reply.byteLength - 1 + PROVIDERS_FIELD.byteLength + count.byteLength);
+  out.set(reply.subarray(0, reply.byteLength - 1), 0);
+  out.set(PROVIDERS_FIELD, reply.byteLength - 1);
+  out.set(count, reply.byteLength - 1 + PROVIDERS_FIELD.byteLength);
+  return out;
 }
 
 /**

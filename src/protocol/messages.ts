@@ -53,6 +53,8 @@ export interface PoloReply {
 export interface ServiceReply {
   readonly command: 'OK';
   readonly params: JsonObject;
+  /** The service id asked for, when a responder made the reply (never on the wire). */
+  readonly id?: string;
 }
 
 /**

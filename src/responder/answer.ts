@@ -39,7 +39,7 @@ export function answer(query: Query, ctx: AnswerContext): Decision {
       return { kind: 'reply', reply: { command: 'Polo', params: ctx.nodeParams } };
     case 'Request-For': {
       const service = ctx.services.find(query.service);
-      if (service) return { kind: 'reply', reply: { command: 'OK', params: service.params } };
+      if (service) return { kind: 'reply', reply: { command: 'OK', params: service.params, id: query.service } };
       const user = ctx.services.unloadedUser(query.service);
       if (user !== undefined) return { kind: 'load-user', user };
       return { kind: 'silent', reason: 'not-offered', id: query.service };

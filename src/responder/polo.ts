@@ -26,6 +26,7 @@ import { MAX_DATAGRAM } from '../protocol/limits.js';
 import { backoffDelay, type Backoff } from '../util/backoff.js';
 import { ipv6Twin, isIPv6Group } from '../protocol/address.js';
 import { listedInterfaces } from '../membership/links.js';
+import { withProvidersHint } from '../membership/wire.js';
 
 const MARCO_QUERY: Query = { command: 'Marco' };
 const SERVICES_QUERY: Query = { command: 'Services' };
@@ -98,6 +99,11 @@ export interface PoloOptions {
    */
   readonly poloReply?: (to: RemoteInfo, scope: string | undefined) => Uint8Array | undefined;
   /**
+   * The Providers hint to add to an OK reply to a Request-For of `id` from `to` (live discovery,
+   * src/membership/presence.ts), or undefined to send the plain reply.
+   */
+  readonly providersHint?: (id: string, to: RemoteInfo, scope: string | undefined) => number | undefined;
+  /**
    * Sees every datagram first; returning true consumes it (not counted, not answered). polod's
    * presence reads the live-discovery messages here (src/membership/presence.ts): one function
    * call and a byte test on the hot path, instead of a second socket receiving every query.
@@ -138,6 +144,9 @@ export class Polo {
   private readonly auth: AuthGate | undefined;
   private readonly replyLimit: number;
   private readonly poloReply: PoloOptions['poloReply'];
+  private readonly providersHint: PoloOptions['providersHint'];
+  /** Hinted OK replies by their plain bytes, then by count (a few distinct counts per service). */
+  private readonly hintedOk = new WeakMap<Uint8Array, Map<number, Uint8Array>>();
   private readonly tap: PoloOptions['tap'];
   private socket: GroupSocket | undefined;
   /**
@@ -197,6 +206,7 @@ export class Polo {
     this.auth = options.auth;
     this.replyLimit = options.replyLimit ?? MAX_DATAGRAM;
     this.poloReply = options.poloReply;
+    this.providersHint = options.providersHint;
     this.tap = options.tap;
     const services = this.registry.view(this.multicastGroup);
     if (!services) throw new ClosedError(`registry without group ${this.multicastGroup}`);
@@ -499,9 +509,14 @@ export class Polo {
       return;
     }
     // polod's Polo reply carries the Members hint (live discovery) of the link the query came
-    // over; else the plain reply.
-    const hinted = decision.reply.command === 'Polo' ? this.poloReply?.(to, scope) : undefined;
-    const encoded = hinted ?? this.encode(decision.reply);
+    // over, and its OK reply to Request-For the Providers hint; else the plain reply.
+    const reply = decision.reply;
+    const hinted = reply.command === 'Polo' ? this.poloReply?.(to, scope) : undefined;
+    let encoded = hinted ?? this.encode(reply);
+    if (encoded && reply.command === 'OK' && reply.id !== undefined && this.providersHint) {
+      const providers = this.providersHint(reply.id, to, scope);
+      if (providers !== undefined) encoded = this.withProviders(encoded, providers);
+    }
     const socket = via ?? this.socket;
     if (!encoded || !socket || this.state !== 'started') return;
     const bytes = this.auth ? this.auth.sign(encoded, nonce, key) : encoded;
@@ -547,6 +562,23 @@ export class Polo {
 
   private sealedList(services: readonly ServiceEntry[]): readonly ServiceEntry[] {
     return this.auth?.sealServices(services) ?? services;
+  }
+
+  /** `plain` (an encoded OK reply) with the Providers hint, cached; `plain` itself when the hint would not fit. */
+  private withProviders(plain: Uint8Array, providers: number): Uint8Array {
+    let byCount = this.hintedOk.get(plain);
+    if (byCount === undefined) {
+      byCount = new Map();
+      this.hintedOk.set(plain, byCount);
+    }
+    let bytes = byCount.get(providers);
+    if (bytes === undefined) {
+      bytes = withProvidersHint(plain, providers);
+      if (bytes.byteLength > this.replyLimit) bytes = plain;
+      if (byCount.size >= 64) byCount.clear();
+      byCount.set(providers, bytes);
+    }
+    return bytes;
   }
 
   /** Encodes a reply, reusing the bytes of an unchanged params object. */

@@ -119,6 +119,62 @@ describe('membership', () => {
     await late.close();
   });
 
+  it('a Request-For ends once every provider the grid counts answered', async () => {
+    const net = new MemoryNetwork();
+    const a = await daemon(net, '10.0.0.1');
+    const b = await daemon(net, '10.0.0.2');
+    const c = await daemon(net, '10.0.0.3', [fileService('ftp', { port: 21 })]);
+    // Each provider counts itself and the other (c's list read too: it offers ftp only).
+    await waitFor(
+      () => [a, b].every((d) => view(d).size === 3 && view(d).providersOn('', 'web') === 2) && view(c).size === 3 && view(c).providersOn('', 'ftp') === 1,
+      { what: 'every view to have read the others’ services' },
+    );
+    // A deadline far beyond the test's own timeout: only the Providers hint can end this query.
+    const marco = new Marco({ transport: net.host('10.0.0.50') });
+    const web = await marco.requestFor('web', { timeout: 600_000 });
+    assert.deepEqual(web.map((n) => n.address).sort(), ['10.0.0.1', '10.0.0.2']);
+    const ftp = await marco.requestFor('ftp', { timeout: 600_000 });
+    assert.deepEqual(ftp.map((n) => n.address), ['10.0.0.3']);
+  });
+
+  it('a Request-For waits for a provider that is counted but has not answered yet', async () => {
+    const net = new MemoryNetwork();
+    const a = await daemon(net, '10.0.0.1');
+    // A member that announces web (so it is counted) and answers Request-For after the others.
+    const late = await net.host('10.0.0.8').bindGroup(G, 1337, (data, from) => {
+      if (new TextDecoder().decode(data).includes('"Request-For"')) {
+        setTimeout(() => void late.send(new TextEncoder().encode('{"Command":"OK","Params":{"port":8}}'), from.port, from.address), 50);
+      }
+    });
+    late.join();
+    const announcement = { instance: 'late', rev: 1, every: 60_000, members: 2, params: {}, services: [{ id: 'web', params: { port: 8 } }], refs: [] };
+    await late.send(encodeAnnouncement(announcement), 1337, G);
+    await waitFor(() => view(a).providersOn('', 'web') === 2, { what: 'a to count the late provider' });
+    const web = await new Marco({ transport: net.host('10.0.0.50') }).requestFor('web', { timeout: 10_000 });
+    assert.deepEqual(web.map((n) => n.address).sort(), ['10.0.0.1', '10.0.0.8']);
+    await late.close();
+  });
+
+  it('gives no Providers hint where a reference node might offer the service, nor for a user service', async () => {
+    const net = new MemoryNetwork();
+    const reference = await FakePolo.start(net, '10.0.0.9', poloNode({ hostname: 'reference' }));
+    const a = await daemon(net, '10.0.0.1');
+    a.registry.add(publishedService('app', { port: 81 }), [G], 'alice', 'publish');
+    const replies: string[] = [];
+    const reader = await net.host('10.0.0.51').openQuerySocket({ ttl: 1 }, (data) => replies.push(new TextDecoder().decode(data)));
+    const ask = async (service: string): Promise<string> => {
+      replies.length = 0;
+      await reader.send(new TextEncoder().encode(JSON.stringify({ Command: 'Request-For', Params: service })), 1337, G);
+      await waitFor(() => replies.length > 0, { what: `the reply to Request-For ${service}` });
+      return replies[0] as string;
+    };
+    assert.match(await ask('web'), /"Providers":1\}$/, 'alone in the grid: the only provider');
+    assert.doesNotMatch(await ask('alice:app'), /Providers/, "a user's services load on demand: others may not list them");
+    await waitFor(() => view(a).member('10.0.0.9')?.kind === 'reference', { what: 'a to find the reference node' });
+    assert.doesNotMatch(await ask('web'), /Providers/);
+    await Promise.all([reference.close(), reader.close()]);
+  });
+
   it('a watch starts with the current nodes, then follows service changes and goodbyes', async () => {
     const net = new MemoryNetwork();
     const a = await daemon(net, '10.0.0.1');

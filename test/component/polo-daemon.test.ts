@@ -56,8 +56,9 @@ async function start() {
 describe('PoloDaemon', () => {
   it('serves each group its own services', async () => {
     const { net, daemon } = await start();
+    // The only provider of the grid says so (docs/protocol.md §8.4).
     assert.deepEqual(await query(net, { address: G2, port: 1337 }, { Command: 'Request-For', Params: 'printer' }), [
-      { Command: 'OK', Params: { queue: 'lp0' } },
+      { Command: 'OK', Params: { queue: 'lp0' }, Providers: 1 },
     ]);
     assert.deepEqual(daemon.registry.rootServices(G1).map((s) => s.id), ['web']);
     assert.deepEqual(daemon.registry.rootServices(G2).map((s) => s.id), ['web', 'printer']);

@@ -202,12 +202,17 @@ test("the reference client's exact datagrams get replies that parse to the expec
       assert.equal(r.body, JSON.stringify(value), `${name}: replies are compact JSON`);
       assert.ok(Buffer.byteLength(r.body) <= 4096, `${name}: reply fits the reference's 4096-byte buffer`);
       assert.equal(out[r.from], undefined, `${name}: one reply per node`);
-      // Polo replies carry the Members hint (docs/protocol.md, extensions), which the reference
-      // client ignores; its value depends on how far the views have converged, so only its type is checked.
+      // Polo replies carry the Members hint, and OK replies to Request-For may carry the
+      // Providers hint (docs/protocol.md §8.4), which the reference client ignores; their values
+      // depend on how far the views have converged, so only their type is checked.
       const record = value as Record<string, unknown>;
       if (record['Command'] === 'Polo') {
         assert.ok(Number.isInteger(record['Members']) && (record['Members'] as number) >= 1, `${name}: Members hint`);
         delete record['Members'];
+      }
+      if (record['Command'] === 'OK' && 'Providers' in record) {
+        assert.ok(Number.isInteger(record['Providers']) && (record['Providers'] as number) >= 1, `${name}: Providers hint`);
+        delete record['Providers'];
       }
       out[r.from] = value;
     }

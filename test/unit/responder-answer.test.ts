@@ -23,10 +23,10 @@ function registry(): ServiceRegistry {
 
 const cases: { name: string; query: Query; group?: string; want: Decision }[] = [
   { name: 'Marco gets the node params', query: { command: 'Marco' }, group: G1, want: { kind: 'reply', reply: { command: 'Polo', params: node } } },
-  { name: 'Request-For of an offered id gets its params', query: { command: 'Request-For', service: 'web' }, group: G1, want: { kind: 'reply', reply: { command: 'OK', params: { port: 8080 } } } },
+  { name: 'Request-For of an offered id gets its params', query: { command: 'Request-For', service: 'web' }, group: G1, want: { kind: 'reply', reply: { command: 'OK', params: { port: 8080 }, id: 'web' } } },
   { name: 'Request-For of an id of another group is silent', query: { command: 'Request-For', service: 'printer' }, group: G1, want: { kind: 'silent', reason: 'not-offered', id: 'printer' } },
   { name: 'Request-For of a disabled id is silent', query: { command: 'Request-For', service: 'off' }, group: G1, want: { kind: 'silent', reason: 'not-offered', id: 'off' } },
-  { name: 'Request-For of a loaded user service gets its params', query: { command: 'Request-For', service: 'alice:app' }, group: G1, want: { kind: 'reply', reply: { command: 'OK', params: { u: 1 } } } },
+  { name: 'Request-For of a loaded user service gets its params', query: { command: 'Request-For', service: 'alice:app' }, group: G1, want: { kind: 'reply', reply: { command: 'OK', params: { u: 1 }, id: 'alice:app' } } },
   { name: 'Request-For of a user never loaded asks for the load', query: { command: 'Request-For', service: 'bob:app' }, group: G1, want: { kind: 'load-user', user: 'bob' } },
   {
     name: 'Services lists the group’s enabled root services, then loaded users’ services as user:service',
@@ -36,7 +36,7 @@ const cases: { name: string; query: Query; group?: string; want: Decision }[] = 
   },
   { name: 'Services naming another group is silent', query: { command: 'Services', group: G2 }, group: G1, want: { kind: 'silent', reason: 'other-group' } },
   { name: 'Services by unicast lists every group', query: { command: 'Services' }, want: { kind: 'reply', reply: { command: 'Services', services: [{ id: 'web', params: { port: 8080 } }, { id: 'alice:app', params: { u: 1 } }, { id: 'printer', params: { queue: 'lp0' } }] } } },
-  { name: 'Request-For by unicast finds a service of any group', query: { command: 'Request-For', service: 'printer' }, want: { kind: 'reply', reply: { command: 'OK', params: { queue: 'lp0' } } } },
+  { name: 'Request-For by unicast finds a service of any group', query: { command: 'Request-For', service: 'printer' }, want: { kind: 'reply', reply: { command: 'OK', params: { queue: 'lp0' }, id: 'printer' } } },
 ];
 
 describe('answer()', () => {
