@@ -422,8 +422,12 @@ const count = (xs: readonly number[]): string => (xs.length === 0 ? 'n/a' : Stri
 function knowsCell(r: SystemResult, mdns: boolean): string {
   if (mdns) return 'never by itself: its 10th arrival, then a timeout of the caller\'s choosing (below)';
   const end = summarize(r.samples?.end ?? []);
-  return `the call ends at its deadline: ${cell(end)} (Request-For replies carry no Members hint)`;
+  // The Providers hint ends a Request-For once every provider answered; without it, the deadline.
+  return endsByItself(end) ? `ends by itself on the Providers hint: ${cell(end)}` : `the call ends at its deadline: ${cell(end)} (no Providers hint came)`;
 }
+
+/** Whether MarcoPolo's queries ended well before their deadline (on a hint), by their median. */
+const endsByItself = (end: Summary): boolean => end.n > 0 && end.median < MARCO_TIMEOUT_MS / 2;
 
 function report(opts: PeersOptions, results: readonly SystemResult[], seconds: number): Section {
   const n = opts.providers;
@@ -471,6 +475,12 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
       baseline: `fastest mDNS row, same run: ${fmtMs(other)} (${fastestFirst.short})`,
     });
   }
+  const mpEnd = summarize(mp.samples.end);
+  keyFigures.push({
+    what: `peers: client knows it has all ${n} providers, MarcoPolo (median)`,
+    measured: endsByItself(mpEnd) ? `${fmtMs(mpEnd.median)}, on the Providers hint` : `not by itself: its ${MARCO_TIMEOUT_MS} ms deadline`,
+    baseline: 'mDNS: never by itself (a caller-chosen timeout; Avahi\'s own browsers say "all for now" 1 s after the query)',
+  });
   const traffic = (r: SystemResult): string =>
     `${count(r.samples?.sent ?? [])} sent / ${count(r.samples?.read ?? [])} read per discovery, ${(r.samples?.idlePerSecond ?? Number.NaN).toFixed(1)}/s at rest`;
   keyFigures.push({
@@ -485,7 +495,7 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
     `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, which waits for its socket to close, while its all-providers time, like the mDNS rows' times, is taken at the arrival itself: so the first can exceed the all. The first arrival within the streamed query, timed as the mDNS rows are, was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order.`,
     `mDNS clients, cold each time: bonjour-service's browser (a new instance: new socket on 5353, empty cache) browsing \`_${SERVICE}._tcp\`, which sends one PTR question; and, against the bonjour-service responders, the same question as one raw multicast-dns query on a new socket, the answers read by hand (the least client code a Node.js mDNS discovery can run; multicast-dns is the socket under bonjour-service). A provider counts once it is known with an IPv4 address and port ${SERVICE_PORT} (both responders send SRV, TXT and A with their PTR answer). A discovery ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the records it multicast in the last 500 ms (the host's address among them), so back-to-back cold clients would get providers without addresses. Avahi is asked by the browser only: its answers wait 20-120 ms (below), which no client's own work comes near.`,
     `Responders: bonjour-service publishes \`<host>._${SERVICE}._tcp.local\` on \`<host>.local\` (probing on) from one Node.js process per host, answering at once; avahi-daemon has its own mount namespace per host (a tmpfs over /run, its own configuration bind-mounted over /etc/avahi: allow-interfaces=eth0, use-ipv6=no, enable-dbus=no, enable-wide-area=no, publish-workstation=no, a static service file) and runs as root with --no-drop-root --no-chroot --no-rlimits. Avahi delays its answers to shared (PTR) questions by 20-120 ms at random, as RFC 6762 §6 asks of a responder; bonjour-service does not.`,
-    `Knowing it has them all: MarcoPolo's Request-For cannot know either — only Polo replies (Marco queries) carry the Members hint (docs/protocol.md §8.4) — so \`requestFor('${SERVICE}')\` returns at its ${MARCO_TIMEOUT_MS} ms deadline. A Marco query for all ${n} nodes does end on the hint: ${cell(nodes)} (median / p95) here, but it lists nodes, not the providers of a service. An mDNS browse never ends by itself: bonjour-service's \`find()\` browses until stopped and its \`findOne()\` times out after 10 s by default; Avahi's own browsers (\`avahi-browse --terminate\`) end on "all for now", which avahi-core fires 1 s after the query started (avahi-core/multicast-lookup.c). The ${n}th-arrival times above are therefore lower bounds of what any of them waits before it would stop.`,
+    `Knowing it has them all: MarcoPolo's OK replies to Request-For carry the Providers hint, how many nodes offer the service as the replying polod's view counts them (docs/protocol.md §8.4), so \`requestForStream('${SERVICE}')\` ends once every provider answered, not at its ${MARCO_TIMEOUT_MS} ms deadline (the end column); a Marco query for all ${n} nodes ends the same way on the Members hint: ${cell(nodes)} (median / p95). An mDNS browse never ends by itself: bonjour-service's \`find()\` browses until stopped and its \`findOne()\` times out after 10 s by default; Avahi's own browsers (\`avahi-browse --terminate\`) end on "all for now", which avahi-core fires 1 s after the query started (avahi-core/multicast-lookup.c). The ${n}th-arrival times above are therefore lower bounds of what any of them waits before it would stop.`,
     `Datagrams: the sum over all ${n + 1} hosts' namespaces of UDP OutDatagrams (sent) and InDatagrams (read by a program), IPv4 and IPv6, from /proc/<pid>/net/snmp and snmp6, read just before and just after one discovery per round that ends at its ${n}th provider (MarcoPolo: \`requestFor\` with maxNodes ${n}, a few ms in which a heartbeat rarely falls; mDNS: the browse, read once the counters have stood still for 20 ms, since every host reads every multicast answer, some after the client had its last), median over rounds. mDNS rounds start once the LAN has been silent for ${QUIET_MS} ms (responders' probes and first announcements over). Multicast answers are read by every mDNS host; MarcoPolo's replies go to the asker alone.`,
     `At rest: what the LAN sends with nobody asking — MarcoPolo over ${opts.idleMs} ms after its rounds: polod's live-discovery heartbeats and membership queries (docs/protocol.md §8.2-8.3), on the IPv4 group and its IPv6 twin; mDNS over the gaps between discoveries (${[...new Map(measured.map((r) => [r.short.split(' ')[0], r.samples?.idleSpanMs ?? 0])).entries()].map(([name, ms]) => `${name} ${(ms / 1000).toFixed(0)} s`).join(', ')}): bonjour-service re-announces each service 3, 12, 39, 120 s… after publishing (gaps growing threefold, up to an hour), Avahi only on changes.`,
   ];
