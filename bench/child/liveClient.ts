@@ -41,8 +41,11 @@ export interface LiveClientResult {
   untilComplete: number[];
   failures: { raw: number; maxNodes: number; untilComplete: number };
   watch: { up: number[]; update: number[]; down: number[]; failures: number };
-  /** Request-For of every provider: through marcod's warm view, with fresh: true, in-process. */
-  marcod: { warm: number[]; fresh: number[]; inProcess: number[]; failures: number; wrong: number };
+  /**
+   * Request-For of every provider: through marcod's warm view, with fresh: true, in-process with
+   * maxNodes N, and in-process with N not given (ended by the Providers hint).
+   */
+  marcod: { warm: number[]; fresh: number[]; inProcess: number[]; inProcessComplete: number[]; failures: number; wrong: number };
 }
 
 interface WatchEvent {
@@ -235,11 +238,16 @@ async function marcodRounds(marco: MarcoClient, result: LiveClientResult): Promi
       const nodes = await marco.requestFor(m.service, { group: config.group, port: config.port, timeout: config.timeoutMs, interface: config.iface, maxNodes: n });
       record(result.marcod.inProcess, performance.now() - t0, nodes.length);
     },
+    async (): Promise<void> => {
+      const t0 = performance.now();
+      const nodes = await marco.requestFor(m.service, { group: config.group, port: config.port, timeout: config.timeoutMs, interface: config.iface });
+      record(result.marcod.inProcessComplete, performance.now() - t0, nodes.length);
+    },
   ];
   for (let round = -config.warmup * 10; round < config.runs; round++) {
     measured = round >= 0;
-    const start = ((round % 3) + 3) % 3;
-    for (let k = 0; k < 3; k++) await kinds[(start + k) % 3]?.();
+    const start = ((round % kinds.length) + kinds.length) % kinds.length;
+    for (let k = 0; k < kinds.length; k++) await kinds[(start + k) % kinds.length]?.();
   }
 }
 
@@ -252,7 +260,7 @@ async function main(): Promise<LiveClientResult> {
     untilComplete: [],
     failures: { raw: 0, maxNodes: 0, untilComplete: 0 },
     watch: { up: [], update: [], down: [], failures: 0 },
-    marcod: { warm: [], fresh: [], inProcess: [], failures: 0, wrong: 0 },
+    marcod: { warm: [], fresh: [], inProcess: [], inProcessComplete: [], failures: 0, wrong: 0 },
   };
   await discoverRounds(marco, result);
   await marcodRounds(marco, result);
