@@ -25,6 +25,7 @@ import { childScript, distFile, POLOD_JS, requireBuilt, startGrid, stopProc, wit
 import { udp6Counters, udpCounters } from './lib/procfs.js';
 import { fmtMs, fmtRatio, type KeyFigure, type Section, type Table } from './lib/report.js';
 import { median, summarize, type Summary } from './lib/stats.js';
+import { DEFAULT_TIMING } from '../src/membership/timing.js';
 import type { LanHost } from '../test/helpers/netns.js';
 import type { Proc } from '../test/helpers/proc.js';
 
@@ -235,10 +236,21 @@ async function raceMarcoPolo(opts: PeersOptions, lan: { responders: readonly Lan
     port: PORT,
     services: () => [{ id: SERVICE, params: { port: SERVICE_PORT } }],
   });
+  const started = performance.now();
   try {
     const ready = await lan.client.send('mp-ready');
     if (ready.error !== undefined) throw new Error(`MarcoPolo: ${ready.error}`);
     opts.log(`peers: ${lan.responders.length} polods answer`);
+    // As the mDNS rounds wait for their responders' probing and first announcements, these wait
+    // for the polods' start-up: their views hold each other's services (a Request-For ends on
+    // the Providers hint), and the membership queries every polod sends on starting have had
+    // their window (docs/protocol.md §8.3). Rounds run in the start-up burst measure it instead.
+    const settled = started + DEFAULT_TIMING.startRepeatMs + DEFAULT_TIMING.firstQueryMaxMs + DEFAULT_TIMING.queryWindowMs;
+    for (;;) {
+      const probe = await lan.client.send('mp-all');
+      if (probe.end !== undefined && probe.end < MARCO_TIMEOUT_MS / 2 && performance.now() >= settled) break;
+      if (performance.now() > started + 30_000) throw new Error('MarcoPolo: the polods did not settle within 30 s (no Providers hint)');
+    }
     const pids = [...pidsOf(grid.polods), lan.client.pid];
     const s = emptySamples();
     const nodesEnd: number[] = [];
@@ -492,7 +504,7 @@ function report(opts: PeersOptions, results: readonly SystemResult[], seconds: n
   const notes = [
     `${n} responder hosts and 1 client host on one namespace bridge (LAN \`${LAN.name}\`, 10.201.${LAN.subnet}.0/24); the systems run one after the other (${mp.label}; then bonjour-service; then Avahi), the previous one stopped first. ${opts.rounds} measured rounds per system after ${opts.warmup} untimed ones; every round starts from a cold client.`,
     `MarcoPolo: \`requestFor('${SERVICE}', { maxNodes: 1 })\` for the first provider; \`requestForStream('${SERVICE}')\` (no maxNodes, deadline ${MARCO_TIMEOUT_MS} ms, marco's default) for each provider's arrival and the call's end. Both are Request-For queries answered with the service's params (\`{"port":${SERVICE_PORT}}\`), so the address and port are known at arrival.`,
-    `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, which waits for its socket to close, while its all-providers time, like the mDNS rows' times, is taken at the arrival itself: so the first can exceed the all. The first arrival within the streamed query, timed as the mDNS rows are, was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order.`,
+    `MarcoPolo's first provider is the time until \`requestFor\` with maxNodes 1 returned, which waits for its socket to close, while its all-providers time, like the mDNS rows' times, is taken at the arrival itself: so the first can exceed the all. The first arrival within the streamed query, timed as the mDNS rows are, was ${cell(summarize(mp.streamFirst ?? []))}. The four MarcoPolo queries of a round run in a rotating order, once the polods' start-up is over: a Request-For ends on the Providers hint (their views hold each other's services) and the window of the membership query each polod sends on starting has closed (${DEFAULT_TIMING.startRepeatMs + DEFAULT_TIMING.firstQueryMaxMs + DEFAULT_TIMING.queryWindowMs} ms after the start, docs/protocol.md §8.3).`,
     `mDNS clients, cold each time: bonjour-service's browser (a new instance: new socket on 5353, empty cache) browsing \`_${SERVICE}._tcp\`, which sends one PTR question; and, against the bonjour-service responders, the same question as one raw multicast-dns query on a new socket, the answers read by hand (the least client code a Node.js mDNS discovery can run; multicast-dns is the socket under bonjour-service). A provider counts once it is known with an IPv4 address and port ${SERVICE_PORT} (both responders send SRV, TXT and A with their PTR answer). A discovery ends at the ${n}th provider (failed after ${BROWSE_TIMEOUT_MS} ms) and the next starts ${MDNS_SPACING_MS} ms later: RFC 6762 §6.2 lets a responder multicast a record once a second, and Avahi leaves out of an answer the records it multicast in the last 500 ms (the host's address among them), so back-to-back cold clients would get providers without addresses. Avahi is asked by the browser only: its answers wait 20-120 ms (below), which no client's own work comes near.`,
     `Responders: bonjour-service publishes \`<host>._${SERVICE}._tcp.local\` on \`<host>.local\` (probing on) from one Node.js process per host, answering at once; avahi-daemon has its own mount namespace per host (a tmpfs over /run, its own configuration bind-mounted over /etc/avahi: allow-interfaces=eth0, use-ipv6=no, enable-dbus=no, enable-wide-area=no, publish-workstation=no, a static service file) and runs as root with --no-drop-root --no-chroot --no-rlimits. Avahi delays its answers to shared (PTR) questions by 20-120 ms at random, as RFC 6762 §6 asks of a responder; bonjour-service does not.`,
     `Knowing it has them all: MarcoPolo's OK replies to Request-For carry the Providers hint, how many nodes offer the service as the replying polod's view counts them (docs/protocol.md §8.4), so \`requestForStream('${SERVICE}')\` ends once every provider answered, not at its ${MARCO_TIMEOUT_MS} ms deadline (the end column); a Marco query for all ${n} nodes ends the same way on the Members hint: ${cell(nodes)} (median / p95). An mDNS browse never ends by itself: bonjour-service's \`find()\` browses until stopped and its \`findOne()\` times out after 10 s by default; Avahi's own browsers (\`avahi-browse --terminate\`) end on "all for now", which avahi-core fires 1 s after the query started (avahi-core/multicast-lookup.c). The ${n}th-arrival times above are therefore lower bounds of what any of them waits before it would stop.`,
