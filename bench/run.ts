@@ -215,7 +215,7 @@ ${sections.map(renderSection).join('\n\n')}
 ## Running them
 
 \`\`\`
-npm run bench                          # all ten, printed (about 7 minutes)
+npm run bench                          # all ten, printed (about 6 minutes)
 npm run bench -- --write               # and rewrite this file
 npm run bench -- publish marcod        # any of throughput, latency, memory, publish, marcod, live, startup, abuse, registry, peers, alone
 npm run bench -- throughput --profile  # CPU profiles of polod and the echo server, per answer
