@@ -149,7 +149,7 @@ class Client {
   async counted(op: PeersCommand['op'], pids: readonly number[], settle = false): Promise<{ reply: PeersReply; sent: number; read: number }> {
     const before = lanUdp(pids);
     const reply = await this.send(op);
-    const after = settle ? await lanUdpSettled(pids, 20, 500) : lanUdp(pids);
+    const after = settle ? (await whenStill(pids, 20, 500)).counters : lanUdp(pids);
     return { reply, sent: after.sent - before.sent, read: after.read - before.read };
   }
 
@@ -177,11 +177,11 @@ function lanUdp(pids: readonly number[]): { sent: number; read: number } {
 }
 
 /**
- * Resolves with the LAN's counters once they have not moved for `quietMs` (at most `capMs`):
- * the hosts that are still reading the last multicast answers when the client already has its
- * providers have read them.
+ * The LAN's counters once they have not moved for `quietMs` (`still`), or as they are after
+ * `capMs`: once the hosts still reading the last multicast answers have read them, or the
+ * LAN's start-up traffic is over.
  */
-async function lanUdpSettled(pids: readonly number[], quietMs: number, capMs: number): Promise<{ sent: number; read: number }> {
+async function whenStill(pids: readonly number[], quietMs: number, capMs: number): Promise<{ counters: { sent: number; read: number }; still: boolean }> {
   const deadline = performance.now() + capMs;
   let last = lanUdp(pids);
   let since = performance.now();
@@ -191,9 +191,9 @@ async function lanUdpSettled(pids: readonly number[], quietMs: number, capMs: nu
     if (now.sent !== last.sent || now.read !== last.read) {
       last = now;
       since = performance.now();
-    } else if (performance.now() - since >= quietMs) break;
+    } else if (performance.now() - since >= quietMs) return { counters: last, still: true };
   }
-  return last;
+  return { counters: last, still: false };
 }
 
 /** Datagrams per second the LAN sends with nobody asking, over `ms`. */
@@ -203,20 +203,9 @@ async function idleRate(pids: readonly number[], ms: number): Promise<number> {
   return ((lanUdp(pids).sent - before) * 1000) / ms;
 }
 
-/** Resolves once the LAN has sent no datagram for `QUIET_MS` (start-up announcements over). */
+/** Resolves once the LAN has sent and read no datagram for `QUIET_MS` (start-up announcements over). */
 async function waitQuiet(pids: readonly number[], timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let last = lanUdp(pids).sent;
-  let since = performance.now();
-  while (performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = lanUdp(pids).sent;
-    if (now !== last) {
-      last = now;
-      since = performance.now();
-    } else if (performance.now() - since >= QUIET_MS) return;
-  }
-  throw new Error(`the LAN never went quiet for ${QUIET_MS} ms within ${timeoutMs} ms`);
+  if (!(await whenStill(pids, QUIET_MS, timeoutMs)).still) throw new Error(`the LAN never went quiet for ${QUIET_MS} ms within ${timeoutMs} ms`);
 }
 
 function pidsOf(procs: readonly Proc[]): number[] {
@@ -248,7 +237,7 @@ async function raceMarcoPolo(opts: PeersOptions, lan: { responders: readonly Lan
     const settled = started + DEFAULT_TIMING.startRepeatMs + DEFAULT_TIMING.firstQueryMaxMs + DEFAULT_TIMING.queryWindowMs;
     for (;;) {
       const probe = await lan.client.send('mp-all');
-      if (probe.end !== undefined && probe.end < MARCO_TIMEOUT_MS / 2 && performance.now() >= settled) break;
+      if (probe.end !== undefined && endedByItself(probe.end) && performance.now() >= settled) break;
       if (performance.now() > started + 30_000) throw new Error('MarcoPolo: the polods did not settle within 30 s (no Providers hint)');
     }
     const pids = [...pidsOf(grid.polods), lan.client.pid];
@@ -256,8 +245,8 @@ async function raceMarcoPolo(opts: PeersOptions, lan: { responders: readonly Lan
     const nodesEnd: number[] = [];
     const streamFirst: number[] = [];
     for (let round = -opts.warmup; round < opts.rounds; round++) {
-      // The four queries in a rotating order, as latencyClient does: none is always the one
-      // that follows the 1 s Request-For (idle polods, cold caches).
+      // The four queries in a rotating order, as latencyClient does: none is always the first
+      // of a round.
       let first: PeersReply = { seq: 0, found: 0 };
       let all: PeersReply = { seq: 0, found: 0 };
       let nodes: PeersReply = { seq: 0, found: 0 };
@@ -438,8 +427,10 @@ function knowsCell(r: SystemResult, mdns: boolean): string {
   return endsByItself(end) ? `ends by itself on the Providers hint: ${cell(end)}` : `the call ends at its deadline: ${cell(end)} (no Providers hint came)`;
 }
 
-/** Whether MarcoPolo's queries ended well before their deadline (on a hint), by their median. */
-const endsByItself = (end: Summary): boolean => end.n > 0 && end.median < MARCO_TIMEOUT_MS / 2;
+/** Whether a MarcoPolo query that took `ms` ended well before its deadline: on a hint. */
+const endedByItself = (ms: number): boolean => ms < MARCO_TIMEOUT_MS / 2;
+/** The same for a system's queries, by their median. */
+const endsByItself = (end: Summary): boolean => end.n > 0 && endedByItself(end.median);
 
 function report(opts: PeersOptions, results: readonly SystemResult[], seconds: number): Section {
   const n = opts.providers;

@@ -138,6 +138,11 @@ async function mpNodes(marco: MarcoClient): Promise<Reply> {
   return { found: found.length, end };
 }
 
+/** What an mDNS discovery found: its usable and unusable providers, when the first and the last came, why it failed. */
+function browseReply(found: number, unusable: number, first: number | undefined, all: number | undefined, error: string | undefined): Reply {
+  return { found, unusable, ...(first !== undefined && { first }), ...(all !== undefined && { all }), ...(error !== undefined && { error }) };
+}
+
 /**
  * One cold browse: a new bonjour-service instance (its own socket on 5353, an empty cache) asks
  * for `_<service>._tcp` once, as its browser does; a provider counts when it is up with an IPv4
@@ -159,7 +164,7 @@ function mdnsBrowse(): Promise<Reply> {
       done = true;
       clearTimeout(timer);
       browsing.stop?.();
-      const reply: Reply = { found: usable.size, unusable, ...(first !== undefined && { first }), ...(all !== undefined && { all }), ...(error !== undefined && { error }) };
+      const reply = browseReply(usable.size, unusable, first, all, error);
       bonjour.destroy(() => resolve(reply));
     };
     const timer = setTimeout(() => finish(), config.browseTimeoutMs);
@@ -213,7 +218,7 @@ function mdnsRaw(): Promise<Reply> {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      const reply: Reply = { found: usable.size, unusable: unusable.size, ...(first !== undefined && { first }), ...(all !== undefined && { all }), ...(error !== undefined && { error }) };
+      const reply = browseReply(usable.size, unusable.size, first, all, error);
       mdns.destroy(() => resolve(reply));
     };
     const timer = setTimeout(() => finish(), config.browseTimeoutMs);
@@ -243,7 +248,7 @@ function mdnsRaw(): Promise<Reply> {
   });
 }
 
-/** Repeats `discover` until one finds every provider, or throws after `timeoutMs`. */
+/** Repeats `discover` until one finds every provider; after `timeoutMs`, its last reply with an error. */
 async function untilAll(discover: () => Promise<Reply>, timeoutMs: number): Promise<Reply> {
   const deadline = performance.now() + timeoutMs;
   let last: Reply = { found: 0 };

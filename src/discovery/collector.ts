@@ -8,9 +8,9 @@ import type { DatagramSocket, QuerySocketOptions, RemoteInfo, Transport } from '
 import type { Logger } from '../util/log.js';
 import type { QueryStats } from './results.js';
 import { onAnyAbort } from '../util/abort.js';
-import { familyOf } from '../protocol/address.js';
+import { familyOf, type Family } from '../protocol/address.js';
 import { LinkTally } from './linkTally.js';
-import { openFamilySockets, sendToEach, targetFamilies, type Family } from './sendTargets.js';
+import { allFailed, openFamilySockets, sendToEach, targetFamilies } from './sendTargets.js';
 
 /** Unread results a stream keeps before it starts dropping (and counting) new ones. */
 export const STREAM_QUEUE_LIMIT = 1024;
@@ -248,15 +248,11 @@ export class Collector<T> implements AsyncIterable<T> {
     // Out of every interface: one that fails (gone since it was listed) is logged; the query
     // fails only when no interface could send it.
     const outcomes = await sendToEach(sockets, targets, port, payload);
-    let failure: unknown;
     outcomes.forEach((o, i) => {
-      if (o.status === 'fulfilled') return;
-      failure = o.reason;
-      this.plan.logger.debug({ query: this.plan.what, target: targets[i], err: String(o.reason) }, 'could not send out of one interface');
+      if (o.status === 'rejected') this.plan.logger.debug({ query: this.plan.what, target: targets[i], err: String(o.reason) }, 'could not send out of one interface');
     });
-    if (outcomes.every((o) => o.status === 'rejected')) {
-      this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, failure));
-    }
+    const failed = allFailed(outcomes);
+    if (failed) this.end(ioError(`could not send the ${this.plan.what} query to ${address}:${port}`, failed.reason));
   }
 
   private resend(): void {

@@ -6,8 +6,6 @@
  */
 export class LinkTally {
   private readonly links = new Map<string, { responders: number; expected: number }>();
-  /** Links heard from that are not complete yet (no hint, or fewer responders than hinted). */
-  private incomplete = 0;
 
   /** Links heard from. */
   get size(): number {
@@ -22,17 +20,14 @@ export class LinkTally {
   add(link: string, hint: number | undefined, counted = true): boolean {
     let entry = this.links.get(link);
     if (entry === undefined) {
-      // A link newly heard from counts as incomplete until its answers say otherwise.
       entry = { responders: 0, expected: 0 };
       this.links.set(link, entry);
-      this.incomplete++;
     }
-    const was = complete(entry);
     if (counted) entry.responders++;
     if (hint !== undefined && hint > entry.expected) entry.expected = hint;
-    const is = complete(entry);
-    if (was !== is) this.incomplete += is ? -1 : 1;
-    return this.incomplete === 0;
+    // A query goes out of as many links as the host has: a few entries to read.
+    for (const l of this.links.values()) if (!complete(l)) return false;
+    return true;
   }
 }
 

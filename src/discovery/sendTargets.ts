@@ -4,12 +4,9 @@
  * (src/discovery/collector.ts), view queries (src/membership/query.ts) and polod's announcements
  * (src/membership/presence.ts); each keeps its own rule for what a failed send means.
  */
-import { familyOf } from '../protocol/address.js';
+import { familyOf, type Family } from '../protocol/address.js';
 import type { DatagramHandler, DatagramSocket, QuerySocketOptions, Transport } from '../transport/transport.js';
 import type { SendTarget } from './collector.js';
-
-/** An address family. */
-export type Family = 4 | 6;
 
 /** The address families of `targets`, in the order they first appear. */
 export function targetFamilies(targets: readonly { readonly address: string }[]): Set<Family> {

@@ -16,6 +16,7 @@ import type { Member } from '../membership/view.js';
 import type { Watch } from '../membership/watch.js';
 import { matchesFilter } from '../protocol/json.js';
 import type { Logger } from '../util/log.js';
+import { mayBeUserService } from '../registry/userId.js';
 import type { MarcoRequest, RequestForRequest } from './request.js';
 
 /** Groups marcod keeps a view of; requests for more groups are answered by query. */
@@ -117,7 +118,7 @@ export function fromView(watch: Watch, request: MarcoRequest | RequestForRequest
     nodes = members.map((m) => ({ address: m.address, params: m.params, ...verified(m) }));
   } else {
     // polod loads a user's services when first asked: only a query can say.
-    if (request.service.includes(':')) return undefined;
+    if (mayBeUserService(request.service)) return undefined;
     if (members.some((m) => m.services === undefined)) return undefined;
     nodes = members.flatMap((m) => {
       const offered = m.services?.find((s) => s.id === request.service);

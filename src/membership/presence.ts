@@ -14,9 +14,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../errors.js';
-import { familyOf, ipv6Twin, isIPv6Group } from '../protocol/address.js';
+import { familyOf, ipv6Twin, isIPv6Group, type Family } from '../protocol/address.js';
 import { scopedGroup } from '../discovery/targets.js';
-import { allFailed, familySocketOptions, sendToEach, targetFamilies, type Family } from '../discovery/sendTargets.js';
+import { allFailed, familySocketOptions, sendToEach, targetFamilies } from '../discovery/sendTargets.js';
 import type { NetInterface } from '../transport/interfaces.js';
 import { ipv6Link, listedInterfaces, ownAddresses, sourceLinks, withZone } from './links.js';
 import { decodeObject } from '../protocol/codec.js';
@@ -28,6 +28,7 @@ import type { Logger } from '../util/log.js';
 import { viewQuery, type Checked } from './query.js';
 import { DEFAULT_TIMING, heartbeatInterval, jittered, type PresenceTiming } from './timing.js';
 import { MembershipView } from './view.js';
+import { mayBeUserService } from '../registry/userId.js';
 import {
   encodeAnnouncement,
   encodeGoodbye,
@@ -165,8 +166,7 @@ export class GroupPresence {
    * fit one datagram (the responder then handles the plain reply as before).
    */
   poloReply(to: RemoteInfo, scope?: string): Uint8Array | undefined {
-    const link = scope !== undefined ? ipv6Link(scope) : this.askerLink(to.address);
-    const size = this.view.sizeOn(link);
+    const size = this.view.sizeOn(this.replyLink(to, scope));
     let bytes = this.hinted.get(size);
     if (bytes === undefined) {
       try {
@@ -187,8 +187,13 @@ export class GroupPresence {
    * loads a user's services when first asked, so the others' announcements may not list them yet.
    */
   providersHint(id: string, to: RemoteInfo, scope?: string): number | undefined {
-    if (id.includes(':')) return undefined;
-    return this.view.providersOn(scope !== undefined ? ipv6Link(scope) : this.askerLink(to.address), id);
+    if (mayBeUserService(id)) return undefined;
+    return this.view.providersOn(this.replyLink(to, scope), id);
+  }
+
+  /** The link a query from `to` came over (`scope`: the interface of the IPv6 socket it arrived on). */
+  private replyLink(to: RemoteInfo, scope: string | undefined): string {
+    return scope !== undefined ? ipv6Link(scope) : this.askerLink(to.address);
   }
 
   /** The link of an IPv4 asker, remembered (a reply's hot path; askers are few and return). */

@@ -104,15 +104,9 @@ export class MembershipView {
    */
   sizeOn(link: string): number {
     if (this.options.linkOf === undefined) return this.size;
-    const counts = this.linkCounts();
-    if (link === '') {
-      // An asker on no link of ours reaches every IPv4 node.
-      let ipv4 = this.options.selfInstance === undefined ? 0 : 1;
-      for (const [key, n] of counts) if (!isIPv6Link(key)) ipv4 += n;
-      return ipv4;
-    }
-    const routed = isIPv6Link(link) ? 0 : (counts.get('') ?? 0);
-    return (this.options.selfInstance === undefined ? 0 : 1) + (counts.get(link) ?? 0) + routed;
+    let n = this.options.selfInstance === undefined ? 0 : 1;
+    for (const [memberLink, count] of this.linkCounts()) if (reaches(link, memberLink)) n += count;
+    return n;
   }
 
   /**
@@ -143,8 +137,8 @@ export class MembershipView {
 
   /**
    * Providers of service `id` that a Request-For over `link` reaches, as this view counts them:
-   * the members sizeOn() counts there that list `id` and do not hold it back for a failing health
-   * check, plus one for the owner (a polod asks this when it answers). Undefined when one of those
+   * the members sizeOn() counts there that list `id` (a service withdrawn by its health check is
+   * not listed), plus one for the owner (a polod asks this when it answers). Undefined when one of those
    * members may offer it unseen: a reference node, or one of ours whose service list this view
    * has not read (heard only by its Polo reply, or a list too long for its announcement).
    */
@@ -159,20 +153,14 @@ export class MembershipView {
 
   private providerTable(link: string): Map<string, number> | null {
     const linkOf = this.options.linkOf;
-    // The members a query over `link` reaches, as sizeOn() selects them.
-    const reached = (address: string): boolean => {
-      if (linkOf === undefined) return true;
-      const at = linkOf(address);
-      if (link === '') return !isIPv6Link(at);
-      return at === link || (at === '' && !isIPv6Link(link));
-    };
+    const reached = (address: string): boolean => linkOf === undefined || reaches(link, linkOf(address));
     for (const address of this.refs.keys()) if (reached(address)) return null;
     const table = new Map<string, number>();
     for (const [address, o] of this.ours) {
       if (!reached(address)) continue;
-      const { services, failing } = o.member;
+      const services = o.member.services;
       if (services === undefined) return null;
-      for (const s of services) if (failing === undefined || !failing.includes(s.id)) table.set(s.id, (table.get(s.id) ?? 0) + 1);
+      for (const s of services) table.set(s.id, (table.get(s.id) ?? 0) + 1);
     }
     return table;
   }
@@ -401,6 +389,16 @@ export class MembershipView {
     this.changed();
     for (const listener of [...this.listeners]) listener(e);
   }
+}
+
+/**
+ * Whether a query over `link` reaches a member on `memberLink` (links: src/membership/links.ts):
+ * its own link, and routed members ('') from an IPv4 link; from no link of ours (''), every IPv4
+ * member.
+ */
+function reaches(link: string, memberLink: string): boolean {
+  if (link === '') return !isIPv6Link(memberLink);
+  return memberLink === link || (memberLink === '' && !isIPv6Link(link));
 }
 
 function sameMember(a: Member, b: Member): boolean {

@@ -132,7 +132,10 @@ export function gridOf(value: unknown): string | undefined {
   return typeof value === 'string' && isMulticastGroup(value) ? canonicalGroup(value) : undefined;
 }
 
+/** An address family. */
+export type Family = 4 | 6;
+
 /** The address family of a literal address (or group): 6 when it has a colon, else 4. */
-export function familyOf(address: string): 4 | 6 {
+export function familyOf(address: string): Family {
   return address.includes(':') ? 6 : 4;
 }

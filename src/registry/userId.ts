@@ -26,6 +26,16 @@ export function splitUserId(id: string, verifyRegexp: RegExp): UserServiceId | u
   return { user: m[1], service: m[2] };
 }
 
+/**
+ * Whether a wire id may name a user's service, which a polod loads only when first asked for
+ * it: no view of the grid can tell who offers one before a query does. Any id with a ':', whatever
+ * a node's `verify_regexp`: a root id holding one is taken for a user's too, which costs its
+ * queries nothing but an early end.
+ */
+export function mayBeUserService(id: string): boolean {
+  return id.includes(':');
+}
+
 /** The wire id of a service: `user:service` for a user's, the bare id for a root one. */
 export function wireId(id: string, user: string | undefined): string {
   return user === undefined ? id : `${user}:${id}`;

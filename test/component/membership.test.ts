@@ -13,8 +13,9 @@ import { ClosedError } from '../../src/errors.js';
 import { GroupPresence } from '../../src/membership/presence.js';
 import { FAST_TIMING } from '../../src/membership/timing.js';
 import type { WatchEvent } from '../../src/membership/watch.js';
-import { encodeAnnouncement } from '../../src/membership/wire.js';
+import { encodeAnnouncement, type Announcement } from '../../src/membership/wire.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
+import type { GroupSocket } from '../../src/transport/transport.js';
 import { silentLogger } from '../../src/util/log.js';
 import { fileService, publishedService } from '../helpers/fakes.js';
 import { FakePolo, poloNode } from '../helpers/fake-polod.js';
@@ -48,6 +49,21 @@ function collect(iterable: AsyncIterable<WatchEvent>): WatchEvent[] {
     for await (const e of iterable) events.push(e);
   })();
   return events;
+}
+
+/**
+ * A member at 10.0.0.8 that announces itself with `content` (so every view counts it) and
+ * answers each query holding `command` with `reply`, 50 ms after the others would.
+ */
+async function lateMember(net: MemoryNetwork, command: string, reply: string, content: Pick<Announcement, 'params' | 'services'>): Promise<GroupSocket> {
+  const late = await net.host('10.0.0.8').bindGroup(G, 1337, (data, from) => {
+    if (new TextDecoder().decode(data).includes(command)) {
+      setTimeout(() => void late.send(new TextEncoder().encode(reply), from.port, from.address), 50);
+    }
+  });
+  late.join();
+  await late.send(encodeAnnouncement({ instance: 'late', rev: 1, every: 60_000, members: 2, refs: [], ...content }), 1337, G);
+  return late;
 }
 
 describe('membership', () => {
@@ -105,14 +121,7 @@ describe('membership', () => {
     const net = new MemoryNetwork();
     const a = await daemon(net, '10.0.0.1');
     // A member that announces (so it is counted) and answers Marco only after the others.
-    const late = await net.host('10.0.0.8').bindGroup(G, 1337, (data, from) => {
-      if (new TextDecoder().decode(data).includes('"Marco"')) {
-        setTimeout(() => void late.send(new TextEncoder().encode('{"Command":"Polo","Params":{"hostname":"late"}}'), from.port, from.address), 50);
-      }
-    });
-    late.join();
-    const announcement = { instance: 'late', rev: 1, every: 60_000, members: 2, params: { hostname: 'late' }, services: [], refs: [] };
-    await late.send(encodeAnnouncement(announcement), 1337, G);
+    const late = await lateMember(net, '"Marco"', '{"Command":"Polo","Params":{"hostname":"late"}}', { params: { hostname: 'late' }, services: [] });
     await waitFor(() => view(a).size === 2, { what: 'a to count the late member' });
     const nodes = await new Marco({ transport: net.host('10.0.0.50') }).marco({ timeout: 10_000 });
     assert.deepEqual(nodes.map((n) => n.address).sort(), ['10.0.0.1', '10.0.0.8']);
@@ -141,16 +150,10 @@ describe('membership', () => {
     const net = new MemoryNetwork();
     const a = await daemon(net, '10.0.0.1');
     // A member that announces web (so it is counted) and answers Request-For after the others.
-    const late = await net.host('10.0.0.8').bindGroup(G, 1337, (data, from) => {
-      if (new TextDecoder().decode(data).includes('"Request-For"')) {
-        setTimeout(() => void late.send(new TextEncoder().encode('{"Command":"OK","Params":{"port":8}}'), from.port, from.address), 50);
-      }
-    });
-    late.join();
-    const announcement = { instance: 'late', rev: 1, every: 60_000, members: 2, params: {}, services: [{ id: 'web', params: { port: 8 } }], refs: [] };
-    await late.send(encodeAnnouncement(announcement), 1337, G);
+    const late = await lateMember(net, '"Request-For"', '{"Command":"OK","Params":{"port":8}}', { params: {}, services: [{ id: 'web', params: { port: 8 } }] });
     await waitFor(() => view(a).providersOn('', 'web') === 2, { what: 'a to count the late provider' });
-    const web = await new Marco({ transport: net.host('10.0.0.50') }).requestFor('web', { timeout: 10_000 });
+    // A deadline far beyond the test's own timeout: the query ends on the Providers hint, late provider in.
+    const web = await new Marco({ transport: net.host('10.0.0.50') }).requestFor('web', { timeout: 600_000 });
     assert.deepEqual(web.map((n) => n.address).sort(), ['10.0.0.1', '10.0.0.8']);
     await late.close();
   });

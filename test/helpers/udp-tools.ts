@@ -1,7 +1,8 @@
 /**
  * Small senders run inside a namespace host for the abuse tests (test/integration/lan-abuse-*):
  * a paced UDP sender that counts the bytes it sends and the replies it gets back, and a raw
- * socket that forges a datagram from source port 0 (which no ordinary socket can send).
+ * socket that forges a datagram from source port 0 (which no ordinary socket can send), and a
+ * one-datagram asker that reads the replies.
  */
 import type { LanHost } from './netns.js';
 
@@ -235,4 +236,42 @@ export async function startStormStandIn(host: LanHost, plan: { addresses: readon
       await proc.exited;
     },
   };
+}
+
+/** What {@link groupReplies} does: one datagram to `to`:`port` from `local`, and its replies read. */
+export interface AskPlan {
+  readonly local: string;
+  readonly to: string;
+  /** The datagram, as latin1 text (a signed one keeps its bytes). */
+  readonly payload: string;
+  readonly port?: number;
+  /** Replies awaited: the read ends once this many came and `windowMs` is over. */
+  readonly expect: number;
+  /** Read at least this long, ms (to see a reply more than expected; default 0). */
+  readonly windowMs?: number;
+  /** Read at most this long, ms (fewer replies than expected came). */
+  readonly limitMs: number;
+}
+
+const ASKER = `
+const dgram = require('node:dgram');
+const plan = JSON.parse(process.argv[1]);
+const s = dgram.createSocket('udp4');
+const replies = [];
+let windowOver = false;
+const done = () => { s.close(); process.stdout.write(JSON.stringify(replies)); process.exit(0); };
+s.on('message', (msg) => { replies.push(msg.toString('latin1')); if (windowOver && replies.length >= plan.expect) done(); });
+s.bind(0, plan.local, () => {
+  s.setMulticastInterface(plan.local);
+  s.send(Buffer.from(plan.payload, 'latin1'), plan.port ?? 1337, plan.to);
+});
+setTimeout(() => { windowOver = true; if (replies.length >= plan.expect) done(); }, plan.windowMs ?? 0);
+setTimeout(done, plan.limitMs);
+`;
+
+/** Runs the asker on `host`: the texts of the replies to one datagram, in arrival order. */
+export async function groupReplies(host: LanHost, plan: AskPlan): Promise<string[]> {
+  const res = await host.run([process.execPath, '-e', ASKER, JSON.stringify(plan)], { timeoutMs: plan.limitMs + 15_000 });
+  if (res.code !== 0) throw new Error(`asker on ${host.name} failed (exit ${res.code}): ${res.stderr}`);
+  return JSON.parse(res.stdout) as string[];
 }

@@ -10,23 +10,15 @@ import assert from 'node:assert/strict';
 import { signDatagram } from '../../src/auth/gridAuth.js';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, gridKeyFile, lanFixture, MARCO, marcoNodes, runMarco, startPolod, waitWatchEvent, type WatchLine } from '../helpers/lan-daemons.js';
+import { groupReplies } from '../helpers/udp-tools.js';
 
 const fixture = lanFixture({ name: 'k10seal', hosts: 3, subnet: 201 });
 const addr = (i: number): string => `10.201.201.${i}`;
 
-/** Sends `payload` to the group from `host` and prints the first reply's text (or nothing after 3 s). */
-const ASK = `
-const dgram = require('node:dgram');
-const [local, group, payload] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-s.on('message', (msg) => { process.stdout.write(msg.toString('latin1')); s.close(); });
-s.bind(0, local, () => { s.setMulticastInterface(local); s.send(Buffer.from(payload, 'latin1'), 1337, group); });
-setTimeout(() => s.close(), 3000).unref();
-`;
-
+/** The first reply's text to `payload` sent to the group from `host` (empty after 3 s). */
 async function rawReply(host: LanHost, payload: Buffer): Promise<string> {
-  const res = await host.run([process.execPath, '-e', ASK, host.address, GROUP_112, payload.toString('latin1')], { timeoutMs: 15_000 });
-  return res.stdout;
+  const replies = await groupReplies(host, { local: host.address, to: GROUP_112, payload: payload.toString('latin1'), expect: 1, limitMs: 3000 });
+  return replies[0] ?? '';
 }
 
 test('sealed params: key holders read them, verified; the wire and an eavesdropper see them sealed', async (t) => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireNetns, type LanHost } from '../helpers/netns.js';
 import { GROUP_112, lanFixture, logIs, marcoNodes, startPolod, type Polod } from '../helpers/lan-daemons.js';
+import { groupReplies } from '../helpers/udp-tools.js';
 import { waitFor } from '../helpers/wait.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -20,23 +21,11 @@ const addr = (i: number): string => `10.201.48.${i}`;
 /** A failure deadline for the views to converge, not a measurement. */
 const CONVERGE_MS = 20_000;
 
-/** Sends a Request-For of argv[3] to the group and prints every reply's text, one a line, after 500 ms. */
-const ASK_ALL = `
-const dgram = require('node:dgram');
-const [local, group, service] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-const replies = [];
-s.on('message', (msg) => replies.push(msg.toString('latin1')));
-s.bind(0, local, () => {
-  s.setMulticastInterface(local);
-  s.send(Buffer.from(JSON.stringify({ Command: 'Request-For', Params: service })), 1337, group);
-});
-setTimeout(() => { s.close(); process.stdout.write(replies.join('\\n')); }, 500);
-`;
-
-async function okReplies(host: LanHost, service: string): Promise<string[]> {
-  const res = await host.run([process.execPath, '-e', ASK_ALL, host.address, GROUP_112, service], { timeoutMs: 15_000 });
-  return res.stdout.split('\n').filter((l) => l !== '');
+/** The replies to one Request-For of `service` sent to the group from `host`: `expect` of them, or fewer after 3 s. */
+function okReplies(host: LanHost, service: string, expect: number): Promise<string[]> {
+  const payload = JSON.stringify({ Command: 'Request-For', Params: service });
+  // A short window after the expected replies: one more would show.
+  return groupReplies(host, { local: host.address, to: GROUP_112, payload, expect, windowMs: 300, limitMs: 3000 });
 }
 
 test('Request-For ends once every provider answered, and runs to its deadline where a reference node may provide', async (t) => {
@@ -54,7 +43,7 @@ test('Request-For ends once every provider answered, and runs to its deadline wh
   // Once the views hold each other's announcements, both providers of web say there are two.
   await waitFor(
     async () => {
-      const replies = await okReplies(asker, 'web');
+      const replies = await okReplies(asker, 'web', 2);
       return replies.length === 2 && replies.every((r) => r.endsWith(',"Providers":2}'));
     },
     { what: 'both providers of web to count two', timeoutMs: CONVERGE_MS, intervalMs: 200 },
@@ -74,7 +63,7 @@ test('Request-For ends once every provider answered, and runs to its deadline wh
   t.after(() => reference.stop());
   await reference.waitForLine((l) => l === 'ready', 'the reference stand-in to join', 20_000);
   for (const p of polods) await p.waitLog(logIs('membership', { event: 'up', address: addr(4), kind: 'reference' }), 'the reference node', CONVERGE_MS);
-  const replies = await okReplies(asker, 'web');
+  const replies = await okReplies(asker, 'web', 3);
   assert.equal(replies.length, 3, replies.join('\n'));
   for (const r of replies) assert.doesNotMatch(r, /Providers/);
   // So the query runs to its deadline and the reference provider is in.

@@ -50,7 +50,8 @@ describe('MembershipView.providersOn', () => {
 
   it('leaves out a service held back by a failing health check', () => {
     const view = polodView();
-    view.hearAnnouncement('10.0.1.1', announcing(['web', 'db'], ['db']));
+    // A withdrawn service is named under Failing, not listed (docs/protocol.md §8.2).
+    view.hearAnnouncement('10.0.1.1', announcing(['web'], ['db']));
     assert.equal(view.providersOn('eth0', 'db'), 1);
     assert.equal(view.providersOn('eth0', 'web'), 2);
   });
