@@ -86,6 +86,12 @@ export function parseAuthPolicy(value: string, where: string): AuthPolicy {
 }
 
 /**
+ * Slots a new replay cache starts with: the tables double as they fill, so a cache that sees a
+ * few messages (a keyed marco query's own) costs a few hundred bytes, not a megabyte up front.
+ */
+const REPLAY_FIRST_SLOTS = 16;
+
+/**
  * Nonces seen within the window, bounded; a nonce seen again is a replay. Two generations of
  * tables: nonces go into the current one; when it is two windows old (or holds half the bound) it
  * becomes the previous one and the old previous is dropped. A message is accepted up to one
@@ -99,12 +105,6 @@ export function parseAuthPolicy(value: string, where: string): AuthPolicy {
  * different nonces share a hash with a chance of about maxEntries / 2^64; only messages whose tag
  * verified are added, so nobody without the key can aim at one.
  */
-/**
- * Slots a new replay cache starts with: the tables double as they fill, so a cache that sees a
- * few messages (a keyed marco query's own) costs a few hundred bytes, not a megabyte up front.
- */
-const REPLAY_FIRST_SLOTS = 16;
-
 export class ReplayCache {
   private current: Int32Array;
   private previous: Int32Array;

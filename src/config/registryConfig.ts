@@ -147,7 +147,6 @@ function readRegistryTls(c: RegistryAccessChoices): RegistryTls | undefined {
   return { ...(ca !== undefined && { ca }), ...(cert !== undefined && { cert }), ...(key !== undefined && { key }) };
 }
 
-
 /**
  * The etcd user from a name and a password file (its first line), both required together.
  * Errors name where each came from; the password itself is never shown.

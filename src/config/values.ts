@@ -7,7 +7,7 @@
 import { isIPv4 } from 'node:net';
 import type { LevelWithSilent } from 'pino';
 import { ConfigError } from '../errors.js';
-import { isJsonObject, type JsonObject } from '../protocol/json.js';
+import { isJsonObject, jsonObjectOf, type JsonObject } from '../protocol/json.js';
 import { LOG_LEVELS, parseLogLevel } from '../util/log.js';
 import { gridOf, isMulticastIPv4, MULTICAST_RANGE } from '../protocol/address.js';
 import { isPort } from '../protocol/address.js';
@@ -175,10 +175,6 @@ export function parseNonEmpty(value: string, where: string): string {
 
 /** The compact JSON text of `text` when it parses as a JSON object, otherwise undefined. */
 function asObjectText(text: string): string | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return isJsonObject(value) ? JSON.stringify(value) : undefined;
-  } catch {
-    return undefined;
-  }
+  const value = jsonObjectOf(text);
+  return value === undefined ? undefined : JSON.stringify(value);
 }

@@ -30,7 +30,12 @@ import type { RegistryRegistration } from '../etcd/registration.js';
 
 /** Where an interface's unicast listeners bind: each address, a link-local one with its zone. */
 function unicastAddresses(iface: NetInterface): string[] {
-  return [...iface.ipv4.map((a) => a.address), ...iface.ipv6.map((a) => withZone(a, iface.name))];
+  return [...iface.ipv4.map((a) => a.address), ...ipv6Addresses(iface)];
+}
+
+/** An interface's IPv6 addresses as listeners bind them: a link-local one with its zone. */
+function ipv6Addresses(iface: NetInterface): string[] {
+  return iface.ipv6.map((a) => withZone(a, iface.name));
 }
 
 /** What the daemon needs of the configuration (see src/config/poloConfig.ts). */
@@ -198,9 +203,8 @@ export class PoloDaemon {
     this.unicast = new UnicastResponder(this.polos, this.registry, this.settings.nodeParams, this.guard, this.unicastAuth);
     const listed = this.settings.interfaces;
     // Listed interfaces: their IPv6 addresses too, where the twin is served (docs/protocol.md §9).
-    const listedIPv6 = (): string[] =>
-      listedInterfaces(this.transport.interfaces?.() ?? [], listed).flatMap((i) => i.ipv6.map((a) => withZone(a, i.name)));
-    const addresses = listed.length > 0 ? [...listed, ...listedIPv6()] : this.transport.localAddresses();
+    const addresses =
+      listed.length > 0 ? [...listed, ...listedInterfaces(this.transport.interfaces?.() ?? [], listed).flatMap(ipv6Addresses)] : this.transport.localAddresses();
     for (const address of new Set(addresses)) this.pendingUnicast.add(address);
     await this.bindPendingUnicast();
     // Live discovery once the responders answer: a node that announces itself can be asked.

@@ -12,7 +12,7 @@ import { backoffDelay } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { ETCD_RETRY, type EtcdClient, type EtcdKeyValue } from './client.js';
 import { gridPrefix, nodeAddressOf, nodeKey, readNodeRecord, readServiceParams, servicePrefix, type NodeRecord } from './layout.js';
-import { openEntry, type EntryTrust } from './signedEntry.js';
+import { openEntry, type EntryTrust, type OpenedEntry } from './signedEntry.js';
 
 /** A node as the registry lists it; `verified` for a keyed reader (a key signed its entry). */
 export interface RegistryNode {
@@ -60,7 +60,7 @@ export class RegistryReader {
       const entry = openEntry(kv.key, kv.value, kv.lease, trust);
       const params = entry === undefined ? undefined : readServiceParams(entry.text);
       if (entry !== undefined && params !== undefined) {
-        const keys = sealKeys(entry.text, trust);
+        const keys = sealKeys(entry, trust);
         found.push({ address: kv.key.slice(prefix.length), params: keys === undefined ? params : opened(params, keys), ...verifiedOf(entry) });
       }
     }
@@ -159,7 +159,7 @@ function nodeEntry(address: string, kv: Pick<EtcdKeyValue, 'key' | 'value' | 'le
   const entry = openEntry(kv.key, kv.value, kv.lease, trust);
   const record = entry === undefined ? undefined : readNodeRecord(entry.text);
   if (entry === undefined || record === undefined) return undefined;
-  const keys = sealKeys(entry.text, trust);
+  const keys = sealKeys(entry, trust);
   const open: NodeRecord =
     keys === undefined
       ? record
@@ -167,9 +167,12 @@ function nodeEntry(address: string, kv: Pick<EtcdKeyValue, 'key' | 'value' | 'le
   return { address, record: open, ...verifiedOf(entry) };
 }
 
-/** The keys to open sealed values with, when `text` (an entry's JSON) holds any and `trust` has keys. */
-function sealKeys(text: string, trust: EntryTrust): readonly GridKey[] | undefined {
-  return trust.policy !== 'off' && trust.keys.length > 0 && holdsSealed(text) ? trust.keys : undefined;
+/**
+ * The keys to open sealed values with, when the entry holds any and was read with keys (an
+ * entry read with keys says whether it was `verified`: openEntry).
+ */
+function sealKeys(entry: OpenedEntry, trust: EntryTrust): readonly GridKey[] | undefined {
+  return entry.verified !== undefined && holdsSealed(entry.text) ? trust.keys : undefined;
 }
 
 /** `params` with the sealed values a key of `keys` opens replaced by what they hold. */

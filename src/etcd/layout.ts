@@ -8,7 +8,7 @@
  * Every key of a node hangs on that node's lease. The per-service keys let a Request-For read
  * only the providers of one service (a range over `services/<id>/`) however large the grid.
  */
-import { isJsonObject, parseJsonObject, type JsonObject } from '../protocol/json.js';
+import { isJsonObject, jsonObjectOf, type JsonObject } from '../protocol/json.js';
 import { isIPv4 } from '../util/ipv4.js';
 
 /** Root of every MarcoPolo key; the version changes if the layout ever does. */
@@ -56,7 +56,7 @@ export function nodeAddressOf(prefix: string, key: string): string | undefined {
 
 /** Parses a node key's value (JSON text); undefined when it is not a node record (written by something else). */
 export function readNodeRecord(text: string): NodeRecord | undefined {
-  const parsed = parseJsonObject(text);
+  const parsed = jsonObjectOf(text);
   if (parsed === undefined) return undefined;
   const { instance, rev, params, services, failing } = parsed;
   if (typeof instance !== 'string' || typeof rev !== 'number' || !isJsonObject(params) || !Array.isArray(services)) return undefined;
@@ -71,5 +71,5 @@ export function readNodeRecord(text: string): NodeRecord | undefined {
 
 /** Parses a service key's value (JSON text: the service's params). */
 export function readServiceParams(text: string): JsonObject | undefined {
-  return parseJsonObject(text);
+  return jsonObjectOf(text);
 }

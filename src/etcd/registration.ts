@@ -43,7 +43,6 @@ export interface RegistrationOptions {
   readonly retry?: Backoff;
 }
 
-
 /** The longest polod's stop waits for each registry step (the write under way, the revoke). */
 const STOP_BUDGET_MS = 1000;
 

@@ -15,7 +15,7 @@
 import type { AuthPolicy, GridKey } from '../auth/gridAuth.js';
 import { derivedKey } from '../auth/derivedKey.js';
 import { crypto } from '../auth/lazyCrypto.js';
-import { parseJsonObject } from '../protocol/json.js';
+import { jsonObjectOf } from '../protocol/json.js';
 
 const LABEL = 'MarcoPolo-Registry-v1';
 
@@ -49,7 +49,7 @@ interface Envelope {
 
 function readEnvelope(text: string): Envelope | undefined {
   if (!text.startsWith('{"Signed":')) return undefined;
-  const parsed = parseJsonObject(text);
+  const parsed = jsonObjectOf(text);
   if (parsed === undefined) return undefined;
   const { Signed, Lease, k, Tag } = parsed;
   return typeof Signed === 'string' && typeof Lease === 'string' && typeof k === 'string' && typeof Tag === 'string' ? { Signed, Lease, k, Tag } : undefined;

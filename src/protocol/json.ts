@@ -11,7 +11,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 }
 
 /** The JSON object `text` holds, or undefined when it is not JSON or not an object. */
-export function parseJsonObject(text: string): JsonObject | undefined {
+export function jsonObjectOf(text: string): JsonObject | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -51,12 +51,13 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
   const name = (i: number): string => `m${i}`;
   const tls = opts.tls;
   const scheme = tls === undefined ? 'http' : 'https';
+  const clientUrl = (h: LanHost): string => `${scheme}://${h.address}:${ETCD_CLIENT_PORT}`;
   const initialCluster = members.map((h, i) => `${name(i)}=http://${h.address}:${ETCD_PEER_PORT}`).join(',');
   const procs: Array<Proc | undefined> = members.map(() => undefined);
   const start = (i: number): void => {
     const h = members[i];
     if (h === undefined) throw new Error(`no etcd member ${i}`);
-    const client = `${scheme}://${h.address}:${ETCD_CLIENT_PORT}`;
+    const client = clientUrl(h);
     const peer = `http://${h.address}:${ETCD_PEER_PORT}`;
     procs[i] = h.spawn([
       'etcd',
@@ -87,12 +88,12 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
   };
   let destroyed = false;
   const cluster: EtcdCluster = {
-    endpoints: members.map((h) => `${scheme}://${h.address}:${ETCD_CLIENT_PORT}`).join(','),
+    endpoints: members.map(clientUrl).join(','),
     start,
     kill,
     async waitHealthy(from, timeoutMs = 30_000) {
       const running = members.filter((_, i) => procs[i] !== undefined);
-      const urls = JSON.stringify(running.map((h) => `${scheme}://${h.address}:${ETCD_CLIENT_PORT}/health`));
+      const urls = JSON.stringify(running.map((h) => `${clientUrl(h)}/health`));
       // Over TLS, node:https with the client certificate (fetch takes no certificates).
       const get =
         tls === undefined
@@ -105,7 +106,9 @@ export async function startEtcdCluster(members: readonly LanHost[], opts: { toke
       );
     },
     async enableAuth(from, password) {
-      const url = `http://${members[0]?.address}:${ETCD_CLIENT_PORT}`;
+      const first = members[0];
+      if (first === undefined) throw new Error('no etcd member');
+      const url = clientUrl(first);
       // The gateway's auth calls, in order: a root user with the root role, then auth on.
       const steps = [
         ['/v3/auth/user/add', { name: 'root', password }],
