@@ -3,7 +3,15 @@
  * `--registry-user`, `--registry-password-file`, `--registry-cacert`, `--registry-cert`,
  * `--registry-key`; docs/operations.md, "Grids across subnets"), and the Marco options they make.
  */
-import { firstAccessFlag, parseRegistryEndpoints, readRegistryAccess, type RegistryAccess, type RegistryAccessFlags } from '../config/registryConfig.js';
+import {
+  ACCESS_SETTINGS,
+  accessFlagName,
+  firstAccessFlag,
+  parseRegistryEndpoints,
+  readRegistryAccess,
+  type RegistryAccess,
+  type RegistryAccessFlags,
+} from '../config/registryConfig.js';
 import type { MarcoOptions } from '../discovery/marco.js';
 import { ConfigError } from '../errors.js';
 import type { FlagSpec } from './args.js';
@@ -13,14 +21,21 @@ export interface RegistryFlags extends RegistryAccessFlags {
   registry?: string[];
 }
 
+/** What each access flag is for, in the help. */
+const ACCESS_HELP: Readonly<Record<(typeof ACCESS_SETTINGS)[number]['field'], string>> = {
+  user: 'etcd user of the registry (etcd authentication; with --registry-password-file)',
+  passwordFile: "file whose first line is the etcd user's password",
+  cacert: "CA certificate (PEM) that signed etcd's certificate, for https endpoints",
+  cert: 'client certificate (PEM) for etcd, with --registry-key',
+  key: "the client certificate's private key (PEM)",
+};
+
 /** The flags of access to etcd, the same on every command (polod and marcod add them to their own parsers). */
-export const REGISTRY_ACCESS_FLAGS: readonly FlagSpec[] = [
-  { name: 'registry-user', value: '<name>', description: 'etcd user of the registry (etcd authentication; with --registry-password-file)' },
-  { name: 'registry-password-file', value: '<file>', description: "file whose first line is the etcd user's password" },
-  { name: 'registry-cacert', value: '<file>', description: "CA certificate (PEM) that signed etcd's certificate, for https endpoints" },
-  { name: 'registry-cert', value: '<file>', description: 'client certificate (PEM) for etcd, with --registry-key' },
-  { name: 'registry-key', value: '<file>', description: "the client certificate's private key (PEM)" },
-];
+export const REGISTRY_ACCESS_FLAGS: readonly FlagSpec[] = ACCESS_SETTINGS.map((setting) => ({
+  name: accessFlagName(setting).slice(2),
+  value: setting.field === 'user' ? '<name>' : '<file>',
+  description: ACCESS_HELP[setting.field],
+}));
 
 export const REGISTRY_FLAGS: readonly FlagSpec[] = [
   {

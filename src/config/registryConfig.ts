@@ -49,47 +49,44 @@ export interface RegistryAccessChoices {
   key?: Given;
 }
 
-/** The config-file keys of access to etcd, the same in polo.cfg and marco.cfg. */
-const ACCESS_KEYS: Readonly<Record<string, keyof RegistryAccessChoices>> = {
-  registry_user: 'user',
-  registry_password_file: 'passwordFile',
-  registry_cacert: 'cacert',
-  registry_cert: 'cert',
-  registry_key: 'key',
-};
+/**
+ * The settings of access to etcd, once each: the choice each fills, its config-file key (the
+ * same in polo.cfg and marco.cfg) and the command-line property its flag parses into; the flag
+ * is the key with dashes (`registry_password_file`, `--registry-password-file`).
+ */
+export const ACCESS_SETTINGS = [
+  { field: 'user', key: 'registry_user', flag: 'registryUser' },
+  { field: 'passwordFile', key: 'registry_password_file', flag: 'registryPasswordFile' },
+  { field: 'cacert', key: 'registry_cacert', flag: 'registryCacert' },
+  { field: 'cert', key: 'registry_cert', flag: 'registryCert' },
+  { field: 'key', key: 'registry_key', flag: 'registryKey' },
+] as const satisfies readonly { field: keyof RegistryAccessChoices; key: string; flag: string }[];
+
+type AccessSetting = (typeof ACCESS_SETTINGS)[number];
+
+/** The flag of a setting: `--registry-password-file`. */
+export function accessFlagName(setting: AccessSetting): string {
+  return `--${setting.key.replaceAll('_', '-')}`;
+}
 
 /**
  * Takes `key` into `choices` if it is a key of access to etcd (file names relative to the
  * config file's folder `base`, like key_files); false for any other key.
  */
 export function takeRegistryAccessKey(choices: RegistryAccessChoices, key: string, value: string, where: string, base: string): boolean {
-  const field = ACCESS_KEYS[key];
+  const field = ACCESS_SETTINGS.find((a) => a.key === key)?.field;
   if (field === undefined) return false;
   choices[field] = { value: field === 'user' ? value : path.resolve(base, value.trim()), where };
   return true;
 }
 
 /** The access flags of a command (`--registry-user`, `--registry-password-file`, `--registry-cacert`, `--registry-cert`, `--registry-key`). */
-export interface RegistryAccessFlags {
-  readonly registryUser?: string | undefined;
-  readonly registryPasswordFile?: string | undefined;
-  readonly registryCacert?: string | undefined;
-  readonly registryCert?: string | undefined;
-  readonly registryKey?: string | undefined;
-}
-
-const FLAG_FIELDS = [
-  ['registryUser', 'user', '--registry-user'],
-  ['registryPasswordFile', 'passwordFile', '--registry-password-file'],
-  ['registryCacert', 'cacert', '--registry-cacert'],
-  ['registryCert', 'cert', '--registry-cert'],
-  ['registryKey', 'key', '--registry-key'],
-] as const;
+export type RegistryAccessFlags = { readonly [S in AccessSetting as S['flag']]?: string | undefined };
 
 /** The access flags given, and only those (for a daemon's config overrides). */
 export function pickAccessFlags(flags: RegistryAccessFlags): RegistryAccessFlags {
   const given: { -readonly [K in keyof RegistryAccessFlags]: string } = {};
-  for (const [flag] of FLAG_FIELDS) {
+  for (const { flag } of ACCESS_SETTINGS) {
     const value = flags[flag];
     if (value !== undefined) given[flag] = value;
   }
@@ -98,15 +95,16 @@ export function pickAccessFlags(flags: RegistryAccessFlags): RegistryAccessFlags
 
 /** The first access flag given, for "needs --registry" messages. */
 export function firstAccessFlag(flags: RegistryAccessFlags): string | undefined {
-  return FLAG_FIELDS.find(([flag]) => flags[flag] !== undefined)?.[2];
+  const setting = ACCESS_SETTINGS.find(({ flag }) => flags[flag] !== undefined);
+  return setting === undefined ? undefined : accessFlagName(setting);
 }
 
 /** Reads and checks the access settings: each flag given replaces the file's key. */
 export function readRegistryAccess(fromFile: RegistryAccessChoices, flags: RegistryAccessFlags = {}): RegistryAccess {
   const c: RegistryAccessChoices = { ...fromFile };
-  for (const [flag, field, name] of FLAG_FIELDS) {
-    const value = flags[flag];
-    if (value !== undefined) c[field] = { value, where: name };
+  for (const setting of ACCESS_SETTINGS) {
+    const value = flags[setting.flag];
+    if (value !== undefined) c[setting.field] = { value, where: accessFlagName(setting) };
   }
   const user = readRegistryUser(c.user, c.passwordFile);
   const tls = readRegistryTls(c);
