@@ -40,41 +40,25 @@ export function gridRegistration(
     logger: logger.child({ registry: settings.endpoints.join(',') }),
     grids: daemon.settings.groups.map((group) => {
       const gate = daemon.gates.get(group);
-      const record = (): Omit<NodeRecord, 'rev' | 'instance'> => {
+      const record = (): Omit<NodeRecord, 'rev'> => {
         const view = daemon.registry.view(group);
         const failing = daemon.registry.failingChecks(group);
         return {
+          instance: daemon.presences.get(group)?.instance ?? '',
           params: daemon.settings.nodeParams,
           services: (view?.listing() ?? []).map((s) => ({ id: s.id, params: s.params })),
           ...(failing.length > 0 && { failing: [...failing] }),
         };
       };
-      const content = gate?.sealer === undefined ? record : sealedOnChange(record, gate);
       return {
         group,
         port: daemon.settings.port,
-        record: () => ({ instance: daemon.presences.get(group)?.instance ?? '', ...content() }),
+        record,
         ...(gate !== undefined && { signer: gate.keys[0] }),
+        ...(gate?.sealer !== undefined && { seal: (params: JsonObject) => gate.sealParams(params) }),
       };
     }),
   });
-}
-
-/**
- * `record` with its params sealed by `gate`, sealed anew only when they change: sealing draws a
- * random iv, and a record that differed at every renewal would be written (and its rev bumped)
- * three times per lease.
- */
-export function sealedOnChange(record: () => Omit<NodeRecord, 'rev' | 'instance'>, gate: AuthGate): () => Omit<NodeRecord, 'rev' | 'instance'> {
-  let last: { plain: string; sealed: Omit<NodeRecord, 'rev' | 'instance'> } | undefined;
-  return () => {
-    const now = record();
-    const plain = JSON.stringify(now);
-    if (last?.plain !== plain) {
-      last = { plain, sealed: { ...now, params: gate.sealParams(now.params), services: gate.sealServices(now.services) } };
-    }
-    return last.sealed;
-  };
 }
 
 /**

@@ -13,15 +13,26 @@ import type { Logger } from '../util/log.js';
 import { ETCD_RETRY, type EtcdClient, type EtcdWrite } from './client.js';
 import { nodeKey, serviceKey, type NodeRecord } from './layout.js';
 import { signEntry } from './signedEntry.js';
+import type { JsonObject } from '../protocol/json.js';
 
 /** What a node offers in one grid, read at each write. */
 export interface GridOffer {
   readonly group: string;
   readonly port: number;
-  /** The node's record in this grid now (its rev is set here; params already sealed in a sealed grid). */
+  /** The node's record in this grid now, in the clear (its rev is set here). */
   readonly record: () => Omit<NodeRecord, 'rev'>;
   /** In a keyed grid, the key that signs its entries (signedEntry.ts). */
   readonly signer?: GridKey;
+  /** In a sealed grid, how params are sealed before they are written (as in its datagrams). */
+  readonly seal?: (params: JsonObject) => JsonObject;
+}
+
+/** One key a node wants: its value's text in the clear (what is compared), and as written. */
+interface WantedKey {
+  readonly text: string;
+  /** Sealed in a sealed grid: sealing draws a random iv, so only a changed value is sealed. */
+  readonly written: () => string;
+  readonly signer: GridKey | undefined;
 }
 
 /** What registration needs of etcd (an EtcdClient; tests pass a fake). */
@@ -178,14 +189,16 @@ export class RegistryRegistration {
 
   /**
    * Writes the keys that differ from what was written, deletes those no longer wanted: one
-   * transaction. `written` holds the unsigned texts (it is cleared with each new lease), so only
-   * the keys written are signed, not every key at every renewal.
+   * transaction. `written` holds the texts in the clear (it is cleared with each new lease), so
+   * only the keys written are sealed and signed, not every key at every renewal.
    */
   private async write(lease: string): Promise<void> {
     const wanted = this.wanted();
     const writes: EtcdWrite[] = [];
-    for (const [key, { text, signer }] of wanted) {
-      if (this.written.get(key) !== text) writes.push({ put: key, value: signer === undefined ? text : signEntry(key, text, lease, signer), lease });
+    for (const [key, { text, written, signer }] of wanted) {
+      if (this.written.get(key) === text) continue;
+      const value = written();
+      writes.push({ put: key, value: signer === undefined ? value : signEntry(key, value, lease, signer), lease });
     }
     for (const key of this.written.keys()) if (!wanted.has(key)) writes.push({ delete: key });
     if (writes.length === 0) return;
@@ -194,10 +207,10 @@ export class RegistryRegistration {
     for (const [key, { text }] of wanted) this.written.set(key, text);
   }
 
-  /** Every key this node wants now: its value's text, and the key that signs it in a keyed grid. */
-  private wanted(): Map<string, { text: string; signer: GridKey | undefined }> {
+  /** Every key this node wants now. */
+  private wanted(): Map<string, WantedKey> {
     const address = this.options.address();
-    const wanted = new Map<string, { text: string; signer: GridKey | undefined }>();
+    const wanted = new Map<string, WantedKey>();
     for (const grid of this.options.grids) {
       const now = grid.record();
       const content = JSON.stringify(now);
@@ -206,9 +219,15 @@ export class RegistryRegistration {
       const rev = known === undefined ? 1 : known.content === content ? known.rev : known.rev + 1;
       this.revs.set(gridId, { content, rev });
       const record: NodeRecord = { instance: now.instance, rev, params: now.params, services: now.services, ...(now.failing && now.failing.length > 0 && { failing: now.failing }) };
-      const { signer } = grid;
-      wanted.set(nodeKey(grid.group, grid.port, address), { text: JSON.stringify(record), signer });
-      for (const s of now.services) wanted.set(serviceKey(grid.group, grid.port, s.id, address), { text: JSON.stringify(s.params), signer });
+      const { signer, seal } = grid;
+      const text = JSON.stringify(record);
+      const written =
+        seal === undefined ? () => text : () => JSON.stringify({ ...record, params: seal(record.params), services: record.services.map((s) => ({ id: s.id, params: seal(s.params) })) });
+      wanted.set(nodeKey(grid.group, grid.port, address), { text, written, signer });
+      for (const s of now.services) {
+        const params = JSON.stringify(s.params);
+        wanted.set(serviceKey(grid.group, grid.port, s.id, address), { text: params, written: seal === undefined ? () => params : () => JSON.stringify(seal(s.params)), signer });
+      }
     }
     return wanted;
   }

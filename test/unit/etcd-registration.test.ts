@@ -1,6 +1,6 @@
 /**
  * polod's registration in the grid registry (src/etcd/registration.ts) against a fake store:
- * one transaction per change with only what changed, a new lease when the old one is gone,
+ * one transaction per change with only what changed (sealed, in a sealed grid, only then), a new lease when the old one is gone,
  * retries with back-off while the store is down with one log line when it is lost and one when
  * it is back, and the lease revoked at stop. The real etcd is exercised by
  * test/integration/registry-etcd.test.ts.
@@ -10,10 +10,15 @@ import { describe, it } from 'node:test';
 import type { EtcdWrite } from '../../src/etcd/client.js';
 import { RegistryRegistration, type LeaseStore, type RegistrationOptions } from '../../src/etcd/registration.js';
 import type { ServiceChange } from '../../src/registry/events.js';
-import type { JsonObject } from '../../src/protocol/json.js';
+import { gridKey, ReplayCache } from '../../src/auth/gridAuth.js';
+import { isSealed, unseal } from '../../src/auth/sealed.js';
+import { isJsonObject, type Json, type JsonObject } from '../../src/protocol/json.js';
+import { AuthGate } from '../../src/responder/authGate.js';
 import { silentLogger } from '../../src/util/log.js';
 import { recordingLogger } from '../helpers/marcod-fixture.js';
 import { waitFor } from '../helpers/wait.js';
+
+const KEY = gridKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)));
 
 class FakeStore implements LeaseStore {
   down = false;
@@ -69,6 +74,12 @@ function keysOf(txn: readonly EtcdWrite[] | undefined): string[] {
   return (txn ?? []).map((w) => ('put' in w ? w.put : `-${w.delete}`)).sort();
 }
 
+/** The JSON value a transaction puts at the key ending in `suffix`. */
+function valueOf(txn: readonly EtcdWrite[] | undefined, suffix: string): Json | undefined {
+  const put = (txn ?? []).find((w) => 'put' in w && w.put.endsWith(suffix));
+  return put !== undefined && 'put' in put ? (JSON.parse(put.value.toString()) as Json) : undefined;
+}
+
 /** Waits for `cond` (the fake store answers at once: a short poll). */
 function until(cond: () => boolean, what: string): Promise<true> {
   return waitFor(() => cond() || undefined, { what, timeoutMs: 10_000, intervalMs: 5 });
@@ -108,6 +119,36 @@ describe('RegistryRegistration', () => {
     await reg.stop();
     assert.deepEqual(store.revoked, ['1']);
     assert.equal(listeners.size, 0);
+  });
+
+  it('a sealed grid: params sealed as written, and sealed again only when they change', async () => {
+    const store = new FakeStore();
+    const gate = new AuthGate('sealed', [KEY], new ReplayCache());
+    const listeners = new Set<(c: ServiceChange) => void>();
+    let services: Array<{ id: string; params: JsonObject }> = [{ id: 'db', params: { port: 5432 } }];
+    const reg = registration(store, {
+      changes: { onChange: (l) => (listeners.add(l), () => listeners.delete(l)) },
+      grids: [{ group: '224.0.0.112', port: 1337, record: () => ({ instance: 'i', params: { room: 'lab' }, services }), seal: (p) => gate.sealParams(p) }],
+    });
+    reg.start();
+    await until(() => reg.state === 'registered', 'registered');
+    const first = valueOf(store.txns[0], '/nodes/10.0.0.9');
+    const node = isJsonObject(first) ? first : {};
+    const services0 = node['services'];
+    const db0 = Array.isArray(services0) && isJsonObject(services0[0]) ? services0[0]['params'] : undefined;
+    assert.ok(isSealed(node['params']) && isSealed(db0), JSON.stringify(node));
+    assert.deepEqual(isSealed(node['params']) && unseal(node['params'], [KEY]), { room: 'lab' });
+    // A pass with nothing changed writes nothing, though sealing draws a new iv each time.
+    reg.refresh();
+    await reg.settled();
+    assert.equal(store.txns.length, 1, 'unchanged: the same sealed bytes (no rewrite per renewal)');
+    services = [{ id: 'db', params: { port: 5433 } }];
+    for (const l of listeners) l({ kind: 'changed', group: '224.0.0.112', id: 'db', cause: 'file' });
+    await until(() => store.txns.length === 2, 'the change written');
+    const db = valueOf(store.txns[1], '/services/db/10.0.0.9');
+    assert.ok(isSealed(db));
+    assert.deepEqual(isSealed(db) && unseal(db, [KEY]), { port: 5433 });
+    await reg.stop();
   });
 
   it('moves its entries when its address changes (an interface readdressed), in one transaction', async () => {

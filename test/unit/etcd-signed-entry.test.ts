@@ -1,17 +1,13 @@
 /**
  * Registry entries of keyed grids (src/etcd/signedEntry.ts, docs/protocol.md §10.1): the test
  * vector of the docs, what each policy takes, and entries forged, moved, replayed on another
- * lease or signed by an unknown key refused. Sealed params written once per change
- * (src/etcd/polodRegistration.ts). The whole path over a real etcd is in
- * test/integration/registry-etcd-keyed.test.ts.
+ * lease or signed by an unknown key refused (sealed entries: test/unit/etcd-registration.test.ts).
+ * The whole path over a real etcd is in test/integration/registry-etcd-keyed.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gridKey, ReplayCache } from '../../src/auth/gridAuth.js';
-import { isSealed, unseal } from '../../src/auth/sealed.js';
-import { sealedOnChange } from '../../src/etcd/polodRegistration.js';
+import { gridKey } from '../../src/auth/gridAuth.js';
 import { openEntry, signEntry, type EntryTrust } from '../../src/etcd/signedEntry.js';
-import { AuthGate } from '../../src/responder/authGate.js';
 
 /** The docs' vector: key bytes 00..1f (id 630dcd29). */
 const KEY = gridKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)));
@@ -60,21 +56,5 @@ describe('signed registry entries', () => {
   it('a reader without keys takes the signed value as it stands (as a keyless client takes a signed reply)', () => {
     assert.deepEqual(open(VECTOR, undefined), { text: TEXT });
     assert.deepEqual(open(VECTOR, trust('off')), { text: TEXT });
-  });
-});
-
-describe('sealed registry records', () => {
-  it('seals node and service params, and seals again only when they change', () => {
-    const gate = new AuthGate('sealed', [KEY], new ReplayCache());
-    let services = [{ id: 'db', params: { port: 5432 } }];
-    const record = sealedOnChange(() => ({ params: { room: 'lab' }, services }), gate);
-    const first = record();
-    assert.ok(isSealed(first.params) && isSealed(first.services[0]?.params), JSON.stringify(first));
-    assert.deepEqual(isSealed(first.params) && unseal(first.params, [KEY]), { room: 'lab' });
-    assert.equal(JSON.stringify(record()), JSON.stringify(first), 'unchanged: the same sealed bytes (no rewrite per renewal)');
-    services = [{ id: 'db', params: { port: 5433 } }];
-    const second = record();
-    assert.ok(isSealed(second.services[0]?.params));
-    assert.deepEqual(isSealed(second.services[0]?.params) && unseal(second.services[0].params, [KEY]), { port: 5433 });
   });
 });
